@@ -1,0 +1,157 @@
+//! Network parameters (SPEC §9). Fixed in genesis (changed only by upgrades),
+//! committed in every header as `params_hash`. Fractions are parts per million.
+
+use crate::amount::Amount;
+use crate::codec::{encode, Wire};
+use crate::crypto::{hash_tagged, Domain, Hash256};
+use serde::{Deserialize, Serialize};
+
+/// 1.0 in the fixed-point weights and fractions of SPEC §5.
+pub const PPM: u64 = 1_000_000;
+
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Ledger close target.
+    pub ledger_close_ms: u64,
+    pub day_seconds: u64,
+    pub max_txs_per_ledger: u32,
+    pub max_attestations_per_ledger: u32,
+    pub attest_anchor_window: u64,
+    pub attest_grace_ledgers: u64,
+    pub invites_per_day: u32,
+    pub min_new_accounts_per_day: u64,
+    pub new_accounts_ppm_of_attesters: u64,
+    pub probation_days: u64,
+    pub probation_factor_ppm: u64,
+    pub circle_change_days: u64,
+    pub referrer_window_days: u64,
+    pub min_opening_balance: Amount,
+    pub supply_cap: Amount,
+    pub reserve: Amount,
+    pub phase1_pool: Amount,
+    pub phase1_days: u64,
+    pub split_attesters_ppm: u64,
+    pub split_validators_ppm: u64,
+    pub split_storage_ppm: u64,
+    pub payout_batch: u32,
+    pub pledge_per_gib: Amount,
+    pub pledge_per_tib: Amount,
+    pub pledge_unlock_days: u64,
+    pub phase2_days: u64,
+    pub storage_pay_cap_per_gib_day: Amount,
+    pub sector_layers: u32,
+    pub seal_challenges: u32,
+    pub seed_delay: u64,
+    pub prove_commit_window: u64,
+    pub ticket_window: u64,
+    pub post_deadlines: u32,
+    pub post_window_seconds: u64,
+    pub post_chain_steps: u32,
+    pub post_samples: u32,
+    pub post_reveal_delay: u64,
+    pub post_reveal_window: u64,
+    pub sector_lifetime_periods: u64,
+    pub fault_penalty_ppm: u64,
+    pub faulty_periods_to_terminate: u32,
+}
+
+impl Wire for Params {
+    const MAX_ENCODED_LEN: usize = 1024;
+}
+
+impl Params {
+    /// SPEC §9, mainnet column.
+    pub fn mainnet() -> Params {
+        Params {
+            ledger_close_ms: 5_000,
+            day_seconds: 86_400,
+            max_txs_per_ledger: 1_000,
+            max_attestations_per_ledger: 5_000,
+            attest_anchor_window: 720,
+            attest_grace_ledgers: 12,
+            invites_per_day: 3,
+            min_new_accounts_per_day: 100,
+            new_accounts_ppm_of_attesters: 10_000,
+            probation_days: 14,
+            probation_factor_ppm: 500_000,
+            circle_change_days: 7,
+            referrer_window_days: 7,
+            min_opening_balance: Amount::ZERO,
+            supply_cap: Amount(20_000_000_000 * crate::amount::UNITS_PER_WATT),
+            reserve: Amount(1_000_000_000 * crate::amount::UNITS_PER_WATT),
+            phase1_pool: Amount(6_000_000_000 * crate::amount::UNITS_PER_WATT),
+            phase1_days: 3_650,
+            split_attesters_ppm: 700_000,
+            split_validators_ppm: 100_000,
+            split_storage_ppm: 200_000,
+            payout_batch: 10_000,
+            pledge_per_gib: Amount::ZERO,
+            pledge_per_tib: Amount(1_000 * crate::amount::UNITS_PER_WATT),
+            pledge_unlock_days: 7,
+            phase2_days: 20 * 365,
+            storage_pay_cap_per_gib_day: Amount(crate::amount::UNITS_PER_WATT / 10),
+            sector_layers: 12,
+            seal_challenges: 40,
+            seed_delay: 10,
+            prove_commit_window: 720,
+            ticket_window: 720,
+            post_deadlines: 48,
+            post_window_seconds: 30 * 60,
+            post_chain_steps: 4_096,
+            post_samples: 160,
+            post_reveal_delay: 3,
+            post_reveal_window: 30,
+            sector_lifetime_periods: 180,
+            fault_penalty_ppm: 10_000,
+            faulty_periods_to_terminate: 3,
+        }
+    }
+
+    /// SPEC §9, devnet column: fast ledgers and days, small sectors.
+    pub fn devnet(ledger_close_ms: u64, day_seconds: u64) -> Params {
+        Params {
+            ledger_close_ms,
+            day_seconds,
+            sector_layers: 2,
+            seal_challenges: 8,
+            seed_delay: 2,
+            post_deadlines: 1,
+            post_window_seconds: day_seconds,
+            post_chain_steps: 256,
+            post_samples: 16,
+            ..Params::mainnet()
+        }
+    }
+
+    pub fn hash(&self) -> Hash256 {
+        hash_tagged(Domain::Genesis, &encode(self))
+    }
+
+    /// Checks that the parameters are usable together; a genesis file with
+    /// inconsistent numbers is refused when loaded, not when a day ends.
+    pub fn validate(&self) -> Result<(), String> {
+        let split = self.split_attesters_ppm + self.split_validators_ppm + self.split_storage_ppm;
+        if split != PPM {
+            return Err(format!("reward split must add up to 1,000,000 ppm, got {split}"));
+        }
+        if self.day_seconds == 0 || self.phase1_days == 0 || self.ledger_close_ms == 0 {
+            return Err("day_seconds, phase1_days and ledger_close_ms must be positive".into());
+        }
+        if self.probation_factor_ppm > PPM {
+            return Err("probation_factor_ppm must be at most 1,000,000".into());
+        }
+        let minted = self.reserve.checked_add(self.phase1_pool).map_err(|e| e.to_string())?;
+        if minted > self.supply_cap {
+            return Err("reserve + phase-1 pool exceed the supply cap".into());
+        }
+        if self.post_deadlines == 0 || self.post_samples == 0 || self.post_chain_steps == 0 || self.sector_layers == 0 {
+            return Err("storage parameters must be positive".into());
+        }
+        if self.payout_batch == 0 || self.max_txs_per_ledger == 0 || self.max_attestations_per_ledger == 0 {
+            return Err("per-ledger limits must be positive".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! Ledger objects (SPEC §3): headers, consensus values, transactions and
+//! their operations, tx sets, results and state entries.
+
+use crate::address::{AccountId, NodeId};
+use crate::amount::Amount;
+use crate::codec::{encode, BoundedBytes, BoundedVec, Wire};
+use crate::crypto::{hash_tagged, Domain, Hash256, Keypair, NetworkId, PublicKey, Signature, SignatureError};
+use crate::scp::{Envelope, QuorumSet};
+use serde::{Deserialize, Serialize};
+
+/// Most operations in one transaction.
+pub const MAX_OPS: usize = 100;
+/// Most members of a security circle.
+pub const MAX_CIRCLE: usize = 5;
+/// Largest opaque device-integrity token (Play Integrity / App Attest).
+pub const MAX_DEVICE_TOKEN: usize = 4096;
+/// Largest seal proof (SPEC §6: hundreds of KB per 64 MiB sector).
+pub const MAX_SEAL_PROOF: usize = 2 * 1024 * 1024;
+/// Largest PoSt reveal (SPEC §6: about 200 KB at defaults).
+pub const MAX_POST_PROOF: usize = 512 * 1024;
+/// Most transactions in one tx set (ordinary + attestation lanes, SPEC §9 defaults).
+pub const MAX_TXSET_TXS: usize = 6000;
+/// Largest encoded tx set (a catch-up frame).
+pub const MAX_TXSET_BYTES: usize = 4 * 1024 * 1024;
+
+/// A closed ledger's header; `hash = H(header)`.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerHeader {
+    pub seq: u64,
+    pub prev_hash: Hash256,
+    pub close_time: u64,
+    pub tx_set_hash: Hash256,
+    pub results_hash: Hash256,
+    pub state_root: Hash256,
+    /// The VRF output agreed for this ledger: the source of all protocol randomness.
+    pub rand: Hash256,
+    pub prev_proof_hash: Hash256,
+    pub day: u64,
+    pub protocol_version: u32,
+    pub params_hash: Hash256,
+}
+
+impl Wire for LedgerHeader {
+    const MAX_ENCODED_LEN: usize = 256;
+}
+
+impl LedgerHeader {
+    pub fn hash(&self) -> Hash256 {
+        hash_tagged(Domain::LedgerHeader, &encode(self))
+    }
+}
+
+/// A VRF proof (bytes, so the scheme can be named by `protocol_version`).
+pub type VrfProof = BoundedBytes<128>;
+
+/// A change that a slot's quorum adopts with the ledger (SPEC §4, §8).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Upgrade {
+    ProtocolVersion(u32),
+    /// A validator's quorum set changes; phones follow only upgrades proven by
+    /// the set they already trust (SPEC §7).
+    QuorumSet { node_id: NodeId, quorum_set: QuorumSet },
+}
+
+/// The value SCP agrees on for slot `s` (SPEC §4).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScpValue {
+    pub prev_header_hash: Hash256,
+    pub tx_set_hash: Hash256,
+    pub close_time: u64,
+    pub proposer: NodeId,
+    pub rand: Hash256,
+    pub rand_proof: VrfProof,
+    pub prev_proof_hash: Hash256,
+    pub upgrades: BoundedVec<Upgrade, 8>,
+}
+
+impl Wire for ScpValue {
+    const MAX_ENCODED_LEN: usize = crate::scp::statement::MAX_VALUE_LEN;
+}
+
+/// `Attest`: the daily "I am not a robot" tap (SPEC §5).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attest {
+    pub day: u64,
+    pub anchor_seq: u64,
+    pub anchor_hash: Hash256,
+    pub inviter: Option<AccountId>,
+    pub device_token: Option<BoundedBytes<MAX_DEVICE_TOKEN>>,
+}
+
+/// Sector sizes the protocol knows (SPEC §6).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SectorSize {
+    Mib1,
+    Mib16,
+    Mib64,
+    Mib256,
+}
+
+impl SectorSize {
+    pub const fn bytes(self) -> u64 {
+        match self {
+            SectorSize::Mib1 => 1 << 20,
+            SectorSize::Mib16 => 16 << 20,
+            SectorSize::Mib64 => 64 << 20,
+            SectorSize::Mib256 => 256 << 20,
+        }
+    }
+}
+
+/// Every phase-1 operation (SPEC §3, §6).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Operation {
+    Pay { to: AccountId, amount: Amount },
+    Attest(Attest),
+    SetSecurityCircle { members: BoundedVec<AccountId, MAX_CIRCLE> },
+    SetReferrer { account: AccountId },
+    AnnounceNode {
+        node_id: NodeId,
+        vrf_key: PublicKey,
+        addresses: BoundedVec<BoundedBytes<128>, 4>,
+        quorum_set: QuorumSet,
+        /// The node key's signature over the announcing account, so nobody can
+        /// announce a node whose key they do not hold.
+        proof_of_key: Signature,
+    },
+    Participation { node_id: NodeId, envelopes: BoundedVec<Envelope, 64> },
+    PledgeLock { amount: Amount },
+    PledgeUnlock { amount: Amount },
+    SectorPreCommit {
+        sector_number: u64,
+        size: SectorSize,
+        ticket_seq: u64,
+        comm_d: Hash256,
+        comm_r: Hash256,
+        comm_c: Hash256,
+        comm_r_last: Hash256,
+    },
+    SectorProveCommit { sector_number: u64, proof: BoundedBytes<MAX_SEAL_PROOF> },
+    PostCommit { period: u64, chain_root: Hash256 },
+    PostReveal { period: u64, proof: BoundedBytes<MAX_POST_PROOF> },
+    SectorDeclareFault { sectors: BoundedVec<u64, 1024> },
+    SectorTerminate { sectors: BoundedVec<u64, 1024> },
+}
+
+impl Operation {
+    pub fn is_attestation(&self) -> bool {
+        matches!(self, Operation::Attest(_))
+    }
+}
+
+/// What the source signs.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionBody {
+    pub source: AccountId,
+    pub seq_num: u64,
+    pub fee: Amount,
+    pub max_ledger: Option<u64>,
+    pub ops: BoundedVec<Operation, MAX_OPS>,
+}
+
+/// A signed transaction; the signature covers `network_id ‖ tag ‖ body`.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub body: TransactionBody,
+    pub signature: Signature,
+}
+
+impl Wire for Transaction {
+    const MAX_ENCODED_LEN: usize = MAX_SEAL_PROOF + 64 * 1024;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxFormError {
+    #[error("a transaction needs 1 to {MAX_OPS} operations, this one has {0}")]
+    OpCount(usize),
+    #[error("attestations travel alone: an Attest must be the only operation")]
+    MixedAttestation,
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+}
+
+impl TransactionBody {
+    pub fn sign(self, key: &Keypair, network: &NetworkId) -> Transaction {
+        let signature = key.sign(network, Domain::Transaction, &encode_body(&self));
+        Transaction { body: self, signature }
+    }
+}
+
+impl Transaction {
+    /// The transaction's id: `H(tag ‖ body)`. The signature is left out, so an id
+    /// cannot be changed by re-signing.
+    pub fn hash(&self) -> Hash256 {
+        hash_tagged(Domain::Transaction, &encode_body(&self.body))
+    }
+
+    /// Shape and signature checks that need no ledger state.
+    pub fn check_form(&self, network: &NetworkId) -> Result<(), TxFormError> {
+        let n = self.body.ops.len();
+        if n == 0 || n > MAX_OPS {
+            return Err(TxFormError::OpCount(n));
+        }
+        if n > 1 && self.body.ops.iter().any(Operation::is_attestation) {
+            return Err(TxFormError::MixedAttestation);
+        }
+        crate::crypto::verify(
+            self.body.source.public_key(),
+            network,
+            Domain::Transaction,
+            &encode_body(&self.body),
+            &self.signature,
+        )?;
+        Ok(())
+    }
+
+    /// Attestations go in their own fee-free lane (SPEC §3).
+    pub fn is_attestation(&self) -> bool {
+        self.body.ops.len() == 1 && self.body.ops[0].is_attestation()
+    }
+
+    /// Fee per operation, the congestion ordering key (SPEC §3).
+    pub fn fee_per_op(&self) -> u64 {
+        self.body.fee.units() / (self.body.ops.len().max(1) as u64)
+    }
+}
+
+fn encode_body(b: &TransactionBody) -> Vec<u8> {
+    crate::codec::to_bytes(b).expect("transaction bodies only use codec-supported shapes")
+}
+
+/// The transactions of one ledger, bound to the ledger they follow.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxSet {
+    pub prev_header_hash: Hash256,
+    pub txs: BoundedVec<Transaction, MAX_TXSET_TXS>,
+}
+
+impl Wire for TxSet {
+    const MAX_ENCODED_LEN: usize = MAX_TXSET_BYTES;
+}
+
+impl TxSet {
+    pub fn hash(&self) -> Hash256 {
+        hash_tagged(Domain::TxSet, &encode(self))
+    }
+}
+
+/// Why an operation failed (its transaction's fee is still charged, SPEC §3).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpFailure {
+    Underfunded,
+    NoDestination,
+    AlreadyAttested,
+    BadAnchor,
+    BadDay,
+    InviterNotEligible,
+    NewAccountLimit,
+    CircleTooSoon,
+    ReferrerWindowClosed,
+    Malformed,
+    NotAllowed,
+    Overflow,
+    BadProof,
+    Unknown,
+}
+
+/// One transaction's outcome, committed under the header's `results_hash`.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxResult {
+    pub tx_hash: Hash256,
+    pub fee_charged: Amount,
+    /// `None` when every operation succeeded; otherwise the first failing
+    /// operation's index and reason (and no operation took effect).
+    pub failure: Option<(u32, OpFailure)>,
+}
+
+impl Wire for TxResult {
+    const MAX_ENCODED_LEN: usize = 64;
+}
+
+/// An account's state entry (SPEC §3).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AccountEntry {
+    pub balance: Amount,
+    pub seq_num: u64,
+    pub created_day: u64,
+    pub last_attest_day: Option<u64>,
+    pub referrer: Option<AccountId>,
+    pub security_circle: BoundedVec<AccountId, MAX_CIRCLE>,
+    pub circle_changed_day: Option<u64>,
+    pub pledge_locked: Amount,
+    pub flags: u32,
+}
+
+impl Wire for AccountEntry {
+    const MAX_ENCODED_LEN: usize = 512;
+}
+
+/// A Merkle path in a binary tree (SPEC §1 Merkle trees): the leaf's index
+/// and its siblings from the bottom up.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerklePath {
+    pub index: u64,
+    pub siblings: BoundedVec<Hash256, 64>,
+}
+
+/// A sparse-Merkle proof of presence or absence of a key (SPEC §3 State): the
+/// leaf found on the key's path (if any) and the siblings from that leaf's
+/// depth up to the root; compressed paths make it short.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateProof {
+    pub leaf: Option<(Hash256, Hash256)>,
+    pub siblings: BoundedVec<Hash256, 256>,
+}
+
+impl Wire for StateProof {
+    const MAX_ENCODED_LEN: usize = 72 + 4 + 256 * 32;
+}

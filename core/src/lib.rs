@@ -1,0 +1,22 @@
+//! WATT core: the protocol (types, canonical codec, crypto), and the pure state
+//! machines every validator and phone runs. IO lives in shells elsewhere.
+
+pub mod address;
+pub mod amount;
+pub mod codec;
+pub mod crypto;
+pub mod hex;
+pub mod ledger;
+pub mod mnemonic;
+pub mod scp;
+pub mod wire;
+
+#[cfg(test)]
+mod arbitrary;
+#[cfg(test)]
+mod roundtrip_tests;
+
+pub use address::{AccountId, AddressError, NodeId};
+pub use amount::{Amount, AmountError};
+pub use codec::{decode, encode, CodecError, Wire};
+pub use crypto::{Hash256, Keypair, NetworkId, PublicKey, SecretSeed, Signature};

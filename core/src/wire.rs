@@ -1,0 +1,220 @@
+//! Messages on the wire (SPEC §2): phone requests and responses on ALPN
+//! `watt/1`, peer messages on `watt-peer/1`, and the length-prefixed frames
+//! that carry them.
+
+use crate::address::{AccountId, NodeId};
+use crate::codec::{self, BoundedBytes, BoundedVec, CodecError, Wire};
+use crate::crypto::{Hash256, NetworkId};
+use crate::ledger::{AccountEntry, LedgerHeader, MerklePath, StateProof, Transaction, TxResult, TxSet, Upgrade};
+use crate::scp::{Envelope, QuorumSet};
+use serde::{Deserialize, Serialize};
+
+pub const ALPN_PHONE: &[u8] = b"watt/1";
+pub const ALPN_PEER: &[u8] = b"watt-peer/1";
+
+/// Largest frame of any kind (proofs and catch-up batches).
+pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+/// Largest frame of everything else.
+pub const MAX_SMALL_FRAME: usize = 64 * 1024;
+/// Most headers in one `GetHeaders` answer.
+pub const MAX_HEADERS_PER_REQUEST: u32 = 1024;
+
+/// The signed CONFIRM/EXTERNALIZE envelopes of slot `slot`, all for one value,
+/// whose signers form a quorum (SPEC §4). Proves header `slot - 1`.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalizeProof {
+    pub slot: u64,
+    pub envelopes: BoundedVec<Envelope, 1000>,
+}
+
+impl Wire for ExternalizeProof {
+    const MAX_ENCODED_LEN: usize = MAX_FRAME;
+}
+
+/// A validator in the directory, as a phone sees it.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub node_id: NodeId,
+    pub addresses: BoundedVec<BoundedBytes<128>, 4>,
+    pub quorum_set: QuorumSet,
+    pub owner: Option<AccountId>,
+}
+
+/// A quorum-set change and the proof that the then-trusted set adopted it.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenUpgrade {
+    pub upgrade: Upgrade,
+    pub proof: ExternalizeProof,
+}
+
+/// Why a node refused a transaction.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxRejection {
+    Malformed,
+    BadSignature,
+    WrongNetwork,
+    BadSequence { expected: u64 },
+    InsufficientFee,
+    InsufficientBalance,
+    PoolFull,
+    Duplicate,
+    Expired,
+    AlreadyAttested,
+}
+
+/// A phone's request (one per bidirectional stream).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    Hello { network_id: NetworkId, client_version: u32 },
+    GetLatest,
+    GetHeaders { from: u64, count: u32 },
+    GetAccount { account: AccountId },
+    SubmitTx(Transaction),
+    GetTx { hash: Hash256 },
+    GetNodes,
+    GetQsetChanges { from: u64 },
+    Subscribe,
+}
+
+impl Wire for Request {
+    const MAX_ENCODED_LEN: usize = MAX_FRAME;
+}
+
+/// A node's answer; each carries what the phone needs to verify it (SPEC §7).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Hello { network_id: NetworkId, genesis_hash: Hash256, node_id: NodeId, latest_seq: u64, protocol_version: u32 },
+    /// Header `proof.slot - 1` and the externalize proof of `proof.slot`.
+    Latest { header: LedgerHeader, proof: ExternalizeProof },
+    Headers { headers: BoundedVec<LedgerHeader, { MAX_HEADERS_PER_REQUEST as usize }> },
+    Account { header_seq: u64, entry: Option<AccountEntry>, proof: StateProof },
+    TxAccepted { hash: Hash256 },
+    TxRejected { hash: Hash256, reason: TxRejection },
+    /// A transaction's result with its path under the header's `results_hash`.
+    Tx { header_seq: u64, result: TxResult, path: MerklePath },
+    TxUnknown { hash: Hash256 },
+    Nodes { header_seq: u64, nodes: BoundedVec<NodeInfo, 1000> },
+    QsetChanges { changes: BoundedVec<ProvenUpgrade, 64> },
+    Subscribed,
+    Error { message: BoundedBytes<1024> },
+}
+
+impl Wire for Response {
+    const MAX_ENCODED_LEN: usize = MAX_FRAME;
+}
+
+/// Server-pushed on the subscription stream.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderPush {
+    pub header: LedgerHeader,
+    pub proof: ExternalizeProof,
+}
+
+impl Wire for HeaderPush {
+    const MAX_ENCODED_LEN: usize = MAX_FRAME;
+}
+
+/// One closed ledger for catch-up: header, tx set and the proof of it.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatchupLedger {
+    pub header: LedgerHeader,
+    pub tx_set: TxSet,
+    pub proof: ExternalizeProof,
+}
+
+/// Validator-to-validator messages.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    Hello { network_id: NetworkId, genesis_hash: Hash256, node_id: NodeId, ledger_seq: u64 },
+    Envelope(Envelope),
+    Transaction(Transaction),
+    GetTxSet { hash: Hash256 },
+    TxSet(TxSet),
+    GetQuorumSet { hash: Hash256 },
+    QuorumSet(QuorumSet),
+    GetProofSet { hash: Hash256 },
+    ProofSet { slot: u64, envelopes: BoundedVec<Envelope, 1000> },
+    DontHave { hash: Hash256 },
+    GetCatchup { from: u64, count: u32 },
+    Catchup { ledgers: BoundedVec<CatchupLedger, 64> },
+}
+
+impl Wire for PeerMessage {
+    const MAX_ENCODED_LEN: usize = MAX_FRAME;
+}
+
+/// Encodes `msg` as one frame: `u32` LE length, then the canonical bytes.
+pub fn encode_frame<T: Wire>(msg: &T) -> Vec<u8> {
+    let body = codec::encode(msg);
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {len} bytes exceeds the {limit}-byte limit")]
+    TooLarge { len: usize, limit: usize },
+    #[error("bad frame: {0}")]
+    Codec(#[from] CodecError),
+}
+
+/// Checks a frame's length prefix before its body is read or allocated.
+pub fn check_frame_len(prefix: [u8; 4], limit: usize) -> Result<usize, FrameError> {
+    let len = u32::from_le_bytes(prefix) as usize;
+    if len > limit.min(MAX_FRAME) {
+        return Err(FrameError::TooLarge { len, limit: limit.min(MAX_FRAME) });
+    }
+    Ok(len)
+}
+
+/// Sans-IO frame reassembly: feed bytes as they arrive, take whole frames out.
+/// The buffer never grows past one frame of `limit` bytes plus its prefix.
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl FrameReader {
+    pub fn new(limit: usize) -> FrameReader {
+        FrameReader { buf: Vec::new(), limit: limit.min(MAX_FRAME) }
+    }
+
+    /// Appends bytes; refuses them as soon as a length prefix is over the limit.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= 4 {
+            let mut p = [0u8; 4];
+            p.copy_from_slice(&self.buf[..4]);
+            check_frame_len(p, self.limit)?;
+        }
+        Ok(())
+    }
+
+    /// The next whole frame's body, if one has arrived.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let mut p = [0u8; 4];
+        p.copy_from_slice(&self.buf[..4]);
+        let len = check_frame_len(p, self.limit)?;
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let body = self.buf[4..4 + len].to_vec();
+        self.buf.drain(..4 + len);
+        Ok(Some(body))
+    }
+}
