@@ -1,1 +1,71 @@
+//! uniffi bindings of `watt-core` for the Kotlin and Swift SDKs.
+//!
+//! This crate only adapts types: logic stays in `watt-core`, where it is tested
+//! without an FFI. The `WattClient` object arrives with the mobile core.
+
 uniffi::setup_scaffolding!();
+
+use std::str::FromStr;
+use watt_core::address::{decode_strkey, KeyKind as CoreKind};
+use watt_core::Amount;
+
+/// Errors crossing the FFI, each with a message a person can act on.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum WattError {
+    #[error("invalid address: {reason}")]
+    InvalidAddress { reason: String },
+    #[error("invalid amount: {reason}")]
+    InvalidAmount { reason: String },
+}
+
+/// What a valid key text names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KeyKind {
+    Account,
+    Node,
+    Secret,
+}
+
+/// Checks a `W...`, `N...` or `S...` key and says which it is.
+#[uniffi::export]
+pub fn check_address(text: String) -> Result<KeyKind, WattError> {
+    let (kind, _) = decode_strkey(text.trim()).map_err(|e| WattError::InvalidAddress { reason: e.to_string() })?;
+    Ok(match kind {
+        CoreKind::Account => KeyKind::Account,
+        CoreKind::Node => KeyKind::Node,
+        CoreKind::Secret => KeyKind::Secret,
+    })
+}
+
+/// Parses "12.5 WATT" (or "12.5") into base units (1 WATT = 10^7 units).
+#[uniffi::export]
+pub fn parse_amount(text: String) -> Result<u64, WattError> {
+    Amount::from_str(&text).map(Amount::units).map_err(|e| WattError::InvalidAmount { reason: e.to_string() })
+}
+
+/// Formats base units exactly, e.g. 125000000 → "12.5 WATT".
+#[uniffi::export]
+pub fn format_amount(units: u64) -> String {
+    Amount(units).to_string()
+}
+
+/// The core library's version.
+#[uniffi::export]
+pub fn core_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapters_map_core_results() {
+        let w = watt_core::address::encode_strkey(CoreKind::Account, &[5; 32]);
+        assert_eq!(check_address(w.clone()).unwrap(), KeyKind::Account);
+        assert!(matches!(check_address(w[1..].to_string()), Err(WattError::InvalidAddress { .. })));
+        assert_eq!(parse_amount("12.5 WATT".into()).unwrap(), 125_000_000);
+        assert!(matches!(parse_amount("1.00000001".into()), Err(WattError::InvalidAmount { .. })));
+        assert_eq!(format_amount(125_000_000), "12.5 WATT");
+    }
+}

@@ -1,1 +1,162 @@
-fn main() {}
+//! `watt`: a phone in a terminal.
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use watt_core::address::{decode_strkey, encode_secret, AccountId, KeyKind};
+use watt_core::crypto::Keypair;
+use watt_core::mnemonic::Mnemonic;
+use watt_node::{keyfile, logging};
+
+#[derive(Parser)]
+#[command(name = "watt", version, about = "WATT wallet and light client in a terminal")]
+struct Cli {
+    /// Where the wallet keeps its files [default: $WATT_DATA_DIR or ~/.watt]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, restore or show the wallet key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check addresses.
+    #[command(subcommand)]
+    Address(AddressCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new account key and show its 24 recovery words once.
+    New,
+    /// Restore the account key from 24 recovery words read from standard input.
+    Restore,
+    /// Show the account address (and, with --secret, the secret seed).
+    Show {
+        #[arg(long)]
+        secret: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AddressCommand {
+    /// Exit 0 if ADDR is a valid key (W account, N node, S secret), else name the problem.
+    Check { addr: String },
+}
+
+fn data_dir(cli: &Cli) -> PathBuf {
+    if let Some(d) = &cli.data_dir {
+        return d.clone();
+    }
+    if let Some(d) = std::env::var_os("WATT_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".watt")
+}
+
+/// An error for the person at the terminal, with the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { code: 1, message: e.to_string() }
+    }
+}
+
+fn main() -> ExitCode {
+    logging::init();
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if cli.json {
+                println!("{}", json!({ "ok": false, "error": f.message }));
+            } else {
+                eprintln!("error: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Keys(KeysCommand::New) => {
+            let words = Mnemonic::generate()?;
+            let pair = Keypair::from_seed(words.account_seed())?;
+            let path = keyfile::save(&data_dir(cli), pair.seed())?;
+            let address = AccountId(pair.public()).to_strkey();
+            if cli.json {
+                let phrase = words.phrase();
+                println!("{}", json!({ "ok": true, "address": address, "mnemonic": phrase.as_str(), "key_file": path }));
+            } else {
+                println!("address: {address}");
+                println!("key file: {}", path.display());
+                println!("\nrecovery words (write them down; they are shown only now):");
+                for (i, w) in words.words().iter().enumerate() {
+                    print!("{:>2}. {:<10}{}", i + 1, w, if i % 6 == 5 { "\n" } else { " " });
+                }
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Restore) => {
+            let mut phrase = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().read_to_string(&mut phrase)?;
+            let words = Mnemonic::parse(&phrase)?;
+            let pair = Keypair::from_seed(words.account_seed())?;
+            let path = keyfile::save(&data_dir(cli), pair.seed())?;
+            let address = AccountId(pair.public()).to_strkey();
+            if cli.json {
+                println!("{}", json!({ "ok": true, "address": address, "key_file": path }));
+            } else {
+                println!("restored {address} into {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Show { secret }) => {
+            let pair = keyfile::load(&data_dir(cli))?;
+            let address = AccountId(pair.public()).to_strkey();
+            let secret_text = secret.then(|| zeroize::Zeroizing::new(encode_secret(pair.seed())));
+            if cli.json {
+                let mut v = json!({ "ok": true, "address": address });
+                if let Some(s) = &secret_text {
+                    v["secret"] = json!(s.as_str());
+                }
+                println!("{v}");
+            } else {
+                println!("{address}");
+                if let Some(s) = &secret_text {
+                    println!("{}", s.as_str());
+                }
+            }
+            Ok(())
+        }
+        Command::Address(AddressCommand::Check { addr }) => match decode_strkey(addr.trim()) {
+            Ok((kind, _)) => {
+                let kind_name = match kind {
+                    KeyKind::Account => "account",
+                    KeyKind::Node => "node",
+                    KeyKind::Secret => "secret",
+                };
+                if cli.json {
+                    println!("{}", json!({ "ok": true, "valid": true, "kind": kind_name }));
+                } else {
+                    println!("valid {} ({})", kind.name(), kind.letter());
+                }
+                Ok(())
+            }
+            Err(e) => Err(Failure { code: 2, message: format!("invalid address: {e}") }),
+        },
+    }
+}

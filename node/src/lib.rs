@@ -1,0 +1,6 @@
+//! The desktop side of WATT: the validator (`watt-node`), the local devnet, and
+//! `watt`, a phone in a terminal. Protocol logic lives in `watt-core`; this crate
+//! is the shell that moves bytes and time between it and the world.
+
+pub mod keyfile;
+pub mod logging;

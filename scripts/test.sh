@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them all. CI runs exactly this.
+#   scripts/test.sh          the default suite
+#   scripts/test.sh --long   also the long crash/kill iterations
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+long=0
+for arg in "$@"; do
+  case "$arg" in
+    --long) long=1 ;;
+    *) echo "usage: scripts/test.sh [--long]" >&2; exit 64 ;;
+  esac
+done
+export WATT_LONG_TESTS=$long
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: install Rust (rustup) first" >&2
+  exit 1
+fi
+
+echo "== build (workspace, all targets)"
+cargo build --locked --workspace --all-targets
+
+echo "== tests"
+cargo test --locked --workspace
