@@ -2,5 +2,6 @@
 //! `watt`, a phone in a terminal. Protocol logic lives in `watt-core`; this crate
 //! is the shell that moves bytes and time between it and the world.
 
+pub mod bench;
 pub mod keyfile;
 pub mod logging;

@@ -19,6 +19,20 @@ enum Command {
     /// Genesis files.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// Measure this machine: figures as a table, or JSON with --json.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// SCP in the simulator: messages, rounds and CPU per slot for core-4, core-7 and 3x3 orgs.
+    Scp {
+        #[arg(long, default_value_t = 50)]
+        slots: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -35,6 +49,15 @@ fn main() -> ExitCode {
     logging::init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench(BenchCommand::Scp { slots, json }) => {
+            let report = watt_node::bench::scp(slots);
+            if json {
+                println!("{report}");
+            } else {
+                watt_node::bench::print_table(&report);
+            }
+            ExitCode::SUCCESS
+        }
         Command::Genesis(GenesisCommand::Hash { file, json }) => {
             let result = std::fs::read(&file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))

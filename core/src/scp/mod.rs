@@ -12,6 +12,7 @@ pub mod driver;
 pub mod intersection;
 pub mod nomination;
 pub mod quorum;
+pub mod sim;
 pub mod slot;
 pub mod statement;
 
@@ -245,6 +246,17 @@ impl<D: Driver> Scp<D> {
     /// The latest envelopes of a slot from every node (for peers catching up).
     pub fn slot_envelopes(&self, slot: u64) -> Vec<Envelope> {
         self.slots.get(&slot).map(|s| s.latest_envelopes()).unwrap_or_default()
+    }
+
+    /// The local node's latest envelopes for `slot` (the shell re-broadcasts
+    /// them periodically so lost messages do not stall the network).
+    pub fn own_envelopes(&self, slot: u64) -> Vec<Envelope> {
+        self.slots.get(&slot).map(|s| s.own_envelopes(&self.local.id)).unwrap_or_default()
+    }
+
+    /// Slots the node holds, lowest first.
+    pub fn slot_indices(&self) -> Vec<u64> {
+        self.slots.keys().copied().collect()
     }
 
     pub fn check_invariants(&self) -> Result<(), String> {

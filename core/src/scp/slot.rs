@@ -146,6 +146,11 @@ impl Slot {
         self.nom.latest.values().chain(self.bal.latest.values()).cloned().collect()
     }
 
+    /// The local node's own latest envelopes (nomination, ballot), for re-broadcast.
+    pub fn own_envelopes(&self, local: &NodeId) -> Vec<Envelope> {
+        self.nom.latest.get(local).into_iter().chain(self.bal.latest.get(local)).cloned().collect()
+    }
+
     pub fn externalized_value(&self) -> Option<&Value> {
         self.bal.externalized_value()
     }
