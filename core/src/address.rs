@@ -192,6 +192,13 @@ macro_rules! strkey_id {
     };
 }
 
+impl crate::codec::Wire for AccountId {
+    const MAX_ENCODED_LEN: usize = 32;
+}
+impl crate::codec::Wire for NodeId {
+    const MAX_ENCODED_LEN: usize = 32;
+}
+
 strkey_id!(
     /// An account: `W...`.
     AccountId,

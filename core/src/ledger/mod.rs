@@ -1,9 +1,15 @@
 //! The ledger (SPEC §3, §5): objects, parameters, genesis.
 
+pub mod apply;
+pub mod distribution;
 pub mod genesis;
 pub mod params;
+pub mod smt;
+pub mod state;
 pub mod types;
 
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator};
+pub use apply::{ApplyError, ApplyOutcome, HeaderInputs};
 pub use params::Params;
+pub use state::{LedgerState, StateEntry, StateKey};
 pub use types::*;

@@ -255,24 +255,50 @@ impl TxSet {
     }
 }
 
+/// Why a transaction did not take effect as a whole.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxFailure {
+    /// Bad shape or signature (never in a valid tx set).
+    Malformed,
+    BadSequence,
+    NoSourceAccount,
+    /// The fee could not be paid.
+    InsufficientFee,
+    Expired,
+    /// Attestations travel fee-free: a fee on one is refused.
+    FeeNotAllowed,
+}
+
 /// Why an operation failed (its transaction's fee is still charged, SPEC §3).
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpFailure {
     Underfunded,
-    NoDestination,
+    BelowOpeningBalance,
     AlreadyAttested,
     BadAnchor,
     BadDay,
     InviterNotEligible,
     NewAccountLimit,
     CircleTooSoon,
+    BadCircle,
     ReferrerWindowClosed,
-    Malformed,
-    NotAllowed,
-    Overflow,
+    NoSuchAccount,
     BadProof,
-    Unknown,
+    NotOwner,
+    Overflow,
+    NotYetSupported,
+}
+
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxOutcome {
+    Success,
+    /// Not applied: no fee, no sequence number used.
+    Rejected(TxFailure),
+    /// Fee charged and sequence used; operation `index` failed, so none took effect.
+    OpFailed { index: u32, reason: OpFailure },
 }
 
 /// One transaction's outcome, committed under the header's `results_hash`.
@@ -281,13 +307,18 @@ pub enum OpFailure {
 pub struct TxResult {
     pub tx_hash: Hash256,
     pub fee_charged: Amount,
-    /// `None` when every operation succeeded; otherwise the first failing
-    /// operation's index and reason (and no operation took effect).
-    pub failure: Option<(u32, OpFailure)>,
+    pub outcome: TxOutcome,
 }
 
 impl Wire for TxResult {
     const MAX_ENCODED_LEN: usize = 64;
+}
+
+impl TxResult {
+    /// The leaf committed under `results_hash`.
+    pub fn leaf(&self) -> Hash256 {
+        hash_tagged(Domain::TxResults, &encode(self))
+    }
 }
 
 /// An account's state entry (SPEC §3).
@@ -298,11 +329,26 @@ pub struct AccountEntry {
     pub seq_num: u64,
     pub created_day: u64,
     pub last_attest_day: Option<u64>,
+    /// The attestation day before `last_attest_day` (a grace-window tap for
+    /// yesterday can precede today's), so a restart can rebuild the
+    /// undistributed days' attester sets from accounts alone.
+    pub prev_attest_day: Option<u64>,
     pub referrer: Option<AccountId>,
     pub security_circle: BoundedVec<AccountId, MAX_CIRCLE>,
     pub circle_changed_day: Option<u64>,
     pub pledge_locked: Amount,
+    /// Pledge being unlocked and the day it returns to the balance.
+    pub pledge_unlocking: Amount,
+    pub unlock_day: u64,
+    /// Invitations used on `invites_day`.
+    pub invites_day: u64,
+    pub invites_used: u32,
     pub flags: u32,
+}
+
+impl AccountEntry {
+    /// Founding accounts (genesis) are past probation from day 0.
+    pub const FLAG_FOUNDING: u32 = 1;
 }
 
 impl Wire for AccountEntry {

@@ -1,0 +1,576 @@
+//! `apply(state, header_inputs, tx_set) -> (state', results)` (SPEC §3): the
+//! pure function every validator computes identically. Fees are charged even
+//! when an operation fails (Stellar's rule); a failed transaction's
+//! operations leave no trace. Arithmetic overflow is an operation failure,
+//! never a wrap.
+
+use super::state::{DayRecord, LedgerState, NodeEntry, StateEntry, StateKey};
+use super::types::*;
+use crate::address::{AccountId, NodeId};
+use crate::amount::Amount;
+use crate::codec::{decode, encode, BoundedVec};
+use crate::crypto::{Domain, Hash256};
+use crate::scp::{Envelope, Pledges};
+use std::collections::BTreeSet;
+
+/// What consensus fixed for the ledger besides its transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderInputs {
+    pub close_time: u64,
+    pub rand: Hash256,
+    pub prev_proof_hash: Hash256,
+    pub upgrades: Vec<Upgrade>,
+    /// Validators whose signatures are in the agreed proof of the previous
+    /// slot (SPEC §4): their participation is counted for this ledger's day.
+    pub participants: Vec<NodeId>,
+}
+
+#[derive(Debug)]
+pub struct ApplyOutcome {
+    pub header: LedgerHeader,
+    pub results: Vec<TxResult>,
+    /// Every state entry that changed (`None`: removed), for persistence.
+    pub changes: Vec<(StateKey, Option<StateEntry>)>,
+    pub payouts_credited: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("tx set follows {found}, not the last closed ledger {expected}")]
+    WrongPrevious { expected: Hash256, found: Hash256 },
+    #[error("close time {close_time} is not after the previous ledger's {prev}")]
+    CloseTimeNotIncreasing { close_time: u64, prev: u64 },
+    #[error("tx set is not in canonical order (by source, then sequence number) or repeats a transaction")]
+    TxSetOrder,
+    #[error("distribution arithmetic overflowed on day {0}")]
+    DistributionOverflow(u64),
+    #[error(transparent)]
+    Invariant(#[from] super::state::InvariantError),
+}
+
+/// The order transactions are applied in: by source, then sequence number,
+/// so one account's transactions apply in sequence.
+pub fn canonical_order(a: &Transaction, b: &Transaction) -> std::cmp::Ordering {
+    (a.body.source, a.body.seq_num, a.hash()).cmp(&(b.body.source, b.body.seq_num, b.hash()))
+}
+
+/// Undo log for one transaction's operations.
+#[derive(Default)]
+struct Undo {
+    accounts: Vec<(AccountId, Option<AccountEntry>)>,
+    nodes: Vec<(NodeId, Option<NodeEntry>)>,
+    days: Vec<(u64, Option<DayRecord>)>,
+    attesters: Vec<(u64, AccountId)>,
+    unlocking: Vec<(u64, AccountId, bool)>,
+    supply: Option<super::state::Supply>,
+}
+
+impl LedgerState {
+    /// Applies one externalized ledger. On error nothing has changed.
+    pub fn apply(&mut self, inputs: &HeaderInputs, tx_set: &TxSet) -> Result<ApplyOutcome, ApplyError> {
+        let prev_hash = self.header.hash();
+        if tx_set.prev_header_hash != prev_hash {
+            return Err(ApplyError::WrongPrevious { expected: prev_hash, found: tx_set.prev_header_hash });
+        }
+        if inputs.close_time <= self.header.close_time {
+            return Err(ApplyError::CloseTimeNotIncreasing { close_time: inputs.close_time, prev: self.header.close_time });
+        }
+        if tx_set.txs.windows(2).any(|w| canonical_order(&w[0], &w[1]) != std::cmp::Ordering::Less) {
+            return Err(ApplyError::TxSetOrder);
+        }
+        let seq = self.header.seq + 1;
+        let day = self.day_of(inputs.close_time).max(self.header.day);
+
+        // New days get their records (days with no ledger at all too).
+        for d in self.header.day + 1..=day {
+            self.days.insert(d, DayRecord { day: d, first_seq: seq, ..Default::default() });
+            self.mark(StateKey::Day(d));
+        }
+        if day > self.header.day {
+            self.release_pledges(day);
+        }
+        // Distributions whose grace window is over come before this ledger's taps.
+        self.distribute_ended_days(seq, day)?;
+        self.count_participation(day, &inputs.participants, seq - 1);
+
+        // Signatures are checked up front, in parallel; the rest is sequential.
+        let sig_ok = self.check_signatures(&tx_set.txs);
+        let mut results = Vec::with_capacity(tx_set.txs.len());
+        for (tx, ok) in tx_set.txs.iter().zip(sig_ok) {
+            results.push(self.apply_tx(tx, ok, seq, day));
+        }
+
+        let payouts_credited = self.credit_payouts();
+        for u in &inputs.upgrades {
+            if let Upgrade::ProtocolVersion(v) = u {
+                self.header.protocol_version = self.header.protocol_version.max(*v);
+            }
+        }
+        let changes = self.flush_tree();
+        let results_hash = crate::merkle::root(&results.iter().map(TxResult::leaf).collect::<Vec<_>>());
+        let header = LedgerHeader {
+            seq,
+            prev_hash,
+            close_time: inputs.close_time,
+            tx_set_hash: tx_set.hash(),
+            results_hash,
+            state_root: self.tree.root(),
+            rand: inputs.rand,
+            prev_proof_hash: inputs.prev_proof_hash,
+            day,
+            protocol_version: self.header.protocol_version,
+            params_hash: self.params_hash,
+        };
+        self.remember_header(&header);
+        self.header = header.clone();
+        #[cfg(debug_assertions)]
+        self.check_invariant()?;
+        Ok(ApplyOutcome { header, results, changes, payouts_credited })
+    }
+
+    fn check_signatures(&self, txs: &[Transaction]) -> Vec<bool> {
+        let network = self.network_id;
+        let check = |chunk: &[Transaction]| -> Vec<bool> { chunk.iter().map(|t| t.check_form(&network).is_ok()).collect() };
+        if txs.len() < 64 {
+            return check(txs);
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let size = txs.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = txs.chunks(size).map(|c| s.spawn(move || check(c))).collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        })
+    }
+
+    fn apply_tx(&mut self, tx: &Transaction, signature_ok: bool, seq: u64, day: u64) -> TxResult {
+        let tx_hash = tx.hash();
+        let reject = |f| TxResult { tx_hash, fee_charged: Amount::ZERO, outcome: TxOutcome::Rejected(f) };
+        if !signature_ok {
+            return reject(TxFailure::Malformed);
+        }
+        let body = &tx.body;
+        if body.max_ledger.is_some_and(|m| seq > m) {
+            return reject(TxFailure::Expired);
+        }
+        let attest = tx.is_attestation();
+        if attest && !body.fee.is_zero() {
+            return reject(TxFailure::FeeNotAllowed);
+        }
+        let source = body.source;
+        match self.accounts.get(&source) {
+            Some(acc) => {
+                if body.seq_num != acc.seq_num + 1 {
+                    return reject(TxFailure::BadSequence);
+                }
+                if acc.balance < body.fee {
+                    return reject(TxFailure::InsufficientFee);
+                }
+            }
+            // Only a first attestation may come from a key with no account.
+            None if attest && body.seq_num == 1 => {}
+            None => return reject(TxFailure::NoSourceAccount),
+        }
+        // Fee and sequence number, kept whatever the operations do.
+        if let Some(acc) = self.accounts.get_mut(&source) {
+            acc.balance = Amount(acc.balance.units() - body.fee.units());
+            acc.seq_num = body.seq_num;
+            self.fee_pool = Amount(self.fee_pool.units().saturating_add(body.fee.units()));
+            self.mark(StateKey::Account(source));
+            self.mark(StateKey::FeePool);
+        }
+        let mut undo = Undo::default();
+        for (i, op) in body.ops.iter().enumerate() {
+            if let Err(reason) = self.apply_op(op, &source, body.seq_num, seq, day, &mut undo) {
+                self.rollback(undo);
+                return TxResult { tx_hash, fee_charged: body.fee, outcome: TxOutcome::OpFailed { index: i as u32, reason } };
+            }
+        }
+        TxResult { tx_hash, fee_charged: body.fee, outcome: TxOutcome::Success }
+    }
+
+    fn rollback(&mut self, undo: Undo) {
+        for (id, old) in undo.accounts.into_iter().rev() {
+            match old {
+                Some(a) => self.accounts.insert(id, a),
+                None => self.accounts.remove(&id),
+            };
+        }
+        for (id, old) in undo.nodes.into_iter().rev() {
+            match old {
+                Some(n) => self.nodes.insert(id, n),
+                None => self.nodes.remove(&id),
+            };
+        }
+        for (d, old) in undo.days.into_iter().rev() {
+            match old {
+                Some(r) => self.days.insert(d, r),
+                None => self.days.remove(&d),
+            };
+        }
+        for (d, a) in undo.attesters {
+            if let Some(set) = self.attesters.get_mut(&d) {
+                set.remove(&a);
+            }
+        }
+        for (d, a, inserted) in undo.unlocking.into_iter().rev() {
+            if inserted {
+                self.unlocking.remove(&(d, a));
+            } else {
+                self.unlocking.insert((d, a));
+            }
+        }
+        if let Some(s) = undo.supply {
+            self.supply = s;
+        }
+    }
+
+    fn touch_account(&mut self, id: AccountId, undo: &mut Undo) {
+        if !undo.accounts.iter().any(|(a, _)| *a == id) {
+            undo.accounts.push((id, self.accounts.get(&id).cloned()));
+        }
+        self.mark(StateKey::Account(id));
+    }
+
+    fn touch_day(&mut self, d: u64, undo: &mut Undo) {
+        if !undo.days.iter().any(|(x, _)| *x == d) {
+            undo.days.push((d, self.days.get(&d).cloned()));
+        }
+        self.mark(StateKey::Day(d));
+    }
+
+    fn touch_supply(&mut self, undo: &mut Undo) {
+        if undo.supply.is_none() {
+            undo.supply = Some(self.supply.clone());
+        }
+        self.mark(StateKey::Supply);
+    }
+
+    fn past_probation(&self, acc: &AccountEntry, day: u64) -> bool {
+        acc.flags & AccountEntry::FLAG_FOUNDING != 0 || day >= acc.created_day.saturating_add(self.params.probation_days)
+    }
+
+    fn apply_op(
+        &mut self,
+        op: &Operation,
+        source: &AccountId,
+        tx_seq: u64,
+        seq: u64,
+        day: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
+        match op {
+            Operation::Pay { to, amount } => {
+                let bal = self.accounts.get(source).map(|a| a.balance).ok_or(OpFailure::NoSuchAccount)?;
+                if bal < *amount {
+                    return Err(OpFailure::Underfunded);
+                }
+                if !self.accounts.contains_key(to) && *amount < self.params.min_opening_balance {
+                    return Err(OpFailure::BelowOpeningBalance);
+                }
+                if to == source {
+                    return Ok(());
+                }
+                let dest_balance = self.accounts.get(to).map_or(Amount::ZERO, |a| a.balance);
+                let new_dest = dest_balance.checked_add(*amount).map_err(|_| OpFailure::Overflow)?;
+                self.touch_account(*source, undo);
+                self.touch_account(*to, undo);
+                if let Some(s) = self.accounts.get_mut(source) {
+                    s.balance = Amount(bal.units() - amount.units());
+                }
+                let d = self.accounts.entry(*to).or_insert_with(|| AccountEntry { created_day: day, ..Default::default() });
+                d.balance = new_dest;
+                Ok(())
+            }
+            Operation::Attest(a) => self.op_attest(a, source, tx_seq, seq, day, undo),
+            Operation::SetSecurityCircle { members } => {
+                let acc = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?;
+                let mut uniq = BTreeSet::new();
+                if members.iter().any(|m| m == source || !uniq.insert(*m)) {
+                    return Err(OpFailure::BadCircle);
+                }
+                if acc.circle_changed_day.is_some_and(|d| day < d.saturating_add(self.params.circle_change_days)) {
+                    return Err(OpFailure::CircleTooSoon);
+                }
+                self.touch_account(*source, undo);
+                if let Some(acc) = self.accounts.get_mut(source) {
+                    acc.security_circle = members.clone();
+                    acc.circle_changed_day = Some(day);
+                }
+                Ok(())
+            }
+            Operation::SetReferrer { account } => {
+                let acc = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?;
+                if day >= acc.created_day.saturating_add(self.params.referrer_window_days) {
+                    return Err(OpFailure::ReferrerWindowClosed);
+                }
+                if account == source || !self.accounts.contains_key(account) {
+                    return Err(OpFailure::NoSuchAccount);
+                }
+                self.touch_account(*source, undo);
+                if let Some(acc) = self.accounts.get_mut(source) {
+                    acc.referrer = Some(*account);
+                }
+                Ok(())
+            }
+            Operation::AnnounceNode { node_id, vrf_key, addresses, quorum_set, proof_of_key } => {
+                if !self.accounts.contains_key(source) {
+                    return Err(OpFailure::NoSuchAccount);
+                }
+                crate::crypto::verify(node_id.public_key(), &self.network_id, Domain::NodeKeyProof, &encode(source), proof_of_key)
+                    .map_err(|_| OpFailure::BadProof)?;
+                if quorum_set.check_sanity(false).is_err() {
+                    return Err(OpFailure::BadProof);
+                }
+                if self.nodes.get(node_id).is_some_and(|n| n.owner != *source && !self.reward_set.contains(node_id)) {
+                    return Err(OpFailure::NotOwner);
+                }
+                if !undo.nodes.iter().any(|(n, _)| n == node_id) {
+                    undo.nodes.push((*node_id, self.nodes.get(node_id).cloned()));
+                }
+                self.nodes.insert(
+                    *node_id,
+                    NodeEntry { owner: *source, vrf_key: *vrf_key, addresses: addresses.clone(), quorum_set: quorum_set.clone() },
+                );
+                self.mark(StateKey::Node(*node_id));
+                Ok(())
+            }
+            Operation::Participation { node_id, envelopes } => self.op_participation(node_id, envelopes, seq, day, undo),
+            Operation::PledgeLock { amount } => {
+                let acc = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?;
+                if acc.balance < *amount {
+                    return Err(OpFailure::Underfunded);
+                }
+                let locked = acc.pledge_locked.checked_add(*amount).map_err(|_| OpFailure::Overflow)?;
+                let total = self.supply.locked_pledges.checked_add(*amount).map_err(|_| OpFailure::Overflow)?;
+                self.touch_account(*source, undo);
+                self.touch_supply(undo);
+                if let Some(acc) = self.accounts.get_mut(source) {
+                    acc.balance = Amount(acc.balance.units() - amount.units());
+                    acc.pledge_locked = locked;
+                }
+                self.supply.locked_pledges = total;
+                Ok(())
+            }
+            Operation::PledgeUnlock { amount } => {
+                let acc = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?;
+                if acc.pledge_locked < *amount {
+                    return Err(OpFailure::Underfunded);
+                }
+                let unlocking = acc.pledge_unlocking.checked_add(*amount).map_err(|_| OpFailure::Overflow)?;
+                let old_day = acc.unlock_day;
+                let release = day.saturating_add(self.params.pledge_unlock_days).max(day + 1);
+                self.touch_account(*source, undo);
+                if let Some(acc) = self.accounts.get_mut(source) {
+                    acc.pledge_locked = Amount(acc.pledge_locked.units() - amount.units());
+                    acc.pledge_unlocking = unlocking;
+                    acc.unlock_day = release;
+                }
+                if self.unlocking.remove(&(old_day, *source)) {
+                    undo.unlocking.push((old_day, *source, false));
+                }
+                if self.unlocking.insert((release, *source)) {
+                    undo.unlocking.push((release, *source, true));
+                }
+                Ok(())
+            }
+            Operation::SectorPreCommit { .. }
+            | Operation::SectorProveCommit { .. }
+            | Operation::PostCommit { .. }
+            | Operation::PostReveal { .. }
+            | Operation::SectorDeclareFault { .. }
+            | Operation::SectorTerminate { .. } => Err(OpFailure::NotYetSupported),
+        }
+    }
+
+    fn op_attest(&mut self, a: &Attest, source: &AccountId, tx_seq: u64, seq: u64, day: u64, undo: &mut Undo) -> Result<(), OpFailure> {
+        // Today, or yesterday during the first grace ledgers of today.
+        let first_seq = self.days.get(&day).map_or(seq, |r| r.first_seq);
+        let in_grace = seq < first_seq.saturating_add(self.params.attest_grace_ledgers);
+        if !(a.day == day || (a.day + 1 == day && in_grace)) {
+            return Err(OpFailure::BadDay);
+        }
+        // The anchor must be a ledger the phone verified recently.
+        if a.anchor_seq >= seq || seq - a.anchor_seq > self.params.attest_anchor_window {
+            return Err(OpFailure::BadAnchor);
+        }
+        if self.recent_hash(a.anchor_seq) != Some(a.anchor_hash) {
+            return Err(OpFailure::BadAnchor);
+        }
+        if let Some(acc) = self.accounts.get(source) {
+            if acc.last_attest_day == Some(a.day) || acc.prev_attest_day == Some(a.day) {
+                return Err(OpFailure::AlreadyAttested);
+            }
+        } else {
+            // A first attestation creates the account, vouched for by an inviter.
+            debug_assert_eq!(tx_seq, 1);
+            let inviter_id = a.inviter.ok_or(OpFailure::InviterNotEligible)?;
+            let inviter = self.accounts.get(&inviter_id).ok_or(OpFailure::InviterNotEligible)?;
+            let recent = inviter.last_attest_day.is_some_and(|d| d.saturating_add(7) >= day);
+            let used = if inviter.invites_day == day { inviter.invites_used } else { 0 };
+            if !self.past_probation(inviter, day) || !recent || used >= self.params.invites_per_day {
+                return Err(OpFailure::InviterNotEligible);
+            }
+            let yesterday = day.checked_sub(1).and_then(|d| self.days.get(&d)).map_or(0, |r| r.attesters);
+            let limit = (u128::from(yesterday) * u128::from(self.params.new_accounts_ppm_of_attesters) / 1_000_000) as u64;
+            let limit = limit.max(self.params.min_new_accounts_per_day);
+            if self.days.get(&day).map_or(0, |r| r.new_accounts) >= limit {
+                return Err(OpFailure::NewAccountLimit);
+            }
+            self.touch_account(inviter_id, undo);
+            if let Some(inv) = self.accounts.get_mut(&inviter_id) {
+                inv.invites_used = used + 1;
+                inv.invites_day = day;
+            }
+            self.touch_account(*source, undo);
+            self.accounts.insert(
+                *source,
+                AccountEntry { seq_num: 1, created_day: day, referrer: Some(inviter_id), ..Default::default() },
+            );
+            self.touch_day(day, undo);
+            if let Some(r) = self.days.get_mut(&day) {
+                r.new_accounts += 1;
+            }
+        }
+        self.touch_account(*source, undo);
+        if let Some(acc) = self.accounts.get_mut(source) {
+            match acc.last_attest_day {
+                Some(last) if a.day < last => acc.prev_attest_day = Some(a.day),
+                last => {
+                    acc.prev_attest_day = last;
+                    acc.last_attest_day = Some(a.day);
+                }
+            }
+        }
+        self.touch_day(a.day, undo);
+        if let Some(r) = self.days.get_mut(&a.day) {
+            r.attesters += 1;
+        }
+        if self.attesters.entry(a.day).or_default().insert(*source) {
+            undo.attesters.push((a.day, *source));
+        }
+        Ok(())
+    }
+
+    /// A validator's own evidence of signing slots left out of a `prev_proof`.
+    fn op_participation(
+        &mut self,
+        node: &NodeId,
+        envelopes: &BoundedVec<Envelope, 64>,
+        seq: u64,
+        day: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
+        if !self.reward_set.contains(node) {
+            return Err(OpFailure::NotOwner);
+        }
+        let mut slots = Vec::new();
+        for env in envelopes.iter() {
+            let st = &env.statement;
+            let value = match &st.pledges {
+                Pledges::Confirm { ballot, .. } => &ballot.value,
+                Pledges::Externalize { commit, .. } => &commit.value,
+                _ => return Err(OpFailure::BadProof),
+            };
+            if st.node_id != *node || st.slot_index >= seq || seq - st.slot_index > 64 || env.verify(&self.network_id).is_err() {
+                return Err(OpFailure::BadProof);
+            }
+            // The value must be the one externalized for that slot.
+            let v: ScpValue = decode(value.as_bytes()).map_err(|_| OpFailure::BadProof)?;
+            if self.recent_hash(st.slot_index - 1) != Some(v.prev_header_hash) {
+                return Err(OpFailure::BadProof);
+            }
+            slots.push(st.slot_index);
+        }
+        for s in slots {
+            if self.participation.get(&s).is_some_and(|set| set.contains(node)) {
+                continue;
+            }
+            self.participation.entry(s).or_default().insert(*node);
+            self.touch_day(day, undo);
+            if let Some(r) = self.days.get_mut(&day) {
+                bump_validator(r, node);
+            }
+        }
+        Ok(())
+    }
+
+    fn count_participation(&mut self, day: u64, participants: &[NodeId], slot: u64) {
+        let counted: Vec<NodeId> = participants.iter().filter(|n| self.reward_set.contains(n)).copied().collect();
+        let set = self.participation.entry(slot).or_default();
+        let fresh: Vec<NodeId> = counted.into_iter().filter(|n| set.insert(*n)).collect();
+        if let Some(r) = self.days.get_mut(&day) {
+            r.slots += 1;
+            for n in &fresh {
+                bump_validator(r, n);
+            }
+        }
+        self.mark(StateKey::Day(day));
+        while self.participation.len() > 130 {
+            self.participation.pop_first();
+        }
+    }
+
+    fn release_pledges(&mut self, day: u64) {
+        while let Some(&(d, id)) = self.unlocking.first() {
+            if d > day {
+                break;
+            }
+            self.unlocking.pop_first();
+            if let Some(acc) = self.accounts.get_mut(&id) {
+                if acc.unlock_day == d && !acc.pledge_unlocking.is_zero() {
+                    let amount = acc.pledge_unlocking;
+                    acc.balance = Amount(acc.balance.units().saturating_add(amount.units()));
+                    acc.pledge_unlocking = Amount::ZERO;
+                    self.supply.locked_pledges = Amount(self.supply.locked_pledges.units().saturating_sub(amount.units()));
+                    self.mark(StateKey::Account(id));
+                    self.mark(StateKey::Supply);
+                }
+            }
+        }
+    }
+
+    /// Credits up to `payout_batch` queued payouts, in queue (key) order.
+    fn credit_payouts(&mut self) -> usize {
+        let mut n = 0;
+        while n < self.params.payout_batch as usize {
+            let Some(p) = self.payouts.pop_front() else { break };
+            let acc = self.accounts.entry(p.account).or_default();
+            acc.balance = Amount(acc.balance.units().saturating_add(p.amount.units()));
+            self.supply.pending_payouts = Amount(self.supply.pending_payouts.units().saturating_sub(p.amount.units()));
+            self.dirty.insert(StateKey::Account(p.account));
+            n += 1;
+        }
+        if n > 0 {
+            self.mark(StateKey::Supply);
+        }
+        n
+    }
+
+    fn remember_header(&mut self, h: &LedgerHeader) {
+        self.recent.push_back((h.seq, h.hash()));
+        while self.recent.len() as u64 > self.params.attest_anchor_window + 2 {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Hash of a recent ledger (within the anchor window).
+    pub fn recent_hash(&self, seq: u64) -> Option<Hash256> {
+        if seq == self.header.seq {
+            return Some(self.header.hash());
+        }
+        let first = self.recent.front()?.0;
+        self.recent.get(seq.checked_sub(first)? as usize).filter(|(s, _)| *s == seq).map(|(_, h)| *h)
+    }
+}
+
+fn bump_validator(r: &mut DayRecord, node: &NodeId) {
+    let mut v = std::mem::take(&mut r.validator_slots).into_vec();
+    match v.iter_mut().find(|(n, _)| n == node) {
+        Some((_, c)) => *c += 1,
+        None => {
+            v.push((*node, 1));
+            v.sort();
+        }
+    }
+    r.validator_slots = BoundedVec::try_from_vec(v).unwrap_or_default();
+}

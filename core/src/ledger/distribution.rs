@@ -1,0 +1,218 @@
+//! The daily distribution (SPEC §5), computed once per day inside `apply`:
+//! role weights in fixed point (1.0 = 10^6), the day's emission split into
+//! classes, each member's `floor(pool × weight / total)`, the fee pool paid
+//! out the same way, and the payouts queued in key order.
+//!
+//! Deviation from SPEC §5, on purpose: a day is distributed at the first
+//! ledger after the next day's attestation grace window (ledger
+//! `attest_grace_ledgers + 1` of the new day), not at the new day's first
+//! ledger, so taps made in the grace window for the day before are paid.
+//! Weights use circles and referrals as they stand at that ledger.
+
+use super::apply::ApplyError;
+use super::params::PPM;
+use super::state::{LedgerState, Payout, StateKey};
+use super::types::AccountEntry;
+use crate::address::AccountId;
+use crate::amount::Amount;
+use crate::codec::encode;
+use crate::crypto::Hash256;
+use std::collections::{BTreeMap, HashMap};
+
+/// Weight caps and bonuses of SPEC §5, in parts per million.
+pub const PIONEER_WEIGHT: u64 = PPM;
+pub const CIRCLE_BONUS: u64 = 200_000;
+pub const REFERRAL_BONUS: u64 = 250_000;
+pub const MAX_ATTESTER_WEIGHT: u64 = 3 * PPM;
+/// Mutual circle members past probation that lift probation.
+pub const VOUCHES_TO_SKIP_PROBATION: usize = 3;
+
+/// One class's members and weights (attesters, validators, storage).
+pub type ClassWeights = Vec<(AccountId, u64)>;
+
+/// What the distribution of one day decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayDistribution {
+    pub classes: [ClassWeights; 3],
+    pub pools: [Amount; 3],
+    pub fees: [Amount; 3],
+    pub payouts: Vec<(AccountId, Amount)>,
+    pub emitted: Amount,
+    pub fees_paid: Amount,
+}
+
+fn is_past_probation(acc: &AccountEntry, day: u64, probation_days: u64) -> bool {
+    acc.flags & AccountEntry::FLAG_FOUNDING != 0 || day >= acc.created_day.saturating_add(probation_days)
+}
+
+impl LedgerState {
+    /// Distributes every ended day whose grace window is over.
+    pub(crate) fn distribute_ended_days(&mut self, seq: u64, day: u64) -> Result<(), ApplyError> {
+        let grace_over = |d: u64, s: &LedgerState| -> bool {
+            if d + 1 < day {
+                return true;
+            }
+            if d + 1 == day {
+                let first = s.days.get(&day).map_or(seq, |r| r.first_seq);
+                return seq >= first.saturating_add(s.params.attest_grace_ledgers);
+            }
+            false
+        };
+        let due: Vec<u64> = self.days.values().filter(|r| !r.distributed && grace_over(r.day, self)).map(|r| r.day).collect();
+        for d in due {
+            let dist = self.compute_distribution(d).ok_or(ApplyError::DistributionOverflow(d))?;
+            self.record_distribution(d, dist).ok_or(ApplyError::DistributionOverflow(d))?;
+        }
+        Ok(())
+    }
+
+    /// Attester weights of SPEC §5 for `day`, from the day's attester set.
+    pub fn attester_weights(&self, day: u64) -> ClassWeights {
+        let Some(attesters) = self.attesters.get(&day) else { return Vec::new() };
+        let probation = self.params.probation_days;
+        let past = |id: &AccountId| self.accounts.get(id).is_some_and(|a| is_past_probation(a, day, probation));
+        // Ambassador bonuses: each referred attester past probation lifts its referrer.
+        let mut referrals: HashMap<AccountId, u64> = HashMap::new();
+        for id in attesters {
+            if let Some(acc) = self.accounts.get(id) {
+                if let Some(r) = acc.referrer {
+                    if is_past_probation(acc, day, probation) && attesters.contains(&r) {
+                        *referrals.entry(r).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(attesters.len());
+        for id in attesters {
+            let Some(acc) = self.accounts.get(id) else { continue };
+            let mutual: Vec<&AccountId> = acc
+                .security_circle
+                .iter()
+                .filter(|m| self.accounts.get(*m).is_some_and(|ma| ma.security_circle.contains(id)))
+                .collect();
+            let contributing = mutual.iter().filter(|m| past(m) && attesters.contains(**m)).count() as u64;
+            let referred = referrals.get(id).copied().unwrap_or(0);
+            let mut w = PIONEER_WEIGHT + CIRCLE_BONUS * contributing.min(5) + REFERRAL_BONUS * referred;
+            w = w.min(MAX_ATTESTER_WEIGHT);
+            let vouched = mutual.iter().filter(|m| past(m)).count() >= VOUCHES_TO_SKIP_PROBATION;
+            if !is_past_probation(acc, day, probation) && !vouched {
+                w = w * self.params.probation_factor_ppm / PPM;
+            }
+            if w > 0 {
+                out.push((*id, w));
+            }
+        }
+        out
+    }
+
+    /// Validators of the reward set, weighted by the slots they were counted in.
+    pub fn validator_weights(&self, day: u64) -> ClassWeights {
+        let Some(r) = self.days.get(&day) else { return Vec::new() };
+        r.validator_slots
+            .iter()
+            .filter(|(n, c)| *c > 0 && self.reward_set.contains(n))
+            .map(|(n, c)| (AccountId(n.0), *c))
+            .collect()
+    }
+
+    /// The emission of `day`: phase 1's linear pool (clipped at its end), then phase 2.
+    fn day_pools(&self) -> Option<(Amount, bool)> {
+        let p = &self.params;
+        let daily = p.phase1_pool.units() / p.phase1_days.max(1);
+        let remaining = p.phase1_pool.units().checked_sub(self.supply.phase1_emitted.units())?;
+        if remaining > 0 {
+            return Some((Amount(daily.min(remaining).max(remaining.min(1))), true));
+        }
+        let phase2_total = p.supply_cap.units().checked_sub(p.reserve.units())?.checked_sub(p.phase1_pool.units())?;
+        let daily2 = phase2_total / p.phase2_days.max(1);
+        let left = phase2_total.checked_sub(self.supply.phase2_emitted.units())?;
+        Some((Amount(daily2.min(left)), false))
+    }
+
+    /// Computes (without applying) the distribution of `day`.
+    pub fn compute_distribution(&self, day: u64) -> Option<DayDistribution> {
+        let p = &self.params;
+        let (pool, phase1) = self.day_pools()?;
+        let split = [p.split_attesters_ppm, p.split_validators_ppm, p.split_storage_ppm];
+        let classes: [ClassWeights; 3] = if phase1 {
+            [self.attester_weights(day), self.validator_weights(day), Vec::new()]
+        } else {
+            // Phase 2: pledge mining among the day's contributors (by pledge),
+            // storage mining by proven bytes; free attestation mining has ended.
+            let pledgers: ClassWeights = self
+                .attesters
+                .get(&day)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.accounts.get(id).map(|a| (*id, a.pledge_locked.units())))
+                .filter(|(_, w)| *w > 0)
+                .collect();
+            [pledgers, self.validator_weights(day), Vec::new()]
+        };
+        let pools: [Amount; 3] = if phase1 {
+            [0, 1, 2].map(|i| Amount((u128::from(pool.units()) * u128::from(split[i]) / u128::from(PPM)) as u64))
+        } else {
+            [Amount(pool.units() / 2), Amount::ZERO, Amount(pool.units() - pool.units() / 2)]
+        };
+        let fee_total = self.fee_pool.units();
+        let fees: [Amount; 3] = [0, 1, 2].map(|i| Amount((u128::from(fee_total) * u128::from(split[i]) / u128::from(PPM)) as u64));
+
+        let mut by_account: BTreeMap<Hash256, (AccountId, u64)> = BTreeMap::new();
+        let mut emitted: u64 = 0;
+        let mut fees_paid: u64 = 0;
+        for c in 0..3 {
+            let total: u128 = classes[c].iter().map(|(_, w)| u128::from(*w)).sum();
+            if total == 0 {
+                continue; // no members: the class's share stays unissued (or in the fee pool)
+            }
+            for (id, w) in &classes[c] {
+                let e = u64::try_from(u128::from(pools[c].units()) * u128::from(*w) / total).ok()?;
+                let f = u64::try_from(u128::from(fees[c].units()) * u128::from(*w) / total).ok()?;
+                emitted = emitted.checked_add(e)?;
+                fees_paid = fees_paid.checked_add(f)?;
+                let slot = by_account.entry(StateKey::Account(*id).hash()).or_insert((*id, 0));
+                slot.1 = slot.1.checked_add(e.checked_add(f)?)?;
+            }
+        }
+        let payouts = by_account.into_values().filter(|(_, a)| *a > 0).map(|(id, a)| (id, Amount(a))).collect();
+        Some(DayDistribution { classes, pools, fees, payouts, emitted: Amount(emitted), fees_paid: Amount(fees_paid) })
+    }
+
+    fn record_distribution(&mut self, day: u64, dist: DayDistribution) -> Option<()> {
+        let phase1 = self.day_pools()?.1;
+        let pending_add = dist.emitted.checked_add(dist.fees_paid).ok()?;
+        self.supply.minted = self.supply.minted.checked_add(dist.emitted).ok()?;
+        if phase1 {
+            self.supply.phase1_emitted = self.supply.phase1_emitted.checked_add(dist.emitted).ok()?;
+        } else {
+            self.supply.phase2_emitted = self.supply.phase2_emitted.checked_add(dist.emitted).ok()?;
+        }
+        self.supply.pending_payouts = self.supply.pending_payouts.checked_add(pending_add).ok()?;
+        self.fee_pool = self.fee_pool.checked_sub(dist.fees_paid).ok()?;
+        let mut attesters: Vec<Hash256> =
+            self.attesters.remove(&day).unwrap_or_default().iter().map(|a| StateKey::Account(*a).hash()).collect();
+        attesters.sort();
+        let payout_leaves: Vec<Hash256> = dist
+            .payouts
+            .iter()
+            .map(|(a, amt)| crate::crypto::hash_tagged(crate::crypto::Domain::StateValue, &encode(&Payout { day, account: *a, amount: *amt })))
+            .collect();
+        let rec = self.days.entry(day).or_default();
+        rec.distributed = true;
+        rec.attesters_root = crate::merkle::root(&attesters);
+        rec.total_weights = [0, 1, 2].map(|c| dist.classes[c].iter().map(|(_, w)| *w).sum::<u64>());
+        rec.pools = dist.pools;
+        rec.fees = dist.fees;
+        rec.emitted = dist.emitted;
+        rec.fees_paid = dist.fees_paid;
+        rec.payouts = dist.payouts.len() as u64;
+        rec.payouts_root = crate::merkle::root(&payout_leaves);
+        for (account, amount) in dist.payouts {
+            self.payouts.push_back(Payout { day, account, amount });
+        }
+        self.mark(StateKey::Day(day));
+        self.mark(StateKey::Supply);
+        self.mark(StateKey::FeePool);
+        Some(())
+    }
+}

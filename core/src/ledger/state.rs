@@ -1,0 +1,392 @@
+//! Ledger state (SPEC §3): typed entries under sparse-Merkle keys, the
+//! deterministic indexes every validator keeps beside them, and the supply
+//! invariant of SPEC §5.
+
+use super::params::Params;
+use super::smt::{self, Smt};
+use super::types::{AccountEntry, LedgerHeader, StateProof};
+use super::Genesis;
+use crate::address::{AccountId, NodeId};
+use crate::amount::Amount;
+use crate::codec::{encode, BoundedBytes, BoundedVec, Wire};
+use crate::crypto::{hash_tagged, Domain, Hash256, NetworkId, PublicKey};
+use crate::scp::QuorumSet;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What a state entry is about; its tree key is `H(tag ‖ encoded StateKey)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StateKey {
+    Account(AccountId),
+    FeePool,
+    Supply,
+    Day(u64),
+    Node(NodeId),
+}
+
+impl StateKey {
+    pub fn hash(&self) -> Hash256 {
+        hash_tagged(Domain::StateKey, &crate::codec::to_bytes(self).unwrap_or_default())
+    }
+}
+
+/// Money that exists, by where it is (SPEC §5 invariant).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Supply {
+    /// Reserve plus every emission so far.
+    pub minted: Amount,
+    /// Emitted in phase 1 so far (what decides when phase 1 ends).
+    pub phase1_emitted: Amount,
+    pub phase2_emitted: Amount,
+    /// Distributed but not yet credited to accounts.
+    pub pending_payouts: Amount,
+    /// Pledges locked or unlocking.
+    pub locked_pledges: Amount,
+}
+
+/// Per-day record (SPEC §3): counters while the day runs, then the fixed
+/// distribution and the payout progress.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DayRecord {
+    pub day: u64,
+    pub first_seq: u64,
+    pub new_accounts: u64,
+    pub attesters: u64,
+    /// Externalized slots of the day counted for each reward-set validator.
+    pub validator_slots: BoundedVec<(NodeId, u64), 1000>,
+    pub slots: u64,
+    pub distributed: bool,
+    pub attesters_root: Hash256,
+    /// Class totals of weights: attesters, validators, storage.
+    pub total_weights: [u64; 3],
+    pub pools: [Amount; 3],
+    pub fees: [Amount; 3],
+    /// Emission actually issued (sum of floors) and fees actually paid out.
+    pub emitted: Amount,
+    pub fees_paid: Amount,
+    pub payouts: u64,
+    pub payouts_root: Hash256,
+}
+
+/// A validator in the directory (`AnnounceNode`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    pub owner: AccountId,
+    pub vrf_key: PublicKey,
+    pub addresses: BoundedVec<BoundedBytes<128>, 4>,
+    pub quorum_set: QuorumSet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StateEntry {
+    Account(AccountEntry),
+    FeePool(Amount),
+    Supply(Supply),
+    Day(DayRecord),
+    Node(NodeEntry),
+}
+
+impl Wire for StateEntry {
+    const MAX_ENCODED_LEN: usize = 64 * 1024;
+}
+
+/// A payout waiting to be credited (SPEC §5: batches of `payout_batch`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payout {
+    pub day: u64,
+    pub account: AccountId,
+    pub amount: Amount,
+}
+
+impl Wire for Payout {
+    const MAX_ENCODED_LEN: usize = 64;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvariantError {
+    #[error("supply invariant broken: balances {balances} + fee pool {fee_pool} + pending {pending} + pledges {pledges} != minted {minted}")]
+    Mismatch { balances: u128, fee_pool: u64, pending: u64, pledges: u128, minted: u64 },
+    #[error("minted {minted} exceeds the cap {cap}")]
+    OverCap { minted: u64, cap: u64 },
+    #[error("minted {minted} != reserve {reserve} + emissions {emitted}")]
+    Emissions { minted: u64, reserve: u64, emitted: u64 },
+    #[error("pledges in accounts ({accounts}) differ from the supply record ({recorded})")]
+    Pledges { accounts: u128, recorded: u64 },
+}
+
+/// The whole ledger state a validator holds, with the tree over it.
+pub struct LedgerState {
+    pub network_id: NetworkId,
+    pub genesis_time: u64,
+    pub params: Params,
+    pub params_hash: Hash256,
+    pub header: LedgerHeader,
+    /// Validators paid as the reward set (genesis validators).
+    pub reward_set: BTreeSet<NodeId>,
+    pub(crate) accounts: HashMap<AccountId, AccountEntry>,
+    pub(crate) fee_pool: Amount,
+    pub(crate) supply: Supply,
+    pub(crate) days: BTreeMap<u64, DayRecord>,
+    pub(crate) nodes: BTreeMap<NodeId, NodeEntry>,
+    /// Attesters of days not yet distributed.
+    pub(crate) attesters: BTreeMap<u64, BTreeSet<AccountId>>,
+    pub(crate) payouts: std::collections::VecDeque<Payout>,
+    /// Pledges being unlocked, by release day.
+    pub(crate) unlocking: BTreeSet<(u64, AccountId)>,
+    /// Validators counted per recent slot (no slot counts twice for a node).
+    pub(crate) participation: BTreeMap<u64, BTreeSet<NodeId>>,
+    /// Hashes of recent headers (attestation anchors, participation evidence).
+    pub(crate) recent: std::collections::VecDeque<(u64, Hash256)>,
+    pub(crate) tree: Smt,
+    pub(crate) dirty: BTreeSet<StateKey>,
+}
+
+impl LedgerState {
+    /// The genesis ledger (seq 1) from a genesis file.
+    pub fn from_genesis(g: &Genesis) -> LedgerState {
+        let params = g.params.clone();
+        let mut s = LedgerState {
+            network_id: g.network_id(),
+            genesis_time: g.genesis_time,
+            params_hash: params.hash(),
+            params,
+            header: LedgerHeader {
+                seq: 1,
+                prev_hash: g.hash(),
+                close_time: g.genesis_time,
+                tx_set_hash: Hash256::ZERO,
+                results_hash: Hash256::ZERO,
+                state_root: Hash256::ZERO,
+                rand: hash_tagged(Domain::Vrf, &g.hash().0),
+                prev_proof_hash: Hash256::ZERO,
+                day: 0,
+                protocol_version: g.protocol_version,
+                params_hash: Hash256::ZERO,
+            },
+            reward_set: g.validators.iter().map(|v| v.node_id).collect(),
+            accounts: HashMap::new(),
+            fee_pool: Amount::ZERO,
+            supply: Supply::default(),
+            days: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            attesters: BTreeMap::new(),
+            payouts: Default::default(),
+            unlocking: BTreeSet::new(),
+            participation: BTreeMap::new(),
+            recent: Default::default(),
+            tree: Smt::new(),
+            dirty: BTreeSet::new(),
+        };
+        let mut reserve = g.params.reserve;
+        for a in g.founding_accounts.iter() {
+            reserve = reserve.checked_sub(a.balance).unwrap_or(Amount::ZERO);
+            s.accounts.insert(
+                a.account,
+                AccountEntry { balance: a.balance, flags: AccountEntry::FLAG_FOUNDING, ..Default::default() },
+            );
+            s.dirty.insert(StateKey::Account(a.account));
+        }
+        let r = s.accounts.entry(g.reserve_account).or_default();
+        r.balance = reserve;
+        r.flags |= AccountEntry::FLAG_FOUNDING;
+        s.dirty.insert(StateKey::Account(g.reserve_account));
+        for v in g.validators.iter() {
+            s.nodes.insert(
+                v.node_id,
+                NodeEntry {
+                    owner: AccountId(v.node_id.0),
+                    vrf_key: v.vrf_key,
+                    addresses: BoundedVec::try_from_vec(
+                        v.addresses.iter().filter_map(|a| BoundedBytes::try_from_slice(a.as_bytes()).ok()).take(4).collect(),
+                    )
+                    .unwrap_or_default(),
+                    quorum_set: v.quorum_set.clone(),
+                },
+            );
+            s.dirty.insert(StateKey::Node(v.node_id));
+        }
+        s.supply.minted = g.params.reserve;
+        s.days.insert(0, DayRecord { day: 0, first_seq: 1, ..Default::default() });
+        s.dirty.extend([StateKey::Supply, StateKey::FeePool, StateKey::Day(0)]);
+        s.flush_tree();
+        s.header.state_root = s.tree.root();
+        s.header.params_hash = s.params_hash;
+        let genesis_header = s.header.clone();
+        s.recent.push_back((1, genesis_header.hash()));
+        s
+    }
+
+    pub fn account(&self, id: &AccountId) -> Option<&AccountEntry> {
+        self.accounts.get(id)
+    }
+    pub fn fee_pool(&self) -> Amount {
+        self.fee_pool
+    }
+    pub fn supply(&self) -> &Supply {
+        &self.supply
+    }
+    pub fn day_record(&self, day: u64) -> Option<&DayRecord> {
+        self.days.get(&day)
+    }
+    pub fn node_entry(&self, id: &NodeId) -> Option<&NodeEntry> {
+        self.nodes.get(id)
+    }
+    pub fn nodes(&self) -> impl Iterator<Item = (&NodeId, &NodeEntry)> {
+        self.nodes.iter()
+    }
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+    pub fn pending_payouts(&self) -> usize {
+        self.payouts.len()
+    }
+    pub fn attesters_of(&self, day: u64) -> Option<&BTreeSet<AccountId>> {
+        self.attesters.get(&day)
+    }
+    pub fn accounts(&self) -> impl Iterator<Item = (&AccountId, &AccountEntry)> {
+        self.accounts.iter()
+    }
+
+    pub fn day_of(&self, close_time: u64) -> u64 {
+        close_time.saturating_sub(self.genesis_time) / self.params.day_seconds.max(1)
+    }
+
+    /// The entry stored under a key, as the tree commits to it.
+    pub fn entry(&self, key: &StateKey) -> Option<StateEntry> {
+        match key {
+            StateKey::Account(a) => self.accounts.get(a).cloned().map(StateEntry::Account),
+            StateKey::FeePool => Some(StateEntry::FeePool(self.fee_pool)),
+            StateKey::Supply => Some(StateEntry::Supply(self.supply.clone())),
+            StateKey::Day(d) => self.days.get(d).cloned().map(StateEntry::Day),
+            StateKey::Node(n) => self.nodes.get(n).cloned().map(StateEntry::Node),
+        }
+    }
+
+    /// Recomputes the tree for every key changed since the last flush and
+    /// returns those keys with their new entries (what the node persists).
+    pub(crate) fn flush_tree(&mut self) -> Vec<(StateKey, Option<StateEntry>)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut out = Vec::with_capacity(dirty.len());
+        for key in dirty {
+            let entry = self.entry(&key);
+            let vh = entry.as_ref().map(|e| smt::value_hash(&encode(e)));
+            self.tree.update(key.hash(), vh);
+            out.push((key, entry));
+        }
+        out
+    }
+
+    /// A proof of `key`'s entry (or absence) against the current `state_root`.
+    pub fn prove(&self, key: &StateKey) -> (Option<StateEntry>, StateProof) {
+        (self.entry(key), self.tree.prove(&key.hash()))
+    }
+
+    pub fn state_root(&self) -> Hash256 {
+        self.tree.root()
+    }
+
+    /// SPEC §5: `sum(balances) + fee pool + pending payouts + locked pledges
+    /// = minted ≤ cap`, and `minted = reserve + Σ emissions`. Sums actual
+    /// balances, independently of the running totals.
+    pub fn check_invariant(&self) -> Result<(), InvariantError> {
+        let balances: u128 = self.accounts.values().map(|a| u128::from(a.balance.units())).sum();
+        let pledges: u128 =
+            self.accounts.values().map(|a| u128::from(a.pledge_locked.units()) + u128::from(a.pledge_unlocking.units())).sum();
+        if pledges != u128::from(self.supply.locked_pledges.units()) {
+            return Err(InvariantError::Pledges { accounts: pledges, recorded: self.supply.locked_pledges.units() });
+        }
+        let queued: u128 = self.payouts.iter().map(|p| u128::from(p.amount.units())).sum();
+        let pending = self.supply.pending_payouts.units();
+        let minted = self.supply.minted.units();
+        let total = balances + u128::from(self.fee_pool.units()) + u128::from(pending) + pledges;
+        if total != u128::from(minted) || queued != u128::from(pending) {
+            return Err(InvariantError::Mismatch { balances, fee_pool: self.fee_pool.units(), pending, pledges, minted });
+        }
+        if self.supply.minted > self.params.supply_cap {
+            return Err(InvariantError::OverCap { minted, cap: self.params.supply_cap.units() });
+        }
+        let emitted = self.supply.phase1_emitted.units() as u128 + self.supply.phase2_emitted.units() as u128;
+        if u128::from(self.params.reserve.units()) + emitted != u128::from(minted) {
+            return Err(InvariantError::Emissions { minted, reserve: self.params.reserve.units(), emitted: emitted as u64 });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mark(&mut self, key: StateKey) {
+        self.dirty.insert(key);
+    }
+
+    /// Rebuilds a state from persisted entries and the last header (node restart).
+    /// `recent` holds the hashes of the last ledgers (at least the anchor window).
+    pub fn restore(
+        g: &Genesis,
+        header: LedgerHeader,
+        entries: impl IntoIterator<Item = (StateKey, StateEntry)>,
+        payouts: Vec<Payout>,
+        recent: Vec<(u64, Hash256)>,
+    ) -> Result<LedgerState, String> {
+        let mut s = LedgerState::from_genesis(g);
+        s.accounts.clear();
+        s.nodes.clear();
+        s.days.clear();
+        s.tree = Smt::new();
+        s.dirty.clear();
+        for (key, entry) in entries {
+            match (key, entry) {
+                (StateKey::Account(a), StateEntry::Account(e)) => {
+                    s.accounts.insert(a, e);
+                }
+                (StateKey::FeePool, StateEntry::FeePool(f)) => s.fee_pool = f,
+                (StateKey::Supply, StateEntry::Supply(x)) => s.supply = x,
+                (StateKey::Day(d), StateEntry::Day(r)) => {
+                    s.days.insert(d, r);
+                }
+                (StateKey::Node(n), StateEntry::Node(e)) => {
+                    s.nodes.insert(n, e);
+                }
+                (k, _) => return Err(format!("stored entry under {k:?} has the wrong kind")),
+            }
+            s.dirty.insert(key);
+        }
+        // The attester sets of days not yet distributed, from the accounts.
+        let open_days: Vec<u64> = s.days.values().filter(|d| !d.distributed).map(|d| d.day).collect();
+        for (id, a) in &s.accounts {
+            for d in [a.last_attest_day, a.prev_attest_day].into_iter().flatten() {
+                if open_days.contains(&d) {
+                    s.attesters.entry(d).or_default().insert(*id);
+                }
+            }
+        }
+        for (id, a) in &s.accounts {
+            if !a.pledge_unlocking.is_zero() {
+                s.unlocking.insert((a.unlock_day, *id));
+            }
+        }
+        s.payouts = payouts.into();
+        s.recent = recent.into_iter().filter(|(seq, _)| *seq <= header.seq).collect();
+        s.flush_tree();
+        if s.tree.root() != header.state_root {
+            return Err(format!(
+                "stored state hashes to {}, but ledger {} committed {}",
+                s.tree.root(),
+                header.seq,
+                header.state_root
+            ));
+        }
+        s.header = header;
+        Ok(s)
+    }
+
+    /// Every entry, for a full snapshot (tests and new nodes).
+    pub fn all_entries(&self) -> Vec<(StateKey, StateEntry)> {
+        let mut keys: Vec<StateKey> = self.accounts.keys().map(|a| StateKey::Account(*a)).collect();
+        keys.extend([StateKey::FeePool, StateKey::Supply]);
+        keys.extend(self.days.keys().map(|d| StateKey::Day(*d)));
+        keys.extend(self.nodes.keys().map(|n| StateKey::Node(*n)));
+        keys.into_iter().filter_map(|k| self.entry(&k).map(|e| (k, e))).collect()
+    }
+
+    pub fn payout_queue(&self) -> Vec<Payout> {
+        self.payouts.iter().cloned().collect()
+    }
+}

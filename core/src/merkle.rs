@@ -1,0 +1,90 @@
+//! Binary Merkle trees of SPEC §1: leaf = H("leaf" ‖ 32 bytes), node =
+//! H("node" ‖ left ‖ right), leaf count padded to a power of two with zero leaves.
+//! Used for `results_hash` and the storage proofs' commitments.
+
+use crate::crypto::Hash256;
+use crate::ledger::MerklePath;
+
+pub fn leaf_hash(data: &Hash256) -> Hash256 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"leaf");
+    h.update(&data.0);
+    Hash256(*h.finalize().as_bytes())
+}
+
+pub fn node_hash(left: &Hash256, right: &Hash256) -> Hash256 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"node");
+    h.update(&left.0);
+    h.update(&right.0);
+    Hash256(*h.finalize().as_bytes())
+}
+
+/// All levels of the tree, leaves first; the last level holds the root.
+pub fn levels(leaves: &[Hash256]) -> Vec<Vec<Hash256>> {
+    let width = leaves.len().max(1).next_power_of_two();
+    let mut level: Vec<Hash256> = leaves.iter().map(leaf_hash).collect();
+    level.resize(width, leaf_hash(&Hash256::ZERO));
+    let mut out = vec![level];
+    while out.last().map_or(0, Vec::len) > 1 {
+        let prev = out.last().expect("non-empty");
+        let next = prev.chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        out.push(next);
+    }
+    out
+}
+
+pub fn root(leaves: &[Hash256]) -> Hash256 {
+    levels(leaves).last().and_then(|l| l.first().copied()).unwrap_or(Hash256::ZERO)
+}
+
+/// The path of leaf `index` (siblings bottom-up).
+pub fn path(levels: &[Vec<Hash256>], index: u64) -> MerklePath {
+    let mut siblings = Vec::new();
+    let mut i = index as usize;
+    for level in &levels[..levels.len().saturating_sub(1)] {
+        siblings.push(level[i ^ 1]);
+        i /= 2;
+    }
+    MerklePath { index, siblings: crate::codec::BoundedVec::try_from_vec(siblings).unwrap_or_default() }
+}
+
+/// Recomputes the root from a leaf and its path.
+pub fn root_from_path(data: &Hash256, path: &MerklePath) -> Hash256 {
+    let mut h = leaf_hash(data);
+    let mut i = path.index;
+    for s in path.siblings.iter() {
+        h = if i & 1 == 0 { node_hash(&h, s) } else { node_hash(s, &h) };
+        i >>= 1;
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_verify_and_bind_position() {
+        let leaves: Vec<Hash256> = (0..5u8).map(|i| Hash256([i; 32])).collect();
+        let lv = levels(&leaves);
+        let r = root(&leaves);
+        assert_eq!(lv[0].len(), 8);
+        for (i, l) in leaves.iter().enumerate() {
+            let p = path(&lv, i as u64);
+            assert_eq!(root_from_path(l, &p), r);
+            let mut wrong = p.clone();
+            wrong.index ^= 1;
+            assert_ne!(root_from_path(l, &wrong), r);
+        }
+        assert_ne!(root_from_path(&Hash256([9; 32]), &path(&lv, 0)), r);
+    }
+
+    #[test]
+    fn root_matches_hand_computation() {
+        let a = Hash256([1; 32]);
+        let b = Hash256([2; 32]);
+        assert_eq!(root(&[a, b]), node_hash(&leaf_hash(&a), &leaf_hash(&b)));
+        assert_eq!(root(&[a]), leaf_hash(&a));
+    }
+}
