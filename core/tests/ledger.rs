@@ -376,3 +376,106 @@ proptest! {
         prop_assert_eq!(ch.state.supply().pending_payouts, Amount::ZERO);
     }
 }
+
+mod pool {
+    use super::*;
+    use watt_core::ledger::pool::{check_tx_set, TxPool};
+    use watt_core::wire::TxRejection;
+
+    fn pay(net: &NetworkId, from: &Keypair, seq: u64, fee: u64, to: &Keypair) -> Transaction {
+        TransactionBody {
+            source: acct(from),
+            seq_num: seq,
+            fee: Amount(fee),
+            max_ledger: None,
+            ops: BoundedVec::try_from_vec(vec![Operation::Pay { to: acct(to), amount: Amount(1) }]).unwrap(),
+        }
+        .sign(from, net)
+    }
+
+    /// 3 × max_txs_per_ledger pending with random fees: each ledger takes
+    /// exactly the highest fees per operation, in order.
+    #[test]
+    fn congestion_lets_only_the_highest_fees_in() {
+        let mut p = params();
+        p.max_txs_per_ledger = 50;
+        let senders: Vec<Keypair> = (0..150).map(|i| key(&format!("s{i}"))).collect();
+        let refs: Vec<&Keypair> = senders.iter().collect();
+        let v = key("v");
+        let g = genesis(&refs, &[&v], p);
+        let mut ch = Chain::new(&g);
+        let mut pool = TxPool::new(50, 100, 4);
+        let mut rng = watt_core::scp::sim::SimRng::new(42);
+        let mut fees = Vec::new();
+        for s in &senders {
+            let fee = rng.range(0, 1_000_000);
+            fees.push(fee);
+            pool.add(pay(&ch.net, s, 1, fee, &v), &ch.state).unwrap();
+        }
+        fees.sort_unstable_by(|a, b| b.cmp(a));
+        for round in 0..3 {
+            let set = pool.build_tx_set(&ch.state);
+            assert_eq!(set.txs.len(), 50);
+            check_tx_set(&ch.state, &set).unwrap();
+            let mut got: Vec<u64> = set.txs.iter().map(|t| t.body.fee.units()).collect();
+            got.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(got, fees[round * 50..(round + 1) * 50].to_vec(), "ledger {round} took other fees");
+            if round < 2 {
+                assert_eq!(pool.surge_fee_per_op, Some(*got.last().unwrap()));
+            }
+            ch.pending = set.txs.to_vec();
+            let results = ch.close(vec![]);
+            ok(&results);
+            let applied: Vec<Hash256> = results.iter().map(|r| r.tx_hash).collect();
+            pool.ledger_closed(&ch.state, &applied);
+        }
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn uncongested_zero_fee_payments_are_included() {
+        let (a, b, v) = (key("a"), key("b"), key("v"));
+        let g = genesis(&[&a, &b], &[&v], params());
+        let ch = Chain::new(&g);
+        let mut pool = TxPool::new(1000, 5000, 4);
+        pool.add(pay(&ch.net, &a, 1, 0, &b), &ch.state).unwrap();
+        pool.add(pay(&ch.net, &a, 2, 0, &b), &ch.state).unwrap();
+        let set = pool.build_tx_set(&ch.state);
+        assert_eq!(set.txs.len(), 2);
+        assert_eq!(pool.surge_fee_per_op, None);
+    }
+
+    #[test]
+    fn a_full_pool_evicts_the_lowest_fee_and_refuses_lower_ones() {
+        let senders: Vec<Keypair> = (0..5).map(|i| key(&format!("e{i}"))).collect();
+        let refs: Vec<&Keypair> = senders.iter().collect();
+        let v = key("v");
+        let g = genesis(&refs, &[&v], params());
+        let ch = Chain::new(&g);
+        let mut pool = TxPool::new(2, 10, 2); // room for 4 ordinary
+        for (i, s) in senders[..4].iter().enumerate() {
+            pool.add(pay(&ch.net, s, 1, 100 * (i as u64 + 1), &v), &ch.state).unwrap();
+        }
+        assert_eq!(pool.add(pay(&ch.net, &senders[4], 1, 50, &v), &ch.state), Err(TxRejection::InsufficientFee));
+        let cheap = pay(&ch.net, &senders[0], 1, 100, &v).hash();
+        assert!(pool.contains(&cheap));
+        pool.add(pay(&ch.net, &senders[4], 1, 1_000, &v), &ch.state).unwrap();
+        assert!(!pool.contains(&cheap), "the lowest fee should have been evicted");
+        assert_eq!(pool.len(), 4);
+    }
+
+    #[test]
+    fn arrival_checks_name_the_problem() {
+        let (a, b, v) = (key("a"), key("b"), key("v"));
+        let g = genesis(&[&a], &[&v], params());
+        let ch = Chain::new(&g);
+        let mut pool = TxPool::new(10, 10, 2);
+        assert_eq!(pool.add(pay(&ch.net, &a, 3, 0, &b), &ch.state), Err(TxRejection::BadSequence { expected: 1 }));
+        let other = NetworkId::from_passphrase("elsewhere");
+        assert_eq!(pool.add(pay(&other, &a, 1, 0, &b), &ch.state), Err(TxRejection::BadSignature));
+        assert_eq!(pool.add(pay(&ch.net, &a, 1, 101 * UNITS_PER_WATT, &b), &ch.state), Err(TxRejection::InsufficientBalance));
+        let t = pay(&ch.net, &a, 1, 0, &b);
+        pool.add(t.clone(), &ch.state).unwrap();
+        assert_eq!(pool.add(t, &ch.state), Err(TxRejection::Duplicate));
+    }
+}

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod distribution;
 pub mod genesis;
 pub mod params;
+pub mod pool;
 pub mod smt;
 pub mod state;
 pub mod types;
