@@ -11,7 +11,8 @@ use watt_core::scp::QuorumSet;
 
 const T0: u64 = 1_700_000_000;
 const DAY: u64 = 100;
-const STEP: u64 = 10;
+/// Ledger interval in ms (close times are Unix milliseconds).
+const STEP: u64 = 10_000;
 
 fn key(tag: &str) -> Keypair {
     Keypair::from_seed(SecretSeed::from_bytes(*blake3::hash(tag.as_bytes()).as_bytes())).unwrap()
@@ -24,7 +25,7 @@ fn node(k: &Keypair) -> NodeId {
 }
 
 fn params() -> Params {
-    let mut p = Params::devnet(STEP * 1000, DAY);
+    let mut p = Params::devnet(STEP, DAY);
     // 1,000 WATT a day: 700 attesters, 100 validators, 200 storage.
     p.phase1_pool = Amount(3_650 * 1_000 * UNITS_PER_WATT);
     p.phase1_days = 3_650;
@@ -119,7 +120,7 @@ trait DayFor {
 }
 impl DayFor for LedgerHeader {
     fn day_for(&self, t0: u64, day: u64, close_time: u64) -> u64 {
-        (close_time - t0) / day
+        (close_time / 1000 - t0) / day
     }
 }
 
@@ -157,7 +158,7 @@ fn small_day_pays_exactly_the_hand_computed_amounts() {
     }
     ok(&ch.close(vec![node(&v1)]));
     ok(&ch.close(vec![node(&v1), node(&v2)]));
-    while ch.state.header.close_time + STEP < T0 + DAY {
+    while ch.state.header.close_time + STEP < (T0 + DAY) * 1000 {
         ch.close(vec![]);
     }
     assert_eq!(ch.state.fee_pool(), Amount(5_000_000));
@@ -365,7 +366,7 @@ proptest! {
             }
         }
         // Run past the last day's distribution and payouts.
-        for _ in 0..(2 * DAY / STEP) { ch.close(vec![node(&v)]); }
+        for _ in 0..(2 * DAY * 1000 / STEP) { ch.close(vec![node(&v)]); }
         // Nobody was paid twice for a day: each day's payouts list each account once.
         for d in 0..ch.state.header.day {
             if let Some(rec) = ch.state.day_record(d) {

@@ -153,7 +153,7 @@ impl LedgerState {
             header: LedgerHeader {
                 seq: 1,
                 prev_hash: g.hash(),
-                close_time: g.genesis_time,
+                close_time: g.genesis_time.saturating_mul(1000),
                 tx_set_hash: Hash256::ZERO,
                 results_hash: Hash256::ZERO,
                 state_root: Hash256::ZERO,
@@ -247,8 +247,9 @@ impl LedgerState {
         self.accounts.iter()
     }
 
-    pub fn day_of(&self, close_time: u64) -> u64 {
-        close_time.saturating_sub(self.genesis_time) / self.params.day_seconds.max(1)
+    /// The day of a close time (Unix ms): `(close_time - genesis_time) / day_seconds`.
+    pub fn day_of(&self, close_time_ms: u64) -> u64 {
+        (close_time_ms / 1000).saturating_sub(self.genesis_time) / self.params.day_seconds.max(1)
     }
 
     /// The entry stored under a key, as the tree commits to it.

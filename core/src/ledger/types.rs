@@ -29,6 +29,8 @@ pub const MAX_TXSET_BYTES: usize = 4 * 1024 * 1024;
 pub struct LedgerHeader {
     pub seq: u64,
     pub prev_hash: Hash256,
+    /// Unix milliseconds (SPEC §1 says seconds; sub-second devnet ledgers
+    /// need milliseconds to keep close times strictly increasing).
     pub close_time: u64,
     pub tx_set_hash: Hash256,
     pub results_hash: Hash256,
@@ -70,6 +72,7 @@ pub enum Upgrade {
 pub struct ScpValue {
     pub prev_header_hash: Hash256,
     pub tx_set_hash: Hash256,
+    /// Unix milliseconds.
     pub close_time: u64,
     pub proposer: NodeId,
     pub rand: Hash256,
