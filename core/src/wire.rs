@@ -121,13 +121,16 @@ impl Wire for HeaderPush {
     const MAX_ENCODED_LEN: usize = MAX_FRAME;
 }
 
-/// One closed ledger for catch-up: header, tx set and the proof of it.
+/// One closed ledger for catch-up: its header, tx set, the externalize proof
+/// of its slot (which carries the value), and the proof set its value's
+/// `prev_proof_hash` names (whose signers are the participation counted).
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatchupLedger {
     pub header: LedgerHeader,
     pub tx_set: TxSet,
     pub proof: ExternalizeProof,
+    pub prev_proof: BoundedVec<Envelope, 1000>,
 }
 
 /// Validator-to-validator messages.

@@ -277,6 +277,18 @@ fn state_proofs_verify_against_the_header_root() {
     let entry = entry.unwrap();
     let vh = watt_core::ledger::smt::value_hash(&watt_core::codec::encode(&entry));
     assert_eq!(watt_core::ledger::smt::verify(&root, &key_c.hash(), &proof), Ok(watt_core::ledger::smt::Proven::Present(vh)));
+    // The same account as of the previous ledger (what a phone can verify first):
+    // before the payment it did not exist.
+    let before = ch.state.header.seq - 1;
+    ch.submit(&a, 0, vec![Operation::Pay { to: acct(&c), amount: Amount(8) }]);
+    ch.close(vec![]);
+    let (prev_header, prev_entry, prev_proof) = ch.state.prove_previous(&key_c).unwrap();
+    assert_eq!(prev_header.seq, before + 1);
+    assert_eq!(prev_entry.as_ref(), Some(&entry));
+    assert_eq!(watt_core::ledger::smt::verify(&prev_header.state_root, &key_c.hash(), &prev_proof), Ok(watt_core::ledger::smt::Proven::Present(vh)));
+    let (now_entry, _) = ch.state.prove(&key_c);
+    assert_ne!(now_entry, Some(entry));
+    let root = ch.state.header.state_root;
     let absent = watt_core::ledger::StateKey::Account(acct(&key("nobody")));
     let (none, proof) = ch.state.prove(&absent);
     assert!(none.is_none());

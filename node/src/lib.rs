@@ -5,3 +5,4 @@
 pub mod bench;
 pub mod keyfile;
 pub mod logging;
+pub mod tls;

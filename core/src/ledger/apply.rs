@@ -32,6 +32,8 @@ pub struct ApplyOutcome {
     /// Every state entry that changed (`None`: removed), for persistence.
     pub changes: Vec<(StateKey, Option<StateEntry>)>,
     pub payouts_credited: usize,
+    /// Payouts queued by this ledger's distribution (appended to the queue).
+    pub new_payouts: Vec<super::state::Payout>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,11 +82,14 @@ impl LedgerState {
         }
         let seq = self.header.seq + 1;
         let day = self.day_of(inputs.close_time).max(self.header.day);
+        // The ledger before this one stays provable (phones trust roots one ledger late).
+        self.prev = Some(super::state::Snapshot { header: self.header.clone(), tree: self.tree.clone(), old: Default::default() });
+        self.new_payouts.clear();
 
         // New days get their records (days with no ledger at all too).
         for d in self.header.day + 1..=day {
-            self.days.insert(d, DayRecord { day: d, first_seq: seq, ..Default::default() });
             self.mark(StateKey::Day(d));
+            self.days.insert(d, DayRecord { day: d, first_seq: seq, ..Default::default() });
         }
         if day > self.header.day {
             self.release_pledges(day);
@@ -125,7 +130,8 @@ impl LedgerState {
         self.header = header.clone();
         #[cfg(debug_assertions)]
         self.check_invariant()?;
-        Ok(ApplyOutcome { header, results, changes, payouts_credited })
+        let new_payouts = std::mem::take(&mut self.new_payouts);
+        Ok(ApplyOutcome { header, results, changes, payouts_credited, new_payouts })
     }
 
     fn check_signatures(&self, txs: &[Transaction]) -> Vec<bool> {
@@ -171,12 +177,14 @@ impl LedgerState {
             None => return reject(TxFailure::NoSourceAccount),
         }
         // Fee and sequence number, kept whatever the operations do.
+        if self.accounts.contains_key(&source) {
+            self.mark(StateKey::Account(source));
+            self.mark(StateKey::FeePool);
+        }
         if let Some(acc) = self.accounts.get_mut(&source) {
             acc.balance = Amount(acc.balance.units() - body.fee.units());
             acc.seq_num = body.seq_num;
             self.fee_pool = Amount(self.fee_pool.units().saturating_add(body.fee.units()));
-            self.mark(StateKey::Account(source));
-            self.mark(StateKey::FeePool);
         }
         let mut undo = Undo::default();
         for (i, op) in body.ops.iter().enumerate() {
@@ -327,11 +335,11 @@ impl LedgerState {
                 if !undo.nodes.iter().any(|(n, _)| n == node_id) {
                     undo.nodes.push((*node_id, self.nodes.get(node_id).cloned()));
                 }
+                self.mark(StateKey::Node(*node_id));
                 self.nodes.insert(
                     *node_id,
                     NodeEntry { owner: *source, vrf_key: *vrf_key, addresses: addresses.clone(), quorum_set: quorum_set.clone() },
                 );
-                self.mark(StateKey::Node(*node_id));
                 Ok(())
             }
             Operation::Participation { node_id, envelopes } => self.op_participation(node_id, envelopes, seq, day, undo),
@@ -498,13 +506,13 @@ impl LedgerState {
         let counted: Vec<NodeId> = participants.iter().filter(|n| self.reward_set.contains(n)).copied().collect();
         let set = self.participation.entry(slot).or_default();
         let fresh: Vec<NodeId> = counted.into_iter().filter(|n| set.insert(*n)).collect();
+        self.mark(StateKey::Day(day));
         if let Some(r) = self.days.get_mut(&day) {
             r.slots += 1;
             for n in &fresh {
                 bump_validator(r, n);
             }
         }
-        self.mark(StateKey::Day(day));
         while self.participation.len() > 130 {
             self.participation.pop_first();
         }
@@ -516,14 +524,15 @@ impl LedgerState {
                 break;
             }
             self.unlocking.pop_first();
-            if let Some(acc) = self.accounts.get_mut(&id) {
-                if acc.unlock_day == d && !acc.pledge_unlocking.is_zero() {
+            let due = self.accounts.get(&id).is_some_and(|a| a.unlock_day == d && !a.pledge_unlocking.is_zero());
+            if due {
+                self.mark(StateKey::Account(id));
+                self.mark(StateKey::Supply);
+                if let Some(acc) = self.accounts.get_mut(&id) {
                     let amount = acc.pledge_unlocking;
                     acc.balance = Amount(acc.balance.units().saturating_add(amount.units()));
                     acc.pledge_unlocking = Amount::ZERO;
                     self.supply.locked_pledges = Amount(self.supply.locked_pledges.units().saturating_sub(amount.units()));
-                    self.mark(StateKey::Account(id));
-                    self.mark(StateKey::Supply);
                 }
             }
         }
@@ -534,14 +543,14 @@ impl LedgerState {
         let mut n = 0;
         while n < self.params.payout_batch as usize {
             let Some(p) = self.payouts.pop_front() else { break };
+            if n == 0 {
+                self.mark(StateKey::Supply);
+            }
+            self.mark(StateKey::Account(p.account));
             let acc = self.accounts.entry(p.account).or_default();
             acc.balance = Amount(acc.balance.units().saturating_add(p.amount.units()));
             self.supply.pending_payouts = Amount(self.supply.pending_payouts.units().saturating_sub(p.amount.units()));
-            self.dirty.insert(StateKey::Account(p.account));
             n += 1;
-        }
-        if n > 0 {
-            self.mark(StateKey::Supply);
         }
         n
     }

@@ -179,6 +179,9 @@ impl LedgerState {
     }
 
     fn record_distribution(&mut self, day: u64, dist: DayDistribution) -> Option<()> {
+        self.mark(StateKey::Day(day));
+        self.mark(StateKey::Supply);
+        self.mark(StateKey::FeePool);
         let phase1 = self.day_pools()?.1;
         let pending_add = dist.emitted.checked_add(dist.fees_paid).ok()?;
         self.supply.minted = self.supply.minted.checked_add(dist.emitted).ok()?;
@@ -208,11 +211,10 @@ impl LedgerState {
         rec.payouts = dist.payouts.len() as u64;
         rec.payouts_root = crate::merkle::root(&payout_leaves);
         for (account, amount) in dist.payouts {
-            self.payouts.push_back(Payout { day, account, amount });
+            let p = Payout { day, account, amount };
+            self.new_payouts.push(p.clone());
+            self.payouts.push_back(p);
         }
-        self.mark(StateKey::Day(day));
-        self.mark(StateKey::Supply);
-        self.mark(StateKey::FeePool);
         Some(())
     }
 }

@@ -7,6 +7,7 @@
 use crate::codec::BoundedVec;
 use crate::crypto::{hash_tagged, Domain, Hash256, TaggedHasher};
 use crate::ledger::StateProof;
+use std::sync::Arc;
 
 /// The hash of a leaf: binds the key and the value's hash.
 pub fn leaf_hash(key: &Hash256, value_hash: &Hash256) -> Hash256 {
@@ -30,10 +31,13 @@ fn bit(key: &Hash256, depth: usize) -> bool {
     key.0[depth / 8] & (0x80 >> (depth % 8)) != 0
 }
 
+/// Nodes are shared (`Arc`) so a snapshot of the tree is O(1) and updates
+/// copy only the changed path: the previous ledger's tree stays provable.
+#[derive(Clone)]
 enum Node {
     Empty,
     Leaf { key: Hash256, value_hash: Hash256 },
-    Internal { left: Box<Node>, right: Box<Node>, hash: Hash256 },
+    Internal { left: Arc<Node>, right: Arc<Node>, hash: Hash256 },
 }
 
 impl Node {
@@ -54,13 +58,14 @@ impl Node {
             (Node::Empty, Node::Leaf { .. }) => right,
             _ => {
                 let hash = node_hash(&left.hash(), &right.hash());
-                Node::Internal { left: Box::new(left), right: Box::new(right), hash }
+                Node::Internal { left: Arc::new(left), right: Arc::new(right), hash }
             }
         }
     }
 }
 
 /// The tree. Values live elsewhere; the tree holds their hashes.
+#[derive(Clone)]
 pub struct Smt {
     root: Node,
     len: usize,
@@ -117,12 +122,13 @@ impl Smt {
                 }
             },
             Node::Internal { left, right, .. } => {
+                let take = |a: Arc<Node>| Arc::try_unwrap(a).unwrap_or_else(|shared| (*shared).clone());
                 let (left, right, delta) = if bit(&key, depth) {
-                    let (r, d) = Self::update_at(*right, depth + 1, key, value);
-                    (*left, r, d)
+                    let (r, d) = Self::update_at(take(right), depth + 1, key, value);
+                    (take(left), r, d)
                 } else {
-                    let (l, d) = Self::update_at(*left, depth + 1, key, value);
-                    (l, *right, d)
+                    let (l, d) = Self::update_at(take(left), depth + 1, key, value);
+                    (l, take(right), d)
                 };
                 (Node::internal(left, right), delta)
             }
@@ -136,10 +142,10 @@ impl Smt {
             let hash_input = below;
             return if ba {
                 let hash = node_hash(&Hash256::ZERO, &hash_input.hash());
-                Node::Internal { left: Box::new(Node::Empty), right: Box::new(hash_input), hash }
+                Node::Internal { left: Arc::new(Node::Empty), right: Arc::new(hash_input), hash }
             } else {
                 let hash = node_hash(&hash_input.hash(), &Hash256::ZERO);
-                Node::Internal { left: Box::new(hash_input), right: Box::new(Node::Empty), hash }
+                Node::Internal { left: Arc::new(hash_input), right: Arc::new(Node::Empty), hash }
             };
         }
         if ba {

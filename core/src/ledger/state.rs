@@ -139,6 +139,17 @@ pub struct LedgerState {
     pub(crate) recent: std::collections::VecDeque<(u64, Hash256)>,
     pub(crate) tree: Smt,
     pub(crate) dirty: BTreeSet<StateKey>,
+    /// The state before the last applied ledger.
+    pub(crate) prev: Option<Snapshot>,
+    pub(crate) new_payouts: Vec<Payout>,
+}
+
+/// The previous ledger's tree and the old values of the entries the last
+/// ledger changed: enough to prove any entry as of the previous header.
+pub(crate) struct Snapshot {
+    pub header: LedgerHeader,
+    pub tree: Smt,
+    pub old: HashMap<StateKey, Option<StateEntry>>,
 }
 
 impl LedgerState {
@@ -176,6 +187,8 @@ impl LedgerState {
             recent: Default::default(),
             tree: Smt::new(),
             dirty: BTreeSet::new(),
+            prev: None,
+            new_payouts: Vec::new(),
         };
         let mut reserve = g.params.reserve;
         for a in g.founding_accounts.iter() {
@@ -313,8 +326,29 @@ impl LedgerState {
         Ok(())
     }
 
+    /// Records that `key` is about to change: call before mutating it, so the
+    /// previous ledger's value is kept for proofs.
     pub(crate) fn mark(&mut self, key: StateKey) {
+        if let Some(snap) = &self.prev {
+            if !snap.old.contains_key(&key) {
+                let old = self.entry(&key);
+                if let Some(snap) = &mut self.prev {
+                    snap.old.insert(key, old);
+                }
+            }
+        }
         self.dirty.insert(key);
+    }
+
+    /// A proof of `key` as of the ledger before the last one (the newest
+    /// header a phone can verify), with that header.
+    pub fn prove_previous(&self, key: &StateKey) -> Option<(LedgerHeader, Option<StateEntry>, StateProof)> {
+        let snap = self.prev.as_ref()?;
+        let entry = match snap.old.get(key) {
+            Some(old) => old.clone(),
+            None => self.entry(key),
+        };
+        Some((snap.header.clone(), entry, snap.tree.prove(&key.hash())))
     }
 
     /// Rebuilds a state from persisted entries and the last header (node restart).

@@ -11,6 +11,7 @@ pub mod ballot;
 pub mod driver;
 pub mod intersection;
 pub mod nomination;
+pub mod proof;
 pub mod quorum;
 pub mod sim;
 pub mod slot;
