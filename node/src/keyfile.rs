@@ -29,13 +29,18 @@ pub fn key_path(data_dir: &Path) -> PathBuf {
 
 /// Writes a new key file atomically (temp file + rename), mode 0600.
 pub fn save(data_dir: &Path, seed: &SecretSeed) -> Result<PathBuf, KeyFileError> {
-    let path = key_path(data_dir);
+    save_as(data_dir, Path::new(KEY_FILE), seed)
+}
+
+/// Like [`save`], under another file name.
+pub fn save_as(data_dir: &Path, name: &Path, seed: &SecretSeed) -> Result<PathBuf, KeyFileError> {
+    let path = data_dir.join(name);
     if path.exists() {
         return Err(KeyFileError::Exists(path));
     }
     let io = |action, source| KeyFileError::Io { action, path: path.clone(), source };
     fs::create_dir_all(data_dir).map_err(|e| io("create the directory of", e))?;
-    let tmp = data_dir.join(format!("{KEY_FILE}.tmp"));
+    let tmp = path.with_extension("tmp");
     let text = Zeroizing::new(format!("{}\n", encode_secret(seed)));
     {
         let mut opts = fs::OpenOptions::new();
@@ -54,7 +59,11 @@ pub fn save(data_dir: &Path, seed: &SecretSeed) -> Result<PathBuf, KeyFileError>
 }
 
 pub fn load(data_dir: &Path) -> Result<Keypair, KeyFileError> {
-    let path = key_path(data_dir);
+    load_from(data_dir, Path::new(KEY_FILE))
+}
+
+pub fn load_from(data_dir: &Path, name: &Path) -> Result<Keypair, KeyFileError> {
+    let path = data_dir.join(name);
     let text = match fs::read_to_string(&path) {
         Ok(t) => Zeroizing::new(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyFileError::Missing(path)),

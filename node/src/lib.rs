@@ -3,6 +3,11 @@
 //! is the shell that moves bytes and time between it and the world.
 
 pub mod bench;
+pub mod config;
+pub mod devnet;
+pub mod herder;
 pub mod keyfile;
 pub mod logging;
+pub mod node;
+pub mod store;
 pub mod tls;

@@ -5,6 +5,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use watt_core::ledger::Genesis;
+use watt_node::config::NodeConfig as NodeConfigWithAdmin;
 use watt_node::logging;
 
 #[derive(Parser)]
@@ -22,6 +23,56 @@ enum Command {
     /// Measure this machine: figures as a table, or JSON with --json.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Write a node key and config; with --new-network, a genesis and N validators' configs.
+    Init {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long)]
+        new_network: bool,
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value = "WATT testnet")]
+        network: String,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        #[arg(long, default_value_t = 11625)]
+        port: u16,
+        #[arg(long, default_value_t = 5000)]
+        ledger_ms: u64,
+        #[arg(long, default_value_t = 86_400)]
+        day_seconds: u64,
+    },
+    /// Run a validator.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Ask a running validator (its admin endpoint) how it is doing.
+    Status {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A whole network on this machine: validators, phones, days.
+    Devnet {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value_t = 10)]
+        phones: usize,
+        #[arg(long, default_value_t = 2)]
+        days: u64,
+        #[arg(long, default_value_t = 20)]
+        day_seconds: u64,
+        #[arg(long, default_value_t = 1000)]
+        ledger_ms: u64,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -45,10 +96,111 @@ enum GenesisCommand {
     },
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime starts")
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(1)
+}
+
 fn main() -> ExitCode {
     logging::init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Init { dir, new_network, validators, network, host, port, ledger_ms, day_seconds } => {
+            if !new_network {
+                let key = match watt_core::crypto::Keypair::generate() {
+                    Ok(k) => k,
+                    Err(e) => return fail(e),
+                };
+                if let Err(e) = watt_node::keyfile::save_as(&dir, std::path::Path::new("node.key"), key.seed()) {
+                    return fail(e);
+                }
+                println!("node id: {}", watt_core::address::NodeId(key.public()));
+                println!("vrf key: {}", watt_core::crypto::vrf::VrfKeypair::from_seed(key.seed().expose()).public().0.iter().map(|b| format!("{b:02x}")).collect::<String>());
+                println!("key file: {}", dir.join("node.key").display());
+                return ExitCode::SUCCESS;
+            }
+            let params = watt_core::ledger::Params { ledger_close_ms: ledger_ms, day_seconds, ..watt_core::ledger::Params::mainnet() };
+            let genesis_time = watt_node::node::now_ms() / 1000;
+            let net = watt_node::config::new_network(&network, validators, host, port, params, genesis_time, &[]);
+            match watt_node::config::write_network(&dir, &net) {
+                Ok(paths) => {
+                    println!("genesis: {} (hash {})", dir.join("genesis.json").display(), net.genesis.hash());
+                    for p in paths {
+                        println!("config:  {}", p.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Run { config } => {
+            let cfg = match watt_node::config::NodeConfig::load(&config) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            runtime().block_on(async move {
+                let handle = match watt_node::node::start(cfg).await {
+                    Ok(h) => h,
+                    Err(e) => return fail(e),
+                };
+                eprintln!("validator {} listening on {}", handle.node_id, handle.listen);
+                let _ = tokio::signal::ctrl_c().await;
+                handle.stop().await;
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Status { config, admin, json } => {
+            let addr = match (admin, config) {
+                (Some(a), _) => a,
+                (None, Some(c)) => match watt_node::config::NodeConfig::load(&c) {
+                    Ok(NodeConfigWithAdmin { admin: Some(a), .. }) => a,
+                    Ok(_) => return fail("the config has no admin address"),
+                    Err(e) => return fail(e),
+                },
+                (None, None) => return fail("give --config FILE or --admin ADDR"),
+            };
+            match runtime().block_on(watt_node::node::fetch_admin(addr, "/status")) {
+                Ok(body) => {
+                    if json {
+                        println!("{body}");
+                    } else {
+                        match serde_json::from_str::<serde_json::Value>(&body) {
+                            Ok(v) => {
+                                println!("ledger {} {} (lag {} ms)", v["ledger"]["seq"], v["ledger"]["hash"].as_str().unwrap_or(""), v["ledger"]["lag_ms"]);
+                                println!("peers {}", v["peers"].as_array().map_or(0, |p| p.len()));
+                                for n in v["quorum"]["validators"].as_array().into_iter().flatten() {
+                                    println!("  {} {}", n["node"].as_str().unwrap_or(""), n["state"].as_str().unwrap_or(""));
+                                }
+                                println!("quorum intersection {}, failures survivable {}", v["quorum"]["intersection"], v["quorum"]["failures_survivable"]);
+                                println!("pending txs {}", v["pending_txs"]);
+                            }
+                            Err(_) => println!("{body}"),
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("no answer from {addr}: {e} (is the node running?)")),
+            }
+        }
+        Command::Devnet { validators, phones, days, day_seconds, ledger_ms, data_dir, json } => {
+            let opts = watt_node::devnet::DevnetOptions { validators, phones, days, day_seconds, ledger_ms, data_dir, json };
+            match runtime().block_on(watt_node::devnet::run(opts)) {
+                Ok(summary) => {
+                    let agree = summary["ledger_hashes_agree"].as_bool().unwrap_or(false);
+                    if json {
+                        println!("{summary}");
+                    } else {
+                        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+                    }
+                    if agree { ExitCode::SUCCESS } else { fail("validators disagree on ledger hashes") }
+                }
+                Err(e) => fail(e),
+            }
+        }
         Command::Bench(BenchCommand::Scp { slots, json }) => {
             let report = watt_node::bench::scp(slots);
             if json {

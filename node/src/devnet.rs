@@ -1,0 +1,271 @@
+//! `watt-node devnet`: a whole network on this machine. N validators in one
+//! process on loopback QUIC, each with its own redb; M phones that verify
+//! headers by their externalize proofs, tap once a day and pay each other.
+
+use crate::config::{new_network, NodeConfig};
+use crate::node::{self, NodeHandle};
+use crate::store::Store;
+use serde_json::{json, Value as Json};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use watt_core::address::{AccountId, NodeId};
+use watt_core::amount::{Amount, UNITS_PER_WATT};
+use watt_core::codec::{decode, BoundedVec};
+use watt_core::crypto::Keypair;
+use watt_core::ledger::{Attest, Genesis, LedgerHeader, Operation, Params, ScpValue, TransactionBody};
+use watt_core::scp::proof::verify_externalize_proof;
+use watt_core::scp::QuorumSet;
+use watt_core::wire::{Request, Response, TxRejection};
+
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    pub validators: usize,
+    pub phones: usize,
+    pub days: u64,
+    pub day_seconds: u64,
+    pub ledger_ms: u64,
+    pub data_dir: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// Ports free on loopback right now (bound then released).
+fn free_ports(n: usize) -> Vec<u16> {
+    let socks: Vec<std::net::UdpSocket> = (0..n).filter_map(|_| std::net::UdpSocket::bind("127.0.0.1:0").ok()).collect();
+    socks.iter().filter_map(|s| s.local_addr().ok().map(|a| a.port())).collect()
+}
+
+/// What a phone knows and verifies about the chain.
+struct PhoneView {
+    genesis: Genesis,
+    local_qset: QuorumSet,
+}
+
+impl PhoneView {
+    /// Verifies a `Latest` answer: the externalize proof of slot s and the header s-1 it names.
+    fn verify_latest(&self, header: &LedgerHeader, proof: &watt_core::wire::ExternalizeProof) -> Result<(), String> {
+        let trusted = |n: &NodeId| self.genesis.validators.iter().find(|v| v.node_id == *n).map(|v| v.quorum_set.clone());
+        let value = verify_externalize_proof(&self.genesis.network_id(), proof.slot, &proof.envelopes, &self.local_qset, trusted)
+            .map_err(|e| e.to_string())?;
+        let v: ScpValue = decode(value.as_bytes()).map_err(|e| e.to_string())?;
+        if v.prev_header_hash != header.hash() || header.seq + 1 != proof.slot {
+            return Err("header does not match its proof".into());
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
+    let dir = match &opts.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("watt-devnet-{}-{}", std::process::id(), node::now_ms())),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let phones: Vec<Keypair> = (0..opts.phones).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let founders: Vec<AccountId> = phones.iter().map(|k| AccountId(k.public())).collect();
+    let mut params = Params::devnet(opts.ledger_ms, opts.day_seconds);
+    params.attest_grace_ledgers = 2;
+    let ports = free_ports(opts.validators);
+    if ports.len() != opts.validators {
+        return Err("could not find free loopback ports".into());
+    }
+    let genesis_time = node::now_ms() / 1000;
+    let net = new_network("WATT devnet", opts.validators, IpAddr::V4(Ipv4Addr::LOCALHOST), 0, params, genesis_time, &founders);
+    crate::config::write_network(&dir, &net).map_err(|e| e.to_string())?;
+    let mut handles: Vec<NodeHandle> = Vec::new();
+    let mut configs: Vec<NodeConfig> = Vec::new();
+    for (i, (key, mut cfg)) in net.keys.iter().zip(net.configs.clone()).enumerate() {
+        cfg.listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), ports[i]);
+        cfg.data_dir = dir.join(format!("data-{i}"));
+        cfg.admin = None;
+        for p in cfg.peers.iter_mut() {
+            let j = net.keys.iter().position(|k| NodeId(k.public()) == p.node_id).unwrap_or(0);
+            p.address = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), ports[j]);
+        }
+        configs.push(cfg.clone());
+        handles.push(node::start_with(cfg, net.genesis.clone(), key.clone()).await.map_err(|e| e.to_string())?);
+    }
+    let genesis = net.genesis.clone();
+    let targets: Vec<(SocketAddr, NodeId)> = handles.iter().map(|h| (h.listen, h.node_id)).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let verified = Arc::new(AtomicU64::new(0));
+    let mut phone_tasks = Vec::new();
+    for (i, key) in phones.iter().enumerate() {
+        let view = PhoneView { local_qset: genesis.validators[0].quorum_set.clone(), genesis: genesis.clone() };
+        let target = targets[i % targets.len()];
+        let payee = founders[(i + 1) % founders.len()];
+        let pays = i % 3 == 0;
+        phone_tasks.push(tokio::spawn(phone_loop(key.clone(), view, target, payee, pays, stop.clone(), verified.clone(), opts.ledger_ms)));
+    }
+
+    let started = Instant::now();
+    let deadline = Duration::from_secs(opts.days * opts.day_seconds * 3 + 60);
+    let mut last_day_printed = u64::MAX;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Some(st) = handles[0].status().await else { break };
+        let day = st["ledger"]["day"].as_u64().unwrap_or(0);
+        let seq = st["ledger"]["seq"].as_u64().unwrap_or(0);
+        if day != last_day_printed && !opts.json {
+            eprintln!("day {day}: ledger {seq}, {} phones verified a header, {:.1}s", verified.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+            last_day_printed = day;
+        }
+        // Done when the last day's distribution (after its grace ledgers) is in.
+        if day >= opts.days && seq > 0 {
+            let ledgers_into_day = st["ledger"]["close_time_ms"].as_u64().unwrap_or(0) / 1000 - genesis_time - opts.days * opts.day_seconds;
+            if ledgers_into_day * 1000 >= (genesis.params.attest_grace_ledgers + 2) * opts.ledger_ms {
+                break;
+            }
+        }
+        if started.elapsed() > deadline || interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for t in phone_tasks {
+        let _ = t.await;
+    }
+    for h in handles {
+        h.stop().await;
+    }
+    summarize(&opts, &configs, &genesis, started.elapsed())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn phone_loop(
+    key: Keypair,
+    view: PhoneView,
+    target: (SocketAddr, NodeId),
+    payee: AccountId,
+    pays: bool,
+    stop: Arc<AtomicBool>,
+    verified: Arc<AtomicU64>,
+    ledger_ms: u64,
+) {
+    let Ok(endpoint) = crate::tls::client_endpoint("127.0.0.1:0".parse().expect("literal address")) else { return };
+    let Ok(client) = crate::tls::client_config(&target.1, None) else { return };
+    let me = AccountId(key.public());
+    let net = view.genesis.network_id();
+    let mut seq: u64 = 0;
+    let mut attested: Option<u64> = None;
+    let mut paid: Option<u64> = None;
+    let mut conn: Option<quinn::Connection> = None;
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(ledger_ms.max(200))).await;
+        if conn.as_ref().is_none_or(|c| c.close_reason().is_some()) {
+            conn = match endpoint.connect_with(client.clone(), target.0, "watt-node") {
+                Ok(c) => c.await.ok(),
+                Err(_) => None,
+            };
+        }
+        let Some(c) = &conn else { continue };
+        let Ok(Response::Latest { header, proof }) = node::request_on(c, &Request::GetLatest).await else { continue };
+        if view.verify_latest(&header, &proof).is_err() {
+            continue; // a lying or broken node: never act on it
+        }
+        verified.fetch_add(1, Ordering::Relaxed);
+        let p = &view.genesis.params;
+        // The day the next ledger will most likely close in.
+        let day = ((header.close_time + 2 * ledger_ms) / 1000).saturating_sub(view.genesis.genesis_time) / p.day_seconds;
+        let mut ops = Vec::new();
+        if attested != Some(day) {
+            ops.push((0, Operation::Attest(Attest { day, anchor_seq: header.seq, anchor_hash: header.hash(), inviter: None, device_token: None }), Some(day), None));
+        } else if pays && paid != Some(day) {
+            ops.push((100_000, Operation::Pay { to: payee, amount: Amount(UNITS_PER_WATT) }, None, Some(day)));
+        }
+        for (fee, op, a, pd) in ops {
+            let body = TransactionBody { source: me, seq_num: seq + 1, fee: Amount(fee), max_ledger: None, ops: BoundedVec::try_from_vec(vec![op]).unwrap_or_default() };
+            match node::request_on(c, &Request::SubmitTx(body.sign(&key, &net))).await {
+                Ok(Response::TxAccepted { .. }) => {
+                    seq += 1;
+                    if a.is_some() {
+                        attested = a;
+                    }
+                    if pd.is_some() {
+                        paid = pd;
+                    }
+                }
+                Ok(Response::TxRejected { reason: TxRejection::BadSequence { expected }, .. }) => seq = expected - 1,
+                Ok(Response::TxRejected { reason: TxRejection::AlreadyAttested, .. }) => attested = a,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn summarize(opts: &DevnetOptions, configs: &[NodeConfig], genesis: &Genesis, elapsed: Duration) -> Result<Json, String> {
+    let stores: Vec<Store> = configs.iter().map(|c| Store::open(&c.data_dir).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let lasts: Vec<u64> = stores.iter().map(|s| s.last_seq().ok().flatten().unwrap_or(0)).collect();
+    let common = lasts.iter().copied().min().unwrap_or(0);
+    let last = lasts.iter().copied().max().unwrap_or(0);
+    let mut agree = true;
+    let mut headers = Vec::new();
+    for seq in 1..=common {
+        let hs: Vec<Option<LedgerHeader>> = stores.iter().map(|s| s.header(seq).ok().flatten()).collect();
+        let first = hs[0].as_ref().map(|h| h.hash());
+        if first.is_none() || hs.iter().any(|h| h.as_ref().map(|h| h.hash()) != first) {
+            agree = false;
+        }
+        if let Some(h) = hs.into_iter().next().flatten() {
+            headers.push(h);
+        }
+    }
+    let mut intervals: Vec<u64> = headers.windows(2).skip(1).map(|w| w[1].close_time.saturating_sub(w[0].close_time)).collect();
+    intervals.sort_unstable();
+    let median_close_ms = intervals.get(intervals.len() / 2).copied().unwrap_or(0);
+    let state = stores[0].load_state(genesis).map_err(|e| e.to_string())?.ok_or("no state")?;
+    let mut invariant_ok = true;
+    for (i, s) in stores.iter().enumerate() {
+        let verdict = match s.load_state(genesis) {
+            Ok(Some(st)) => st.check_invariant().map_err(|e| e.to_string()),
+            Ok(None) => Err("no state".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = verdict {
+            tracing::error!(validator = i, error = %e, "supply invariant check failed");
+            invariant_ok = false;
+        }
+    }
+    let mut days = Vec::new();
+    let completed = state.header.day.min(opts.days);
+    for d in 0..completed {
+        let ledgers = headers.iter().filter(|h| h.day == d).count();
+        let txs: usize = headers
+            .iter()
+            .filter(|h| h.day == d)
+            .filter_map(|h| stores[0].tx_set(h.seq).ok().flatten())
+            .map(|s| s.txs.len())
+            .sum();
+        let rec = state.day_record(d).cloned().unwrap_or_default();
+        days.push(json!({
+            "day": d, "ledgers": ledgers, "txs": txs, "attesters": rec.attesters,
+            "minted": rec.emitted.units(), "fees": rec.fees_paid.units(), "distributed": rec.distributed,
+            "storage_provers": 0, "proven_bytes": 0,
+        }));
+    }
+    Ok(json!({
+        "validators": opts.validators,
+        "phones": opts.phones,
+        "days_completed": completed,
+        "last_seq": last,
+        "ledger_hashes_agree": agree,
+        "median_close_ms": median_close_ms,
+        "ledger_ms": opts.ledger_ms,
+        "supply_invariant_ok": invariant_ok,
+        "total_supply": state.supply().minted.units(),
+        "elapsed_s": elapsed.as_secs_f64(),
+        "data_dir": configs.first().and_then(|c| c.data_dir.parent()).map(|p| p.display().to_string()),
+        "days": days,
+    }))
+}

@@ -1,0 +1,748 @@
+//! The herder (stellar-core's name): everything between SCP and the ledger,
+//! as a sans-IO state machine. It proposes values (tx set, close time, VRF
+//! beacon, proof of the previous slot), validates and combines others',
+//! applies externalized ledgers, serves catch-up and phone requests, and
+//! tells its shell what to send. Time comes in as `now_ms`; storage goes
+//! through [`LedgerStore`].
+
+use crate::store::{proof_set_hash, ClosedLedger, Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use watt_core::address::NodeId;
+use watt_core::codec::{decode, encode, BoundedBytes, BoundedVec};
+use watt_core::crypto::vrf::{vrf_verify, VrfKeypair};
+use watt_core::crypto::{Hash256, Keypair, NetworkId};
+use watt_core::ledger::pool::{check_tx_set, TxPool};
+use watt_core::ledger::{Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
+use watt_core::scp::proof::verify_externalize_proof;
+use watt_core::scp::{Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value};
+use watt_core::wire::{CatchupLedger, ExternalizeProof, HeaderPush, NodeInfo, PeerMessage, Request, Response, TxRejection};
+
+/// Ledgers sent per catch-up answer.
+pub const CATCHUP_BATCH: u32 = 32;
+
+/// What the herder asks its shell to do.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Send(NodeId, PeerMessage),
+    /// To every connected peer except `except`.
+    Broadcast { msg: PeerMessage, except: Option<NodeId> },
+    Disconnect(NodeId, &'static str),
+    /// A new verifiable header for subscribed phones.
+    Push(HeaderPush),
+}
+
+/// The SCP driver: validation against the last closed ledger.
+pub struct HerderDriver {
+    pub state: LedgerState,
+    network: NetworkId,
+    key: Keypair,
+    qsets: HashMap<Hash256, QuorumSet>,
+    /// Quorum sets the node trusts for each validator (genesis, then directory).
+    trusted: BTreeMap<NodeId, QuorumSet>,
+    pub tx_sets: HashMap<Hash256, TxSet>,
+    pub proof_sets: HashMap<Hash256, Vec<Envelope>>,
+    /// The value externalized for the last closed ledger.
+    pub last_value: Option<Value>,
+    pub now_ms: u64,
+    verdicts: HashMap<Hash256, Validity>,
+    local_qset: QuorumSet,
+}
+
+impl HerderDriver {
+    fn value_hash(v: &Value) -> Hash256 {
+        Hash256(*blake3::hash(v.as_bytes()).as_bytes())
+    }
+
+    fn check_value(&mut self, slot: u64, value: &Value) -> Validity {
+        let lcl = &self.state.header;
+        if slot != lcl.seq + 1 {
+            return Validity::MaybeValid;
+        }
+        let Ok(v) = decode::<ScpValue>(value.as_bytes()) else { return Validity::Invalid };
+        if v.prev_header_hash != lcl.hash() || v.close_time <= lcl.close_time || v.close_time > self.now_ms + 5_000 {
+            return Validity::Invalid;
+        }
+        if !v.upgrades.is_empty() {
+            return Validity::Invalid;
+        }
+        let Some(entry) = self.state.node_entry(&v.proposer) else { return Validity::Invalid };
+        if vrf_verify(&entry.vrf_key, &lcl.rand, slot, &v.rand, v.rand_proof.as_slice()).is_err() {
+            return Validity::Invalid;
+        }
+        if lcl.seq == 1 {
+            if v.prev_proof_hash != Hash256::ZERO {
+                return Validity::Invalid;
+            }
+        } else {
+            match self.proof_sets.get(&v.prev_proof_hash) {
+                None => return Validity::MaybeValid,
+                Some(envs) => match verify_externalize_proof(&self.network, lcl.seq, envs, &self.local_qset, |n| self.trusted.get(n).cloned()) {
+                    Ok(proved) if Some(&proved) == self.last_value.as_ref() => {}
+                    _ => return Validity::Invalid,
+                },
+            }
+        }
+        match self.tx_sets.get(&v.tx_set_hash) {
+            None => Validity::MaybeValid,
+            Some(set) if check_tx_set(&self.state, set).is_ok() => Validity::FullyValid,
+            Some(_) => Validity::Invalid,
+        }
+    }
+}
+
+impl Driver for HerderDriver {
+    fn validate_value(&mut self, slot: u64, value: &Value, _nomination: bool) -> Validity {
+        let h = Self::value_hash(value);
+        if let Some(v) = self.verdicts.get(&h) {
+            return *v;
+        }
+        let r = self.check_value(slot, value);
+        if r != Validity::MaybeValid {
+            self.verdicts.insert(h, r);
+        }
+        r
+    }
+
+    /// SPEC §4: the candidate with the most operations, then the highest
+    /// total fees, then the lowest hash; its proposer, beacon and proof stay together.
+    fn combine_candidates(&mut self, _slot: u64, candidates: &BTreeSet<Value>) -> Option<Value> {
+        candidates
+            .iter()
+            .filter_map(|c| {
+                let v: ScpValue = decode(c.as_bytes()).ok()?;
+                let set = self.tx_sets.get(&v.tx_set_hash)?;
+                let ops: usize = set.txs.iter().map(|t| t.body.ops.len()).sum();
+                let fees: u64 = set.txs.iter().map(|t| t.body.fee.units()).sum();
+                Some(((ops, fees, std::cmp::Reverse(Self::value_hash(c))), c))
+            })
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, c)| c.clone())
+    }
+
+    fn sign(&mut self, statement: Statement) -> Envelope {
+        statement.sign(&self.key, &self.network)
+    }
+    fn verify(&mut self, envelope: &Envelope) -> bool {
+        envelope.verify(&self.network).is_ok()
+    }
+    fn quorum_set(&mut self, hash: &Hash256) -> Option<QuorumSet> {
+        self.qsets.get(hash).cloned()
+    }
+}
+
+/// Counters for metrics and status.
+#[derive(Debug, Clone, Default)]
+pub struct HerderStats {
+    pub ledgers_closed: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Nomination start to externalize, per closed ledger (ms), most recent last.
+    pub consensus_ms: Vec<u64>,
+    pub close_intervals_ms: Vec<u64>,
+    pub caught_up_ledgers: u64,
+}
+
+pub struct Herder {
+    pub scp: Scp<HerderDriver>,
+    pub pool: TxPool,
+    store: Store,
+    genesis: Genesis,
+    genesis_hash: Hash256,
+    node_id: NodeId,
+    vrf: VrfKeypair,
+    ledger_ms: u64,
+    next_nomination_ms: u64,
+    timers: BTreeMap<(u64, u64), (u64, TimerKind)>,
+    parked: HashMap<Hash256, Vec<Envelope>>,
+    seen: HashSet<Hash256>,
+    peers: BTreeSet<NodeId>,
+    /// Highest ledger a peer told us about, and whether a catch-up is in flight.
+    catchup_target: u64,
+    catchup_inflight_until: u64,
+    nomination_started: Option<(u64, u64)>,
+    last_close_ms: Option<u64>,
+    /// Latest statement seen from each validator: (slot, externalized value if any).
+    pub heard: BTreeMap<NodeId, (u64, u64)>,
+    pub stats: HerderStats,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HerderError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("this node ({0}) is not a validator in the genesis file")]
+    NotAValidator(NodeId),
+}
+
+impl Herder {
+    pub fn new(genesis: Genesis, key: Keypair, store: Store, ledger_ms: u64, now_ms: u64) -> Result<Herder, HerderError> {
+        let node_id = NodeId(key.public());
+        let me = genesis.validators.iter().find(|v| v.node_id == node_id).ok_or(HerderError::NotAValidator(node_id))?;
+        let local_qset = me.quorum_set.clone();
+        let state = match store.load_state(&genesis)? {
+            Some(s) => s,
+            None => {
+                let s = LedgerState::from_genesis(&genesis);
+                store.init_genesis(&s)?;
+                s
+            }
+        };
+        let mut qsets = HashMap::new();
+        let mut trusted = BTreeMap::new();
+        for v in genesis.validators.iter() {
+            qsets.insert(v.quorum_set.hash(), v.quorum_set.clone());
+            trusted.insert(v.node_id, v.quorum_set.clone());
+        }
+        let lcl = state.header.seq;
+        let last_value = if lcl > 1 { store.proof(lcl)?.and_then(|p| committed_value(&p)) } else { None };
+        let mut proof_sets = HashMap::new();
+        if lcl > 1 {
+            if let Some(p) = store.proof(lcl)? {
+                let envs = p.envelopes.into_vec();
+                proof_sets.insert(proof_set_hash(&envs), envs);
+            }
+        }
+        let driver = HerderDriver {
+            state,
+            network: genesis.network_id(),
+            key: key.clone(),
+            qsets,
+            trusted,
+            tx_sets: HashMap::new(),
+            proof_sets,
+            last_value,
+            now_ms,
+            verdicts: HashMap::new(),
+            local_qset: local_qset.clone(),
+        };
+        let mut scp = Scp::new(node_id, local_qset, driver);
+        scp.purge_below(lcl + 1);
+        let params = &genesis.params;
+        let pool = TxPool::new(params.max_txs_per_ledger, params.max_attestations_per_ledger, 4);
+        let vrf = VrfKeypair::from_seed(key.seed().expose());
+        Ok(Herder {
+            scp,
+            pool,
+            store,
+            genesis_hash: genesis.hash(),
+            genesis,
+            node_id,
+            vrf,
+            ledger_ms,
+            next_nomination_ms: now_ms + ledger_ms,
+            timers: BTreeMap::new(),
+            parked: HashMap::new(),
+            seen: HashSet::new(),
+            peers: BTreeSet::new(),
+            catchup_target: 0,
+            catchup_inflight_until: 0,
+            nomination_started: None,
+            last_close_ms: None,
+            heard: BTreeMap::new(),
+            stats: HerderStats::default(),
+        })
+    }
+
+    pub fn state(&self) -> &LedgerState {
+        &self.scp.driver().state
+    }
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub fn lcl(&self) -> &LedgerHeader {
+        &self.state().header
+    }
+    pub fn peers(&self) -> &BTreeSet<NodeId> {
+        &self.peers
+    }
+
+    fn reject(&mut self, reason: &'static str) {
+        *self.stats.rejected.entry(reason).or_insert(0) += 1;
+    }
+
+    /// When the shell should call [`Herder::tick`] next.
+    pub fn next_wakeup(&self) -> u64 {
+        let timer = self.timers.keys().next().map_or(u64::MAX, |(at, _)| *at);
+        timer.min(self.next_nomination_ms)
+    }
+
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Action> {
+        self.scp.driver_mut().now_ms = now_ms;
+        let mut out = Vec::new();
+        while let Some((&(at, token), &(slot, kind))) = self.timers.iter().next() {
+            if at > now_ms {
+                break;
+            }
+            self.timers.remove(&(at, token));
+            self.scp.timer_fired(slot, kind, token, now_ms);
+            self.drain(now_ms, &mut out);
+        }
+        if now_ms >= self.next_nomination_ms {
+            self.next_nomination_ms = now_ms + self.ledger_ms.max(100) * 4;
+            self.nominate(now_ms, &mut out);
+        }
+        out
+    }
+
+    fn nominate(&mut self, now_ms: u64, out: &mut Vec<Action>) {
+        let lcl = self.lcl().clone();
+        let slot = lcl.seq + 1;
+        let set = self.pool.build_tx_set(&self.scp.driver().state);
+        let set_hash = set.hash();
+        let (prev_proof_hash, prev_envs) = if lcl.seq > 1 {
+            let envs = self
+                .scp
+                .slot(lcl.seq)
+                .map(|s| s.commit_envelopes())
+                .filter(|e| !e.is_empty())
+                .or_else(|| self.store.proof(lcl.seq).ok().flatten().map(|p| p.envelopes.into_vec()))
+                .unwrap_or_default();
+            (proof_set_hash(&envs), envs)
+        } else {
+            (Hash256::ZERO, Vec::new())
+        };
+        let (rand, proof) = self.vrf.prove(&lcl.rand, slot);
+        let close_time = now_ms.max(lcl.close_time + 1);
+        let value = ScpValue {
+            prev_header_hash: lcl.hash(),
+            tx_set_hash: set_hash,
+            close_time,
+            proposer: self.node_id,
+            rand,
+            rand_proof: BoundedBytes::try_from_slice(&proof).unwrap_or_default(),
+            prev_proof_hash,
+            upgrades: BoundedVec::new(),
+        };
+        let d = self.scp.driver_mut();
+        d.tx_sets.insert(set_hash, set.clone());
+        out.push(Action::Broadcast { msg: PeerMessage::TxSet(set), except: None });
+        if lcl.seq > 1 {
+            d.proof_sets.insert(prev_proof_hash, prev_envs.clone());
+            out.push(Action::Broadcast {
+                msg: PeerMessage::ProofSet { slot: lcl.seq, envelopes: BoundedVec::try_from_vec(prev_envs).unwrap_or_default() },
+                except: None,
+            });
+        }
+        let prev_value = d.last_value.clone().unwrap_or(Value(BoundedBytes::new()));
+        self.nomination_started.get_or_insert((slot, now_ms));
+        self.scp.nominate(slot, Value(BoundedBytes::try_from_vec(encode(&value)).unwrap_or_default()), prev_value, now_ms);
+        // Our own latest envelopes again, in case a peer missed them.
+        for e in self.scp.own_envelopes(slot) {
+            out.push(Action::Broadcast { msg: PeerMessage::Envelope(e), except: None });
+        }
+        self.drain(now_ms, out);
+    }
+
+    fn drain(&mut self, now_ms: u64, out: &mut Vec<Action>) {
+        loop {
+            let effects = self.scp.take_effects();
+            if effects.is_empty() {
+                return;
+            }
+            for e in effects {
+                match e {
+                    Effect::Broadcast(env) => {
+                        self.seen.insert(watt_core::scp::statement::envelope_hash(&env));
+                        out.push(Action::Broadcast { msg: PeerMessage::Envelope(env), except: None });
+                    }
+                    Effect::ArmTimer { slot, kind, at_ms, token } => {
+                        self.timers.retain(|_, (s, k)| !(*s == slot && *k == kind));
+                        self.timers.insert((at_ms, token), (slot, kind));
+                    }
+                    Effect::CancelTimer { slot, kind } => self.timers.retain(|_, (s, k)| !(*s == slot && *k == kind)),
+                    Effect::Externalized { slot, value } => self.externalized(slot, value, now_ms, out),
+                }
+            }
+        }
+    }
+
+    fn externalized(&mut self, slot: u64, value: Value, now_ms: u64, out: &mut Vec<Action>) {
+        if slot != self.lcl().seq + 1 {
+            return;
+        }
+        let envs = self.scp.slot(slot).map(|s| s.commit_envelopes()).unwrap_or_default();
+        let proof = ExternalizeProof { slot, envelopes: BoundedVec::try_from_vec(envs).unwrap_or_default() };
+        if let Err(e) = self.close_ledger(&value, proof, now_ms, out) {
+            tracing::error!(slot, error = %e, "closing an externalized ledger failed");
+        }
+    }
+
+    /// Applies and persists the ledger of `proof.slot` with `value`.
+    fn close_ledger(&mut self, value: &Value, proof: ExternalizeProof, now_ms: u64, out: &mut Vec<Action>) -> Result<(), String> {
+        let slot = proof.slot;
+        let v: ScpValue = decode(value.as_bytes()).map_err(|e| format!("externalized value does not decode: {e}"))?;
+        let d = self.scp.driver_mut();
+        let set = d.tx_sets.get(&v.tx_set_hash).cloned().ok_or("externalized tx set is unknown")?;
+        let prev_envs = if v.prev_proof_hash == Hash256::ZERO { Vec::new() } else { d.proof_sets.get(&v.prev_proof_hash).cloned().ok_or("proof set is unknown")? };
+        let participants: Vec<NodeId> = prev_envs.iter().filter(|e| e.verify(&d.network).is_ok()).map(|e| e.statement.node_id).collect();
+        let inputs = HeaderInputs {
+            close_time: v.close_time,
+            rand: v.rand,
+            prev_proof_hash: v.prev_proof_hash,
+            upgrades: v.upgrades.to_vec(),
+            participants,
+        };
+        let outcome = d.state.apply(&inputs, &set).map_err(|e| e.to_string())?;
+        let prev_proof = (v.prev_proof_hash != Hash256::ZERO).then_some((v.prev_proof_hash, prev_envs.as_slice()));
+        self.store
+            .commit(&ClosedLedger {
+                header: &outcome.header,
+                tx_set: &set,
+                proof: &proof,
+                prev_proof,
+                changes: &outcome.changes,
+                payouts_credited: outcome.payouts_credited,
+                new_payouts: &outcome.new_payouts,
+            })
+            .map_err(|e| e.to_string())?;
+        let d = self.scp.driver_mut();
+        d.last_value = Some(value.clone());
+        d.verdicts.clear();
+        d.tx_sets.retain(|h, _| *h == v.tx_set_hash);
+        let keep = proof_set_hash(&proof.envelopes);
+        d.proof_sets.retain(|h, _| *h == keep);
+        d.proof_sets.insert(keep, proof.envelopes.to_vec());
+        let applied: Vec<Hash256> = outcome.results.iter().map(|r| r.tx_hash).collect();
+        let state = &self.scp.driver().state;
+        self.pool.ledger_closed(state, &applied);
+        self.scp.purge_below(slot.saturating_sub(2));
+        self.parked.retain(|_, envs| envs.iter().any(|e| e.statement.slot_index > slot));
+        self.seen.clear();
+        self.stats.ledgers_closed += 1;
+        if let Some((s, started)) = self.nomination_started.take() {
+            if s == slot {
+                push_sample(&mut self.stats.consensus_ms, now_ms.saturating_sub(started));
+            }
+        }
+        if let Some(last) = self.last_close_ms.replace(now_ms) {
+            push_sample(&mut self.stats.close_intervals_ms, now_ms - last);
+        }
+        // The next ledger: ledger_ms after this close (stellar-core's trigger).
+        self.next_nomination_ms = now_ms + self.ledger_ms;
+        if let Ok(Some(prev)) = self.store.header(slot - 1) {
+            out.push(Action::Push(HeaderPush { header: prev, proof }));
+        }
+        Ok(())
+    }
+
+    pub fn peer_connected(&mut self, peer: NodeId) -> Vec<Action> {
+        self.peers.insert(peer);
+        let lcl = self.lcl();
+        let mut out = vec![Action::Send(
+            peer,
+            PeerMessage::Hello { network_id: self.genesis.network_id(), genesis_hash: self.genesis_hash, node_id: self.node_id, ledger_seq: lcl.seq },
+        )];
+        for e in self.scp.own_envelopes(lcl.seq + 1) {
+            out.push(Action::Send(peer, PeerMessage::Envelope(e)));
+        }
+        out
+    }
+
+    pub fn peer_disconnected(&mut self, peer: &NodeId) {
+        self.peers.remove(peer);
+    }
+
+    pub fn on_peer_message(&mut self, from: NodeId, msg: PeerMessage, now_ms: u64) -> Vec<Action> {
+        self.scp.driver_mut().now_ms = now_ms;
+        let mut out = Vec::new();
+        match msg {
+            PeerMessage::Hello { network_id, genesis_hash, ledger_seq, .. } => {
+                if network_id != self.genesis.network_id() || genesis_hash != self.genesis_hash {
+                    self.reject("wrong_network");
+                    out.push(Action::Disconnect(from, "different network or genesis"));
+                    return out;
+                }
+                self.maybe_catch_up(from, ledger_seq, now_ms, &mut out);
+            }
+            PeerMessage::Envelope(env) => self.on_envelope(from, env, now_ms, &mut out),
+            PeerMessage::Transaction(tx) => {
+                let hash = tx.hash();
+                if !self.pool.contains(&hash) && self.submit(tx.clone()).is_ok() {
+                    out.push(Action::Broadcast { msg: PeerMessage::Transaction(tx), except: Some(from) });
+                }
+            }
+            PeerMessage::TxSet(set) => {
+                let h = set.hash();
+                self.scp.driver_mut().tx_sets.insert(h, set);
+                self.release(h, now_ms, &mut out);
+            }
+            PeerMessage::ProofSet { envelopes, .. } => {
+                let envs = envelopes.into_vec();
+                let h = proof_set_hash(&envs);
+                self.scp.driver_mut().proof_sets.insert(h, envs);
+                self.release(h, now_ms, &mut out);
+            }
+            PeerMessage::GetTxSet { hash } => {
+                let msg = match self.scp.driver().tx_sets.get(&hash) {
+                    Some(s) => PeerMessage::TxSet(s.clone()),
+                    None => PeerMessage::DontHave { hash },
+                };
+                out.push(Action::Send(from, msg));
+            }
+            PeerMessage::GetProofSet { hash } => {
+                let msg = match self.scp.driver().proof_sets.get(&hash).cloned().or_else(|| self.store.proof_set(&hash).ok().flatten()) {
+                    Some(envs) => PeerMessage::ProofSet { slot: 0, envelopes: BoundedVec::try_from_vec(envs).unwrap_or_default() },
+                    None => PeerMessage::DontHave { hash },
+                };
+                out.push(Action::Send(from, msg));
+            }
+            PeerMessage::GetQuorumSet { hash } => {
+                let msg = match self.scp.driver().qsets.get(&hash) {
+                    Some(q) => PeerMessage::QuorumSet(q.clone()),
+                    None => PeerMessage::DontHave { hash },
+                };
+                out.push(Action::Send(from, msg));
+            }
+            PeerMessage::QuorumSet(_) | PeerMessage::DontHave { .. } => {}
+            PeerMessage::GetCatchup { from: start, count } => {
+                let ledgers = self.catchup_batch(start, count.min(CATCHUP_BATCH));
+                out.push(Action::Send(from, PeerMessage::Catchup { ledgers: BoundedVec::try_from_vec(ledgers).unwrap_or_default() }));
+            }
+            PeerMessage::Catchup { ledgers } => {
+                self.catchup_inflight_until = 0;
+                if let Err(e) = self.apply_catchup(ledgers.into_vec(), now_ms, &mut out) {
+                    tracing::warn!(peer = %from, error = %e, "catch-up data refused");
+                    self.reject("bad_catchup");
+                    out.push(Action::Disconnect(from, "sent invalid catch-up data"));
+                } else {
+                    self.maybe_catch_up(from, self.catchup_target, now_ms, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn maybe_catch_up(&mut self, from: NodeId, peer_seq: u64, now_ms: u64, out: &mut Vec<Action>) {
+        self.catchup_target = self.catchup_target.max(peer_seq);
+        let lcl = self.lcl().seq;
+        if peer_seq > lcl && now_ms >= self.catchup_inflight_until {
+            self.catchup_inflight_until = now_ms + 2_000;
+            out.push(Action::Send(from, PeerMessage::GetCatchup { from: lcl + 1, count: CATCHUP_BATCH }));
+        }
+    }
+
+    fn on_envelope(&mut self, from: NodeId, env: Envelope, now_ms: u64, out: &mut Vec<Action>) {
+        let h = watt_core::scp::statement::envelope_hash(&env);
+        if !self.seen.insert(h) {
+            return;
+        }
+        let slot = env.statement.slot_index;
+        let lcl = self.lcl().seq;
+        if let Pledges::Externalize { .. } | Pledges::Confirm { .. } = env.statement.pledges {
+            self.heard.insert(env.statement.node_id, (slot, now_ms));
+        }
+        if slot <= lcl {
+            return; // closed already
+        }
+        if slot > lcl + 1 {
+            // Ahead of us: we fell behind; catch up from this peer.
+            self.maybe_catch_up(from, slot - 1, now_ms, out);
+            return;
+        }
+        // Flood only what did not come straight from its signer (partial meshes).
+        let origin = env.statement.node_id;
+        if origin != from && !self.peers.contains(&origin) {
+            out.push(Action::Broadcast { msg: PeerMessage::Envelope(env.clone()), except: Some(from) });
+        }
+        // Values must have their tx set and proof set here before SCP sees them.
+        for v in statement_values(&env.statement.pledges) {
+            if let Ok(sv) = decode::<ScpValue>(v.as_bytes()) {
+                let d = self.scp.driver();
+                if !d.tx_sets.contains_key(&sv.tx_set_hash) {
+                    out.push(Action::Send(from, PeerMessage::GetTxSet { hash: sv.tx_set_hash }));
+                    self.parked.entry(sv.tx_set_hash).or_default().push(env);
+                    return;
+                }
+                if sv.prev_proof_hash != Hash256::ZERO && !d.proof_sets.contains_key(&sv.prev_proof_hash) {
+                    out.push(Action::Send(from, PeerMessage::GetProofSet { hash: sv.prev_proof_hash }));
+                    self.parked.entry(sv.prev_proof_hash).or_default().push(env);
+                    return;
+                }
+            }
+        }
+        self.feed(env, now_ms, out);
+    }
+
+    fn feed(&mut self, env: Envelope, now_ms: u64, out: &mut Vec<Action>) {
+        if let Err(reason) = self.scp.receive_envelope(&env, now_ms) {
+            let r = match reason {
+                watt_core::scp::DropReason::BadSignature => "bad_signature",
+                watt_core::scp::DropReason::Insane => "impossible_statement",
+                watt_core::scp::DropReason::InvalidValue => "invalid_value",
+                watt_core::scp::DropReason::NotInQuorum => "not_in_quorum",
+                watt_core::scp::DropReason::Stale => "stale",
+                _ => "other_scp",
+            };
+            self.reject(r);
+        }
+        self.drain(now_ms, out);
+    }
+
+    fn release(&mut self, hash: Hash256, now_ms: u64, out: &mut Vec<Action>) {
+        if let Some(envs) = self.parked.remove(&hash) {
+            for e in envs {
+                self.seen.remove(&watt_core::scp::statement::envelope_hash(&e));
+                let from = e.statement.node_id;
+                self.on_envelope(from, e, now_ms, out);
+            }
+        }
+    }
+
+    fn catchup_batch(&self, from: u64, count: u32) -> Vec<CatchupLedger> {
+        let mut out = Vec::new();
+        let lcl = self.lcl().seq;
+        for seq in from..from.saturating_add(u64::from(count)) {
+            if seq > lcl || seq < 2 {
+                break;
+            }
+            let (Ok(Some(header)), Ok(Some(tx_set)), Ok(Some(proof))) = (self.store.header(seq), self.store.tx_set(seq), self.store.proof(seq)) else { break };
+            let prev_proof = committed_value(&proof)
+                .and_then(|v| decode::<ScpValue>(v.as_bytes()).ok())
+                .filter(|v| v.prev_proof_hash != Hash256::ZERO)
+                .and_then(|v| self.store.proof_set(&v.prev_proof_hash).ok().flatten())
+                .unwrap_or_default();
+            out.push(CatchupLedger { header, tx_set, proof, prev_proof: BoundedVec::try_from_vec(prev_proof).unwrap_or_default() });
+        }
+        out
+    }
+
+    /// Verifies and applies ledgers fetched from a peer, in order.
+    fn apply_catchup(&mut self, ledgers: Vec<CatchupLedger>, now_ms: u64, out: &mut Vec<Action>) -> Result<(), String> {
+        for l in ledgers {
+            let lcl = self.lcl().clone();
+            let slot = l.proof.slot;
+            if slot <= lcl.seq {
+                continue;
+            }
+            if slot != lcl.seq + 1 || l.header.seq != slot {
+                return Err(format!("ledger {slot} does not follow {}", lcl.seq));
+            }
+            let d = self.scp.driver();
+            let value = verify_externalize_proof(&d.network, slot, &l.proof.envelopes, &d.local_qset, |n| d.trusted.get(n).cloned())
+                .map_err(|e| format!("ledger {slot}: {e}"))?;
+            let v: ScpValue = decode(value.as_bytes()).map_err(|e| e.to_string())?;
+            if v.prev_header_hash != lcl.hash() || v.tx_set_hash != l.tx_set.hash() {
+                return Err(format!("ledger {slot} does not match the proven value"));
+            }
+            let prev: Vec<Envelope> = l.prev_proof.into_vec();
+            if v.prev_proof_hash != Hash256::ZERO && proof_set_hash(&prev) != v.prev_proof_hash {
+                return Err(format!("ledger {slot}: proof set does not match its hash"));
+            }
+            let d = self.scp.driver_mut();
+            d.tx_sets.insert(v.tx_set_hash, l.tx_set);
+            if v.prev_proof_hash != Hash256::ZERO {
+                d.proof_sets.insert(v.prev_proof_hash, prev);
+            }
+            let expected = l.header.hash();
+            self.close_ledger(&value, l.proof, now_ms, out)?;
+            if self.lcl().hash() != expected {
+                return Err(format!("ledger {slot} applied to a different header than the peer's"));
+            }
+            self.stats.caught_up_ledgers += 1;
+        }
+        Ok(())
+    }
+
+    /// A transaction from a phone or a peer.
+    pub fn submit(&mut self, tx: watt_core::ledger::Transaction) -> Result<Hash256, TxRejection> {
+        let state = &self.scp.driver().state;
+        let r = self.pool.add(tx, state);
+        if r.is_err() {
+            self.reject("tx_rejected");
+        }
+        r
+    }
+
+    /// Answers a phone's request (SPEC §2); subscriptions are the shell's.
+    pub fn phone_request(&mut self, req: Request) -> Response {
+        let err = |m: &str| Response::Error { message: BoundedBytes::try_from_slice(m.as_bytes()).unwrap_or_default() };
+        match req {
+            Request::Hello { network_id, .. } => {
+                if network_id != self.genesis.network_id() {
+                    return err("this node serves a different network");
+                }
+                Response::Hello {
+                    network_id,
+                    genesis_hash: self.genesis_hash,
+                    node_id: self.node_id,
+                    latest_seq: self.lcl().seq,
+                    protocol_version: self.lcl().protocol_version,
+                }
+            }
+            Request::GetLatest => {
+                let lcl = self.lcl().seq;
+                match (self.store.header(lcl.saturating_sub(1)), self.store.proof(lcl)) {
+                    (Ok(Some(header)), Ok(Some(proof))) if lcl > 1 => Response::Latest { header, proof },
+                    _ => err("no ledger closed yet"),
+                }
+            }
+            Request::GetHeaders { from, count } => match self.store.headers(from, count.min(watt_core::wire::MAX_HEADERS_PER_REQUEST)) {
+                Ok(h) => Response::Headers { headers: BoundedVec::try_from_vec(h).unwrap_or_default() },
+                Err(_) => err("cannot read headers"),
+            },
+            Request::GetAccount { account } => match self.state().prove_previous(&StateKey::Account(account)) {
+                Some((header, entry, proof)) => {
+                    let entry = entry.and_then(|e| match e {
+                        watt_core::ledger::StateEntry::Account(a) => Some(a),
+                        _ => None,
+                    });
+                    Response::Account { header_seq: header.seq, entry, proof }
+                }
+                None => err("no provable state yet; retry after the next ledger"),
+            },
+            Request::SubmitTx(tx) => {
+                let hash = tx.hash();
+                match self.submit(tx) {
+                    Ok(hash) => Response::TxAccepted { hash },
+                    Err(reason) => Response::TxRejected { hash, reason },
+                }
+            }
+            Request::GetTx { hash } => Response::TxUnknown { hash },
+            Request::GetNodes => {
+                let nodes: Vec<NodeInfo> = self
+                    .state()
+                    .nodes()
+                    .map(|(id, n)| NodeInfo { node_id: *id, addresses: n.addresses.clone(), quorum_set: n.quorum_set.clone(), owner: Some(n.owner) })
+                    .collect();
+                Response::Nodes { header_seq: self.lcl().seq, nodes: BoundedVec::try_from_vec(nodes).unwrap_or_default() }
+            }
+            Request::GetQsetChanges { .. } => Response::QsetChanges { changes: BoundedVec::new() },
+            Request::Subscribe => Response::Subscribed,
+        }
+    }
+}
+
+fn push_sample(v: &mut Vec<u64>, x: u64) {
+    v.push(x);
+    if v.len() > 4096 {
+        v.drain(..1024);
+    }
+}
+
+fn statement_values(p: &Pledges) -> Vec<&Value> {
+    match p {
+        Pledges::Nominate { votes, accepted, .. } => votes.iter().chain(accepted.iter()).collect(),
+        Pledges::Prepare { ballot, prepared, prepared_prime, .. } => {
+            let mut v = vec![&ballot.value];
+            v.extend(prepared.iter().map(|b| &b.value));
+            v.extend(prepared_prime.iter().map(|b| &b.value));
+            v
+        }
+        Pledges::Confirm { ballot, .. } => vec![&ballot.value],
+        Pledges::Externalize { commit, .. } => vec![&commit.value],
+    }
+}
+
+/// The value an externalize proof's envelopes commit to.
+pub fn committed_value(p: &ExternalizeProof) -> Option<Value> {
+    p.envelopes.first().and_then(|e| match &e.statement.pledges {
+        Pledges::Confirm { ballot, .. } => Some(ballot.value.clone()),
+        Pledges::Externalize { commit, .. } => Some(commit.value.clone()),
+        _ => None,
+    })
+}

@@ -1,0 +1,510 @@
+//! The validator's async shell: a quinn endpoint for peers (`watt-peer/1`)
+//! and phones (`watt/1`), a TCP admin endpoint (`/metrics`, `/status`), and
+//! one task that owns the [`Herder`] and moves messages and time into it.
+
+use crate::config::NodeConfig;
+use crate::herder::{Action, Herder};
+use crate::store::Store;
+use crate::tls::{self, AllowedPeers};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use watt_core::address::NodeId;
+use watt_core::codec::{decode, encode};
+use watt_core::crypto::Keypair;
+use watt_core::ledger::Genesis;
+use watt_core::wire::{encode_frame, HeaderPush, PeerMessage, Request, Response, ALPN_PEER, ALPN_PHONE, MAX_FRAME, MAX_SMALL_FRAME};
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Messages into the herder task.
+enum Event {
+    PeerUp { node: NodeId, conn_id: usize, tx: mpsc::Sender<Arc<Vec<u8>>> },
+    PeerDown { node: NodeId, conn_id: usize },
+    Peer { from: NodeId, msg: PeerMessage },
+    Misbehaved { node: NodeId, reason: &'static str },
+    Phone { req: Request, reply: oneshot::Sender<Response> },
+    Status { reply: oneshot::Sender<serde_json::Value> },
+    Metrics { reply: oneshot::Sender<String> },
+}
+
+/// Per-peer message budget: more than this per second is flooding.
+const PEER_MSGS_PER_SEC: u32 = 5_000;
+/// Per-phone-connection request budget per second.
+const PHONE_REQS_PER_SEC: u32 = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Herder(#[from] crate::herder::HerderError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A running validator: its address, and how to stop it.
+pub struct NodeHandle {
+    pub node_id: NodeId,
+    pub listen: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+    events: mpsc::Sender<Event>,
+}
+
+impl NodeHandle {
+    pub async fn stop(mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        let _ = self.task.await;
+    }
+
+    pub async fn status(&self) -> Option<serde_json::Value> {
+        let (tx, rx) = oneshot::channel();
+        self.events.send(Event::Status { reply: tx }).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Starts a validator from its config.
+pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
+    let genesis = cfg.load_genesis()?;
+    let key = cfg.load_key()?;
+    start_with(cfg, genesis, key).await
+}
+
+pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Result<NodeHandle, NodeError> {
+    let node_id = NodeId(key.public());
+    let store = Store::open(&cfg.data_dir)?;
+    let herder = Herder::new(genesis, key.clone(), store, cfg.ledger_ms, now_ms())?;
+    let allowed = AllowedPeers::new(cfg.peers.iter().map(|p| p.node_id));
+    let server = tls::server_config(&key, allowed.clone())?;
+    let endpoint = quinn::Endpoint::server(server, cfg.listen).map_err(|e| NodeError::Listen { addr: cfg.listen, source: e })?;
+    let listen = endpoint.local_addr().map_err(|e| NodeError::Listen { addr: cfg.listen, source: e })?;
+    let (events_tx, events_rx) = mpsc::channel(4096);
+    let (push_tx, _) = broadcast::channel::<Arc<HeaderPush>>(64);
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let conn_ids = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    // Accept peers and phones.
+    {
+        let endpoint = endpoint.clone();
+        let events = events_tx.clone();
+        let push = push_tx.clone();
+        let ids = conn_ids.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let events = events.clone();
+                let push = push.clone();
+                let ids = ids.clone();
+                tokio::spawn(async move {
+                    let Ok(conn) = incoming.await else { return };
+                    let (alpn, peer) = tls::connection_identity(&conn);
+                    match (alpn.as_deref(), peer) {
+                        (Some(a), Some(node)) if a == ALPN_PEER => run_peer(conn, node, ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed), events).await,
+                        (Some(a), _) if a == ALPN_PHONE => run_phone(conn, events, push).await,
+                        _ => conn.close(1u32.into(), b"peers must present a known node key"),
+                    }
+                });
+            }
+        });
+    }
+    // Dial peers with a higher id (the lower id dials, so each pair has one connection).
+    for p in cfg.peers.clone() {
+        if node_id >= p.node_id {
+            continue;
+        }
+        let endpoint = endpoint.clone();
+        let events = events_tx.clone();
+        let key = key.clone();
+        let ids = conn_ids.clone();
+        tokio::spawn(async move {
+            loop {
+                if events.is_closed() {
+                    return;
+                }
+                if let Ok(client) = tls::client_config(&p.node_id, Some(&key)) {
+                    if let Ok(connecting) = endpoint.connect_with(client, p.address, "watt-node") {
+                        if let Ok(conn) = connecting.await {
+                            run_peer(conn, p.node_id, ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed), events.clone()).await;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+    }
+    if let Some(addr) = cfg.admin {
+        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
+            tokio::spawn(run_admin(listener, events_tx.clone()));
+        }
+    }
+    let task = tokio::spawn(run_herder(herder, events_rx, push_tx, shutdown_rx, endpoint));
+    Ok(NodeHandle { node_id, listen, shutdown: Some(shutdown_tx), task, events: events_tx })
+}
+
+async fn run_herder(
+    mut herder: Herder,
+    mut events: mpsc::Receiver<Event>,
+    push: broadcast::Sender<Arc<HeaderPush>>,
+    mut shutdown: oneshot::Receiver<()>,
+    endpoint: quinn::Endpoint,
+) {
+    let mut peers: HashMap<NodeId, (usize, mpsc::Sender<Arc<Vec<u8>>>)> = HashMap::new();
+    let started = Instant::now();
+    let wall0 = now_ms();
+    let clock = move || wall0 + started.elapsed().as_millis() as u64;
+    let mut dropped_outbound: u64 = 0;
+    loop {
+        let wake = herder.next_wakeup();
+        let now = clock();
+        let sleep = tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now).min(1_000)));
+        let actions = tokio::select! {
+            _ = &mut shutdown => break,
+            _ = sleep => herder.tick(clock()),
+            ev = events.recv() => match ev {
+                None => break,
+                Some(Event::PeerUp { node, conn_id, tx }) => {
+                    peers.insert(node, (conn_id, tx));
+                    herder.peer_connected(node)
+                }
+                Some(Event::PeerDown { node, conn_id }) => {
+                    if peers.get(&node).is_some_and(|(c, _)| *c == conn_id) {
+                        peers.remove(&node);
+                        herder.peer_disconnected(&node);
+                    }
+                    Vec::new()
+                }
+                Some(Event::Peer { from, msg }) => herder.on_peer_message(from, msg, clock()),
+                Some(Event::Misbehaved { node, reason }) => {
+                    *herder.stats.rejected.entry(reason).or_insert(0) += 1;
+                    tracing::warn!(peer = %node, reason, "peer disconnected for bad data");
+                    Vec::new()
+                }
+                Some(Event::Phone { req, reply }) => {
+                    let _ = reply.send(herder.phone_request(req));
+                    Vec::new()
+                }
+                Some(Event::Status { reply }) => {
+                    let _ = reply.send(status_json(&herder, clock()));
+                    Vec::new()
+                }
+                Some(Event::Metrics { reply }) => {
+                    let _ = reply.send(metrics_text(&herder, peers.len(), dropped_outbound));
+                    Vec::new()
+                }
+            },
+        };
+        for a in actions {
+            match a {
+                Action::Send(to, msg) => {
+                    if let Some((_, tx)) = peers.get(&to) {
+                        if tx.try_send(Arc::new(encode_frame(&msg))).is_err() {
+                            dropped_outbound += 1;
+                        }
+                    }
+                }
+                Action::Broadcast { msg, except } => {
+                    let frame = Arc::new(encode_frame(&msg));
+                    for (n, (_, tx)) in &peers {
+                        if Some(*n) != except && tx.try_send(frame.clone()).is_err() {
+                            dropped_outbound += 1;
+                        }
+                    }
+                }
+                Action::Disconnect(node, reason) => {
+                    *herder.stats.rejected.entry(reason).or_insert(0) += 1;
+                    peers.remove(&node);
+                    herder.peer_disconnected(&node);
+                }
+                Action::Push(p) => {
+                    let _ = push.send(Arc::new(p));
+                }
+            }
+        }
+    }
+    endpoint.close(0u32.into(), b"shutting down");
+}
+
+/// Reads one length-prefixed frame of at most `limit` bytes.
+async fn read_frame(recv: &mut quinn::RecvStream, limit: usize) -> Result<Option<Vec<u8>>, &'static str> {
+    let mut len = [0u8; 4];
+    match recv.read_exact(&mut len).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(quinn::ReadExactError::FinishedEarly(_)) => return Err("truncated_frame"),
+        // The connection went away: a close, not misbehaviour.
+        Err(quinn::ReadExactError::ReadError(_)) => return Ok(None),
+    }
+    let n = watt_core::wire::check_frame_len(len, limit).map_err(|_| "oversize_frame")?;
+    let mut body = vec![0u8; n];
+    match recv.read_exact(&mut body).await {
+        Ok(()) => Ok(Some(body)),
+        Err(quinn::ReadExactError::FinishedEarly(_)) => Err("truncated_frame"),
+        Err(quinn::ReadExactError::ReadError(_)) => Ok(None),
+    }
+}
+
+async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events: mpsc::Sender<Event>) {
+    let (tx, mut rx) = mpsc::channel::<Arc<Vec<u8>>>(4096);
+    let Ok(mut send) = conn.open_uni().await else { return };
+    if events.send(Event::PeerUp { node, conn_id, tx }).await.is_err() {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if send.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let reason = match conn.accept_uni().await {
+        Err(_) => None,
+        Ok(mut recv) => {
+            let mut window = Instant::now();
+            let mut count = 0u32;
+            loop {
+                match read_frame(&mut recv, MAX_FRAME).await {
+                    Ok(None) => break None,
+                    Err(r) => break Some(r),
+                    Ok(Some(body)) => {
+                        if window.elapsed() > Duration::from_secs(1) {
+                            window = Instant::now();
+                            count = 0;
+                        }
+                        count += 1;
+                        if count > PEER_MSGS_PER_SEC {
+                            break Some("peer_flooding");
+                        }
+                        match decode::<PeerMessage>(&body) {
+                            Ok(msg) => {
+                                if events.send(Event::Peer { from: node, msg }).await.is_err() {
+                                    break None;
+                                }
+                            }
+                            Err(_) => break Some("malformed_message"),
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Some(r) = reason {
+        let _ = events.send(Event::Misbehaved { node, reason: r }).await;
+        conn.close(2u32.into(), r.as_bytes());
+    }
+    writer.abort();
+    let _ = events.send(Event::PeerDown { node, conn_id }).await;
+}
+
+async fn run_phone(conn: quinn::Connection, events: mpsc::Sender<Event>, push: broadcast::Sender<Arc<HeaderPush>>) {
+    let mut window = Instant::now();
+    let mut count = 0u32;
+    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+        if window.elapsed() > Duration::from_secs(1) {
+            window = Instant::now();
+            count = 0;
+        }
+        count += 1;
+        if count > PHONE_REQS_PER_SEC {
+            conn.close(3u32.into(), b"request rate exceeded");
+            return;
+        }
+        let events = events.clone();
+        let push = push.clone();
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let Ok(Some(body)) = read_frame(&mut recv, MAX_FRAME).await else { return };
+            // Only transactions (which may carry proofs) may be large.
+            let req = match decode::<Request>(&body) {
+                Ok(r) if body.len() <= MAX_SMALL_FRAME || matches!(r, Request::SubmitTx(_)) => r,
+                _ => {
+                    let _ = send.write_all(&encode_frame(&bad_request())).await;
+                    let _ = send.finish();
+                    return;
+                }
+            };
+            let subscribe = matches!(req, Request::Subscribe);
+            let (tx, rx) = oneshot::channel();
+            if events.send(Event::Phone { req, reply: tx }).await.is_err() {
+                return;
+            }
+            let Ok(resp) = rx.await else { return };
+            let _ = send.write_all(&encode_frame(&resp)).await;
+            let _ = send.finish();
+            if subscribe {
+                let mut sub = push.subscribe();
+                let Ok(mut uni) = conn.open_uni().await else { return };
+                while let Ok(p) = sub.recv().await {
+                    if uni.write_all(&encode_frame(p.as_ref())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn bad_request() -> Response {
+    Response::Error { message: watt_core::codec::BoundedBytes::try_from_slice(b"malformed or oversize request").unwrap_or_default() }
+}
+
+fn percentile(v: &[u64], p: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    s[((s.len() - 1) as f64 * p).round() as usize]
+}
+
+/// `watt-node status`: ledger, peers, quorum health, pending transactions.
+pub fn status_json(h: &Herder, now: u64) -> serde_json::Value {
+    let lcl = h.lcl();
+    let genesis = h.genesis();
+    let me = h.node_id();
+    let qset = genesis.validators.iter().find(|v| v.node_id == me).map(|v| v.quorum_set.clone());
+    let mut health = Vec::new();
+    let mut up = std::collections::BTreeSet::new();
+    up.insert(me);
+    if let Some(q) = &qset {
+        for n in q.nodes() {
+            if n == me {
+                continue;
+            }
+            let state = match h.heard.get(&n) {
+                None => "missing",
+                Some((slot, at)) if now.saturating_sub(*at) > 10 * h.genesis().params.ledger_close_ms.max(1_000) => {
+                    let _ = slot;
+                    "missing"
+                }
+                Some((slot, _)) if *slot + 1 < lcl.seq => "delayed",
+                Some(_) => "agree",
+            };
+            if state != "missing" {
+                up.insert(n);
+            }
+            health.push(json!({ "node": n.to_string(), "state": state, "connected": h.peers().contains(&n) }));
+        }
+    }
+    let qsets: std::collections::BTreeMap<NodeId, watt_core::scp::QuorumSet> =
+        genesis.validators.iter().map(|v| (v.node_id, v.quorum_set.clone())).collect();
+    let intersection = match watt_core::scp::intersection::check_intersection(&qsets) {
+        watt_core::scp::intersection::Intersection::Intersects => json!(true),
+        watt_core::scp::intersection::Intersection::Split { .. } => json!(false),
+        watt_core::scp::intersection::Intersection::TooLarge { .. } => json!(null),
+    };
+    let survivable = qset.as_ref().map(|q| watt_core::scp::intersection::failures_survivable(q, &me, &|n| up.contains(n)));
+    json!({
+        "node_id": me.to_string(),
+        "ledger": { "seq": lcl.seq, "hash": lcl.hash().to_hex(), "close_time_ms": lcl.close_time, "lag_ms": now.saturating_sub(lcl.close_time), "day": lcl.day },
+        "peers": h.peers().iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "quorum": { "validators": health, "intersection": intersection, "failures_survivable": survivable },
+        "pending_txs": h.pool.len(),
+        "rejected": h.stats.rejected,
+        "ledgers_closed": h.stats.ledgers_closed,
+        "consensus_ms_median": percentile(&h.stats.consensus_ms, 0.5),
+        "close_interval_ms_median": percentile(&h.stats.close_intervals_ms, 0.5),
+    })
+}
+
+/// Prometheus text exposition.
+pub fn metrics_text(h: &Herder, peers: usize, dropped: u64) -> String {
+    use prometheus_client::encoding::text::encode as encode_metrics;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+    let mut reg = Registry::default();
+    let gauge = |reg: &mut Registry, name: &str, help: &str, v: i64| {
+        let g: Gauge = Gauge::default();
+        g.set(v);
+        reg.register(name, help, g);
+    };
+    let lcl = h.lcl();
+    gauge(&mut reg, "watt_ledger_seq", "Last closed ledger", lcl.seq as i64);
+    gauge(&mut reg, "watt_ledger_close_time_ms", "Close time of the last ledger", lcl.close_time as i64);
+    gauge(&mut reg, "watt_consensus_latency_ms_median", "Nomination to externalize, median", percentile(&h.stats.consensus_ms, 0.5) as i64);
+    gauge(&mut reg, "watt_peers", "Connected peers", peers as i64);
+    gauge(&mut reg, "watt_pending_txs", "Transactions in the pending pool", h.pool.len() as i64);
+    gauge(&mut reg, "watt_outbound_dropped", "Messages dropped on full peer queues", dropped as i64);
+    let rejected: Family<Vec<(String, String)>, Counter> = Family::default();
+    for (reason, n) in &h.stats.rejected {
+        rejected.get_or_create(&vec![("reason".to_string(), reason.to_string())]).inc_by(*n);
+    }
+    reg.register("watt_rejected_messages", "Rejected messages by reason", rejected);
+    let mut out = String::new();
+    let _ = encode_metrics(&mut out, &reg);
+    out
+}
+
+async fn run_admin(listener: tokio::net::TcpListener, events: mpsc::Sender<Event>) {
+    while let Ok((mut sock, peer)) = listener.accept().await {
+        if !peer.ip().is_loopback() {
+            continue; // the admin endpoint answers this machine only
+        }
+        let events = events.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 1024];
+            let Ok(n) = sock.read(&mut buf).await else { return };
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let (ctype, body) = if head.starts_with("GET /metrics") {
+                let (tx, rx) = oneshot::channel();
+                if events.send(Event::Metrics { reply: tx }).await.is_err() {
+                    return;
+                }
+                ("text/plain; version=0.0.4", rx.await.unwrap_or_default())
+            } else {
+                let (tx, rx) = oneshot::channel();
+                if events.send(Event::Status { reply: tx }).await.is_err() {
+                    return;
+                }
+                ("application/json", rx.await.map(|v| v.to_string()).unwrap_or_default())
+            };
+            let resp = format!("HTTP/1.0 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            let _ = sock.write_all(resp.as_bytes()).await;
+        });
+    }
+}
+
+/// Fetches `/status` from a node's admin endpoint.
+pub async fn fetch_admin(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    Ok(out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+/// A phone-side request over QUIC (used by the devnet and tools until the
+/// mobile core's client lands).
+pub async fn phone_request(endpoint: &quinn::Endpoint, addr: SocketAddr, node: &NodeId, req: &Request) -> Result<Response, String> {
+    let client = tls::client_config(node, None).map_err(|e| e.to_string())?;
+    let conn = endpoint.connect_with(client, addr, "watt-node").map_err(|e| e.to_string())?.await.map_err(|e| e.to_string())?;
+    let r = request_on(&conn, req).await;
+    conn.close(0u32.into(), b"");
+    r
+}
+
+pub async fn request_on(conn: &quinn::Connection, req: &Request) -> Result<Response, String> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    send.write_all(&encode_frame(req)).await.map_err(|e| e.to_string())?;
+    let _ = send.finish();
+    let body = read_frame(&mut recv, MAX_FRAME).await.map_err(|e| e.to_string())?.ok_or("no response")?;
+    decode::<Response>(&body).map_err(|e| e.to_string())
+}
+
+pub fn encode_request(req: &Request) -> Vec<u8> {
+    encode(req)
+}
