@@ -75,3 +75,124 @@ pub fn run(bin_name: &str, args: &[&str], stdin: Option<&str>) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A network of `watt-node run` processes made by `watt-node init --new-network`.
+pub struct Network {
+    pub dir: TempDir,
+    pub base_port: u16,
+    pub n: usize,
+    pub children: Vec<Option<std::process::Child>>,
+}
+
+fn port_free(p: u16) -> bool {
+    std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("127.0.0.1", p + 1000)).is_ok()
+}
+
+impl Network {
+    /// Writes the network's files and starts every validator.
+    pub fn start(label: &str, n: usize, ledger_ms: u64, day_seconds: u64) -> Network {
+        let dir = TempDir::new(label);
+        let seed = (std::process::id() as u64 * 7919 + n as u64 * 31 + ledger_ms) % 20_000;
+        let mut base = 21_000 + seed as u16;
+        while !(0..n as u16).all(|i| port_free(base + i)) {
+            base += 17;
+        }
+        let out = run(
+            "watt-node",
+            &[
+                "init", "--new-network", "--validators", &n.to_string(), "--dir", dir.path().to_str().unwrap(),
+                "--port", &base.to_string(), "--ledger-ms", &ledger_ms.to_string(), "--day-seconds", &day_seconds.to_string(),
+                "--network", label,
+            ],
+            None,
+        );
+        assert_eq!(out.code, 0, "init failed: {}", out.stderr);
+        let mut net = Network { dir, base_port: base, n, children: (0..n).map(|_| None).collect() };
+        for i in 0..n {
+            net.start_node(i);
+        }
+        net
+    }
+
+    pub fn config(&self, i: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("node-{i}.toml"))
+    }
+
+    pub fn start_node(&mut self, i: usize) {
+        let log = std::fs::File::create(self.dir.path().join(format!("node-{i}.log"))).expect("log file");
+        let child = Command::new(bin("watt-node"))
+            .args(["run", "--config", self.config(i).to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("watt-node starts");
+        self.children[i] = Some(child);
+    }
+
+    /// SIGKILL: no clean shutdown.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn admin(&self, i: usize) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.base_port + 1000 + i as u16).into()
+    }
+
+    pub fn listen(&self, i: usize) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.base_port + i as u16).into()
+    }
+
+    /// `/status` of node i, if it answers.
+    pub fn status(&self, i: usize) -> Option<serde_json::Value> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect_timeout(&self.admin(i), std::time::Duration::from_millis(500)).ok()?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok()?;
+        s.write_all(b"GET /status HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        serde_json::from_str(out.split_once("\r\n\r\n")?.1).ok()
+    }
+
+    pub fn seq(&self, i: usize) -> u64 {
+        self.status(i).and_then(|s| s["ledger"]["seq"].as_u64()).unwrap_or(0)
+    }
+
+    /// Waits until `cond` holds or `secs` pass.
+    pub fn wait_for(&self, secs: u64, mut cond: impl FnMut(&Network) -> bool) -> bool {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < end {
+            if cond(self) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        false
+    }
+
+    pub fn genesis(&self) -> watt_core::ledger::Genesis {
+        let bytes = std::fs::read(self.dir.path().join("genesis.json")).expect("genesis");
+        watt_core::ledger::Genesis::from_json(&bytes).expect("valid genesis")
+    }
+
+    pub fn node_key(&self, i: usize) -> watt_core::crypto::Keypair {
+        let text = std::fs::read_to_string(self.dir.path().join(format!("node-{i}.key"))).expect("key");
+        let seed = watt_core::address::decode_secret(text.trim()).expect("secret");
+        watt_core::crypto::Keypair::from_seed(seed).expect("key")
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{i}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for i in 0..self.n {
+            self.kill(i);
+        }
+    }
+}
