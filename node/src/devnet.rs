@@ -175,9 +175,9 @@ async fn phone_loop(
             continue; // a lying or broken node: never act on it
         }
         verified.fetch_add(1, Ordering::Relaxed);
-        let p = &view.genesis.params;
-        // The day the next ledger will most likely close in.
-        let day = ((header.close_time + 2 * ledger_ms) / 1000).saturating_sub(view.genesis.genesis_time) / p.day_seconds;
+        // Tap for the verified ledger's day: if the tap lands just after
+        // midnight, the grace ledgers still count it for that day.
+        let day = header.day;
         let mut ops = Vec::new();
         if attested != Some(day) {
             ops.push((0, Operation::Attest(Attest { day, anchor_seq: header.seq, anchor_hash: header.hash(), inviter: None, device_token: None }), Some(day), None));

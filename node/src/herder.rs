@@ -163,6 +163,8 @@ pub struct Herder {
     /// Latest statement seen from each validator: (slot, externalized value if any).
     pub heard: BTreeMap<NodeId, (u64, u64)>,
     pub stats: HerderStats,
+    /// Actions produced outside `tick`/`on_peer_message` (phone requests).
+    outbox: Vec<Action>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +241,7 @@ impl Herder {
             last_close_ms: None,
             heard: BTreeMap::new(),
             stats: HerderStats::default(),
+            outbox: Vec::new(),
         })
     }
 
@@ -398,6 +401,7 @@ impl Herder {
                 changes: &outcome.changes,
                 payouts_credited: outcome.payouts_credited,
                 new_payouts: &outcome.new_payouts,
+                results: &outcome.results,
             })
             .map_err(|e| e.to_string())?;
         let d = self.scp.driver_mut();
@@ -441,6 +445,11 @@ impl Herder {
             out.push(Action::Send(peer, PeerMessage::Envelope(e)));
         }
         out
+    }
+
+    /// Actions produced by phone requests, for the shell to carry out.
+    pub fn take_outbox(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.outbox)
     }
 
     pub fn peer_disconnected(&mut self, peer: &NodeId) {
@@ -697,12 +706,29 @@ impl Herder {
             },
             Request::SubmitTx(tx) => {
                 let hash = tx.hash();
-                match self.submit(tx) {
-                    Ok(hash) => Response::TxAccepted { hash },
+                match self.submit(tx.clone()) {
+                    Ok(hash) => {
+                        // Every validator's pool gets it, whoever's tx set wins.
+                        self.outbox.push(Action::Broadcast { msg: PeerMessage::Transaction(tx), except: None });
+                        Response::TxAccepted { hash }
+                    }
                     Err(reason) => Response::TxRejected { hash, reason },
                 }
             }
-            Request::GetTx { hash } => Response::TxUnknown { hash },
+            Request::GetTx { hash } => {
+                let found = self.store.tx_ledger(&hash).ok().flatten().and_then(|seq| Some((seq, self.store.results(seq).ok()??)));
+                match found {
+                    Some((seq, results)) => match results.iter().position(|r| r.tx_hash == hash) {
+                        Some(i) => {
+                            let leaves: Vec<Hash256> = results.iter().map(|r| r.leaf()).collect();
+                            let path = watt_core::merkle::path(&watt_core::merkle::levels(&leaves), i as u64);
+                            Response::Tx { header_seq: seq, result: results[i].clone(), path }
+                        }
+                        None => Response::TxUnknown { hash },
+                    },
+                    None => Response::TxUnknown { hash },
+                }
+            }
             Request::GetNodes => {
                 let nodes: Vec<NodeInfo> = self
                     .state()

@@ -2,6 +2,7 @@
 //! `watt`, a phone in a terminal. Protocol logic lives in `watt-core`; this crate
 //! is the shell that moves bytes and time between it and the world.
 
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod devnet;

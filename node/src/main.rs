@@ -56,6 +56,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Recompute a day's distribution from stored history by an independent path.
+    Audit {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        day: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// A whole network on this machine: validators, phones, days.
     Devnet {
         #[arg(long, default_value_t = 4)]
@@ -186,6 +195,18 @@ fn main() -> ExitCode {
                 Err(e) => fail(format!("no answer from {addr}: {e} (is the node running?)")),
             }
         }
+        Command::Audit { data_dir, day, json } => match watt_node::audit::audit_day(&data_dir, day) {
+            Ok(report) => {
+                let agrees = report["agrees"].as_bool().unwrap_or(false);
+                if json {
+                    println!("{report}");
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                }
+                if agrees { ExitCode::SUCCESS } else { ExitCode::from(3) }
+            }
+            Err(e) => fail(e),
+        },
         Command::Devnet { validators, phones, days, day_seconds, ledger_ms, data_dir, json } => {
             let opts = watt_node::devnet::DevnetOptions { validators, phones, days, day_seconds, ledger_ms, data_dir, json };
             match runtime().block_on(watt_node::devnet::run(opts)) {

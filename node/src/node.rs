@@ -194,7 +194,7 @@ async fn run_herder(
                 }
                 Some(Event::Phone { req, reply }) => {
                     let _ = reply.send(herder.phone_request(req));
-                    Vec::new()
+                    herder.take_outbox()
                 }
                 Some(Event::Status { reply }) => {
                     let _ = reply.send(status_json(&herder, clock()));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use watt_core::codec::{decode, encode, CodecError};
 use watt_core::crypto::Hash256;
 use watt_core::ledger::state::Payout;
-use watt_core::ledger::{Genesis, LedgerHeader, LedgerState, StateEntry, StateKey, TxSet};
+use watt_core::ledger::{Genesis, LedgerHeader, LedgerState, StateEntry, StateKey, TxResult, TxSet};
 use watt_core::scp::Envelope;
 use watt_core::wire::ExternalizeProof;
 
@@ -21,6 +21,10 @@ const PROOF_SETS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("proof_se
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
 const PAYOUTS: TableDefinition<u64, &[u8]> = TableDefinition::new("payouts");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Each ledger's transaction results, in tx-set order.
+const RESULTS: TableDefinition<u64, &[u8]> = TableDefinition::new("results");
+/// Transaction hash → the ledger that applied it.
+const TX_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("tx_index");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,6 +45,7 @@ pub struct ClosedLedger<'a> {
     pub changes: &'a [(StateKey, Option<StateEntry>)],
     pub payouts_credited: usize,
     pub new_payouts: &'a [Payout],
+    pub results: &'a [TxResult],
 }
 
 pub struct Store {
@@ -73,6 +78,8 @@ impl Store {
             w.open_table(ENTRIES).map_err(|e| db_err(e.into()))?;
             w.open_table(PAYOUTS).map_err(|e| db_err(e.into()))?;
             w.open_table(META).map_err(|e| db_err(e.into()))?;
+            w.open_table(RESULTS).map_err(|e| db_err(e.into()))?;
+            w.open_table(TX_INDEX).map_err(|e| db_err(e.into()))?;
         }
         w.commit().map_err(|e| db_err(e.into()))?;
         Ok(Store { db, path })
@@ -101,6 +108,7 @@ impl Store {
             changes: &entries,
             payouts_credited: 0,
             new_payouts: &[],
+            results: &[],
         })
     }
 
@@ -112,6 +120,13 @@ impl Store {
             w.open_table(HEADERS).map_err(|e| self.err(e))?.insert(seq, encode(c.header).as_slice()).map_err(|e| self.err(e))?;
             w.open_table(TX_SETS).map_err(|e| self.err(e))?.insert(seq, encode(c.tx_set).as_slice()).map_err(|e| self.err(e))?;
             w.open_table(PROOFS).map_err(|e| self.err(e))?.insert(seq, encode(c.proof).as_slice()).map_err(|e| self.err(e))?;
+            let results = watt_core::codec::to_bytes(&c.results.to_vec()).unwrap_or_default();
+            w.open_table(RESULTS).map_err(|e| self.err(e))?.insert(seq, results.as_slice()).map_err(|e| self.err(e))?;
+            let mut index = w.open_table(TX_INDEX).map_err(|e| self.err(e))?;
+            for r in c.results {
+                index.insert(r.tx_hash.0.as_slice(), seq).map_err(|e| self.err(e))?;
+            }
+            drop(index);
             if let Some((hash, envs)) = c.prev_proof {
                 let bytes = watt_core::codec::to_bytes(&envs.to_vec()).unwrap_or_default();
                 w.open_table(PROOF_SETS).map_err(|e| self.err(e))?.insert(hash.0.as_slice(), bytes.as_slice()).map_err(|e| self.err(e))?;
@@ -169,6 +184,24 @@ impl Store {
             Some(v) => decode(v.value()).map(Some).map_err(|e| StoreError::Corrupt { what: format!("{what} {k}"), source: e }),
             None => Ok(None),
         }
+    }
+
+    pub fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(RESULTS).map_err(|e| self.err(e))?;
+        match t.get(seq).map_err(|e| self.err(e))? {
+            Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { what: format!("results {seq}"), source: e }),
+            None => Ok(None),
+        }
+    }
+
+    /// The ledger that applied a transaction, if any.
+    pub fn tx_ledger(&self, hash: &Hash256) -> Result<Option<u64>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(TX_INDEX).map_err(|e| self.err(e))?;
+        Ok(t.get(hash.0.as_slice()).map_err(|e| self.err(e))?.map(|v| v.value()))
     }
 
     pub fn proof_set(&self, hash: &Hash256) -> Result<Option<Vec<Envelope>>, StoreError> {
