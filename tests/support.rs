@@ -92,10 +92,14 @@ impl Network {
     /// Writes the network's files and starts every validator.
     pub fn start(label: &str, n: usize, ledger_ms: u64, day_seconds: u64) -> Network {
         let dir = TempDir::new(label);
-        let seed = (std::process::id() as u64 * 7919 + n as u64 * 31 + ledger_ms) % 20_000;
-        let mut base = 21_000 + seed as u16;
+        // Distinct ranges per network in this process (tests run in parallel),
+        // spread by process id across processes; then skip anything taken.
+        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let spread = (std::process::id() % 200) as u16 * 50;
+        let mut base = 21_000 + spread + slot * 20;
         while !(0..n as u16).all(|i| port_free(base + i)) {
-            base += 17;
+            base += 20 * 16;
         }
         let out = run(
             "watt-node",
