@@ -93,6 +93,13 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ledger application with many accounts: payments/s, attestations/s, day boundary, proof size.
+    Ledger {
+        #[arg(long, default_value_t = 1_000_000)]
+        accounts: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -228,6 +235,15 @@ fn main() -> ExitCode {
                 println!("{report}");
             } else {
                 watt_node::bench::print_table(&report);
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench(BenchCommand::Ledger { accounts, json }) => {
+            let report = watt_node::bench::ledger(accounts.max(30_000));
+            if json {
+                println!("{report}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
             }
             ExitCode::SUCCESS
         }

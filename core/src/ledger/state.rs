@@ -421,6 +421,44 @@ impl LedgerState {
         keys.into_iter().filter_map(|k| self.entry(&k).map(|e| (k, e))).collect()
     }
 
+    /// Benchmark set-up: adds `accounts` (with `balance` each, carved from
+    /// the reserve so the invariant holds), optionally all attesting `day`.
+    #[doc(hidden)]
+    pub fn bench_seed(&mut self, accounts: &[AccountId], balance: Amount, attest_day: Option<u64>) {
+        let total = balance.units().saturating_mul(accounts.len() as u64);
+        let reserve = self.accounts.iter().find(|(_, a)| a.flags & AccountEntry::FLAG_FOUNDING != 0 && a.balance.units() >= total).map(|(id, _)| *id);
+        if let Some(r) = reserve {
+            if let Some(acc) = self.accounts.get_mut(&r) {
+                acc.balance = Amount(acc.balance.units() - total);
+            }
+            self.dirty.insert(StateKey::Account(r));
+        }
+        for id in accounts {
+            let e = AccountEntry {
+                balance,
+                flags: AccountEntry::FLAG_FOUNDING,
+                last_attest_day: attest_day,
+                ..Default::default()
+            };
+            self.accounts.insert(*id, e);
+            self.dirty.insert(StateKey::Account(*id));
+            if let Some(d) = attest_day {
+                self.attesters.entry(d).or_default().insert(*id);
+            }
+        }
+        if let Some(d) = attest_day {
+            if let Some(r) = self.days.get_mut(&d) {
+                r.attesters += accounts.len() as u64;
+            }
+            self.dirty.insert(StateKey::Day(d));
+        }
+        self.flush_tree();
+        self.header.state_root = self.tree.root();
+        let h = self.header.clone();
+        self.recent.clear();
+        self.recent.push_back((h.seq, h.hash()));
+    }
+
     pub fn payout_queue(&self) -> Vec<Payout> {
         self.payouts.iter().cloned().collect()
     }
