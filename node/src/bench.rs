@@ -214,3 +214,68 @@ pub fn ledger(accounts: usize) -> Json {
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
     })
 }
+
+/// Consensus on loopback QUIC (validators in one process): latency from
+/// nomination to externalize, close interval, and bytes sent per ledger per
+/// validator, for each network size.
+pub async fn consensus(sizes: &[usize], ledgers: u64, ledger_ms: u64) -> Json {
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let dir = std::env::temp_dir().join(format!("watt-bench-consensus-{}-{n}-{}", std::process::id(), crate::node::now_ms()));
+        let params = watt_core::ledger::Params::devnet(ledger_ms, 86_400);
+        let Ok((handles, _, _)) = crate::devnet::start_local(&dir, n, params, &[]).await else {
+            rows.push(json!({ "validators": n, "error": "could not start" }));
+            continue;
+        };
+        let started = Instant::now();
+        let limit = std::time::Duration::from_millis(ledger_ms * (ledgers + 20) * 3);
+        // Warm up 2 ledgers, then measure `ledgers` more.
+        let mut first_bytes = 0u64;
+        let mut first_seq = 0u64;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let Some(st) = handles[0].status().await else { break };
+            let seq = st["ledger"]["seq"].as_u64().unwrap_or(0);
+            if first_seq == 0 && seq >= 3 {
+                first_seq = seq;
+                for h in &handles {
+                    first_bytes += h.status().await.map_or(0, |s| s["bytes_sent"].as_u64().unwrap_or(0));
+                }
+            }
+            if (first_seq > 0 && seq >= first_seq + ledgers) || started.elapsed() > limit {
+                break;
+            }
+        }
+        let mut consensus = Vec::new();
+        let mut p99 = Vec::new();
+        let mut intervals = Vec::new();
+        let mut bytes = 0u64;
+        let mut last = 0u64;
+        for h in &handles {
+            if let Some(s) = h.status().await {
+                consensus.push(s["consensus_ms_median"].as_u64().unwrap_or(0));
+                p99.push(s["consensus_ms_p99"].as_u64().unwrap_or(0));
+                intervals.push(s["close_interval_ms_median"].as_u64().unwrap_or(0));
+                bytes += s["bytes_sent"].as_u64().unwrap_or(0);
+                last = last.max(s["ledger"]["seq"].as_u64().unwrap_or(0));
+            }
+        }
+        for h in handles {
+            h.stop().await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        consensus.sort_unstable();
+        intervals.sort_unstable();
+        let measured = last.saturating_sub(first_seq).max(1);
+        rows.push(json!({
+            "validators": n,
+            "ledgers_measured": measured,
+            "consensus_ms_median": consensus.get(consensus.len() / 2).copied().unwrap_or(0),
+            "consensus_ms_p99": p99.iter().copied().max().unwrap_or(0),
+            "close_interval_ms_median": intervals.get(intervals.len() / 2).copied().unwrap_or(0),
+            "close_interval_vs_target": intervals.get(intervals.len() / 2).copied().unwrap_or(0) as f64 / ledger_ms as f64,
+            "bytes_per_ledger_per_validator": (bytes.saturating_sub(first_bytes)) as f64 / measured as f64 / n as f64,
+        }));
+    }
+    json!({ "bench": "consensus", "ledger_ms": ledger_ms, "note": "validators in one process on loopback QUIC, 2 cores shared", "results": rows })
+}

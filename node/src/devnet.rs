@@ -57,23 +57,16 @@ impl PhoneView {
     }
 }
 
-pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
-    let dir = match &opts.data_dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("watt-devnet-{}-{}", std::process::id(), node::now_ms())),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let phones: Vec<Keypair> = (0..opts.phones).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
-    let founders: Vec<AccountId> = phones.iter().map(|k| AccountId(k.public())).collect();
-    let mut params = Params::devnet(opts.ledger_ms, opts.day_seconds);
-    params.attest_grace_ledgers = 2;
-    let ports = free_ports(opts.validators);
-    if ports.len() != opts.validators {
+/// Starts `n` validators in this process on free loopback ports, with their
+/// files under `dir`.
+pub async fn start_local(dir: &std::path::Path, n: usize, params: Params, founders: &[AccountId]) -> Result<(Vec<NodeHandle>, Vec<NodeConfig>, Genesis), String> {
+    let ports = free_ports(n);
+    if ports.len() != n {
         return Err("could not find free loopback ports".into());
     }
     let genesis_time = node::now_ms() / 1000;
-    let net = new_network("WATT devnet", opts.validators, IpAddr::V4(Ipv4Addr::LOCALHOST), 0, params, genesis_time, &founders);
-    crate::config::write_network(&dir, &net).map_err(|e| e.to_string())?;
+    let net = new_network("WATT devnet", n, IpAddr::V4(Ipv4Addr::LOCALHOST), 0, params, genesis_time, founders);
+    crate::config::write_network(dir, &net).map_err(|e| e.to_string())?;
     let mut handles: Vec<NodeHandle> = Vec::new();
     let mut configs: Vec<NodeConfig> = Vec::new();
     for (i, (key, mut cfg)) in net.keys.iter().zip(net.configs.clone()).enumerate() {
@@ -87,7 +80,20 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
         configs.push(cfg.clone());
         handles.push(node::start_with(cfg, net.genesis.clone(), key.clone()).await.map_err(|e| e.to_string())?);
     }
-    let genesis = net.genesis.clone();
+    Ok((handles, configs, net.genesis))
+}
+
+pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
+    let dir = match &opts.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("watt-devnet-{}-{}", std::process::id(), node::now_ms())),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let phones: Vec<Keypair> = (0..opts.phones).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let founders: Vec<AccountId> = phones.iter().map(|k| AccountId(k.public())).collect();
+    let mut params = Params::devnet(opts.ledger_ms, opts.day_seconds);
+    params.attest_grace_ledgers = 2;
+    let (handles, configs, genesis) = start_local(&dir, opts.validators, params, &founders).await?;
     let targets: Vec<(SocketAddr, NodeId)> = handles.iter().map(|h| (h.listen, h.node_id)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let verified = Arc::new(AtomicU64::new(0));
@@ -100,6 +106,7 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
         phone_tasks.push(tokio::spawn(phone_loop(key.clone(), view, target, payee, pays, stop.clone(), verified.clone(), opts.ledger_ms)));
     }
 
+    let genesis_time = genesis.genesis_time;
     let started = Instant::now();
     let deadline = Duration::from_secs(opts.days * opts.day_seconds * 3 + 60);
     let mut last_day_printed = u64::MAX;

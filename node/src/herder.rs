@@ -139,6 +139,8 @@ pub struct HerderStats {
     pub consensus_ms: Vec<u64>,
     pub close_intervals_ms: Vec<u64>,
     pub caught_up_ledgers: u64,
+    /// Bytes handed to peer connections (counted by the shell).
+    pub bytes_sent: u64,
 }
 
 pub struct Herder {

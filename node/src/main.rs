@@ -93,6 +93,15 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Consensus on loopback QUIC for 4 and 7 validators: latency, close interval, bytes per ledger.
+    Consensus {
+        #[arg(long, default_value_t = 20)]
+        ledgers: u64,
+        #[arg(long, default_value_t = 1000)]
+        ledger_ms: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Ledger application with many accounts: payments/s, attestations/s, day boundary, proof size.
     Ledger {
         #[arg(long, default_value_t = 1_000_000)]
@@ -231,6 +240,15 @@ fn main() -> ExitCode {
         }
         Command::Bench(BenchCommand::Scp { slots, json }) => {
             let report = watt_node::bench::scp(slots);
+            if json {
+                println!("{report}");
+            } else {
+                watt_node::bench::print_table(&report);
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench(BenchCommand::Consensus { ledgers, ledger_ms, json }) => {
+            let report = runtime().block_on(watt_node::bench::consensus(&[4, 7], ledgers, ledger_ms));
             if json {
                 println!("{report}");
             } else {

@@ -210,7 +210,9 @@ async fn run_herder(
             match a {
                 Action::Send(to, msg) => {
                     if let Some((_, tx)) = peers.get(&to) {
-                        if tx.try_send(Arc::new(encode_frame(&msg))).is_err() {
+                        let frame = encode_frame(&msg);
+                        herder.stats.bytes_sent += frame.len() as u64;
+                        if tx.try_send(Arc::new(frame)).is_err() {
                             dropped_outbound += 1;
                         }
                     }
@@ -218,7 +220,11 @@ async fn run_herder(
                 Action::Broadcast { msg, except } => {
                     let frame = Arc::new(encode_frame(&msg));
                     for (n, (_, tx)) in &peers {
-                        if Some(*n) != except && tx.try_send(frame.clone()).is_err() {
+                        if Some(*n) == except {
+                            continue;
+                        }
+                        herder.stats.bytes_sent += frame.len() as u64;
+                        if tx.try_send(frame.clone()).is_err() {
                             dropped_outbound += 1;
                         }
                     }
@@ -415,6 +421,8 @@ pub fn status_json(h: &Herder, now: u64) -> serde_json::Value {
         "rejected": h.stats.rejected,
         "ledgers_closed": h.stats.ledgers_closed,
         "consensus_ms_median": percentile(&h.stats.consensus_ms, 0.5),
+        "consensus_ms_p99": percentile(&h.stats.consensus_ms, 0.99),
+        "bytes_sent": h.stats.bytes_sent,
         "close_interval_ms_median": percentile(&h.stats.close_intervals_ms, 0.5),
     })
 }
