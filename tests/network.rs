@@ -70,7 +70,10 @@ fn three_of_four_close_ledgers_and_two_of_four_halt_without_forking() {
             st["quorum"]["validators"].as_array().is_some_and(|v| v.iter().filter(|x| x["state"] == "missing").count() == 1)
         })
     }));
-    let st = net.status(0).unwrap();
+    // What an operator sees: `watt-node status --json` against the running node.
+    let cli = watt_e2e::run("watt-node", &["status", "--config", net.config(0).to_str().unwrap(), "--json"], None);
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    let st: serde_json::Value = serde_json::from_str(cli.stdout.trim()).unwrap();
     assert_eq!(st["quorum"]["intersection"], true);
     assert_eq!(st["quorum"]["failures_survivable"], 0, "3 of 4 up with threshold 3 survives no more failures");
     let gone = net.genesis().validators[3].node_id.to_string();
@@ -172,7 +175,6 @@ fn bad_peer_data_is_counted_and_ledgers_keep_closing() {
         };
         let mut env = st.sign(&key3, &network_id);
         env.signature.0[3] ^= 1;
-        env.statement.slot_index = 0; // and for a closed slot: dropped before SCP
         send_raw(watt_core::wire::encode_frame(&watt_core::wire::PeerMessage::Envelope(env))).await;
     });
     let s = net.seq(0);
@@ -181,4 +183,5 @@ fn bad_peer_data_is_counted_and_ledgers_keep_closing() {
     let rejected = &st["rejected"];
     assert!(rejected["malformed_message"].as_u64().unwrap_or(0) >= 1, "{rejected}");
     assert!(rejected["oversize_frame"].as_u64().unwrap_or(0) >= 1, "{rejected}");
+    assert!(rejected["bad_signature"].as_u64().unwrap_or(0) >= 1, "{rejected}");
 }

@@ -19,7 +19,9 @@ pub fn bin(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "watt-node", "--bins"])
+            // The same command as scripts/test.sh, so this is a no-op there
+            // (a narrower build would unify features differently and rebuild).
+            .args(["build", "--quiet", "--workspace", "--all-targets"])
             .current_dir(workspace_root())
             .status()
             .expect("cargo runs");

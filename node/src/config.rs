@@ -100,8 +100,11 @@ pub fn new_network(
     params: Params,
     genesis_time: u64,
     founders: &[AccountId],
-) -> NewNetwork {
-    let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate().expect("system randomness")).collect();
+) -> Result<NewNetwork, String> {
+    if n == 0 || n > 1000 {
+        return Err(format!("a network has 1 to 1000 validators, not {n}"));
+    }
+    let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let ids: Vec<NodeId> = keys.iter().map(|k| NodeId(k.public())).collect();
     let threshold = n - (n - 1) / 3;
     let qset = QuorumSet::flat(threshold as u32, ids.clone());
@@ -117,17 +120,17 @@ pub fn new_network(
             addresses: vec![addrs[i].to_string()],
         })
         .collect();
-    let reserve = Keypair::generate().expect("system randomness");
+    let reserve = Keypair::generate().map_err(|e| e.to_string())?;
     let genesis = Genesis {
         network_passphrase: name.to_string(),
         genesis_time,
         protocol_version: 1,
-        validators: BoundedVec::try_from_vec(validators).expect("at most 1000 validators"),
+        validators: BoundedVec::try_from_vec(validators).map_err(|e| e.to_string())?,
         reserve_account: AccountId(reserve.public()),
         founding_accounts: BoundedVec::try_from_vec(
             founders.iter().map(|a| GenesisAccount { account: *a, balance: Amount(1_000 * UNITS_PER_WATT) }).collect(),
         )
-        .expect("at most 100,000 founders"),
+        .map_err(|e| format!("founding accounts: {e}"))?,
         params,
     };
     let hash = genesis.hash().to_hex();
@@ -143,7 +146,7 @@ pub fn new_network(
             admin: Some(SocketAddr::new(host, base_port + 1000 + i as u16)),
         })
         .collect();
-    NewNetwork { genesis, keys, configs }
+    Ok(NewNetwork { genesis, keys, configs })
 }
 
 /// Writes a new network into `dir`: genesis.json, node-i.key, node-i.toml.

@@ -65,7 +65,7 @@ pub async fn start_local(dir: &std::path::Path, n: usize, params: Params, founde
         return Err("could not find free loopback ports".into());
     }
     let genesis_time = node::now_ms() / 1000;
-    let net = new_network("WATT devnet", n, IpAddr::V4(Ipv4Addr::LOCALHOST), 0, params, genesis_time, founders);
+    let net = new_network("WATT devnet", n, IpAddr::V4(Ipv4Addr::LOCALHOST), 0, params, genesis_time, founders)?;
     crate::config::write_network(dir, &net).map_err(|e| e.to_string())?;
     let mut handles: Vec<NodeHandle> = Vec::new();
     let mut configs: Vec<NodeConfig> = Vec::new();

@@ -220,6 +220,12 @@ impl Herder {
         };
         let mut scp = Scp::new(node_id, local_qset, driver);
         scp.purge_below(lcl + 1);
+        // What this node said about the open slot before it stopped.
+        if let Some(envs) = store.scp_state(lcl + 1)? {
+            if let Err(e) = scp.restore_own(&envs) {
+                tracing::warn!(slot = lcl + 1, reason = ?e, "stored SCP state not restored");
+            }
+        }
         let params = &genesis.params;
         let pool = TxPool::new(params.max_txs_per_ledger, params.max_attestations_per_ledger, 4);
         let vrf = VrfKeypair::from_seed(key.seed().expose());
@@ -323,15 +329,12 @@ impl Herder {
             prev_proof_hash,
             upgrades: BoundedVec::new(),
         };
+        // Tx set and proof set are served on request: only round leaders'
+        // values are fetched, so a ledger costs each validator O(n) bytes.
         let d = self.scp.driver_mut();
-        d.tx_sets.insert(set_hash, set.clone());
-        out.push(Action::Broadcast { msg: PeerMessage::TxSet(set), except: None });
+        d.tx_sets.insert(set_hash, set);
         if lcl.seq > 1 {
-            d.proof_sets.insert(prev_proof_hash, prev_envs.clone());
-            out.push(Action::Broadcast {
-                msg: PeerMessage::ProofSet { slot: lcl.seq, envelopes: BoundedVec::try_from_vec(prev_envs).unwrap_or_default() },
-                except: None,
-            });
+            d.proof_sets.insert(prev_proof_hash, prev_envs);
         }
         let prev_value = d.last_value.clone().unwrap_or(Value(BoundedBytes::new()));
         self.nomination_started.get_or_insert((slot, now_ms));
@@ -349,8 +352,26 @@ impl Herder {
             if effects.is_empty() {
                 return;
             }
+            // Persist our own statements before any of them leaves the node.
+            let slots: BTreeSet<u64> = effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Broadcast(env) => Some(env.statement.slot_index),
+                    _ => None,
+                })
+                .collect();
+            let mut unsaved = BTreeSet::new();
+            for slot in slots {
+                if slot > self.lcl().seq {
+                    if let Err(e) = self.store.save_scp_state(slot, &self.scp.own_envelopes(slot)) {
+                        tracing::error!(slot, error = %e, "cannot persist SCP state; not sending its statements");
+                        unsaved.insert(slot);
+                    }
+                }
+            }
             for e in effects {
                 match e {
+                    Effect::Broadcast(env) if unsaved.contains(&env.statement.slot_index) => {}
                     Effect::Broadcast(env) => {
                         self.seen.insert(watt_core::scp::statement::envelope_hash(&env));
                         out.push(Action::Broadcast { msg: PeerMessage::Envelope(env), except: None });
@@ -540,6 +561,11 @@ impl Herder {
     fn on_envelope(&mut self, from: NodeId, env: Envelope, now_ms: u64, out: &mut Vec<Action>) {
         let h = watt_core::scp::statement::envelope_hash(&env);
         if !self.seen.insert(h) {
+            return;
+        }
+        // A forged envelope is refused before anything else looks at it.
+        if env.verify(&self.scp.driver().network).is_err() {
+            self.reject("bad_signature");
             return;
         }
         let slot = env.statement.slot_index;

@@ -46,6 +46,9 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
+        /// Serve Prometheus text (`/metrics`) and status (`/status`) here (overrides `admin`).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Ask a running validator (its admin endpoint) how it is doing.
     Status {
@@ -150,7 +153,10 @@ fn main() -> ExitCode {
             }
             let params = watt_core::ledger::Params { ledger_close_ms: ledger_ms, day_seconds, ..watt_core::ledger::Params::mainnet() };
             let genesis_time = watt_node::node::now_ms() / 1000;
-            let net = watt_node::config::new_network(&network, validators, host, port, params, genesis_time, &[]);
+            let net = match watt_node::config::new_network(&network, validators, host, port, params, genesis_time, &[]) {
+                Ok(n) => n,
+                Err(e) => return fail(e),
+            };
             match watt_node::config::write_network(&dir, &net) {
                 Ok(paths) => {
                     println!("genesis: {} (hash {})", dir.join("genesis.json").display(), net.genesis.hash());
@@ -162,11 +168,14 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::Run { config } => {
-            let cfg = match watt_node::config::NodeConfig::load(&config) {
+        Command::Run { config, metrics } => {
+            let mut cfg = match watt_node::config::NodeConfig::load(&config) {
                 Ok(c) => c,
                 Err(e) => return fail(e),
             };
+            if metrics.is_some() {
+                cfg.admin = metrics;
+            }
             runtime().block_on(async move {
                 let handle = match watt_node::node::start(cfg).await {
                     Ok(h) => h,

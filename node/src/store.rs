@@ -23,6 +23,9 @@ const PAYOUTS: TableDefinition<u64, &[u8]> = TableDefinition::new("payouts");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Each ledger's transaction results, in tx-set order.
 const RESULTS: TableDefinition<u64, &[u8]> = TableDefinition::new("results");
+/// The node's own latest SCP envelopes for a slot still open, written before
+/// they are sent, so a restart never contradicts them.
+const SCP_STATE: TableDefinition<u64, &[u8]> = TableDefinition::new("scp_state");
 /// Transaction hash → the ledger that applied it.
 const TX_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("tx_index");
 
@@ -80,6 +83,7 @@ impl Store {
             w.open_table(META).map_err(|e| db_err(e.into()))?;
             w.open_table(RESULTS).map_err(|e| db_err(e.into()))?;
             w.open_table(TX_INDEX).map_err(|e| db_err(e.into()))?;
+            w.open_table(SCP_STATE).map_err(|e| db_err(e.into()))?;
         }
         w.commit().map_err(|e| db_err(e.into()))?;
         Ok(Store { db, path })
@@ -163,6 +167,8 @@ impl Store {
             meta.insert("payout_head", head).map_err(|e| self.err(e))?;
             meta.insert("payout_tail", tail).map_err(|e| self.err(e))?;
             meta.insert("lcl", seq).map_err(|e| self.err(e))?;
+            let mut scp = w.open_table(SCP_STATE).map_err(|e| self.err(e))?;
+            scp.retain(|slot, _| slot > seq).map_err(|e| self.err(e))?;
         }
         w.commit().map_err(|e| self.err(e))
     }
@@ -182,6 +188,25 @@ impl Store {
         let t = r.open_table(table).map_err(|e| self.err(e))?;
         match t.get(k).map_err(|e| self.err(e))? {
             Some(v) => decode(v.value()).map(Some).map_err(|e| StoreError::Corrupt { what: format!("{what} {k}"), source: e }),
+            None => Ok(None),
+        }
+    }
+
+    /// Persists the node's own latest envelopes for `slot` (before sending them).
+    pub fn save_scp_state(&self, slot: u64, envs: &[Envelope]) -> Result<(), StoreError> {
+        let bytes = watt_core::codec::to_bytes(&envs.to_vec()).unwrap_or_default();
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        w.open_table(SCP_STATE).map_err(|e| self.err(e))?.insert(slot, bytes.as_slice()).map_err(|e| self.err(e))?;
+        w.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn scp_state(&self, slot: u64) -> Result<Option<Vec<Envelope>>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(SCP_STATE).map_err(|e| self.err(e))?;
+        match t.get(slot).map_err(|e| self.err(e))? {
+            Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { what: format!("scp state {slot}"), source: e }),
             None => Ok(None),
         }
     }

@@ -863,4 +863,47 @@ impl Slot {
     pub fn phase(&self) -> Phase {
         self.bal.phase
     }
+
+    /// Restores the local ballot state from the node's own last statement
+    /// (after a restart), as stellar-core's `setStateFromEnvelope` does, so
+    /// the node never contradicts what it said before it stopped.
+    pub(crate) fn restore_own_ballot(&mut self, env: &Envelope) -> Result<(), DropReason> {
+        if !is_statement_sane(&env.statement, true) {
+            return Err(DropReason::Insane);
+        }
+        let b = &mut self.bal;
+        match &env.statement.pledges {
+            Pledges::Prepare { ballot: cur, prepared, prepared_prime, n_c, n_h, .. } => {
+                b.phase = Phase::Prepare;
+                b.b = (cur.counter > 0).then(|| cur.clone());
+                b.p = prepared.clone();
+                b.p_prime = prepared_prime.clone();
+                b.h = (*n_h > 0).then(|| ballot(*n_h, &cur.value));
+                b.c = (*n_c > 0).then(|| ballot(*n_c, &cur.value));
+            }
+            Pledges::Confirm { ballot: cur, n_prepared, n_commit, n_h, .. } => {
+                b.phase = Phase::Confirm;
+                b.b = Some(cur.clone());
+                b.p = Some(ballot(*n_prepared, &cur.value));
+                b.p_prime = None;
+                b.h = Some(ballot(*n_h, &cur.value));
+                b.c = Some(ballot(*n_commit, &cur.value));
+                b.value_override = Some(cur.value.clone());
+            }
+            Pledges::Externalize { commit, n_h, .. } => {
+                b.phase = Phase::Externalize;
+                let h = ballot(*n_h, &commit.value);
+                b.b = Some(h.clone());
+                b.p = Some(h.clone());
+                b.p_prime = None;
+                b.h = Some(h);
+                b.c = Some(commit.clone());
+            }
+            Pledges::Nominate { .. } => return Err(DropReason::Insane),
+        }
+        b.latest.insert(env.statement.node_id, env.clone());
+        b.last_envelope = Some(env.clone());
+        b.last_emitted = Some(env.clone());
+        b.check_invariants().map_err(|_| DropReason::Insane)
+    }
 }

@@ -234,6 +234,22 @@ impl<D: Driver> Scp<D> {
         f(slot, &mut ctx)
     }
 
+    /// Restores the local node's own last statements for `slot` after a
+    /// restart (what it persisted before broadcasting them).
+    pub fn restore_own(&mut self, envs: &[Envelope]) -> Result<(), DropReason> {
+        for env in envs {
+            if env.statement.node_id != self.local.id || !self.driver.verify(env) {
+                return Err(DropReason::BadSignature);
+            }
+            let slot = self.slots.entry(env.statement.slot_index).or_insert_with(|| Slot::new(env.statement.slot_index));
+            match env.statement.pledges {
+                Pledges::Nominate { .. } => slot.restore_own_nomination(env)?,
+                _ => slot.restore_own_ballot(env)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets slots below `slot` (after they are closed and stored).
     pub fn purge_below(&mut self, slot: u64) {
         self.low_slot = self.low_slot.max(slot);

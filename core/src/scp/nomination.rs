@@ -182,6 +182,16 @@ impl Slot {
         updated
     }
 
+    /// Restores nomination votes and accepts from the node's own last NOMINATE.
+    pub(crate) fn restore_own_nomination(&mut self, env: &Envelope) -> Result<(), DropReason> {
+        let (votes, accepted) = nomination_sets(env).ok_or(DropReason::Insane)?;
+        self.nom.votes = votes.iter().cloned().collect();
+        self.nom.accepted = accepted.iter().cloned().collect();
+        self.nom.latest.insert(env.statement.node_id, env.clone());
+        self.nom.last_emitted = Some(env.clone());
+        Ok(())
+    }
+
     pub(crate) fn stop_nomination<D: Driver>(&mut self, ctx: &mut Ctx<'_, D>) {
         self.nom.started = false;
         self.cancel_timer(ctx, TimerKind::Nomination);

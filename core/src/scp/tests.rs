@@ -433,3 +433,29 @@ fn bad_envelopes_are_dropped_and_counted() {
     }
     assert_eq!(d.get(&DropReason::Stale), Some(&2));
 }
+
+/// After a restart the node resumes from its own last statement and never
+/// emits a lower one (stellar-core's setStateFromEnvelope).
+#[test]
+fn restored_node_continues_from_its_own_last_statement() {
+    let mut t = Harness::new(4, 5);
+    let x = value(1);
+    let a1 = b(1, &x);
+    t.bump(x.clone());
+    t.emitted();
+    t.recv_all((1..=3).map(|i| t.prepare(i, a1.clone(), Some(a1.clone()), 0, 0, None)).collect());
+    let last = t.emitted().pop().unwrap();
+    assert_eq!(last, t.prepare(0, a1.clone(), Some(a1.clone()), 1, 1, None));
+
+    // A new process: same key and qset, fresh state, restored from `last`.
+    let mut fresh = Harness::new(4, 5);
+    fresh.scp.restore_own(std::slice::from_ref(&last)).unwrap();
+    fresh.scp.check_invariants().unwrap();
+    assert_eq!(fresh.scp.slot(SLOT).unwrap().ballot_state().4, Some(&a1), "commit vote c restored");
+    // Peers now vote commit: it goes on to CONFIRM, as the original would have.
+    fresh.recv_all((1..=3).map(|i| fresh.prepare(i, a1.clone(), Some(a1.clone()), 1, 1, None)).collect());
+    assert_eq!(fresh.emitted(), vec![fresh.confirm(0, a1.clone(), 1, 1, 1)]);
+    // Someone else's envelope cannot be restored as ours.
+    let other = fresh.prepare(1, a1.clone(), None, 0, 0, None);
+    assert!(Harness::new(4, 5).scp.restore_own(&[other]).is_err());
+}
