@@ -352,11 +352,12 @@ impl Herder {
             if effects.is_empty() {
                 return;
             }
-            // Persist our own statements before any of them leaves the node.
+            // Persist our own ballot statements before any of them leaves the
+            // node (they are what safety rests on; nominations are not).
             let slots: BTreeSet<u64> = effects
                 .iter()
                 .filter_map(|e| match e {
-                    Effect::Broadcast(env) => Some(env.statement.slot_index),
+                    Effect::Broadcast(env) if !matches!(env.statement.pledges, Pledges::Nominate { .. }) => Some(env.statement.slot_index),
                     _ => None,
                 })
                 .collect();
