@@ -53,7 +53,8 @@ pub enum ApplyError {
 /// The order transactions are applied in: by source, then sequence number,
 /// so one account's transactions apply in sequence.
 pub fn canonical_order(a: &Transaction, b: &Transaction) -> std::cmp::Ordering {
-    (a.body.source, a.body.seq_num, a.hash()).cmp(&(b.body.source, b.body.seq_num, b.hash()))
+    // Hashes only break ties (same source and sequence: at most one applies).
+    (a.body.source, a.body.seq_num).cmp(&(b.body.source, b.body.seq_num)).then_with(|| a.hash().cmp(&b.hash()))
 }
 
 /// Undo log for one transaction's operations.
@@ -101,8 +102,8 @@ impl LedgerState {
         // Signatures are checked up front, in parallel; the rest is sequential.
         let sig_ok = self.check_signatures(&tx_set.txs);
         let mut results = Vec::with_capacity(tx_set.txs.len());
-        for (tx, ok) in tx_set.txs.iter().zip(sig_ok) {
-            results.push(self.apply_tx(tx, ok, seq, day));
+        for (tx, (ok, hash)) in tx_set.txs.iter().zip(sig_ok) {
+            results.push(self.apply_tx(tx, hash, ok, seq, day));
         }
 
         let payouts_credited = self.credit_payouts();
@@ -134,9 +135,12 @@ impl LedgerState {
         Ok(ApplyOutcome { header, results, changes, payouts_credited, new_payouts })
     }
 
-    fn check_signatures(&self, txs: &[Transaction]) -> Vec<bool> {
+    /// Signature checks and transaction ids, computed in parallel up front.
+    fn check_signatures(&self, txs: &[Transaction]) -> Vec<(bool, Hash256)> {
         let network = self.network_id;
-        let check = |chunk: &[Transaction]| -> Vec<bool> { chunk.iter().map(|t| t.check_form(&network).is_ok()).collect() };
+        let check = |chunk: &[Transaction]| -> Vec<(bool, Hash256)> {
+            chunk.iter().map(|t| (t.check_form(&network).is_ok(), t.hash())).collect()
+        };
         if txs.len() < 64 {
             return check(txs);
         }
@@ -148,8 +152,7 @@ impl LedgerState {
         })
     }
 
-    fn apply_tx(&mut self, tx: &Transaction, signature_ok: bool, seq: u64, day: u64) -> TxResult {
-        let tx_hash = tx.hash();
+    fn apply_tx(&mut self, tx: &Transaction, tx_hash: Hash256, signature_ok: bool, seq: u64, day: u64) -> TxResult {
         let reject = |f| TxResult { tx_hash, fee_charged: Amount::ZERO, outcome: TxOutcome::Rejected(f) };
         if !signature_ok {
             return reject(TxFailure::Malformed);
