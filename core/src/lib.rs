@@ -7,6 +7,7 @@ pub mod codec;
 pub mod crypto;
 pub mod hex;
 pub mod ledger;
+pub mod light;
 pub mod merkle;
 pub mod mnemonic;
 pub mod scp;

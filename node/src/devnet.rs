@@ -13,11 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::{Amount, UNITS_PER_WATT};
-use watt_core::codec::{decode, BoundedVec};
+use watt_core::codec::BoundedVec;
 use watt_core::crypto::Keypair;
-use watt_core::ledger::{Attest, Genesis, LedgerHeader, Operation, Params, ScpValue, TransactionBody};
-use watt_core::scp::proof::verify_externalize_proof;
-use watt_core::scp::QuorumSet;
+use watt_core::ledger::{Attest, Genesis, LedgerHeader, Operation, Params, TransactionBody};
 use watt_core::wire::{Request, Response, TxRejection};
 
 #[derive(Debug, Clone)]
@@ -37,23 +35,15 @@ fn free_ports(n: usize) -> Vec<u16> {
     socks.iter().filter_map(|s| s.local_addr().ok().map(|a| a.port())).collect()
 }
 
-/// What a phone knows and verifies about the chain.
+/// What a phone trusts: the pinned genesis (the light client's anchor).
 struct PhoneView {
     genesis: Genesis,
-    local_qset: QuorumSet,
+    anchor: watt_core::light::TrustAnchor,
 }
 
 impl PhoneView {
-    /// Verifies a `Latest` answer: the externalize proof of slot s and the header s-1 it names.
     fn verify_latest(&self, header: &LedgerHeader, proof: &watt_core::wire::ExternalizeProof) -> Result<(), String> {
-        let trusted = |n: &NodeId| self.genesis.validators.iter().find(|v| v.node_id == *n).map(|v| v.quorum_set.clone());
-        let value = verify_externalize_proof(&self.genesis.network_id(), proof.slot, &proof.envelopes, &self.local_qset, trusted)
-            .map_err(|e| e.to_string())?;
-        let v: ScpValue = decode(value.as_bytes()).map_err(|e| e.to_string())?;
-        if v.prev_header_hash != header.hash() || header.seq + 1 != proof.slot {
-            return Err("header does not match its proof".into());
-        }
-        Ok(())
+        watt_core::light::verify_latest(&self.anchor, header, proof).map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
@@ -99,7 +89,7 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
     let verified = Arc::new(AtomicU64::new(0));
     let mut phone_tasks = Vec::new();
     for (i, key) in phones.iter().enumerate() {
-        let view = PhoneView { local_qset: genesis.validators[0].quorum_set.clone(), genesis: genesis.clone() };
+        let view = PhoneView { anchor: watt_core::light::TrustAnchor::from_genesis(&genesis), genesis: genesis.clone() };
         let target = targets[i % targets.len()];
         let payee = founders[(i + 1) % founders.len()];
         let pays = i % 3 == 0;

@@ -1,0 +1,258 @@
+//! The phone's light client (SPEC §7), sans-IO: what it trusts (the pinned
+//! genesis and its validators' quorum sets) and how every answer from a node
+//! is checked before anything is believed. Majority is not security: one
+//! valid proof is enough to accept, two valid proofs for different values of
+//! one slot are fork evidence, and an invalid answer demotes its node.
+
+use crate::address::{AccountId, NodeId};
+use crate::codec::{decode, encode};
+use crate::crypto::{Hash256, NetworkId};
+use crate::ledger::smt::{self, Proven};
+use crate::ledger::{AccountEntry, Genesis, LedgerHeader, MerklePath, ScpValue, StateEntry, StateKey, StateProof, TxResult};
+use crate::scp::proof::{verify_externalize_proof, ProofError};
+use crate::scp::{Envelope, QuorumSet, Value};
+use crate::wire::ExternalizeProof;
+use std::collections::BTreeMap;
+
+/// What the phone pins: the genesis hash, the network and the validators'
+/// quorum sets. It changes only through upgrades proven by the set it trusts.
+#[derive(Debug, Clone)]
+pub struct TrustAnchor {
+    pub genesis_hash: Hash256,
+    pub network_id: NetworkId,
+    pub genesis_time: u64,
+    pub day_seconds: u64,
+    pub quorum_sets: BTreeMap<NodeId, QuorumSet>,
+    /// The phone's own quorum set: every proof must satisfy it.
+    pub local_qset: QuorumSet,
+}
+
+impl TrustAnchor {
+    /// Pins a genesis: the phone trusts what its validators' quorum sets
+    /// trust, and requires a quorum of the first validator's set.
+    pub fn from_genesis(g: &Genesis) -> TrustAnchor {
+        let quorum_sets: BTreeMap<NodeId, QuorumSet> = g.validators.iter().map(|v| (v.node_id, v.quorum_set.clone())).collect();
+        let local_qset = g.validators.first().map(|v| v.quorum_set.clone()).unwrap_or_else(|| QuorumSet::flat(1, vec![]));
+        TrustAnchor {
+            genesis_hash: g.hash(),
+            network_id: g.network_id(),
+            genesis_time: g.genesis_time,
+            day_seconds: g.params.day_seconds,
+            quorum_sets,
+            local_qset,
+        }
+    }
+}
+
+/// Why an answer was not believed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LightError {
+    #[error("externalize proof: {0}")]
+    Proof(#[from] ProofError),
+    #[error("the proven value does not decode as a ledger value")]
+    BadValue,
+    #[error("header {seq} is not the one the proof of slot {slot} names")]
+    HeaderMismatch { seq: u64, slot: u64 },
+    #[error("header {0} does not link to the verified chain")]
+    BrokenChain(u64),
+    #[error("state proof does not match the verified state root")]
+    BadStateProof,
+    #[error("the entry returned is not the one the proof commits to")]
+    EntryMismatch,
+    #[error("transaction result does not match the verified results root")]
+    BadInclusion,
+    #[error("header {got} is older than the verified {have}")]
+    Stale { got: u64, have: u64 },
+}
+
+/// A header accepted through an externalize proof of the next slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedHeader {
+    pub header: LedgerHeader,
+    /// The value externalized for slot `header.seq + 1`, and its hash.
+    pub next_value: Value,
+    pub signers: Vec<NodeId>,
+}
+
+/// Accepts header `s-1` only through the externalize proof of slot `s` (SPEC §7).
+pub fn verify_latest(anchor: &TrustAnchor, header: &LedgerHeader, proof: &ExternalizeProof) -> Result<VerifiedHeader, LightError> {
+    let value = verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes, &anchor.local_qset, |n| {
+        anchor.quorum_sets.get(n).cloned()
+    })?;
+    let v: ScpValue = decode(value.as_bytes()).map_err(|_| LightError::BadValue)?;
+    if header.seq + 1 != proof.slot || v.prev_header_hash != header.hash() {
+        return Err(LightError::HeaderMismatch { seq: header.seq, slot: proof.slot });
+    }
+    Ok(VerifiedHeader {
+        header: header.clone(),
+        next_value: value,
+        signers: proof.envelopes.iter().map(|e: &Envelope| e.statement.node_id).collect(),
+    })
+}
+
+/// Older headers, accepted by `prev_hash` links down from a verified one.
+/// `older` is ascending and must end right below `trusted`.
+pub fn verify_chain(trusted: &LedgerHeader, older: &[LedgerHeader]) -> Result<(), LightError> {
+    let mut next = trusted;
+    for h in older.iter().rev() {
+        if h.seq + 1 != next.seq || h.hash() != next.prev_hash {
+            return Err(LightError::BrokenChain(h.seq));
+        }
+        next = h;
+    }
+    Ok(())
+}
+
+/// An account's entry (or its absence) proven against a verified header.
+pub fn verify_account(
+    header: &VerifiedHeader,
+    account: &AccountId,
+    entry: Option<&AccountEntry>,
+    proof: &StateProof,
+) -> Result<Option<AccountEntry>, LightError> {
+    let key = StateKey::Account(*account);
+    let proven = smt::verify(&header.header.state_root, &key.hash(), proof).map_err(|_| LightError::BadStateProof)?;
+    match (proven, entry) {
+        (Proven::Absent, None) => Ok(None),
+        (Proven::Present(vh), Some(e)) => {
+            let bytes = encode(&StateEntry::Account(e.clone()));
+            if smt::value_hash(&bytes) != vh {
+                return Err(LightError::EntryMismatch);
+            }
+            Ok(Some(e.clone()))
+        }
+        _ => Err(LightError::EntryMismatch),
+    }
+}
+
+/// A transaction's result proven under a verified header's `results_hash`.
+pub fn verify_tx(header: &VerifiedHeader, result: &TxResult, path: &MerklePath) -> Result<(), LightError> {
+    if crate::merkle::root_from_path(&result.leaf(), path) != header.header.results_hash {
+        return Err(LightError::BadInclusion);
+    }
+    Ok(())
+}
+
+/// Two valid externalize proofs for different values of one slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkEvidence {
+    pub slot: u64,
+    pub a: ExternalizeProof,
+    pub b: ExternalizeProof,
+}
+
+/// How a node has behaved towards this phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    pub good_answers: u64,
+    pub bad_answers: u64,
+    pub timeouts: u64,
+    pub demoted: bool,
+}
+
+/// What happened when an answer came in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LightEvent {
+    NewVerifiedHeader(u64),
+    NodeDemoted { node: NodeId, reason: String },
+    ForkDetected(u64),
+}
+
+/// The light client's verified view, fed with nodes' answers (no IO).
+#[derive(Debug, Clone)]
+pub struct LightClient {
+    pub anchor: TrustAnchor,
+    latest: Option<VerifiedHeader>,
+    proofs_by_slot: BTreeMap<u64, ExternalizeProof>,
+    pub standing: BTreeMap<NodeId, Standing>,
+    pub fork: Option<ForkEvidence>,
+}
+
+impl LightClient {
+    pub fn new(anchor: TrustAnchor) -> LightClient {
+        LightClient { anchor, latest: None, proofs_by_slot: BTreeMap::new(), standing: BTreeMap::new(), fork: None }
+    }
+
+    pub fn latest(&self) -> Option<&VerifiedHeader> {
+        self.latest.as_ref()
+    }
+
+    /// Once a fork is seen the phone stops signing (SPEC §7).
+    pub fn may_sign(&self) -> bool {
+        self.fork.is_none()
+    }
+
+    /// The day of a close time (ms), as the ledger computes it.
+    pub fn day_of(&self, close_time_ms: u64) -> u64 {
+        (close_time_ms / 1000).saturating_sub(self.anchor.genesis_time) / self.anchor.day_seconds.max(1)
+    }
+
+    /// True when the newest verified close time is older than `max_age_ms`.
+    pub fn is_stale(&self, now_ms: u64, max_age_ms: u64) -> bool {
+        self.latest.as_ref().is_none_or(|h| now_ms.saturating_sub(h.header.close_time) > max_age_ms)
+    }
+
+    fn demote(&mut self, node: NodeId, reason: String, events: &mut Vec<LightEvent>) {
+        let s = self.standing.entry(node).or_default();
+        s.bad_answers += 1;
+        if !s.demoted {
+            s.demoted = true;
+            events.push(LightEvent::NodeDemoted { node, reason });
+        }
+    }
+
+    /// A node timed out; three in a row demote it.
+    pub fn on_timeout(&mut self, node: NodeId) -> Vec<LightEvent> {
+        let mut events = Vec::new();
+        let s = self.standing.entry(node).or_default();
+        s.timeouts += 1;
+        if s.timeouts >= 3 {
+            self.demote(node, "timed out".into(), &mut events);
+        }
+        events
+    }
+
+    /// A `Latest` answer from `node`. Invalid answers demote the node and
+    /// change nothing else; a second valid value for a known slot is a fork.
+    pub fn on_latest(&mut self, node: NodeId, header: &LedgerHeader, proof: &ExternalizeProof) -> (Result<u64, LightError>, Vec<LightEvent>) {
+        let mut events = Vec::new();
+        let verified = match verify_latest(&self.anchor, header, proof) {
+            Ok(v) => v,
+            Err(e) => {
+                self.demote(node, e.to_string(), &mut events);
+                return (Err(e), events);
+            }
+        };
+        let s = self.standing.entry(node).or_default();
+        s.good_answers += 1;
+        s.timeouts = 0;
+        if let Some(known) = self.proofs_by_slot.get(&proof.slot) {
+            let known_value = verify_latest_value(&self.anchor, known);
+            if known_value.as_ref() != Some(&verified.next_value) && self.fork.is_none() {
+                self.fork = Some(ForkEvidence { slot: proof.slot, a: known.clone(), b: proof.clone() });
+                events.push(LightEvent::ForkDetected(proof.slot));
+            }
+            return (Ok(header.seq), events);
+        }
+        self.proofs_by_slot.insert(proof.slot, proof.clone());
+        while self.proofs_by_slot.len() > 64 {
+            self.proofs_by_slot.pop_first();
+        }
+        let newer = self.latest.as_ref().is_none_or(|l| l.header.seq < header.seq);
+        if newer {
+            events.push(LightEvent::NewVerifiedHeader(header.seq));
+            self.latest = Some(verified);
+            (Ok(header.seq), events)
+        } else {
+            let have = self.latest.as_ref().map_or(0, |l| l.header.seq);
+            (Err(LightError::Stale { got: header.seq, have }), events)
+        }
+    }
+}
+
+fn verify_latest_value(anchor: &TrustAnchor, proof: &ExternalizeProof) -> Option<Value> {
+    verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes, &anchor.local_qset, |n| anchor.quorum_sets.get(n).cloned()).ok()
+}
+
+#[cfg(test)]
+mod tests;
