@@ -3,7 +3,11 @@
 
 use watt_e2e::{run, TempDir};
 
+/// One devnet at a time: two at once on 2 cores measure contention, not the network.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn devnet(args: &[&str]) -> serde_json::Value {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut all = vec!["devnet"];
     all.extend_from_slice(args);
     all.push("--json");

@@ -155,6 +155,79 @@ impl Smt {
         }
     }
 
+    /// Applies many updates at once (`None` removes): each internal node on
+    /// the touched paths is rehashed once, and the two halves of the tree are
+    /// updated on separate threads when the batch is large.
+    pub fn update_many(&mut self, mut items: Vec<(Hash256, Option<Hash256>)>) {
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.dedup_by(|later, earlier| {
+            // Keep the last update of a key.
+            if later.0 == earlier.0 {
+                earlier.1 = later.1;
+                true
+            } else {
+                false
+            }
+        });
+        let root = std::mem::replace(&mut self.root, Node::Empty);
+        let (root, delta) = Self::batch(root, 0, &items);
+        self.root = root;
+        self.len = (self.len as isize + delta) as usize;
+    }
+
+    fn batch(node: Node, depth: usize, items: &[(Hash256, Option<Hash256>)]) -> (Node, isize) {
+        if items.is_empty() {
+            return (node, 0);
+        }
+        match node {
+            Node::Empty => {
+                let leaves: Vec<(Hash256, Hash256)> = items.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+                let n = leaves.len() as isize;
+                (Self::build(depth, &leaves), n)
+            }
+            Node::Leaf { key, value_hash } => {
+                let mut leaves: Vec<(Hash256, Hash256)> = items.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+                if !items.iter().any(|(k, _)| *k == key) {
+                    let at = leaves.partition_point(|(k, _)| *k < key);
+                    leaves.insert(at, (key, value_hash));
+                }
+                let n = leaves.len() as isize - 1;
+                (Self::build(depth, &leaves), n)
+            }
+            Node::Internal { left, right, .. } => {
+                let take = |a: Arc<Node>| Arc::try_unwrap(a).unwrap_or_else(|shared| (*shared).clone());
+                let split = items.partition_point(|(k, _)| !bit(k, depth));
+                let (li, ri) = items.split_at(split);
+                let (l, r) = (take(left), take(right));
+                let ((l, dl), (r, dr)) = if depth < 2 && items.len() > 512 {
+                    std::thread::scope(|s| {
+                        let h = s.spawn(move || Self::batch(r, depth + 1, ri));
+                        let lres = Self::batch(l, depth + 1, li);
+                        let rres = h.join().unwrap_or((Node::Empty, 0));
+                        (lres, rres)
+                    })
+                } else {
+                    (Self::batch(l, depth + 1, li), Self::batch(r, depth + 1, ri))
+                };
+                (Node::internal(l, r), dl + dr)
+            }
+        }
+    }
+
+    /// A compressed subtree holding exactly `leaves` (sorted, distinct).
+    fn build(depth: usize, leaves: &[(Hash256, Hash256)]) -> Node {
+        match leaves.len() {
+            0 => Node::Empty,
+            1 => Node::Leaf { key: leaves[0].0, value_hash: leaves[0].1 },
+            _ => {
+                let split = leaves.partition_point(|(k, _)| !bit(k, depth));
+                let (l, r) = leaves.split_at(split);
+                // Two or more leaves never collapse into one side's leaf.
+                Node::internal(Self::build(depth + 1, l), Self::build(depth + 1, r))
+            }
+        }
+    }
+
     /// A proof for `key`: the leaf met on its path (if any) and the siblings
     /// from the root down to it.
     pub fn prove(&self, key: &Hash256) -> StateProof {
@@ -279,6 +352,24 @@ mod tests {
     }
 
     proptest! {
+        // A batch of updates gives the same root as applying them one by one.
+        #[test]
+        fn batch_update_equals_single_updates(
+            first in proptest::collection::vec((0u32..300, proptest::option::of(0u32..1000)), 0..200),
+            second in proptest::collection::vec((0u32..300, proptest::option::of(0u32..1000)), 0..900),
+        ) {
+            let mut one = Smt::new();
+            let mut many = Smt::new();
+            for ops in [&first, &second] {
+                for (key, val) in ops.iter() {
+                    one.update(k(*key), val.map(k));
+                }
+                many.update_many(ops.iter().map(|(key, val)| (k(*key), val.map(k))).collect());
+                prop_assert_eq!(many.root(), one.root());
+                prop_assert_eq!(many.len(), one.len());
+            }
+        }
+
         // Incremental updates give the from-scratch root, and every key's proof
         // shows exactly its value or its absence.
         #[test]

@@ -280,13 +280,22 @@ impl LedgerState {
     /// returns those keys with their new entries (what the node persists).
     pub(crate) fn flush_tree(&mut self) -> Vec<(StateKey, Option<StateEntry>)> {
         let dirty = std::mem::take(&mut self.dirty);
-        let mut out = Vec::with_capacity(dirty.len());
-        for key in dirty {
-            let entry = self.entry(&key);
-            let vh = entry.as_ref().map(|e| smt::value_hash(&encode(e)));
-            self.tree.update(key.hash(), vh);
-            out.push((key, entry));
-        }
+        let out: Vec<(StateKey, Option<StateEntry>)> = dirty.into_iter().map(|k| (k, self.entry(&k))).collect();
+        // Key and value hashes in parallel, then one batched tree update.
+        let hash = |chunk: &[(StateKey, Option<StateEntry>)]| -> Vec<(Hash256, Option<Hash256>)> {
+            chunk.iter().map(|(k, e)| (k.hash(), e.as_ref().map(|e| smt::value_hash(&encode(e))))).collect()
+        };
+        let items: Vec<(Hash256, Option<Hash256>)> = if out.len() < 256 {
+            hash(&out)
+        } else {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+            let size = out.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let hs: Vec<_> = out.chunks(size).map(|c| s.spawn(move || hash(c))).collect();
+                hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            })
+        };
+        self.tree.update_many(items);
         out
     }
 
