@@ -17,7 +17,7 @@ use crate::address::AccountId;
 use crate::amount::Amount;
 use crate::codec::encode;
 use crate::crypto::Hash256;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Weight caps and bonuses of SPEC §5, in parts per million.
 pub const PIONEER_WEIGHT: u64 = PPM;
@@ -157,7 +157,7 @@ impl LedgerState {
         let fee_total = self.fee_pool.units();
         let fees: [Amount; 3] = [0, 1, 2].map(|i| Amount((u128::from(fee_total) * u128::from(split[i]) / u128::from(PPM)) as u64));
 
-        let mut by_account: BTreeMap<Hash256, (AccountId, u64)> = BTreeMap::new();
+        let mut shares: Vec<(AccountId, u64)> = Vec::with_capacity(classes[0].len() + classes[1].len());
         let mut emitted: u64 = 0;
         let mut fees_paid: u64 = 0;
         for c in 0..3 {
@@ -170,11 +170,26 @@ impl LedgerState {
                 let f = u64::try_from(u128::from(fees[c].units()) * u128::from(*w) / total).ok()?;
                 emitted = emitted.checked_add(e)?;
                 fees_paid = fees_paid.checked_add(f)?;
-                let slot = by_account.entry(StateKey::Account(*id).hash()).or_insert((*id, 0));
-                slot.1 = slot.1.checked_add(e.checked_add(f)?)?;
+                shares.push((*id, e.checked_add(f)?));
             }
         }
-        let payouts = by_account.into_values().filter(|(_, a)| *a > 0).map(|(id, a)| (id, Amount(a))).collect();
+        // Key order (the state tree's), merging an account's shares across classes.
+        let mut keyed: Vec<(Hash256, AccountId, u64)> =
+            crate::merkle::par_map(&shares, |(id, a)| (StateKey::Account(*id).hash(), *id, *a));
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut payouts: Vec<(AccountId, Amount)> = Vec::with_capacity(keyed.len());
+        let mut last: Option<Hash256> = None;
+        for (h, id, a) in keyed {
+            if last == Some(h) {
+                if let Some(p) = payouts.last_mut() {
+                    p.1 = p.1.checked_add(Amount(a)).ok()?;
+                }
+            } else {
+                payouts.push((id, Amount(a)));
+                last = Some(h);
+            }
+        }
+        payouts.retain(|(_, a)| !a.is_zero());
         Some(DayDistribution { classes, pools, fees, payouts, emitted: Amount(emitted), fees_paid: Amount(fees_paid) })
     }
 
@@ -192,14 +207,12 @@ impl LedgerState {
         }
         self.supply.pending_payouts = self.supply.pending_payouts.checked_add(pending_add).ok()?;
         self.fee_pool = self.fee_pool.checked_sub(dist.fees_paid).ok()?;
-        let mut attesters: Vec<Hash256> =
-            self.attesters.remove(&day).unwrap_or_default().iter().map(|a| StateKey::Account(*a).hash()).collect();
-        attesters.sort();
-        let payout_leaves: Vec<Hash256> = dist
-            .payouts
-            .iter()
-            .map(|(a, amt)| crate::crypto::hash_tagged(crate::crypto::Domain::StateValue, &encode(&Payout { day, account: *a, amount: *amt })))
-            .collect();
+        let set: Vec<AccountId> = self.attesters.remove(&day).unwrap_or_default().into_iter().collect();
+        let mut attesters: Vec<Hash256> = crate::merkle::par_map(&set, |a| StateKey::Account(*a).hash());
+        attesters.sort_unstable();
+        let payout_leaves: Vec<Hash256> = crate::merkle::par_map(&dist.payouts, |(a, amt)| {
+            crate::crypto::hash_tagged(crate::crypto::Domain::StateValue, &encode(&Payout { day, account: *a, amount: *amt }))
+        });
         let rec = self.days.entry(day).or_default();
         rec.distributed = true;
         rec.attesters_root = crate::merkle::root(&attesters);
