@@ -290,6 +290,7 @@ impl Herder {
                 break;
             }
             self.timers.remove(&(at, token));
+            tracing::debug!(node = %self.node_id, slot, ?kind, "SCP timer fired");
             self.scp.timer_fired(slot, kind, token, now_ms);
             self.drain(now_ms, &mut out);
         }

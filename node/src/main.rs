@@ -59,6 +59,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print stored ledger headers (seq, hash, close time, day, txs) from a data directory.
+    Headers {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long, default_value_t = 100)]
+        count: u32,
+    },
     /// Recompute a day's distribution from stored history by an independent path.
     Audit {
         #[arg(long)]
@@ -218,6 +227,26 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(format!("no answer from {addr}: {e} (is the node running?)")),
+            }
+        }
+        Command::Headers { data_dir, from, count } => {
+            let dir = if data_dir.join("ledger.redb").exists() { data_dir } else { data_dir.join("data-0") };
+            let store = match watt_node::store::Store::open(&dir) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match store.headers(from, count) {
+                Ok(hs) => {
+                    let mut prev: Option<u64> = None;
+                    for h in hs {
+                        let txs = store.tx_set(h.seq).ok().flatten().map_or(0, |s| s.txs.len());
+                        let gap = prev.map_or(0, |p| h.close_time.saturating_sub(p));
+                        println!("{}", json!({ "seq": h.seq, "hash": h.hash().to_hex(), "close_time_ms": h.close_time, "interval_ms": gap, "day": h.day, "txs": txs }));
+                        prev = Some(h.close_time);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
             }
         }
         Command::Audit { data_dir, day, json } => match watt_node::audit::audit_day(&data_dir, day) {
