@@ -60,8 +60,11 @@ impl LedgerState {
         };
         let due: Vec<u64> = self.days.values().filter(|r| !r.distributed && grace_over(r.day, self)).map(|r| r.day).collect();
         for d in due {
+            let t = std::time::Instant::now();
             let dist = self.compute_distribution(d).ok_or(ApplyError::DistributionOverflow(d))?;
+            let computed = t.elapsed();
             self.record_distribution(d, dist).ok_or(ApplyError::DistributionOverflow(d))?;
+            tracing::debug!(day = d, compute_ms = computed.as_millis() as u64, total_ms = t.elapsed().as_millis() as u64, "day distributed");
         }
         Ok(())
     }
@@ -134,8 +137,11 @@ impl LedgerState {
         let p = &self.params;
         let (pool, phase1) = self.day_pools()?;
         let split = [p.split_attesters_ppm, p.split_validators_ppm, p.split_storage_ppm];
+        let t = std::time::Instant::now();
         let classes: [ClassWeights; 3] = if phase1 {
-            [self.attester_weights(day), self.validator_weights(day), Vec::new()]
+            let w = [self.attester_weights(day), self.validator_weights(day), Vec::new()];
+            tracing::debug!(weights_ms = t.elapsed().as_millis() as u64, "attester weights");
+            w
         } else {
             // Phase 2: pledge mining among the day's contributors (by pledge),
             // storage mining by proven bytes; free attestation mining has ended.
