@@ -67,7 +67,7 @@ impl de::Error for CodecError {
 
 /// Encodes a value of a protocol type. Protocol types only use shapes the codec
 /// supports (checked by the round-trip tests of every type), so this cannot fail.
-pub fn encode<T: Wire + ?Sized>(value: &T) -> Vec<u8> {
+pub fn encode<T: Wire>(value: &T) -> Vec<u8> {
     to_bytes(value).expect("protocol types only use codec-supported shapes")
 }
 
@@ -79,7 +79,7 @@ pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError>
 }
 
 /// Appends the encoding to `out` (for hashing several values without copies).
-pub fn encode_into<T: Wire + ?Sized>(value: &T, out: &mut Vec<u8>) {
+pub fn encode_into<T: Wire>(value: &T, out: &mut Vec<u8>) {
     value
         .serialize(&mut Serializer { out })
         .expect("protocol types only use codec-supported shapes");
