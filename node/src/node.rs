@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use watt_core::address::NodeId;
-use watt_core::codec::{decode, encode};
+use watt_core::codec::decode;
 use watt_core::crypto::Keypair;
 use watt_core::ledger::Genesis;
 use watt_core::wire::{encode_frame, HeaderPush, PeerMessage, Request, Response, ALPN_PEER, ALPN_PHONE, MAX_FRAME, MAX_SMALL_FRAME};
@@ -389,12 +389,10 @@ pub fn status_json(h: &Herder, now: u64) -> serde_json::Value {
             if n == me {
                 continue;
             }
+            // Silent for 10 ledgers: missing; last heard on an older slot: delayed.
             let state = match h.heard.get(&n) {
                 None => "missing",
-                Some((slot, at)) if now.saturating_sub(*at) > 10 * h.genesis().params.ledger_close_ms.max(1_000) => {
-                    let _ = slot;
-                    "missing"
-                }
+                Some((_, at)) if now.saturating_sub(*at) > 10 * h.genesis().params.ledger_close_ms.max(1_000) => "missing",
                 Some((slot, _)) if *slot + 1 < lcl.seq => "delayed",
                 Some(_) => "agree",
             };
@@ -513,6 +511,3 @@ pub async fn request_on(conn: &quinn::Connection, req: &Request) -> Result<Respo
     decode::<Response>(&body).map_err(|e| e.to_string())
 }
 
-pub fn encode_request(req: &Request) -> Vec<u8> {
-    encode(req)
-}
