@@ -46,6 +46,7 @@ pub struct HerderDriver {
     pub now_ms: u64,
     verdicts: HashMap<Hash256, Validity>,
     local_qset: QuorumSet,
+    ledger_ms: u64,
 }
 
 impl HerderDriver {
@@ -127,6 +128,13 @@ impl Driver for HerderDriver {
     }
     fn quorum_set(&mut self, hash: &Hash256) -> Option<QuorumSet> {
         self.qsets.get(hash).cloned()
+    }
+
+    /// 1 s + 1 s per round (SPEC §4); networks closing faster than once a
+    /// second (devnets) scale the step down to their ledger time, at least 200 ms.
+    fn timeout_ms(&self, _kind: TimerKind, round: u32) -> u64 {
+        let step = self.ledger_ms.clamp(200, 1_000);
+        (u64::from(round.max(1)) * step).min(watt_core::scp::driver::MAX_TIMEOUT_MS)
     }
 }
 
@@ -217,6 +225,7 @@ impl Herder {
             now_ms,
             verdicts: HashMap::new(),
             local_qset: local_qset.clone(),
+            ledger_ms,
         };
         let mut scp = Scp::new(node_id, local_qset, driver);
         scp.purge_below(lcl + 1);
