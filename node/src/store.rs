@@ -201,25 +201,28 @@ impl Store {
     }
 
     pub fn scp_state(&self, slot: u64) -> Result<Option<Vec<Envelope>>, StoreError> {
+        self.get_list(SCP_STATE, slot, &format!("scp state {slot}"))
+    }
+
+    /// A stored list (length-bounded only by the bytes present).
+    fn get_list<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<K, &[u8]>,
+        key: impl std::borrow::Borrow<K::SelfType<'k>>,
+        what: &str,
+    ) -> Result<Option<Vec<T>>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(SCP_STATE).map_err(|e| self.err(e))?;
-        match t.get(slot).map_err(|e| self.err(e))? {
+        let t = r.open_table(table).map_err(|e| self.err(e))?;
+        match t.get(key).map_err(|e| self.err(e))? {
             Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
                 .map(Some)
-                .map_err(|e| StoreError::Corrupt { what: format!("scp state {slot}"), source: e }),
+                .map_err(|e| StoreError::Corrupt { what: what.to_string(), source: e }),
             None => Ok(None),
         }
     }
 
     pub fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(RESULTS).map_err(|e| self.err(e))?;
-        match t.get(seq).map_err(|e| self.err(e))? {
-            Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { what: format!("results {seq}"), source: e }),
-            None => Ok(None),
-        }
+        self.get_list(RESULTS, seq, &format!("results {seq}"))
     }
 
     /// The ledger that applied a transaction, if any.
@@ -230,14 +233,7 @@ impl Store {
     }
 
     pub fn proof_set(&self, hash: &Hash256) -> Result<Option<Vec<Envelope>>, StoreError> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(PROOF_SETS).map_err(|e| self.err(e))?;
-        match t.get(hash.0.as_slice()).map_err(|e| self.err(e))? {
-            Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { what: format!("proof set {hash}"), source: e }),
-            None => Ok(None),
-        }
+        self.get_list(PROOF_SETS, hash.0.as_slice(), &format!("proof set {hash}"))
     }
 
     /// Rebuilds the ledger state at the last committed ledger, checking it
