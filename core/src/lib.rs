@@ -10,6 +10,10 @@ pub mod ledger;
 pub mod light;
 pub mod merkle;
 pub mod mnemonic;
+#[cfg(feature = "client")]
+pub mod mobile;
+#[cfg(feature = "client")]
+pub mod net;
 pub mod scp;
 pub mod wire;
 

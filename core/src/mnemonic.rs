@@ -60,6 +60,15 @@ impl Mnemonic {
         Ok(Mnemonic { inner })
     }
 
+    /// The 256-bit entropy the phrase encodes (what a wallet stores, sealed).
+    pub fn entropy(&self) -> Zeroizing<[u8; 32]> {
+        let (bytes, len) = self.inner.to_entropy_array();
+        let mut out = Zeroizing::new([0u8; 32]);
+        let n = len.min(32);
+        out[..n].copy_from_slice(&bytes[..n]);
+        out
+    }
+
     /// The phrase as text (for showing to the user once, on their screen).
     pub fn phrase(&self) -> Zeroizing<String> {
         Zeroizing::new(self.inner.to_string())

@@ -5,6 +5,7 @@
 use crate::address::{AccountId, NodeId};
 use crate::codec::{self, BoundedBytes, BoundedVec, CodecError, Wire};
 use crate::crypto::{Hash256, NetworkId};
+use crate::ledger::state::NodeEntry;
 use crate::ledger::{AccountEntry, LedgerHeader, MerklePath, StateProof, Transaction, TxResult, TxSet, Upgrade};
 use crate::scp::{Envelope, QuorumSet};
 use serde::{Deserialize, Serialize};
@@ -32,14 +33,14 @@ impl Wire for ExternalizeProof {
     const MAX_ENCODED_LEN: usize = MAX_FRAME;
 }
 
-/// A validator in the directory, as a phone sees it.
+/// A validator in the directory with its sparse-Merkle proof against the
+/// header `Response::Nodes` names, so a phone believes only proven entries.
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub node_id: NodeId,
-    pub addresses: BoundedVec<BoundedBytes<128>, 4>,
-    pub quorum_set: QuorumSet,
-    pub owner: Option<AccountId>,
+    pub entry: NodeEntry,
+    pub proof: StateProof,
 }
 
 /// A quorum-set change and the proof that the then-trusted set adopted it.

@@ -279,3 +279,180 @@ pub async fn consensus(sizes: &[usize], ledgers: u64, ledger_ms: u64) -> Json {
     }
     json!({ "bench": "consensus", "ledger_ms": ledger_ms, "note": "validators in one process on loopback QUIC, 2 cores shared", "results": rows })
 }
+
+/// A genesis of `n` validators (all trusting all, threshold n - (n-1)/3) and
+/// an externalize proof of slot 2 signed by a quorum of them, the size a
+/// phone receives. Returns (anchor, header, proof).
+fn synthetic_proof(n: usize) -> Result<(watt_core::light::TrustAnchor, watt_core::ledger::LedgerHeader, watt_core::wire::ExternalizeProof), String> {
+    use watt_core::address::{AccountId, NodeId};
+    use watt_core::codec::{encode, BoundedBytes, BoundedVec};
+    use watt_core::crypto::{Hash256, Keypair};
+    use watt_core::ledger::{Genesis, GenesisValidator, LedgerState, Params, ScpValue};
+    use watt_core::scp::{Ballot, Pledges, QuorumSet, Statement, Value};
+    let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let ids: Vec<NodeId> = keys.iter().map(|k| NodeId(k.public())).collect();
+    let threshold = n - (n - 1) / 3;
+    let qset = QuorumSet::flat(threshold as u32, ids.clone());
+    let genesis = Genesis {
+        network_passphrase: "WATT bench".into(),
+        genesis_time: 1_700_000_000,
+        protocol_version: 1,
+        validators: BoundedVec::try_from_vec(
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| GenesisValidator { name: format!("v{i}"), node_id: ids[i], vrf_key: k.public(), quorum_set: qset.clone(), addresses: vec![] })
+                .collect(),
+        )
+        .map_err(|e| e.to_string())?,
+        reserve_account: AccountId(Keypair::generate().map_err(|e| e.to_string())?.public()),
+        founding_accounts: BoundedVec::new(),
+        params: Params::devnet(1000, 60),
+    };
+    let header = LedgerState::from_genesis(&genesis).header;
+    let v = ScpValue {
+        prev_header_hash: header.hash(),
+        tx_set_hash: Hash256([1; 32]),
+        close_time: header.close_time + 1000,
+        proposer: ids[0],
+        rand: Hash256([2; 32]),
+        rand_proof: BoundedBytes::try_from_vec(vec![3; 96]).map_err(|e| e.to_string())?,
+        prev_proof_hash: Hash256([4; 32]),
+        upgrades: BoundedVec::new(),
+    };
+    let value = Value(BoundedBytes::try_from_vec(encode(&v)).map_err(|e| e.to_string())?);
+    let net = genesis.network_id();
+    let qh = qset.hash();
+    let envelopes = keys
+        .iter()
+        .take(threshold)
+        .map(|k| {
+            Statement {
+                node_id: NodeId(k.public()),
+                slot_index: header.seq + 1,
+                pledges: Pledges::Externalize { commit: Ballot { counter: 1, value: value.clone() }, n_h: 1, commit_quorum_set_hash: qh },
+            }
+            .sign(k, &net)
+        })
+        .collect();
+    let proof = watt_core::wire::ExternalizeProof { slot: header.seq + 1, envelopes: BoundedVec::try_from_vec(envelopes).map_err(|e| e.to_string())? };
+    Ok((watt_core::light::TrustAnchor::from_genesis(&genesis), header, proof))
+}
+
+/// The phone's costs: CPU to verify one header proof (4, 7, 21 validators),
+/// and bytes and round trips for "open app -> verified balance" against a
+/// real 7-validator network on loopback, cold and warm.
+pub async fn client_bench(rounds: u32) -> Result<Json, String> {
+    use std::sync::Arc;
+    use watt_core::mobile::{ClientConfig, FileKeyStore, WattClient};
+    let mut verify = Vec::new();
+    for n in [4usize, 7, 21] {
+        let (anchor, header, proof) = synthetic_proof(n)?;
+        watt_core::light::verify_latest(&anchor, &header, &proof).map_err(|e| e.to_string())?;
+        let iters = 200u32;
+        let t = Instant::now();
+        for _ in 0..iters {
+            watt_core::light::verify_latest(&anchor, &header, &proof).map_err(|e| e.to_string())?;
+        }
+        let per = t.elapsed().as_secs_f64() * 1000.0 / f64::from(iters);
+        verify.push(json!({
+            "validators": n, "signers": proof.envelopes.len(), "proof_bytes": watt_core::codec::encode(&proof).len(), "verify_ms": per,
+        }));
+    }
+
+    let dir = std::env::temp_dir().join(format!("watt-bench-client-{}-{}", std::process::id(), crate::node::now_ms()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let words = watt_core::mnemonic::Mnemonic::generate().map_err(|e| e.to_string())?;
+    let founder = watt_core::address::AccountId(watt_core::crypto::Keypair::from_seed(words.account_seed()).map_err(|e| e.to_string())?.public());
+    let params = watt_core::ledger::Params::devnet(1000, 3600);
+    let (handles, _configs, genesis) = crate::devnet::start_local(&dir, 7, params, &[founder]).await?;
+    let result = async {
+        // Wait for a provable ledger.
+        let probe_dir = dir.join("probe");
+        let probe = WattClient::open(&probe_dir, genesis.clone(), ClientConfig::default(), Arc::new(FileKeyStore::new(probe_dir.join("k")))).await.map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        while probe.refresh().await.is_err() {
+            if started.elapsed().as_secs() > 30 {
+                return Err("the bench network closed no ledger in 30 s".to_string());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let mut cold = Vec::new();
+        let mut warm = Vec::new();
+        let mut relaunch = Vec::new();
+        for r in 0..rounds.max(1) {
+            let d = dir.join(format!("phone-{r}"));
+            let open = || WattClient::open(&d, genesis.clone(), ClientConfig::default(), Arc::new(FileKeyStore::new(d.join("device.key"))));
+            let c = open().await.map_err(|e| e.to_string())?;
+            c.restore_wallet(&words.phrase(), false).map_err(|e| e.to_string())?;
+            let s0 = c.net_stats();
+            let t = Instant::now();
+            c.balance().await.map_err(|e| e.to_string())?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            let s1 = c.net_stats();
+            let nodes = c.status().await.map_err(|e| e.to_string())?.nodes.iter().filter(|n| n.connected).count().max(1) as u64;
+            cold.push((s1.round_trips - s0.round_trips, s1.bytes_received - s0.bytes_received, nodes, ms));
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let t = Instant::now();
+            c.balance().await.map_err(|e| e.to_string())?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            let s2 = c.net_stats();
+            warm.push((s2.round_trips - s1.round_trips, s2.bytes_received - s1.bytes_received, nodes, ms));
+            c.disconnect().await;
+            drop(c);
+            // The app relaunched: stored tip and account, new connections.
+            let c = open().await.map_err(|e| e.to_string())?;
+            let t = Instant::now();
+            c.balance().await.map_err(|e| e.to_string())?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            let s = c.net_stats();
+            relaunch.push((s.round_trips, s.bytes_received, nodes, ms));
+            c.disconnect().await;
+        }
+        let summarize = |rows: &[(u64, u64, u64, f64)]| {
+            let n = rows.len().max(1) as f64;
+            let rt = rows.iter().map(|r| r.0 as f64 / r.2 as f64).sum::<f64>() / n;
+            let bytes = rows.iter().map(|r| r.1 as f64 / r.2 as f64).sum::<f64>() / n;
+            let total = rows.iter().map(|r| r.1 as f64).sum::<f64>() / n;
+            let ms = rows.iter().map(|r| r.3).sum::<f64>() / n;
+            json!({ "round_trips_per_node": rt, "bytes_per_node": bytes.round(), "bytes_total": total.round(), "nodes": rows.first().map_or(0, |r| r.2), "ms": ms })
+        };
+        Ok::<Json, String>(json!({
+            "validators": 7,
+            "rounds": rounds.max(1),
+            "cold_open": summarize(&cold),
+            "warm_open": summarize(&warm),
+            "relaunch": summarize(&relaunch),
+        }))
+    }
+    .await;
+    for h in handles {
+        h.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let network = result?;
+    Ok(json!({ "bench": "client", "verify_header_proof": verify, "open_to_verified_balance": network }))
+}
+
+pub fn client_bench_text(r: &Json) -> String {
+    let mut out = String::from("header proof verification (one proof, a quorum of signers):\n");
+    for v in r["verify_header_proof"].as_array().into_iter().flatten() {
+        out += &format!(
+            "  {:>2} validators: {:>2} signatures, {:>5} bytes, {:.3} ms\n",
+            v["validators"], v["signers"], v["proof_bytes"], v["verify_ms"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let n = &r["open_to_verified_balance"];
+    out += &format!("open app -> verified balance, {} validators on loopback, {} rounds:\n", n["validators"], n["rounds"]);
+    for (name, key) in [("cold (new wallet dir)", "cold_open"), ("warm (live connections)", "warm_open"), ("relaunch (stored tip)", "relaunch")] {
+        let x = &n[key];
+        out += &format!(
+            "  {name:<24} {:.1} round trips/node, {} bytes/node, {} bytes total over {} nodes, {:.1} ms\n",
+            x["round_trips_per_node"].as_f64().unwrap_or(0.0),
+            x["bytes_per_node"],
+            x["bytes_total"],
+            x["nodes"],
+            x["ms"].as_f64().unwrap_or(0.0)
+        );
+    }
+    out
+}

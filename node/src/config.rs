@@ -104,11 +104,29 @@ pub fn new_network(
     if n == 0 || n > 1000 {
         return Err(format!("a network has 1 to 1000 validators, not {n}"));
     }
+    let addrs: Vec<SocketAddr> = (0..n).map(|i| SocketAddr::new(host, base_port + i as u16)).collect();
+    let admin: Vec<SocketAddr> = (0..n).map(|i| SocketAddr::new(host, base_port + 1000 + i as u16)).collect();
+    new_network_at(name, &addrs, Some(&admin), params, genesis_time, founders)
+}
+
+/// [`new_network`] with each validator's listen address given (the genesis
+/// names them, so phones can find the nodes).
+pub fn new_network_at(
+    name: &str,
+    addrs: &[SocketAddr],
+    admin: Option<&[SocketAddr]>,
+    params: Params,
+    genesis_time: u64,
+    founders: &[AccountId],
+) -> Result<NewNetwork, String> {
+    let n = addrs.len();
+    if n == 0 || n > 1000 {
+        return Err(format!("a network has 1 to 1000 validators, not {n}"));
+    }
     let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let ids: Vec<NodeId> = keys.iter().map(|k| NodeId(k.public())).collect();
     let threshold = n - (n - 1) / 3;
     let qset = QuorumSet::flat(threshold as u32, ids.clone());
-    let addrs: Vec<SocketAddr> = (0..n).map(|i| SocketAddr::new(host, base_port + i as u16)).collect();
     let validators = keys
         .iter()
         .enumerate()
@@ -143,7 +161,7 @@ pub fn new_network(
             data_dir: PathBuf::from(format!("data-{i}")),
             ledger_ms: genesis.params.ledger_close_ms,
             peers: (0..n).filter(|j| *j != i).map(|j| PeerConfig { node_id: ids[j], address: addrs[j] }).collect(),
-            admin: Some(SocketAddr::new(host, base_port + 1000 + i as u16)),
+            admin: admin.and_then(|a| a.get(i).copied()),
         })
         .collect();
     Ok(NewNetwork { genesis, keys, configs })

@@ -2,7 +2,7 @@
 //! process on loopback QUIC, each with its own redb; M phones that verify
 //! headers by their externalize proofs, tap once a day and pay each other.
 
-use crate::config::{new_network, NodeConfig};
+use crate::config::{new_network_at, NodeConfig};
 use crate::node::{self, NodeHandle};
 use crate::store::Store;
 use serde_json::{json, Value as Json};
@@ -55,7 +55,8 @@ pub async fn start_local(dir: &std::path::Path, n: usize, params: Params, founde
         return Err("could not find free loopback ports".into());
     }
     let genesis_time = node::now_ms() / 1000;
-    let net = new_network("WATT devnet", n, IpAddr::V4(Ipv4Addr::LOCALHOST), 0, params, genesis_time, founders)?;
+    let addrs: Vec<SocketAddr> = ports.iter().map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), *p)).collect();
+    let net = new_network_at("WATT devnet", &addrs, None, params, genesis_time, founders)?;
     crate::config::write_network(dir, &net).map_err(|e| e.to_string())?;
     let mut handles: Vec<NodeHandle> = Vec::new();
     let mut configs: Vec<NodeConfig> = Vec::new();

@@ -769,12 +769,20 @@ impl Herder {
                 }
             }
             Request::GetNodes => {
-                let nodes: Vec<NodeInfo> = self
-                    .state()
-                    .nodes()
-                    .map(|(id, n)| NodeInfo { node_id: *id, addresses: n.addresses.clone(), quorum_set: n.quorum_set.clone(), owner: Some(n.owner) })
-                    .collect();
-                Response::Nodes { header_seq: self.lcl().seq, nodes: BoundedVec::try_from_vec(nodes).unwrap_or_default() }
+                // Proven against the header a phone can verify (the previous one).
+                let state = self.state();
+                let mut header_seq = None;
+                let mut nodes: Vec<NodeInfo> = Vec::new();
+                for id in state.nodes().map(|(id, _)| *id).take(1000) {
+                    if let Some((header, Some(watt_core::ledger::StateEntry::Node(entry)), proof)) = state.prove_previous(&StateKey::Node(id)) {
+                        header_seq = Some(header.seq);
+                        nodes.push(NodeInfo { node_id: id, entry, proof });
+                    }
+                }
+                match header_seq {
+                    Some(header_seq) => Response::Nodes { header_seq, nodes: BoundedVec::try_from_vec(nodes).unwrap_or_default() },
+                    None => err("no provable state yet; retry after the next ledger"),
+                }
             }
             Request::GetQsetChanges { .. } => Response::QsetChanges { changes: BoundedVec::new() },
             Request::Subscribe => Response::Subscribed,

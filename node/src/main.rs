@@ -41,6 +41,12 @@ enum Command {
         ledger_ms: u64,
         #[arg(long, default_value_t = 86_400)]
         day_seconds: u64,
+        /// A founding account (W...), past probation from day 0; repeatable.
+        #[arg(long = "founder")]
+        founders: Vec<String>,
+        /// Ledgers at the start of a day that still accept yesterday's taps.
+        #[arg(long)]
+        attest_grace_ledgers: Option<u64>,
     },
     /// Run a validator.
     Run {
@@ -121,6 +127,14 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The phone: header-proof verification CPU (4/7/21 validators), bytes and
+    /// round trips from "open app" to a verified balance (7 validators, loopback).
+    Client {
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,7 +160,7 @@ fn main() -> ExitCode {
     logging::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Init { dir, new_network, validators, network, host, port, ledger_ms, day_seconds } => {
+        Command::Init { dir, new_network, validators, network, host, port, ledger_ms, day_seconds, founders, attest_grace_ledgers } => {
             if !new_network {
                 let key = match watt_core::crypto::Keypair::generate() {
                     Ok(k) => k,
@@ -160,9 +174,19 @@ fn main() -> ExitCode {
                 println!("key file: {}", dir.join("node.key").display());
                 return ExitCode::SUCCESS;
             }
-            let params = watt_core::ledger::Params { ledger_close_ms: ledger_ms, day_seconds, ..watt_core::ledger::Params::mainnet() };
+            let mut params = watt_core::ledger::Params { ledger_close_ms: ledger_ms, day_seconds, ..watt_core::ledger::Params::mainnet() };
+            if let Some(g) = attest_grace_ledgers {
+                params.attest_grace_ledgers = g;
+            }
+            let mut founding = Vec::new();
+            for f in &founders {
+                match f.parse::<watt_core::address::AccountId>() {
+                    Ok(a) => founding.push(a),
+                    Err(e) => return fail(format!("--founder {f}: {e}")),
+                }
+            }
             let genesis_time = watt_node::node::now_ms() / 1000;
-            let net = match watt_node::config::new_network(&network, validators, host, port, params, genesis_time, &[]) {
+            let net = match watt_node::config::new_network(&network, validators, host, port, params, genesis_time, &founding) {
                 Ok(n) => n,
                 Err(e) => return fail(e),
             };
@@ -294,6 +318,17 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Bench(BenchCommand::Client { rounds, json }) => match runtime().block_on(watt_node::bench::client_bench(rounds)) {
+            Ok(report) => {
+                if json {
+                    println!("{report}");
+                } else {
+                    print!("{}", watt_node::bench::client_bench_text(&report));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
         Command::Bench(BenchCommand::Ledger { accounts, json }) => {
             let report = watt_node::bench::ledger(accounts.max(30_000));
             if json {

@@ -2,6 +2,7 @@
 //! and phones (`watt/1`), a TCP admin endpoint (`/metrics`, `/status`), and
 //! one task that owns the [`Herder`] and moves messages and time into it.
 
+use watt_core::net::read_frame;
 use crate::config::NodeConfig;
 use crate::herder::{Action, Herder};
 use crate::store::Store;
@@ -244,24 +245,6 @@ async fn run_herder(
 }
 
 /// Reads one length-prefixed frame of at most `limit` bytes.
-async fn read_frame(recv: &mut quinn::RecvStream, limit: usize) -> Result<Option<Vec<u8>>, &'static str> {
-    let mut len = [0u8; 4];
-    match recv.read_exact(&mut len).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(quinn::ReadExactError::FinishedEarly(_)) => return Err("truncated_frame"),
-        // The connection went away: a close, not misbehaviour.
-        Err(quinn::ReadExactError::ReadError(_)) => return Ok(None),
-    }
-    let n = watt_core::wire::check_frame_len(len, limit).map_err(|_| "oversize_frame")?;
-    let mut body = vec![0u8; n];
-    match recv.read_exact(&mut body).await {
-        Ok(()) => Ok(Some(body)),
-        Err(quinn::ReadExactError::FinishedEarly(_)) => Err("truncated_frame"),
-        Err(quinn::ReadExactError::ReadError(_)) => Ok(None),
-    }
-}
-
 async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events: mpsc::Sender<Event>) {
     let (tx, mut rx) = mpsc::channel::<Arc<Vec<u8>>>(4096);
     let Ok(mut send) = conn.open_uni().await else { return };
@@ -503,11 +486,8 @@ pub async fn phone_request(endpoint: &quinn::Endpoint, addr: SocketAddr, node: &
     r
 }
 
+/// One phone request on `conn` (used by the devnet and tests).
 pub async fn request_on(conn: &quinn::Connection, req: &Request) -> Result<Response, String> {
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-    send.write_all(&encode_frame(req)).await.map_err(|e| e.to_string())?;
-    let _ = send.finish();
-    let body = read_frame(&mut recv, MAX_FRAME).await.map_err(|e| e.to_string())?.ok_or("no response")?;
-    decode::<Response>(&body).map_err(|e| e.to_string())
+    watt_core::net::request(conn, req).await.map_err(|e| e.to_string())
 }
 

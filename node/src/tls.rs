@@ -3,31 +3,17 @@
 //! pinned by `N...` id as libp2p-tls does. No CA, no "accept any".
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 use watt_core::address::NodeId;
-use watt_core::crypto::{Keypair, PublicKey};
+use watt_core::crypto::Keypair;
+pub use watt_core::net::tls::{certificate_key, phone_client_config, provider, transport, TlsError};
+use watt_core::net::tls::{pinned_client_builder, verify_signature};
 use watt_core::wire::{ALPN_PEER, ALPN_PHONE};
-
-/// OID 1.3.101.112 (Ed25519) in DER.
-const ED25519_OID: &str = "1.3.101.112";
-
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("cannot make the node certificate: {0}")]
-    Cert(String),
-    #[error("TLS configuration: {0}")]
-    Config(String),
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// The node key as PKCS#8 v2 (the form ring and rcgen read).
 fn pkcs8(key: &Keypair) -> Vec<u8> {
@@ -46,50 +32,6 @@ pub fn node_certificate(key: &Keypair) -> Result<(CertificateDer<'static>, Priva
     let params = rcgen::CertificateParams::new(vec!["watt-node".to_string()]).map_err(|e| TlsError::Cert(e.to_string()))?;
     let cert = params.self_signed(&kp).map_err(|e| TlsError::Cert(e.to_string()))?;
     Ok((cert.der().clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))))
-}
-
-/// The Ed25519 key a certificate was made for, if it is one.
-pub fn certificate_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    let spki = &parsed.tbs_certificate.subject_pki;
-    if spki.algorithm.algorithm.to_id_string() != ED25519_OID {
-        return None;
-    }
-    let bytes: [u8; 32] = spki.subject_public_key.data.as_ref().try_into().ok()?;
-    Some(PublicKey(bytes))
-}
-
-fn verify_signature(message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
-}
-
-/// The server side of a phone's or peer's connection: only this node key.
-#[derive(Debug)]
-struct PinnedServer(PublicKey);
-
-impl ServerCertVerifier for PinnedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match certificate_key(end_entity) {
-            Some(k) if k == self.0 => Ok(ServerCertVerified::assertion()),
-            _ => Err(rustls::Error::General("server is not the pinned node key".into())),
-        }
-    }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not used".into()))
-    }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature(m, c, d)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
-    }
 }
 
 /// Which node keys may connect as peers. Phones connect without a certificate.
@@ -137,17 +79,6 @@ impl ClientCertVerifier for PinnedClients {
     }
 }
 
-fn transport(long_lived: bool) -> Arc<quinn::TransportConfig> {
-    let mut t = quinn::TransportConfig::default();
-    t.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("30 s fits")));
-    if long_lived {
-        t.keep_alive_interval(Some(Duration::from_secs(10)));
-    }
-    t.max_concurrent_bidi_streams(64u32.into());
-    t.max_concurrent_uni_streams(16u32.into());
-    Arc::new(t)
-}
-
 /// The node's server config: peers (pinned) and phones (anonymous).
 pub fn server_config(key: &Keypair, peers: AllowedPeers) -> Result<quinn::ServerConfig, TlsError> {
     let (cert, private) = node_certificate(key)?;
@@ -167,11 +98,7 @@ pub fn server_config(key: &Keypair, peers: AllowedPeers) -> Result<quinn::Server
 /// A client config for connecting to the node `expected`, as a peer
 /// (presenting our own node certificate) or as a phone (anonymous).
 pub fn client_config(expected: &NodeId, as_peer: Option<&Keypair>) -> Result<quinn::ClientConfig, TlsError> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedServer(expected.0)));
+    let builder = pinned_client_builder(expected)?;
     let mut tls = match as_peer {
         Some(key) => {
             let (cert, private) = node_certificate(key)?;

@@ -69,6 +69,7 @@ pub struct DayRecord {
 }
 
 /// A validator in the directory (`AnnounceNode`).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeEntry {
     pub owner: AccountId,

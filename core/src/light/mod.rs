@@ -206,8 +206,11 @@ impl LightClient {
         let mut events = Vec::new();
         let s = self.standing.entry(node).or_default();
         s.timeouts += 1;
-        if s.timeouts >= 3 {
-            self.demote(node, "timed out".into(), &mut events);
+        // Unreachable is not lying: demoted without a bad answer, so the
+        // node gets another chance once it answers again.
+        if s.timeouts >= 3 && !s.demoted {
+            s.demoted = true;
+            events.push(LightEvent::NodeDemoted { node, reason: "timed out 3 times in a row".into() });
         }
         events
     }
@@ -215,38 +218,71 @@ impl LightClient {
     /// A `Latest` answer from `node`. Invalid answers demote the node and
     /// change nothing else; a second valid value for a known slot is a fork.
     pub fn on_latest(&mut self, node: NodeId, header: &LedgerHeader, proof: &ExternalizeProof) -> (Result<u64, LightError>, Vec<LightEvent>) {
-        let mut events = Vec::new();
-        let verified = match verify_latest(&self.anchor, header, proof) {
-            Ok(v) => v,
-            Err(e) => {
-                self.demote(node, e.to_string(), &mut events);
-                return (Err(e), events);
+        match verify_latest(&self.anchor, header, proof) {
+            Ok(v) => {
+                let (r, events) = self.on_verified(node, v, proof);
+                (r.map(|v| v.header.seq), events)
             }
-        };
+            Err(e) => (Err(e.clone()), self.on_invalid(node, &e)),
+        }
+    }
+
+    /// A node's answer failed verification: demote it.
+    pub fn on_invalid(&mut self, node: NodeId, error: &LightError) -> Vec<LightEvent> {
+        let mut events = Vec::new();
+        self.demote(node, error.to_string(), &mut events);
+        events
+    }
+
+    /// A header `node` sent that [`verify_latest`] accepted (with its proof).
+    /// Returns the verified header (also when it is older than the newest,
+    /// which is `Stale` only if it is older than that by more than one ledger).
+    pub fn on_verified(&mut self, node: NodeId, verified: VerifiedHeader, proof: &ExternalizeProof) -> (Result<VerifiedHeader, LightError>, Vec<LightEvent>) {
+        let mut events = Vec::new();
         let s = self.standing.entry(node).or_default();
         s.good_answers += 1;
         s.timeouts = 0;
+        if s.bad_answers == 0 {
+            s.demoted = false; // it was only unreachable
+        }
         if let Some(known) = self.proofs_by_slot.get(&proof.slot) {
             let known_value = verify_latest_value(&self.anchor, known);
             if known_value.as_ref() != Some(&verified.next_value) && self.fork.is_none() {
                 self.fork = Some(ForkEvidence { slot: proof.slot, a: known.clone(), b: proof.clone() });
                 events.push(LightEvent::ForkDetected(proof.slot));
             }
-            return (Ok(header.seq), events);
+            return (Ok(verified), events);
         }
         self.proofs_by_slot.insert(proof.slot, proof.clone());
         while self.proofs_by_slot.len() > 64 {
             self.proofs_by_slot.pop_first();
         }
-        let newer = self.latest.as_ref().is_none_or(|l| l.header.seq < header.seq);
-        if newer {
-            events.push(LightEvent::NewVerifiedHeader(header.seq));
-            self.latest = Some(verified);
-            (Ok(header.seq), events)
+        let have = self.latest.as_ref().map_or(0, |l| l.header.seq);
+        if self.latest.is_none() || have < verified.header.seq {
+            events.push(LightEvent::NewVerifiedHeader(verified.header.seq));
+            self.latest = Some(verified.clone());
+            (Ok(verified), events)
+        } else if verified.header.seq + 1 >= have {
+            (Ok(verified), events) // one ledger behind: a node a moment late, not a stale one
         } else {
-            let have = self.latest.as_ref().map_or(0, |l| l.header.seq);
-            (Err(LightError::Stale { got: header.seq, have }), events)
+            (Err(LightError::Stale { got: verified.header.seq, have }), events)
         }
+    }
+
+    /// The externalize proof seen for `slot`, if kept.
+    pub fn proof_of(&self, slot: u64) -> Option<&ExternalizeProof> {
+        self.proofs_by_slot.get(&slot)
+    }
+
+    /// Restores the newest verified header from the phone's store (it was
+    /// verified before it was stored).
+    pub fn restore_latest(&mut self, verified: VerifiedHeader) {
+        self.latest = Some(verified);
+    }
+
+    /// Restores fork evidence kept on the phone.
+    pub fn restore_fork(&mut self, fork: ForkEvidence) {
+        self.fork = Some(fork);
     }
 }
 

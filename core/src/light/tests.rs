@@ -149,16 +149,20 @@ fn stale_headers_do_not_replace_newer_ones() {
     let mut w = world();
     w.close(vec![]);
     w.close(vec![]);
-    let (h1, h2) = (w.headers[1].clone(), w.headers[2].clone());
+    w.close(vec![]);
+    let (h1, h2, h3) = (w.headers[1].clone(), w.headers[2].clone(), w.headers[3].clone());
     let mut lc = LightClient::new(TrustAnchor::from_genesis(&w.genesis));
-    assert!(lc.on_latest(node(0), &h2, &w.proof(&h2, &[0, 1, 2], 0)).0.is_ok());
-    assert_eq!(lc.on_latest(node(1), &h1, &w.proof(&h1, &[0, 1, 2], 0)).0, Err(LightError::Stale { got: h1.seq, have: h2.seq }));
-    assert_eq!(lc.latest().unwrap().header.seq, h2.seq);
+    assert!(lc.on_latest(node(0), &h3, &w.proof(&h3, &[0, 1, 2], 0)).0.is_ok());
+    // One ledger behind is a node a moment late: accepted, not newest.
+    assert_eq!(lc.on_latest(node(2), &h2, &w.proof(&h2, &[0, 1, 2], 0)).0, Ok(h2.seq));
+    assert_eq!(lc.on_latest(node(1), &h1, &w.proof(&h1, &[0, 1, 2], 0)).0, Err(LightError::Stale { got: h1.seq, have: h3.seq }));
+    assert_eq!(lc.latest().unwrap().header.seq, h3.seq);
+    let h2 = h3;
     assert!(lc.is_stale(h2.close_time + 60_001, 60_000));
     assert!(!lc.is_stale(h2.close_time + 1_000, 60_000));
     // Older headers link down by prev_hash, and a broken link is refused.
-    verify_chain(&h2, &w.headers[..2]).unwrap();
-    let mut bad = w.headers[..2].to_vec();
+    verify_chain(&h2, &w.headers[..3]).unwrap();
+    let mut bad = w.headers[..3].to_vec();
     bad[1].close_time += 1;
     assert_eq!(verify_chain(&h2, &bad), Err(LightError::BrokenChain(h1.seq)));
 }

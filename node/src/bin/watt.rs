@@ -1,4 +1,6 @@
-//! `watt`: a phone in a terminal.
+//! `watt`: a phone in a terminal. The wallet commands (`init`, `restore`,
+//! `balance`, `pay`, `attest`, `status`, `nodes`, `history`) run the same
+//! `WattClient` the Android and iOS SDKs wrap; `keys` are offline key tools.
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -10,12 +12,18 @@ use watt_core::crypto::Keypair;
 use watt_core::mnemonic::Mnemonic;
 use watt_node::{keyfile, logging};
 
+#[path = "watt/phone.rs"]
+mod phone;
+
 #[derive(Parser)]
 #[command(name = "watt", version, about = "WATT wallet and light client in a terminal")]
-struct Cli {
+pub(crate) struct Cli {
     /// Where the wallet keeps its files [default: $WATT_DATA_DIR or ~/.watt]
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// The network's genesis file [default: $WATT_GENESIS, else the copy in the data directory]
+    #[arg(long, global = true)]
+    genesis: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -24,13 +32,78 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Create, restore or show the wallet key.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Check addresses.
-    #[command(subcommand)]
-    Address(AddressCommand),
+    /// Show this wallet's address, or `address check ADDR`.
+    Address {
+        #[command(subcommand)]
+        command: Option<AddressCommand>,
+    },
+    /// Create a wallet and show its 24 recovery words once.
+    Init,
+    /// Restore the wallet from 24 recovery words read from standard input.
+    Restore {
+        /// Replace a different wallet in this data directory.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// The balance, proven against a verified ledger.
+    Balance,
+    /// Pay AMOUNT WATT (e.g. 1.5) to an address.
+    Pay {
+        to: String,
+        amount: String,
+        /// Fee in WATT.
+        #[arg(long, default_value = "0.0001")]
+        fee: String,
+        /// Return once a node accepted it, without waiting for a ledger.
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, default_value_t = 60)]
+        timeout_s: u64,
+    },
+    /// Today's tap ("I am not a robot").
+    Attest {
+        /// An active account that invites this one (needed for the first tap only).
+        #[arg(long)]
+        inviter: Option<String>,
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, default_value_t = 60)]
+        timeout_s: u64,
+    },
+    /// Verified ledger, today's tap, pending transactions, nodes, forks.
+    Status {
+        /// Only local state, no network.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// The nodes this wallet talks to; `nodes add ADDR N...`, `nodes remove N...`, `nodes discover`.
+    Nodes {
+        #[command(subcommand)]
+        command: Option<NodesCommand>,
+    },
+    /// The wallet's history, newest first.
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Measure "open app -> verified balance" and header-proof verification.
+    Bench {
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum NodesCommand {
+    /// Add your own node (it is preferred over all others).
+    Add { address: String, node_id: String },
+    Remove { node_id: String },
+    /// Fetch the proven validator directory and add trust-graph and high-PageRank nodes.
+    Discover,
 }
 
 #[derive(Subcommand)]
@@ -52,7 +125,7 @@ enum AddressCommand {
     Check { addr: String },
 }
 
-fn data_dir(cli: &Cli) -> PathBuf {
+pub(crate) fn data_dir(cli: &Cli) -> PathBuf {
     if let Some(d) = &cli.data_dir {
         return d.clone();
     }
@@ -63,9 +136,9 @@ fn data_dir(cli: &Cli) -> PathBuf {
 }
 
 /// An error for the person at the terminal, with the exit code it maps to.
-struct Failure {
-    code: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
 }
 
 impl<E: std::fmt::Display> From<E> for Failure {
@@ -142,7 +215,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Address(AddressCommand::Check { addr }) => match decode_strkey(addr.trim()) {
+        Command::Address { command: Some(AddressCommand::Check { addr }) } => match decode_strkey(addr.trim()) {
             Ok((kind, _)) => {
                 let kind_name = match kind {
                     KeyKind::Account => "account",
@@ -158,5 +231,6 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Err(e) => Err(Failure { code: 2, message: format!("invalid address: {e}") }),
         },
+        _ => phone::run(cli),
     }
 }

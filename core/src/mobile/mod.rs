@@ -1,0 +1,16 @@
+//! The mobile core (SPEC §7): what runs on every phone, and the API the
+//! Kotlin and Swift SDKs wrap. Verification is the sans-IO light client
+//! ([`crate::light`]); this module is its shell: QUIC to several nodes,
+//! redb on the phone, the wallet secret sealed by the platform's key store.
+
+pub mod client;
+pub mod directory;
+pub mod error;
+pub mod store;
+pub mod types;
+pub mod vault;
+
+pub use client::{RefreshSummary, WattClient};
+pub use error::ClientError;
+pub use types::*;
+pub use vault::{FileKeyStore, KeyStoreError, SecretKeyStore};

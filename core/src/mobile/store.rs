@@ -1,0 +1,310 @@
+//! The phone's durable state in redb (SPEC §7): wallet (sealed), the trusted
+//! tip, the proven account, pending signed transactions, attestation days,
+//! history and nodes. Every change that matters is one write transaction, so
+//! a `kill -9` leaves either the state before it or the state after it.
+
+use super::types::{HistoryEntry, NodeRecord, PendingTx, ProvenAccount, StoredFork, TrustedTip, WalletRecord};
+use crate::address::NodeId;
+use crate::codec::{decode, encode, Wire};
+use crate::crypto::Hash256;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
+const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
+const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nodes");
+/// Day → hash of the attestation for it (pending or confirmed).
+const ATTESTED: TableDefinition<u64, &[u8]> = TableDefinition::new("attested");
+/// Days whose confirmed attestation is settled (a reward for them is expected).
+const ATTEST_CONFIRMED: TableDefinition<u64, u64> = TableDefinition::new("attest_confirmed");
+
+const K_WALLET: &str = "wallet";
+const K_TIP: &str = "tip";
+const K_ACCOUNT: &str = "account";
+const K_FORK: &str = "fork";
+const K_REWARDED: &str = "rewarded_through";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the wallet database {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("wallet database {path}: {reason}")]
+    Db { path: PathBuf, reason: String },
+    #[error("wallet database {path} holds a damaged record ({what}): {reason}")]
+    Corrupt { path: PathBuf, what: String, reason: String },
+}
+
+pub struct ClientStore {
+    db: Database,
+    path: PathBuf,
+}
+
+/// What a settled transaction changes, written in one transaction.
+pub struct Settlement {
+    pub hash: Hash256,
+    pub history: HistoryEntry,
+    /// For a confirmed attestation: its day.
+    pub attested_day: Option<u64>,
+    /// For an attestation that did not take effect: free its day again.
+    pub release_day: Option<u64>,
+}
+
+impl ClientStore {
+    pub fn open(dir: &Path) -> Result<ClientStore, StoreError> {
+        let path = dir.join("wallet.redb");
+        let open_err = |reason: String| StoreError::Open { path: path.clone(), reason };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let db = Database::create(&path).map_err(|e| open_err(e.to_string()))?;
+        let store = ClientStore { db, path };
+        let w = store.db.begin_write().map_err(|e| store.err(e))?;
+        {
+            w.open_table(META).map_err(|e| store.err(e))?;
+            w.open_table(PENDING).map_err(|e| store.err(e))?;
+            w.open_table(HISTORY).map_err(|e| store.err(e))?;
+            w.open_table(NODES).map_err(|e| store.err(e))?;
+            w.open_table(ATTESTED).map_err(|e| store.err(e))?;
+            w.open_table(ATTEST_CONFIRMED).map_err(|e| store.err(e))?;
+        }
+        w.commit().map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Db { path: self.path.clone(), reason: e.into().to_string() }
+    }
+
+    fn decode<T: Wire>(&self, what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+        decode(bytes).map_err(|e| StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), reason: e.to_string() })
+    }
+
+    fn meta<T: Wire>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(META).map_err(|e| self.err(e))?;
+        let v = t.get(key).map_err(|e| self.err(e))?;
+        match v {
+            Some(v) => Ok(Some(self.decode(key, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Wire>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        w.open_table(META).map_err(|e| self.err(e))?.insert(key, encode(value).as_slice()).map_err(|e| self.err(e))?;
+        w.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn wallet(&self) -> Result<Option<WalletRecord>, StoreError> {
+        self.meta(K_WALLET)
+    }
+
+    /// Stores a new wallet; refuses to overwrite an existing one (its key
+    /// might hold funds) unless `replace`.
+    pub fn set_wallet(&self, w: &WalletRecord, replace: bool) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = tx.open_table(META).map_err(|e| self.err(e))?;
+            if !replace && t.get(K_WALLET).map_err(|e| self.err(e))?.is_some() {
+                return Ok(false);
+            }
+            t.insert(K_WALLET, encode(w).as_slice()).map_err(|e| self.err(e))?;
+            // A different key means different history, account and pending txs.
+            t.remove(K_ACCOUNT).map_err(|e| self.err(e))?;
+            t.remove(K_REWARDED).map_err(|e| self.err(e))?;
+        }
+        if replace {
+            tx.delete_table(PENDING).map_err(|e| self.err(e))?;
+            tx.delete_table(HISTORY).map_err(|e| self.err(e))?;
+            tx.delete_table(ATTESTED).map_err(|e| self.err(e))?;
+            tx.delete_table(ATTEST_CONFIRMED).map_err(|e| self.err(e))?;
+            tx.open_table(PENDING).map_err(|e| self.err(e))?;
+            tx.open_table(HISTORY).map_err(|e| self.err(e))?;
+            tx.open_table(ATTESTED).map_err(|e| self.err(e))?;
+            tx.open_table(ATTEST_CONFIRMED).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    pub fn tip(&self) -> Result<Option<TrustedTip>, StoreError> {
+        self.meta(K_TIP)
+    }
+
+    pub fn set_tip(&self, tip: &TrustedTip) -> Result<(), StoreError> {
+        self.put_meta(K_TIP, tip)
+    }
+
+    pub fn account(&self) -> Result<Option<ProvenAccount>, StoreError> {
+        self.meta(K_ACCOUNT)
+    }
+
+    pub fn set_account(&self, a: &ProvenAccount) -> Result<(), StoreError> {
+        self.put_meta(K_ACCOUNT, a)
+    }
+
+    pub fn fork(&self) -> Result<Option<StoredFork>, StoreError> {
+        self.meta(K_FORK)
+    }
+
+    pub fn set_fork(&self, f: &StoredFork) -> Result<(), StoreError> {
+        self.put_meta(K_FORK, f)
+    }
+
+    /// The last day whose reward has been attributed (history), if any.
+    pub fn rewarded_through(&self) -> Result<Option<u64>, StoreError> {
+        self.meta(K_REWARDED)
+    }
+
+    pub fn set_rewarded_through(&self, day: u64) -> Result<(), StoreError> {
+        self.put_meta(K_REWARDED, &day)
+    }
+
+    /// Stores a signed transaction before it is sent anywhere; for an
+    /// attestation also claims its day, in the same write. Returns false if
+    /// the day was already claimed (nothing written).
+    pub fn add_pending(&self, p: &PendingTx, attest_day: Option<u64>) -> Result<bool, StoreError> {
+        let hash = p.tx.hash();
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            if let Some(day) = attest_day {
+                let mut t = w.open_table(ATTESTED).map_err(|e| self.err(e))?;
+                if t.get(day).map_err(|e| self.err(e))?.is_some() {
+                    return Ok(false);
+                }
+                t.insert(day, hash.0.as_slice()).map_err(|e| self.err(e))?;
+            }
+            w.open_table(PENDING).map_err(|e| self.err(e))?.insert(hash.0.as_slice(), encode(p).as_slice()).map_err(|e| self.err(e))?;
+        }
+        w.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    pub fn update_pending(&self, p: &PendingTx) -> Result<(), StoreError> {
+        let hash = p.tx.hash();
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = w.open_table(PENDING).map_err(|e| self.err(e))?;
+            if t.get(hash.0.as_slice()).map_err(|e| self.err(e))?.is_some() {
+                t.insert(hash.0.as_slice(), encode(p).as_slice()).map_err(|e| self.err(e))?;
+            }
+        }
+        w.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn pending(&self) -> Result<Vec<PendingTx>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(PENDING).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.err(e))? {
+            let (_, v) = item.map_err(|e| self.err(e))?;
+            out.push(self.decode::<PendingTx>("pending transaction", v.value())?);
+        }
+        out.sort_by_key(|p| p.tx.body.seq_num);
+        Ok(out)
+    }
+
+    /// Moves a pending transaction into history (once: a second settlement of
+    /// the same hash finds nothing pending and writes nothing).
+    pub fn settle(&self, s: Settlement) -> Result<bool, StoreError> {
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut pending = w.open_table(PENDING).map_err(|e| self.err(e))?;
+            if pending.remove(s.hash.0.as_slice()).map_err(|e| self.err(e))?.is_none() {
+                return Ok(false);
+            }
+            let mut history = w.open_table(HISTORY).map_err(|e| self.err(e))?;
+            let id = history.last().map_err(|e| self.err(e))?.map_or(0, |(k, _)| k.value() + 1);
+            let mut entry = s.history;
+            entry.id = id;
+            history.insert(id, encode(&entry).as_slice()).map_err(|e| self.err(e))?;
+            if let Some(day) = s.attested_day {
+                w.open_table(ATTEST_CONFIRMED).map_err(|e| self.err(e))?.insert(day, id).map_err(|e| self.err(e))?;
+            }
+            if let Some(day) = s.release_day {
+                w.open_table(ATTESTED).map_err(|e| self.err(e))?.remove(day).map_err(|e| self.err(e))?;
+            }
+        }
+        w.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Appends a history line that no transaction of ours produced.
+    pub fn add_history(&self, mut entry: HistoryEntry) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut history = w.open_table(HISTORY).map_err(|e| self.err(e))?;
+            entry.id = history.last().map_err(|e| self.err(e))?.map_or(0, |(k, _)| k.value() + 1);
+            history.insert(entry.id, encode(&entry).as_slice()).map_err(|e| self.err(e))?;
+        }
+        w.commit().map_err(|e| self.err(e))
+    }
+
+    /// History, newest first, at most `limit` lines.
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(HISTORY).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.err(e))?.rev().take(limit) {
+            let (_, v) = item.map_err(|e| self.err(e))?;
+            out.push(self.decode::<HistoryEntry>("history entry", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The attestation hash claimed for `day`, if any.
+    pub fn attested(&self, day: u64) -> Result<Option<Hash256>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(ATTESTED).map_err(|e| self.err(e))?;
+        let v = t.get(day).map_err(|e| self.err(e))?;
+        Ok(v.and_then(|v| <[u8; 32]>::try_from(v.value()).ok()).map(Hash256))
+    }
+
+    /// Days with a confirmed attestation, ascending.
+    pub fn confirmed_attest_days(&self) -> Result<Vec<u64>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(ATTEST_CONFIRMED).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.err(e))? {
+            out.push(item.map_err(|e| self.err(e))?.0.value());
+        }
+        Ok(out)
+    }
+
+    pub fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(NODES).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.err(e))? {
+            let (_, v) = item.map_err(|e| self.err(e))?;
+            out.push(self.decode::<NodeRecord>("node record", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Writes node records in one transaction.
+    pub fn put_nodes(&self, nodes: &[NodeRecord]) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = w.open_table(NODES).map_err(|e| self.err(e))?;
+            for n in nodes {
+                t.insert(n.node_id.0 .0.as_slice(), encode(n).as_slice()).map_err(|e| self.err(e))?;
+            }
+        }
+        w.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn remove_node(&self, id: &NodeId) -> Result<bool, StoreError> {
+        let w = self.db.begin_write().map_err(|e| self.err(e))?;
+        let removed = w.open_table(NODES).map_err(|e| self.err(e))?.remove(id.0 .0.as_slice()).map_err(|e| self.err(e))?.is_some();
+        w.commit().map_err(|e| self.err(e))?;
+        Ok(removed)
+    }
+}
+
+impl Wire for u64 {
+    const MAX_ENCODED_LEN: usize = 8;
+}

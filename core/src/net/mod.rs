@@ -1,0 +1,60 @@
+//! The IO shell shared by phones and nodes: QUIC/TLS pinned to node keys
+//! (SPEC §2) and one request/response per bidirectional stream.
+
+pub mod tls;
+
+use crate::codec::decode;
+use crate::wire::{check_frame_len, encode_frame, Request, Response, MAX_FRAME};
+use std::time::Duration;
+
+/// Why a request to a node got no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("connection lost: {0}")]
+    Lost(String),
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+    #[error("the node closed the stream without an answer")]
+    NoAnswer,
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+}
+
+/// Reads one length-prefixed frame; `Ok(None)` when the stream ended cleanly
+/// before a frame began. The length is checked before the body is allocated.
+pub async fn read_frame(recv: &mut quinn::RecvStream, limit: usize) -> Result<Option<Vec<u8>>, &'static str> {
+    let mut len = [0u8; 4];
+    match recv.read_exact(&mut len).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(quinn::ReadExactError::FinishedEarly(_)) => return Err("truncated_frame"),
+        // The connection went away: a close, not misbehaviour.
+        Err(quinn::ReadExactError::ReadError(_)) => return Ok(None),
+    }
+    let n = check_frame_len(len, limit).map_err(|_| "oversize_frame")?;
+    let mut body = vec![0u8; n];
+    match recv.read_exact(&mut body).await {
+        Ok(()) => Ok(Some(body)),
+        Err(quinn::ReadExactError::FinishedEarly(_)) => Err("truncated_frame"),
+        Err(quinn::ReadExactError::ReadError(_)) => Ok(None),
+    }
+}
+
+/// One request on a fresh bidirectional stream, its answer decoded.
+pub async fn request(conn: &quinn::Connection, req: &Request) -> Result<Response, NetError> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| NetError::Lost(e.to_string()))?;
+    send.write_all(&encode_frame(req)).await.map_err(|e| NetError::Lost(e.to_string()))?;
+    let _ = send.finish();
+    let body = read_frame(&mut recv, MAX_FRAME).await.map_err(|e| NetError::Malformed(e.to_string()))?.ok_or(NetError::NoAnswer)?;
+    decode::<Response>(&body).map_err(|e| NetError::Malformed(e.to_string()))
+}
+
+/// `request` with a deadline.
+pub async fn request_within(conn: &quinn::Connection, req: &Request, timeout: Duration) -> Result<Response, NetError> {
+    match tokio::time::timeout(timeout, request(conn, req)).await {
+        Ok(r) => r,
+        Err(_) => Err(NetError::Timeout(timeout.as_millis() as u64)),
+    }
+}
