@@ -93,6 +93,11 @@ fn port_free(p: u16) -> bool {
 impl Network {
     /// Writes the network's files and starts every validator.
     pub fn start(label: &str, n: usize, ledger_ms: u64, day_seconds: u64) -> Network {
+        Network::start_with(label, n, ledger_ms, day_seconds, &[])
+    }
+
+    /// [`Network::start`] with more `watt-node init` arguments (founders, grace).
+    pub fn start_with(label: &str, n: usize, ledger_ms: u64, day_seconds: u64, extra: &[&str]) -> Network {
         let dir = TempDir::new(label);
         // Distinct ranges per network in this process (tests run in parallel),
         // spread by process id across processes; then skip anything taken.
@@ -103,15 +108,13 @@ impl Network {
         while !(0..n as u16).all(|i| port_free(base + i)) {
             base += 20 * 16;
         }
-        let out = run(
-            "watt-node",
-            &[
-                "init", "--new-network", "--validators", &n.to_string(), "--dir", dir.path().to_str().unwrap(),
-                "--port", &base.to_string(), "--ledger-ms", &ledger_ms.to_string(), "--day-seconds", &day_seconds.to_string(),
-                "--network", label,
-            ],
-            None,
-        );
+        let (n_s, base_s, ledger_s, day_s) = (n.to_string(), base.to_string(), ledger_ms.to_string(), day_seconds.to_string());
+        let mut args = vec![
+            "init", "--new-network", "--validators", &n_s, "--dir", dir.path().to_str().unwrap(),
+            "--port", &base_s, "--ledger-ms", &ledger_s, "--day-seconds", &day_s, "--network", label,
+        ];
+        args.extend_from_slice(extra);
+        let out = run("watt-node", &args, None);
         assert_eq!(out.code, 0, "init failed: {}", out.stderr);
         let mut net = Network { dir, base_port: base, n, children: (0..n).map(|_| None).collect() };
         for i in 0..n {
@@ -201,4 +204,13 @@ impl Drop for Network {
             self.kill(i);
         }
     }
+}
+
+/// A new account key made by `watt keys new`: (address, 24 words).
+pub fn new_account() -> (String, String) {
+    let dir = TempDir::new("account");
+    let out = run("watt", &["--data-dir", dir.path().to_str().unwrap(), "keys", "new", "--json"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("JSON");
+    (v["address"].as_str().expect("address").to_string(), v["mnemonic"].as_str().expect("mnemonic").to_string())
 }

@@ -642,6 +642,66 @@ impl WattClient {
         out
     }
 
+    /// Asks one node (even a demoted one) for the latest ledger and the
+    /// wallet's account and says exactly what, if anything, fails to verify.
+    /// Its standing is updated like any answer's.
+    pub async fn check_node(&self, node_id: &NodeId) -> Result<u64, ClientError> {
+        let me = self.address()?;
+        let rec = self.inner.store.nodes()?.into_iter().find(|r| r.node_id == *node_id).ok_or_else(|| ClientError::UnknownNode(node_id.to_string()))?;
+        let mut events = Vec::new();
+        let r = async {
+            let mut st = self.inner.state.lock().await;
+            let answer = self.ask_all(&st, &[rec], me).await.pop().ok_or_else(|| ClientError::NoNodeReachable(node_id.to_string()))?;
+            if let Some(c) = answer.conn.clone() {
+                st.conns.insert(*node_id, c);
+            }
+            let (header, proof) = match answer.latest {
+                Ok(Response::Latest { header, proof }) => (header, proof),
+                Ok(Response::Error { message }) => return Err(ClientError::NoNodeReachable(String::from_utf8_lossy(&message).into_owned())),
+                Ok(other) => return Err(ClientError::Unverified(format!("unexpected answer {}", response_name(&other)))),
+                Err(e) => {
+                    events.extend(light_to_client(st.light.on_timeout(*node_id)));
+                    return Err(ClientError::NoNodeReachable(e.to_string()));
+                }
+            };
+            let verified = match light::verify_latest(&st.light.anchor, &header, &proof) {
+                Ok(v) => v,
+                Err(e) => {
+                    events.extend(light_to_client(st.light.on_invalid(*node_id, &e)));
+                    return Err(ClientError::Verification(e));
+                }
+            };
+            let (r, ev) = st.light.on_verified(*node_id, verified, &proof);
+            events.extend(light_to_client(ev));
+            let v = r?;
+            if let (Some(me), Some(Ok(Response::Account { header_seq, entry, proof }))) = (me, answer.account) {
+                if header_seq == v.header.seq {
+                    if let Err(e) = light::verify_account(&v, &me, entry.as_ref(), &proof) {
+                        events.extend(light_to_client(st.light.on_invalid(*node_id, &e)));
+                        return Err(ClientError::Verification(e));
+                    }
+                }
+            }
+            if let Some(f) = &st.light.fork {
+                return Err(ClientError::ForkDetected { slot: f.slot });
+            }
+            Ok(v.header.seq)
+        }
+        .await;
+        {
+            let st = self.inner.state.lock().await;
+            let records = self.inner.store.nodes()?;
+            self.persist_standing(&st, &records)?;
+            if let Some(f) = &st.light.fork {
+                if self.inner.store.fork()?.is_none() {
+                    self.inner.store.set_fork(&StoredFork { slot: f.slot, a: f.a.clone(), b: f.b.clone() })?;
+                }
+            }
+        }
+        self.emit(events);
+        r
+    }
+
     /// A verified header at `seq`: the tip, a cached one, or fetched and
     /// linked down by `prev_hash` from the tip.
     async fn header_at(&self, st: &mut State, seq: u64, tip: &VerifiedHeader, conn: &quinn::Connection) -> Option<LedgerHeader> {
