@@ -245,18 +245,25 @@ impl LightClient {
         if s.bad_answers == 0 {
             s.demoted = false; // it was only unreachable
         }
-        if let Some(known) = self.proofs_by_slot.get(&proof.slot) {
-            let known_value = verify_latest_value(&self.anchor, known);
-            if known_value.as_ref() != Some(&verified.next_value) && self.fork.is_none() {
-                self.fork = Some(ForkEvidence { slot: proof.slot, a: known.clone(), b: proof.clone() });
-                events.push(LightEvent::ForkDetected(proof.slot));
+        match self.proofs_by_slot.get(&proof.slot) {
+            Some(known) => {
+                let known_value = verify_latest_value(&self.anchor, known);
+                if known_value.as_ref() != Some(&verified.next_value) && self.fork.is_none() {
+                    self.fork = Some(ForkEvidence { slot: proof.slot, a: known.clone(), b: proof.clone() });
+                    events.push(LightEvent::ForkDetected(proof.slot));
+                    // Evidence is the answer to a conflicting chain, whatever its age.
+                    return (Ok(verified), events);
+                }
             }
-            return (Ok(verified), events);
+            None => {
+                self.proofs_by_slot.insert(proof.slot, proof.clone());
+                while self.proofs_by_slot.len() > 64 {
+                    self.proofs_by_slot.pop_first();
+                }
+            }
         }
-        self.proofs_by_slot.insert(proof.slot, proof.clone());
-        while self.proofs_by_slot.len() > 64 {
-            self.proofs_by_slot.pop_first();
-        }
+        // A proof seen before is still stale when it is old: a node replaying
+        // it is not keeping up.
         let have = self.latest.as_ref().map_or(0, |l| l.header.seq);
         if self.latest.is_none() || have < verified.header.seq {
             events.push(LightEvent::NewVerifiedHeader(verified.header.seq));

@@ -152,7 +152,12 @@ fn stale_headers_do_not_replace_newer_ones() {
     w.close(vec![]);
     let (h1, h2, h3) = (w.headers[1].clone(), w.headers[2].clone(), w.headers[3].clone());
     let mut lc = LightClient::new(TrustAnchor::from_genesis(&w.genesis));
+    // A node first seen with an old header, replaying the same proof after
+    // the chain moved on, is stale the second time.
+    let p1 = w.proof(&h1, &[0, 1, 2], 0);
+    assert_eq!(lc.on_latest(node(3), &h1, &p1).0, Ok(h1.seq));
     assert!(lc.on_latest(node(0), &h3, &w.proof(&h3, &[0, 1, 2], 0)).0.is_ok());
+    assert_eq!(lc.on_latest(node(3), &h1, &p1).0, Err(LightError::Stale { got: h1.seq, have: h3.seq }));
     // One ledger behind is a node a moment late: accepted, not newest.
     assert_eq!(lc.on_latest(node(2), &h2, &w.proof(&h2, &[0, 1, 2], 0)).0, Ok(h2.seq));
     assert_eq!(lc.on_latest(node(1), &h1, &w.proof(&h1, &[0, 1, 2], 0)).0, Err(LightError::Stale { got: h1.seq, have: h3.seq }));

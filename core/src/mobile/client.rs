@@ -674,6 +674,10 @@ impl WattClient {
             let (r, ev) = st.light.on_verified(*node_id, verified, &proof);
             events.extend(light_to_client(ev));
             let v = r?;
+            // Fork evidence outranks anything else this answer may get wrong.
+            if let Some(f) = &st.light.fork {
+                return Err(ClientError::ForkDetected { slot: f.slot });
+            }
             if let (Some(me), Some(Ok(Response::Account { header_seq, entry, proof }))) = (me, answer.account) {
                 if header_seq == v.header.seq {
                     if let Err(e) = light::verify_account(&v, &me, entry.as_ref(), &proof) {
@@ -681,9 +685,6 @@ impl WattClient {
                         return Err(ClientError::Verification(e));
                     }
                 }
-            }
-            if let Some(f) = &st.light.fork {
-                return Err(ClientError::ForkDetected { slot: f.slot });
             }
             Ok(v.header.seq)
         }
