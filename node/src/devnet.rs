@@ -1,6 +1,6 @@
 //! `watt-node devnet`: a whole network on this machine. N validators in one
-//! process on loopback QUIC, each with its own redb; M phones that verify
-//! headers by their externalize proofs, tap once a day and pay each other.
+//! process on loopback QUIC, each with its own redb; M phones, each a real
+//! `WattClient` with its own data dir, that tap once a day and pay each other.
 
 use crate::config::{new_network_at, NodeConfig};
 use crate::node::{self, NodeHandle};
@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::{Amount, UNITS_PER_WATT};
-use watt_core::codec::BoundedVec;
 use watt_core::crypto::Keypair;
-use watt_core::ledger::{Attest, Genesis, LedgerHeader, Operation, Params, TransactionBody};
-use watt_core::wire::{Request, Response, TxRejection};
+use watt_core::ledger::{Genesis, LedgerHeader, Params};
+use watt_core::mnemonic::Mnemonic;
+use watt_core::mobile::{AttestState, ClientConfig, FileKeyStore, WattClient};
 
 #[derive(Debug, Clone)]
 pub struct DevnetOptions {
@@ -33,18 +33,6 @@ pub struct DevnetOptions {
 fn free_ports(n: usize) -> Vec<u16> {
     let socks: Vec<std::net::UdpSocket> = (0..n).filter_map(|_| std::net::UdpSocket::bind("127.0.0.1:0").ok()).collect();
     socks.iter().filter_map(|s| s.local_addr().ok().map(|a| a.port())).collect()
-}
-
-/// What a phone trusts: the pinned genesis (the light client's anchor).
-struct PhoneView {
-    genesis: Genesis,
-    anchor: watt_core::light::TrustAnchor,
-}
-
-impl PhoneView {
-    fn verify_latest(&self, header: &LedgerHeader, proof: &watt_core::wire::ExternalizeProof) -> Result<(), String> {
-        watt_core::light::verify_latest(&self.anchor, header, proof).map(|_| ()).map_err(|e| e.to_string())
-    }
 }
 
 /// Starts `n` validators in this process on free loopback ports, with their
@@ -80,21 +68,24 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
         None => std::env::temp_dir().join(format!("watt-devnet-{}-{}", std::process::id(), node::now_ms())),
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let phones: Vec<Keypair> = (0..opts.phones).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
-    let founders: Vec<AccountId> = phones.iter().map(|k| AccountId(k.public())).collect();
+    // Phones are founding accounts (SPEC §5 defaults table): their words
+    // exist before genesis names them.
+    let phones: Vec<Mnemonic> = (0..opts.phones).map(|_| Mnemonic::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let founders: Vec<AccountId> = phones
+        .iter()
+        .map(|w| Keypair::from_seed(w.account_seed()).map(|k| AccountId(k.public())).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     let mut params = Params::devnet(opts.ledger_ms, opts.day_seconds);
     params.attest_grace_ledgers = 2;
     let (handles, configs, genesis) = start_local(&dir, opts.validators, params, &founders).await?;
-    let targets: Vec<(SocketAddr, NodeId)> = handles.iter().map(|h| (h.listen, h.node_id)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let verified = Arc::new(AtomicU64::new(0));
     let mut phone_tasks = Vec::new();
-    for (i, key) in phones.iter().enumerate() {
-        let view = PhoneView { anchor: watt_core::light::TrustAnchor::from_genesis(&genesis), genesis: genesis.clone() };
-        let target = targets[i % targets.len()];
+    for (i, words) in phones.iter().enumerate() {
+        let client = open_phone(&dir.join(format!("phone-{i}")), &genesis, words, i, opts.validators).await?;
         let payee = founders[(i + 1) % founders.len()];
         let pays = i % 3 == 0;
-        phone_tasks.push(tokio::spawn(phone_loop(key.clone(), view, target, payee, pays, stop.clone(), verified.clone(), opts.ledger_ms)));
+        phone_tasks.push(tokio::spawn(phone_loop(client, payee, pays, stop.clone(), verified.clone(), opts.ledger_ms)));
     }
 
     let genesis_time = genesis.genesis_time;
@@ -140,66 +131,47 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
     summarize(&opts, &configs, &genesis, started.elapsed())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn phone_loop(
-    key: Keypair,
-    view: PhoneView,
-    target: (SocketAddr, NodeId),
-    payee: AccountId,
-    pays: bool,
-    stop: Arc<AtomicBool>,
-    verified: Arc<AtomicU64>,
-    ledger_ms: u64,
-) {
-    let Ok(endpoint) = crate::tls::client_endpoint("127.0.0.1:0".parse().expect("literal address")) else { return };
-    let Ok(client) = crate::tls::client_config(&target.1, None) else { return };
-    let me = AccountId(key.public());
-    let net = view.genesis.network_id();
-    let mut seq: u64 = 0;
-    let mut attested: Option<u64> = None;
-    let mut paid: Option<u64> = None;
-    let mut conn: Option<quinn::Connection> = None;
+/// One simulated phone: a real [`WattClient`] with its own data dir, driven
+/// like a person would: open, tap once a day, and (some) pay a friend.
+async fn phone_loop(client: WattClient, payee: AccountId, pays: bool, stop: Arc<AtomicBool>, verified: Arc<AtomicU64>, ledger_ms: u64) {
+    let mut paid_day: Option<u64> = None;
     while !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(ledger_ms.max(200))).await;
-        if conn.as_ref().is_none_or(|c| c.close_reason().is_some()) {
-            conn = match endpoint.connect_with(client.clone(), target.0, "watt-node") {
-                Ok(c) => c.await.ok(),
-                Err(_) => None,
-            };
-        }
-        let Some(c) = &conn else { continue };
-        let Ok(Response::Latest { header, proof }) = node::request_on(c, &Request::GetLatest).await else { continue };
-        if view.verify_latest(&header, &proof).is_err() {
-            continue; // a lying or broken node: never act on it
+        // Every answer is verified by the light client; errors (a node
+        // restarting, a day boundary) are retried on the next tick.
+        if client.refresh().await.is_err() {
+            continue;
         }
         verified.fetch_add(1, Ordering::Relaxed);
-        // Tap for the verified ledger's day: if the tap lands just after
-        // midnight, the grace ledgers still count it for that day.
-        let day = header.day;
-        let mut ops = Vec::new();
-        if attested != Some(day) {
-            ops.push((0, Operation::Attest(Attest { day, anchor_seq: header.seq, anchor_hash: header.hash(), inviter: None, device_token: None }), Some(day), None));
-        } else if pays && paid != Some(day) {
-            ops.push((100_000, Operation::Pay { to: payee, amount: Amount(UNITS_PER_WATT) }, None, Some(day)));
-        }
-        for (fee, op, a, pd) in ops {
-            let body = TransactionBody { source: me, seq_num: seq + 1, fee: Amount(fee), max_ledger: None, ops: BoundedVec::try_from_vec(vec![op]).unwrap_or_default() };
-            match node::request_on(c, &Request::SubmitTx(body.sign(&key, &net))).await {
-                Ok(Response::TxAccepted { .. }) => {
-                    seq += 1;
-                    if a.is_some() {
-                        attested = a;
-                    }
-                    if pd.is_some() {
-                        paid = pd;
-                    }
+        let Ok(status) = client.status().await else { continue };
+        let Some(day) = status.day else { continue };
+        match status.attested_today {
+            AttestState::NotYet => {
+                if let Err(e) = client.attest(None).await {
+                    tracing::debug!(error = %e, "devnet phone: tap not sent");
                 }
-                Ok(Response::TxRejected { reason: TxRejection::BadSequence { expected }, .. }) => seq = expected - 1,
-                Ok(Response::TxRejected { reason: TxRejection::AlreadyAttested, .. }) => attested = a,
-                _ => {}
             }
+            AttestState::Confirmed if pays && paid_day != Some(day) && status.pending.is_empty() => {
+                match client.pay(payee, Amount(UNITS_PER_WATT), Amount(100_000)).await {
+                    Ok(_) => paid_day = Some(day),
+                    Err(e) => tracing::debug!(error = %e, "devnet phone: payment not sent"),
+                }
+            }
+            _ => {}
         }
     }
+    client.disconnect().await;
+}
+
+/// Opens phone `i`'s wallet under `dir`, restored from its words.
+async fn open_phone(dir: &std::path::Path, genesis: &Genesis, words: &Mnemonic, i: usize, validators: usize) -> Result<WattClient, String> {
+    let config = ClientConfig { nodes_wanted: validators.min(3), selection_seed: Some(i as u64), ..ClientConfig::default() };
+    let key_store = Arc::new(FileKeyStore::new(dir.join("device.key")));
+    let client = WattClient::open(dir, genesis.clone(), config, key_store).await.map_err(|e| format!("phone {i}: {e}"))?;
+    if client.address().map_err(|e| e.to_string())?.is_none() {
+        client.restore_wallet(&words.phrase(), false).map_err(|e| format!("phone {i}: {e}"))?;
+    }
+    Ok(client)
 }
 
 fn summarize(opts: &DevnetOptions, configs: &[NodeConfig], genesis: &Genesis, elapsed: Duration) -> Result<Json, String> {
