@@ -19,7 +19,7 @@ use watt_core::mobile::{
 };
 use watt_core::scp::proof::ProofError;
 use watt_core::scp::{Pledges, Value};
-use watt_core::wire::{encode_frame, Request, Response, MAX_FRAME};
+use watt_core::wire::{encode_frame, ExternalizeProof, Request, Response, MAX_FRAME};
 use watt_e2e::{new_account, run, Network, TempDir};
 
 const FOUNDER_UNITS: u64 = 1_000 * UNITS_PER_WATT;
@@ -209,15 +209,15 @@ impl Forger {
     fn tamper(&self, lie: Lie, answer: Response) -> Response {
         match (lie, answer) {
             (Lie::TooFewSigners, Response::Latest { header, mut proof }) => {
-                let mut envelopes = proof.envelopes.into_vec();
-                envelopes.truncate(1);
-                proof.envelopes = envelopes.try_into().unwrap();
+                let mut commits = proof.commits.into_vec();
+                commits.truncate(1);
+                proof.commits = commits.try_into().unwrap();
                 Response::Latest { header, proof }
             }
             (Lie::ForgedSignature, Response::Latest { header, mut proof }) => {
-                let mut envelopes = proof.envelopes.into_vec();
-                envelopes[0].signature.0[10] ^= 0x40;
-                proof.envelopes = envelopes.try_into().unwrap();
+                let mut commits = proof.commits.into_vec();
+                commits[0].signature.0[10] ^= 0x40;
+                proof.commits = commits.try_into().unwrap();
                 Response::Latest { header, proof }
             }
             (Lie::WrongStateProof, Response::Account { header_seq, entry, proof }) => {
@@ -235,10 +235,10 @@ impl Forger {
 
     /// Another header for the same seq, with an externalize proof re-signed
     /// by the real validator keys (a compromised quorum): valid on its own.
-    fn conflicting(&self, header: watt_core::ledger::LedgerHeader, mut proof: watt_core::wire::ExternalizeProof) -> Response {
+    fn conflicting(&self, header: watt_core::ledger::LedgerHeader, proof: ExternalizeProof) -> Response {
         let mut forged = header;
         forged.close_time += 1;
-        let mut envelopes = proof.envelopes.into_vec();
+        let mut envelopes = proof.envelopes();
         for env in envelopes.iter_mut() {
             let ballot = match &mut env.statement.pledges {
                 Pledges::Externalize { commit, .. } => commit,
@@ -251,7 +251,7 @@ impl Forger {
             let key = self.validator_keys.iter().find(|k| NodeId(k.public()) == env.statement.node_id).expect("a validator's key");
             *env = env.statement.clone().sign(key, &self.network);
         }
-        proof.envelopes = envelopes.try_into().unwrap();
+        let proof = ExternalizeProof::from_envelopes(proof.slot, &envelopes).expect("one value");
         Response::Latest { header: forged, proof }
     }
 }

@@ -4,10 +4,10 @@
 
 use crate::address::{AccountId, NodeId};
 use crate::codec::{self, BoundedBytes, BoundedVec, CodecError, Wire};
-use crate::crypto::{Hash256, NetworkId};
+use crate::crypto::{Hash256, NetworkId, Signature};
 use crate::ledger::state::NodeEntry;
 use crate::ledger::{AccountEntry, LedgerHeader, MerklePath, StateProof, Transaction, TxResult, TxSet, Upgrade};
-use crate::scp::{Envelope, QuorumSet};
+use crate::scp::{Ballot, Envelope, Pledges, QuorumSet, Statement, Value};
 use serde::{Deserialize, Serialize};
 
 pub const ALPN_PHONE: &[u8] = b"watt/1";
@@ -20,17 +20,113 @@ pub const MAX_SMALL_FRAME: usize = 64 * 1024;
 /// Most headers in one `GetHeaders` answer.
 pub const MAX_HEADERS_PER_REQUEST: u32 = 1024;
 
-/// The signed CONFIRM/EXTERNALIZE envelopes of slot `slot`, all for one value,
-/// whose signers form a quorum (SPEC §4). Proves header `slot - 1`.
+/// The signed CONFIRM/EXTERNALIZE statements of slot `slot`, all for one
+/// value, whose signers form a quorum (SPEC §4). Proves header `slot - 1`.
+///
+/// The value is carried once and each signer's statement by what it adds
+/// (its kind, counters and quorum-set hash): the envelopes rebuild exactly,
+/// so every signature still covers the statement its validator signed, at
+/// half the bytes of a list of full envelopes (a phone downloads this on
+/// every open).
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalizeProof {
     pub slot: u64,
-    pub envelopes: BoundedVec<Envelope, 1000>,
+    pub value: Value,
+    pub commits: BoundedVec<SignedCommit, 1000>,
 }
 
 impl Wire for ExternalizeProof {
     const MAX_ENCODED_LEN: usize = MAX_FRAME;
+}
+
+/// One signer's CONFIRM or EXTERNALIZE statement without the slot and value.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedCommit {
+    pub node_id: NodeId,
+    pub pledge: CommitPledge,
+    pub signature: Signature,
+}
+
+/// The fields of [`Pledges::Confirm`] / [`Pledges::Externalize`] other than the value.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommitPledge {
+    Confirm { counter: u32, n_prepared: u32, n_commit: u32, n_h: u32, quorum_set_hash: Hash256 },
+    Externalize { counter: u32, n_h: u32, commit_quorum_set_hash: Hash256 },
+}
+
+/// Why envelopes cannot form one [`ExternalizeProof`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofShapeError {
+    #[error("envelope from {0} is for another slot")]
+    WrongSlot(NodeId),
+    #[error("envelope from {0} is not a CONFIRM or EXTERNALIZE")]
+    NotCommit(NodeId),
+    #[error("envelopes name different values")]
+    MixedValues,
+    #[error("more than 1000 envelopes")]
+    TooMany,
+}
+
+impl ExternalizeProof {
+    /// Compacts signed CONFIRM/EXTERNALIZE envelopes of `slot` for one value
+    /// (none gives an empty proof, which never verifies).
+    pub fn from_envelopes(slot: u64, envelopes: &[Envelope]) -> Result<ExternalizeProof, ProofShapeError> {
+        let mut value: Option<&Value> = None;
+        let mut commits = Vec::with_capacity(envelopes.len());
+        for e in envelopes {
+            let node = e.statement.node_id;
+            if e.statement.slot_index != slot {
+                return Err(ProofShapeError::WrongSlot(node));
+            }
+            let (v, pledge) = match &e.statement.pledges {
+                Pledges::Confirm { ballot, n_prepared, n_commit, n_h, quorum_set_hash } => (
+                    &ballot.value,
+                    CommitPledge::Confirm { counter: ballot.counter, n_prepared: *n_prepared, n_commit: *n_commit, n_h: *n_h, quorum_set_hash: *quorum_set_hash },
+                ),
+                Pledges::Externalize { commit, n_h, commit_quorum_set_hash } => {
+                    (&commit.value, CommitPledge::Externalize { counter: commit.counter, n_h: *n_h, commit_quorum_set_hash: *commit_quorum_set_hash })
+                }
+                _ => return Err(ProofShapeError::NotCommit(node)),
+            };
+            match value {
+                None => value = Some(v),
+                Some(first) if first != v => return Err(ProofShapeError::MixedValues),
+                Some(_) => {}
+            }
+            commits.push(SignedCommit { node_id: node, pledge, signature: e.signature });
+        }
+        Ok(ExternalizeProof {
+            slot,
+            value: value.cloned().unwrap_or_else(|| Value(BoundedBytes::new())),
+            commits: BoundedVec::try_from_vec(commits).map_err(|_| ProofShapeError::TooMany)?,
+        })
+    }
+
+    /// The signed envelopes, exactly as their validators signed them.
+    pub fn envelopes(&self) -> Vec<Envelope> {
+        self.commits
+            .iter()
+            .map(|c| {
+                let ballot = |counter: u32| Ballot { counter, value: self.value.clone() };
+                let pledges = match &c.pledge {
+                    CommitPledge::Confirm { counter, n_prepared, n_commit, n_h, quorum_set_hash } => {
+                        Pledges::Confirm { ballot: ballot(*counter), n_prepared: *n_prepared, n_commit: *n_commit, n_h: *n_h, quorum_set_hash: *quorum_set_hash }
+                    }
+                    CommitPledge::Externalize { counter, n_h, commit_quorum_set_hash } => {
+                        Pledges::Externalize { commit: ballot(*counter), n_h: *n_h, commit_quorum_set_hash: *commit_quorum_set_hash }
+                    }
+                };
+                Envelope { statement: Statement { node_id: c.node_id, slot_index: self.slot, pledges }, signature: c.signature }
+            })
+            .collect()
+    }
+
+    pub fn signers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.commits.iter().map(|c| c.node_id)
+    }
 }
 
 /// A validator in the directory with its sparse-Merkle proof against the

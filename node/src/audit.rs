@@ -14,7 +14,6 @@ use watt_core::codec::{decode, encode};
 use watt_core::crypto::{hash_tagged, Domain, Hash256};
 use watt_core::ledger::state::Payout;
 use watt_core::ledger::{Genesis, Operation, ScpValue, StateKey, TxOutcome};
-use watt_core::scp::Pledges;
 
 #[derive(Default, Clone)]
 struct Acct {
@@ -176,11 +175,7 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
         }
         // This ledger's participation (its value's proof set) and transactions.
         if let Some(proof) = store.proof(seq).map_err(|e| e.to_string())? {
-            let value = proof.envelopes.first().and_then(|e| match &e.statement.pledges {
-                Pledges::Confirm { ballot, .. } => Some(ballot.value.clone()),
-                Pledges::Externalize { commit, .. } => Some(commit.value.clone()),
-                _ => None,
-            });
+            let value = (!proof.commits.is_empty()).then_some(proof.value);
             if let Some(v) = value.and_then(|v| decode::<ScpValue>(v.as_bytes()).ok()) {
                 if v.prev_proof_hash != Hash256::ZERO {
                     let set = store.proof_set(&v.prev_proof_hash).map_err(|e| e.to_string())?.unwrap_or_default();

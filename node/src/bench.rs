@@ -322,7 +322,7 @@ fn synthetic_proof(n: usize) -> Result<(watt_core::light::TrustAnchor, watt_core
     let value = Value(BoundedBytes::try_from_vec(encode(&v)).map_err(|e| e.to_string())?);
     let net = genesis.network_id();
     let qh = qset.hash();
-    let envelopes = keys
+    let envelopes: Vec<_> = keys
         .iter()
         .take(threshold)
         .map(|k| {
@@ -334,7 +334,7 @@ fn synthetic_proof(n: usize) -> Result<(watt_core::light::TrustAnchor, watt_core
             .sign(k, &net)
         })
         .collect();
-    let proof = watt_core::wire::ExternalizeProof { slot: header.seq + 1, envelopes: BoundedVec::try_from_vec(envelopes).map_err(|e| e.to_string())? };
+    let proof = watt_core::wire::ExternalizeProof::from_envelopes(header.seq + 1, &envelopes).map_err(|e| e.to_string())?;
     Ok((watt_core::light::TrustAnchor::from_genesis(&genesis), header, proof))
 }
 
@@ -355,7 +355,7 @@ pub async fn client_bench(rounds: u32) -> Result<Json, String> {
         }
         let per = t.elapsed().as_secs_f64() * 1000.0 / f64::from(iters);
         verify.push(json!({
-            "validators": n, "signers": proof.envelopes.len(), "proof_bytes": watt_core::codec::encode(&proof).len(), "verify_ms": per,
+            "validators": n, "signers": proof.commits.len(), "proof_bytes": watt_core::codec::encode(&proof).len(), "verify_ms": per,
         }));
     }
 

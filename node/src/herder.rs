@@ -209,7 +209,7 @@ impl Herder {
         let mut proof_sets = HashMap::new();
         if lcl > 1 {
             if let Some(p) = store.proof(lcl)? {
-                let envs = p.envelopes.into_vec();
+                let envs = p.envelopes();
                 proof_sets.insert(proof_set_hash(&envs), envs);
             }
         }
@@ -321,7 +321,7 @@ impl Herder {
                 .slot(lcl.seq)
                 .map(|s| s.commit_envelopes())
                 .filter(|e| !e.is_empty())
-                .or_else(|| self.store.proof(lcl.seq).ok().flatten().map(|p| p.envelopes.into_vec()))
+                .or_else(|| self.store.proof(lcl.seq).ok().flatten().map(|p| p.envelopes()))
                 .unwrap_or_default();
             (proof_set_hash(&envs), envs)
         } else {
@@ -403,7 +403,13 @@ impl Herder {
             return;
         }
         let envs = self.scp.slot(slot).map(|s| s.commit_envelopes()).unwrap_or_default();
-        let proof = ExternalizeProof { slot, envelopes: BoundedVec::try_from_vec(envs).unwrap_or_default() };
+        let proof = match ExternalizeProof::from_envelopes(slot, &envs) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(slot, error = %e, "the slot's commit envelopes do not form one proof");
+                return;
+            }
+        };
         if let Err(e) = self.close_ledger(&value, proof, now_ms, out) {
             tracing::error!(slot, error = %e, "closing an externalized ledger failed");
         }
@@ -442,9 +448,10 @@ impl Herder {
         d.last_value = Some(value.clone());
         d.verdicts.clear();
         d.tx_sets.retain(|h, _| *h == v.tx_set_hash);
-        let keep = proof_set_hash(&proof.envelopes);
+        let envs = proof.envelopes();
+        let keep = proof_set_hash(&envs);
         d.proof_sets.retain(|h, _| *h == keep);
-        d.proof_sets.insert(keep, proof.envelopes.to_vec());
+        d.proof_sets.insert(keep, envs);
         let applied: Vec<Hash256> = outcome.results.iter().map(|r| r.tx_hash).collect();
         let state = &self.scp.driver().state;
         self.pool.ledger_closed(state, &applied);
@@ -671,7 +678,7 @@ impl Herder {
                 return Err(format!("ledger {slot} does not follow {}", lcl.seq));
             }
             let d = self.scp.driver();
-            let value = verify_externalize_proof(&d.network, slot, &l.proof.envelopes, &d.local_qset, |n| d.trusted.get(n).cloned())
+            let value = verify_externalize_proof(&d.network, slot, &l.proof.envelopes(), &d.local_qset, |n| d.trusted.get(n).cloned())
                 .map_err(|e| format!("ledger {slot}: {e}"))?;
             let v: ScpValue = decode(value.as_bytes()).map_err(|e| e.to_string())?;
             if v.prev_header_hash != lcl.hash() || v.tx_set_hash != l.tx_set.hash() {
@@ -813,9 +820,5 @@ fn statement_values(p: &Pledges) -> Vec<&Value> {
 
 /// The value an externalize proof's envelopes commit to.
 pub fn committed_value(p: &ExternalizeProof) -> Option<Value> {
-    p.envelopes.first().and_then(|e| match &e.statement.pledges {
-        Pledges::Confirm { ballot, .. } => Some(ballot.value.clone()),
-        Pledges::Externalize { commit, .. } => Some(commit.value.clone()),
-        _ => None,
-    })
+    (!p.commits.is_empty()).then(|| p.value.clone())
 }

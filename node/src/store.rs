@@ -103,7 +103,7 @@ impl Store {
     pub fn init_genesis(&self, state: &LedgerState) -> Result<(), StoreError> {
         let entries: Vec<(StateKey, Option<StateEntry>)> = state.all_entries().into_iter().map(|(k, e)| (k, Some(e))).collect();
         let empty = TxSet { prev_header_hash: Hash256::ZERO, txs: Default::default() };
-        let proof = ExternalizeProof { slot: 1, envelopes: Default::default() };
+        let proof = ExternalizeProof { slot: 1, value: watt_core::scp::Value(Default::default()), commits: Default::default() };
         self.commit(&ClosedLedger {
             header: &state.header,
             tx_set: &empty,

@@ -10,7 +10,7 @@ use crate::crypto::{Hash256, NetworkId};
 use crate::ledger::smt::{self, Proven};
 use crate::ledger::{AccountEntry, Genesis, LedgerHeader, MerklePath, ScpValue, StateEntry, StateKey, StateProof, TxResult};
 use crate::scp::proof::{verify_externalize_proof, ProofError};
-use crate::scp::{Envelope, QuorumSet, Value};
+use crate::scp::{QuorumSet, Value};
 use crate::wire::ExternalizeProof;
 use std::collections::BTreeMap;
 
@@ -76,7 +76,7 @@ pub struct VerifiedHeader {
 
 /// Accepts header `s-1` only through the externalize proof of slot `s` (SPEC §7).
 pub fn verify_latest(anchor: &TrustAnchor, header: &LedgerHeader, proof: &ExternalizeProof) -> Result<VerifiedHeader, LightError> {
-    let value = verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes, &anchor.local_qset, |n| {
+    let value = verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes(), &anchor.local_qset, |n| {
         anchor.quorum_sets.get(n).cloned()
     })?;
     let v: ScpValue = decode(value.as_bytes()).map_err(|_| LightError::BadValue)?;
@@ -86,7 +86,7 @@ pub fn verify_latest(anchor: &TrustAnchor, header: &LedgerHeader, proof: &Extern
     Ok(VerifiedHeader {
         header: header.clone(),
         next_value: value,
-        signers: proof.envelopes.iter().map(|e: &Envelope| e.statement.node_id).collect(),
+        signers: proof.signers().collect(),
     })
 }
 
@@ -294,7 +294,7 @@ impl LightClient {
 }
 
 fn verify_latest_value(anchor: &TrustAnchor, proof: &ExternalizeProof) -> Option<Value> {
-    verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes, &anchor.local_qset, |n| anchor.quorum_sets.get(n).cloned()).ok()
+    verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes(), &anchor.local_qset, |n| anchor.quorum_sets.get(n).cloned()).ok()
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ impl World {
         let value = Value(BoundedBytes::try_from_vec(encode(&v)).unwrap());
         let slot = header.seq + 1;
         let qh = self.genesis.validators[0].quorum_set.hash();
-        let envelopes = signers
+        let envelopes: Vec<_> = signers
             .iter()
             .map(|i| {
                 Statement {
@@ -86,7 +86,7 @@ impl World {
                 .sign(&key(*i), &self.genesis.network_id())
             })
             .collect();
-        ExternalizeProof { slot, envelopes: BoundedVec::try_from_vec(envelopes).unwrap() }
+        ExternalizeProof::from_envelopes(slot, &envelopes).unwrap()
     }
 }
 
@@ -117,9 +117,9 @@ fn forged_signature_and_wrong_header_are_refused() {
     let h = w.headers[1].clone();
     let anchor = TrustAnchor::from_genesis(&w.genesis);
     let mut p = w.proof(&h, &[0, 1, 2], 0);
-    let mut envs = p.envelopes.to_vec();
-    envs[1].signature.0[0] ^= 1;
-    p.envelopes = BoundedVec::try_from_vec(envs).unwrap();
+    let mut commits = p.commits.to_vec();
+    commits[1].signature.0[0] ^= 1;
+    p.commits = BoundedVec::try_from_vec(commits).unwrap();
     assert_eq!(verify_latest(&anchor, &h, &p), Err(LightError::Proof(ProofError::BadSignature(node(1)))));
     // A valid proof presented with another header.
     let other = w.headers[0].clone();
@@ -208,4 +208,31 @@ fn account_and_transaction_proofs_are_checked_against_the_verified_header() {
     let mut forged = results[0].clone();
     forged.fee_charged = Amount(0);
     assert_eq!(verify_tx(&verified, &forged, &path), Err(LightError::BadInclusion));
+}
+
+#[test]
+fn compact_proofs_rebuild_the_signed_envelopes_exactly() {
+    let mut w = world();
+    w.close(vec![]);
+    w.close(vec![]);
+    let (h1, h2) = (w.headers[1].clone(), w.headers[2].clone());
+    let p = w.proof(&h1, &[0, 1, 2], 0);
+    let envelopes = p.envelopes();
+    let network = w.genesis.network_id();
+    assert!(envelopes.iter().all(|e| e.verify(&network).is_ok()), "rebuilt envelopes carry valid signatures");
+    assert_eq!(ExternalizeProof::from_envelopes(p.slot, &envelopes).unwrap(), p);
+    // Fewer bytes than the envelopes listed in full (the value once).
+    let full: usize = envelopes.iter().map(|e| encode(e).len()).sum();
+    assert!(encode(&p).len() * 3 < full * 2, "{} vs {full}", encode(&p).len());
+    // One value per proof, commits only, one slot.
+    let mut mixed = envelopes.clone();
+    mixed.extend(w.proof(&h2, &[3], 0).envelopes().into_iter().map(|mut e| {
+        e.statement.slot_index = p.slot;
+        e
+    }));
+    assert_eq!(ExternalizeProof::from_envelopes(p.slot, &mixed), Err(crate::wire::ProofShapeError::MixedValues));
+    assert_eq!(ExternalizeProof::from_envelopes(p.slot + 1, &envelopes), Err(crate::wire::ProofShapeError::WrongSlot(node(0))));
+    let mut nominate = envelopes[0].clone();
+    nominate.statement.pledges = Pledges::Nominate { quorum_set_hash: Hash256::ZERO, votes: BoundedVec::new(), accepted: BoundedVec::new() };
+    assert_eq!(ExternalizeProof::from_envelopes(p.slot, &[nominate]), Err(crate::wire::ProofShapeError::NotCommit(node(0))));
 }
