@@ -24,3 +24,6 @@ cargo build --locked --workspace --all-targets
 
 echo "== tests"
 cargo test --locked --workspace
+
+echo "== Kotlin SDK on the JVM (generated bindings, real cdylib, real validators)"
+scripts/test-kotlin.sh

@@ -1,22 +1,25 @@
 //! uniffi bindings of `watt-core` for the Kotlin and Swift SDKs.
 //!
-//! This crate only adapts types: logic stays in `watt-core`, where it is tested
-//! without an FFI. The `WattClient` object arrives with the mobile core.
+//! This crate only adapts: logic stays in `watt-core`, where it is tested
+//! without an FFI. Async methods run on a tokio runtime the library owns
+//! (the app's threads only wait on them), amounts cross as base units
+//! (`u64`, 1 WATT = 10^7), addresses and hashes as text.
 
 uniffi::setup_scaffolding!();
+
+mod logging;
+mod platform;
+mod types;
+mod wallet;
+
+pub use logging::{set_log_sink, LogLevel, LogSink};
+pub use platform::{DeviceFacts, Network, PlatformError, PlatformFacts, PowerDecision, SecretKeyStore, Thermal};
+pub use types::*;
+pub use wallet::{open_wallet, EventListener, Wallet, WalletConfig};
 
 use std::str::FromStr;
 use watt_core::address::{decode_strkey, KeyKind as CoreKind};
 use watt_core::Amount;
-
-/// Errors crossing the FFI, each with a message a person can act on.
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-pub enum WattError {
-    #[error("invalid address: {reason}")]
-    InvalidAddress { reason: String },
-    #[error("invalid amount: {reason}")]
-    InvalidAmount { reason: String },
-}
 
 /// What a valid key text names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]

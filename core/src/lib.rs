@@ -15,6 +15,7 @@ pub mod mobile;
 #[cfg(feature = "client")]
 pub mod net;
 pub mod scp;
+pub mod storage;
 pub mod wire;
 
 #[cfg(test)]

@@ -1,0 +1,79 @@
+// The idiomatic Kotlin face of the WATT core. Plain JVM Kotlin (no Android
+// imports) so it compiles and is tested on a desktop JVM; Android glue lives
+// in src/androidMain.
+package org.watt.sdk
+
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.flow.MutableSharedFlow
+import kotlinx.coroutines.flow.SharedFlow
+import kotlinx.coroutines.flow.asSharedFlow
+
+/** 1 WATT in base units. */
+const val UNITS_PER_WATT: Long = 10_000_000L
+
+/**
+ * A wallet on this device: the verifying light client, the keys (sealed by
+ * [keyStore]) and the daily tap. Every suspend function runs on the core's
+ * own threads; callers may use any dispatcher.
+ */
+class WattWallet private constructor(private val wallet: Wallet) : AutoCloseable {
+    private val eventFlow = MutableSharedFlow<WalletEvent>(extraBufferCapacity = 256, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+
+    /** Everything the core reports as it happens (new ledgers, payments, rewards, forks). */
+    val events: SharedFlow<WalletEvent> = eventFlow.asSharedFlow()
+
+    init {
+        wallet.setListener(object : EventListener {
+            override fun onEvent(event: WalletEvent) {
+                eventFlow.tryEmit(event)
+            }
+        })
+    }
+
+    companion object {
+        /** Opens (or creates) the wallet stored in [dataDir] for the network of [genesisJson]. */
+        suspend fun open(
+            dataDir: String,
+            genesisJson: String,
+            keyStore: SecretKeyStore,
+            platform: PlatformFacts? = null,
+            config: WalletConfig = defaultWalletConfig(),
+        ): WattWallet = WattWallet(openWallet(dataDir, genesisJson, config, keyStore, platform))
+    }
+
+    /** A new wallet; returns the 24 recovery words to show once. */
+    fun create(): String = wallet.createWallet()
+    fun restore(words: String, replace: Boolean = false): String = wallet.restoreWallet(words, replace)
+    fun exportWords(): String = wallet.exportWords()
+    val address: String? get() = wallet.address()
+
+    suspend fun refresh(): RefreshSummary = wallet.refresh()
+    suspend fun balance(): ProvenBalance = wallet.balance()
+    fun history(limit: Int = 50): List<HistoryItem> = wallet.history(limit.toUInt())
+    suspend fun status(): WalletStatus = wallet.status()
+
+    /** Today's tap; a new account names the address that invited it. */
+    suspend fun tap(inviter: String? = null): String = wallet.attest(inviter)
+    suspend fun pay(to: String, amountUnits: Long, feeUnits: Long = 1_000L): String =
+        wallet.pay(to, amountUnits.toULong(), feeUnits.toULong())
+    suspend fun awaitSettled(txHash: String, timeoutMs: Long = 30_000L): TxState = wallet.waitSettled(txHash, timeoutMs.toULong())
+    suspend fun setSecurityCircle(members: List<String>): String = wallet.setSecurityCircle(members)
+    suspend fun setReferrer(referrer: String): String = wallet.setReferrer(referrer)
+
+    fun addNode(address: String, nodeId: String) = wallet.addNode(address, nodeId)
+    suspend fun removeNode(nodeId: String) = wallet.removeNode(nodeId)
+
+    fun startSync(intervalMs: Long = 5_000L) = wallet.startSync(intervalMs.toULong())
+    fun stopSync() = wallet.stopSync()
+    fun powerDecision(nextSectorBytes: Long, deadlineInMs: Long?): PowerDecision =
+        wallet.powerDecision(nextSectorBytes.toULong(), deadlineInMs?.toULong())
+
+    override fun close() {
+        wallet.setListener(null)
+        wallet.stopSync()
+        wallet.close()
+    }
+}
+
+/** "12.5 WATT" from base units, exactly. */
+fun formatWatt(units: Long): String = formatAmount(units.toULong())

@@ -1,0 +1,238 @@
+//! `Wallet`: the mobile core's `WattClient` as the SDKs see it.
+
+use crate::platform::{ForeignKeyStore, PlatformFacts, PowerDecision, SecretKeyStore};
+use crate::types::*;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use watt_core::address::{AccountId, NodeId};
+use watt_core::amount::Amount;
+use watt_core::crypto::Hash256;
+use watt_core::ledger::Genesis;
+use watt_core::mobile::{self as core, ClientConfig, WattClient};
+
+/// The library's own tokio runtime: every async call runs here, so the app
+/// needs no Rust executor and a slow network never blocks its threads.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, WattError> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("watt-core").enable_all().build().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| WattError::Internal { reason: format!("cannot start the core's runtime: {e}") })
+}
+
+async fn on_core<T: Send + 'static>(work: impl Future<Output = Result<T, WattError>> + Send + 'static) -> Result<T, WattError> {
+    runtime()?.spawn(work).await.map_err(|e| WattError::Internal { reason: e.to_string() })?
+}
+
+fn account(text: &str) -> Result<AccountId, WattError> {
+    text.trim().parse().map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })
+}
+
+fn tx_hash(text: &str) -> Result<Hash256, WattError> {
+    Hash256::from_hex(text.trim()).map_err(|e| WattError::InvalidArgument { detail: format!("transaction hash: {e}") })
+}
+
+/// The app's listener for [`WalletEvent`]s (called on the core's threads).
+#[uniffi::export(with_foreign)]
+pub trait EventListener: Send + Sync {
+    fn on_event(&self, event: WalletEvent);
+}
+
+struct ForeignListener(Arc<dyn EventListener>);
+
+impl core::EventListener for ForeignListener {
+    fn on_event(&self, event: core::ClientEvent) {
+        self.0.on_event(event.into());
+    }
+}
+
+/// Tunables (SPEC §7 defaults from [`default_wallet_config`]).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WalletConfig {
+    pub nodes_wanted: u32,
+    pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub stale_after_ms: u64,
+    pub tx_lifetime_ledgers: u64,
+}
+
+#[uniffi::export]
+pub fn default_wallet_config() -> WalletConfig {
+    let c = ClientConfig::default();
+    WalletConfig {
+        nodes_wanted: c.nodes_wanted as u32,
+        request_timeout_ms: c.request_timeout_ms,
+        connect_timeout_ms: c.connect_timeout_ms,
+        stale_after_ms: c.stale_after_ms,
+        tx_lifetime_ledgers: c.tx_lifetime_ledgers,
+    }
+}
+
+/// Opens (or creates) the wallet in `data_dir` for the network whose genesis
+/// file is `genesis_json` (the app bundles it; its hash is pinned on first open).
+#[uniffi::export]
+pub async fn open_wallet(
+    data_dir: String,
+    genesis_json: String,
+    config: WalletConfig,
+    key_store: Arc<dyn SecretKeyStore>,
+    platform: Option<Arc<dyn PlatformFacts>>,
+) -> Result<Arc<Wallet>, WattError> {
+    let genesis = Genesis::from_json(genesis_json.as_bytes()).map_err(|e| WattError::InvalidArgument { detail: format!("genesis: {e}") })?;
+    let config = ClientConfig {
+        nodes_wanted: config.nodes_wanted.max(1) as usize,
+        request_timeout_ms: config.request_timeout_ms,
+        connect_timeout_ms: config.connect_timeout_ms,
+        stale_after_ms: config.stale_after_ms,
+        tx_lifetime_ledgers: config.tx_lifetime_ledgers,
+        selection_seed: None,
+    };
+    let dir = PathBuf::from(data_dir);
+    let client = on_core(async move { Ok(WattClient::open(&dir, genesis, config, Arc::new(ForeignKeyStore(key_store))).await?) }).await?;
+    Ok(Arc::new(Wallet { client: Arc::new(client), platform }))
+}
+
+#[derive(uniffi::Object)]
+pub struct Wallet {
+    client: Arc<WattClient>,
+    platform: Option<Arc<dyn PlatformFacts>>,
+}
+
+#[uniffi::export]
+impl Wallet {
+    /// Creates the wallet's key and returns its 24 recovery words (show them once).
+    pub fn create_wallet(&self) -> Result<String, WattError> {
+        Ok(self.client.create_wallet()?.to_string())
+    }
+
+    /// Restores from 24 recovery words; returns the address.
+    pub fn restore_wallet(&self, words: String, replace: bool) -> Result<String, WattError> {
+        Ok(self.client.restore_wallet(&words, replace)?.to_string())
+    }
+
+    /// The 24 recovery words, for a backup screen.
+    pub fn export_words(&self) -> Result<String, WattError> {
+        Ok(self.client.export_mnemonic()?.to_string())
+    }
+
+    pub fn address(&self) -> Result<Option<String>, WattError> {
+        Ok(self.client.address()?.map(|a| a.to_string()))
+    }
+
+    /// Asks the nodes for the newest ledger and this account, verifies all,
+    /// settles pending transactions.
+    pub async fn refresh(&self) -> Result<RefreshSummary, WattError> {
+        let c = self.client.clone();
+        let s = on_core(async move { Ok(c.refresh().await?) }).await?;
+        Ok(RefreshSummary {
+            verified_ledger: s.verified_seq,
+            nodes_verified: s.nodes_verified as u32,
+            nodes_failed: s.nodes_failed as u32,
+            settled: s.settled as u32,
+        })
+    }
+
+    /// The balance proven against a verified ledger.
+    pub async fn balance(&self) -> Result<ProvenBalance, WattError> {
+        let c = self.client.clone();
+        let (units, ledger) = on_core(async move { Ok(c.balance().await?) }).await?;
+        Ok(ProvenBalance { units: units.units(), ledger })
+    }
+
+    /// Newest first.
+    pub fn history(&self, limit: u32) -> Result<Vec<HistoryItem>, WattError> {
+        Ok(self.client.history(limit as usize)?.into_iter().map(Into::into).collect())
+    }
+
+    /// Signs, stores and submits a payment; returns its hash. It is
+    /// re-submitted until it settles, across restarts.
+    pub async fn pay(&self, to: String, amount_units: u64, fee_units: u64) -> Result<String, WattError> {
+        let to = account(&to)?;
+        let c = self.client.clone();
+        on_core(async move { Ok(c.pay(to, Amount(amount_units), Amount(fee_units)).await?.to_hex()) }).await
+    }
+
+    /// Today's tap. A new account's first tap names its inviter.
+    pub async fn attest(&self, inviter: Option<String>) -> Result<String, WattError> {
+        let inviter = inviter.as_deref().map(account).transpose()?;
+        let c = self.client.clone();
+        on_core(async move { Ok(c.attest(inviter).await?.to_hex()) }).await
+    }
+
+    pub async fn set_security_circle(&self, members: Vec<String>) -> Result<String, WattError> {
+        let members = members.iter().map(|m| account(m)).collect::<Result<Vec<_>, _>>()?;
+        let c = self.client.clone();
+        on_core(async move { Ok(c.set_security_circle(members).await?.to_hex()) }).await
+    }
+
+    pub async fn set_referrer(&self, referrer: String) -> Result<String, WattError> {
+        let referrer = account(&referrer)?;
+        let c = self.client.clone();
+        on_core(async move { Ok(c.set_referrer(referrer).await?.to_hex()) }).await
+    }
+
+    /// Waits until the transaction is confirmed, failed or expired.
+    pub async fn wait_settled(&self, tx_hash_hex: String, timeout_ms: u64) -> Result<TxState, WattError> {
+        let hash = tx_hash(&tx_hash_hex)?;
+        let c = self.client.clone();
+        on_core(async move { Ok(c.wait_settled(hash, timeout_ms).await?.into()) }).await
+    }
+
+    pub async fn status(&self) -> Result<WalletStatus, WattError> {
+        let c = self.client.clone();
+        on_core(async move { Ok(c.status().await?.into()) }).await
+    }
+
+    /// Adds the user's own node (always asked, never replaced by the directory).
+    pub fn add_node(&self, address: String, node_id: String) -> Result<(), WattError> {
+        let id: NodeId = node_id.trim().parse().map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })?;
+        Ok(self.client.add_node(&address, id)?)
+    }
+
+    pub async fn remove_node(&self, node_id: String) -> Result<(), WattError> {
+        let id: NodeId = node_id.trim().parse().map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })?;
+        let c = self.client.clone();
+        on_core(async move { Ok(c.remove_node(&id).await?) }).await
+    }
+
+    pub fn set_listener(&self, listener: Option<Arc<dyn EventListener>>) {
+        self.client.set_listener(listener.map(|l| Arc::new(ForeignListener(l)) as Arc<dyn core::EventListener>));
+    }
+
+    /// Refreshes every `interval_ms` in the background (while the app is open).
+    pub fn start_sync(&self, interval_ms: u64) -> Result<(), WattError> {
+        let _in_runtime = runtime()?.enter();
+        self.client.start_sync(interval_ms);
+        Ok(())
+    }
+
+    pub fn stop_sync(&self) {
+        self.client.stop_sync();
+    }
+
+    pub fn net_stats(&self) -> NetStats {
+        let s = self.client.net_stats();
+        NetStats { connects: s.connects, requests: s.requests, round_trips: s.round_trips, bytes_received: s.bytes_received, bytes_sent: s.bytes_sent }
+    }
+
+    /// Closes connections (app going to the background).
+    pub async fn disconnect(&self) -> Result<(), WattError> {
+        let c = self.client.clone();
+        on_core(async move {
+            c.disconnect().await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// What background storage work the device allows now: asks the app's
+    /// [`PlatformFacts`] and applies the power policy.
+    pub fn power_decision(&self, next_sector_bytes: u64, deadline_in_ms: Option<u64>) -> Result<PowerDecision, WattError> {
+        let platform = self.platform.as_ref().ok_or_else(|| WattError::InvalidArgument { detail: "open_wallet was given no PlatformFacts".into() })?;
+        let facts = platform.current().map_err(|e| WattError::Internal { reason: format!("platform facts: {e}") })?;
+        Ok(crate::platform::power_policy(facts, next_sector_bytes, deadline_in_ms))
+    }
+}

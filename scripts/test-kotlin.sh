@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The Kotlin SDK on the host JVM: installs kotlinc (npm `kotlin-compiler`)
+# and JNA (Debian `libjna-java`) when missing, checks the committed bindings
+# against a fresh generation, compiles the generated bindings, the SDK facade
+# and the JVM test, and runs it against the real cdylib and validators.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+tools=".tools/kotlin"
+
+command -v java >/dev/null || { echo "java is missing: install a JDK 17 (apt-get install openjdk-17-jdk-headless)" >&2; exit 1; }
+command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 with npm" >&2; exit 1; }
+if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ]; then
+  echo "== installing kotlinc (npm kotlin-compiler) into $tools"
+  mkdir -p "$tools"
+  (cd "$tools" && npm install --no-audit --no-fund --silent kotlin-compiler@2.4.20)
+fi
+kotlin_home="$tools/node_modules/kotlin-compiler"
+jna=/usr/share/java/jna.jar
+if [ ! -f "$jna" ]; then
+  echo "== installing JNA (apt-get install libjna-java)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq libjna-java >/dev/null || { apt-get update -qq && apt-get install -y -qq libjna-java >/dev/null; }
+  else sudo apt-get install -y -qq libjna-java >/dev/null; fi
+fi
+
+echo "== bindings are reproducible"
+scripts/bindings.sh --check
+
+echo "== binaries for the validators"
+cargo build --locked -p watt-node --bins
+
+out="$target/kotlin-sdk-test"
+mkdir -p "$out"
+cp_compile="$jna:$kotlin_home/lib/kotlinx-coroutines-core-jvm.jar"
+echo "== kotlinc (generated bindings + SDK facade + JVM test)"
+"$kotlin_home/bin/kotlinc" -nowarn -jvm-target 17 -cp "$cp_compile" -d "$out/test.jar" \
+  android/sdk/src/main/kotlin/org/watt/sdk/*.kt tests/kotlin/WalletJvmTest.kt
+
+echo "== JVM test"
+WATT_BIN_DIR="$target/debug" java -Djna.library.path="$target/debug" \
+  -cp "$out/test.jar:$cp_compile:$kotlin_home/lib/kotlin-stdlib.jar" WalletJvmTestKt
