@@ -191,6 +191,11 @@ fun main() {
             check(phone.exportWords().split(" ").size == 24)
         }
 
+        test("the core's logs reach the app's LogSink") {
+            phone.refresh()
+            check(logLines.any { it.startsWith("DEBUG watt_core::mobile") && it.contains("refreshed") }) { "log lines: ${logLines.take(5)}" }
+        }
+
         test("a status with verified ledger, nodes and no fork") {
             val s = phone.status()
             check(s.verifiedLedger != null && s.canSign && s.forkSlot == null)

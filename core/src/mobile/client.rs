@@ -558,6 +558,10 @@ impl WattClient {
         }
         let settled = self.settle_pending(st, &tip, events).await?;
         self.attribute_credits(&tip, before_account, events)?;
+        tracing::debug!(seq = tip.header.seq, nodes_verified = verified_nodes, nodes_failed = failures.len(), settled, "refreshed");
+        for f in &failures {
+            tracing::info!(failure = %f, "a node's answer was not used");
+        }
         Ok(RefreshSummary { verified_seq: tip.header.seq, nodes_verified: verified_nodes, nodes_failed: failures.len(), settled })
     }
 
