@@ -3,8 +3,12 @@
 # and JNA (Debian `libjna-java`) when missing, checks the committed bindings
 # against a fresh generation, compiles the generated bindings, the SDK facade
 # and the JVM test, and runs it against the real cdylib and validators.
+#   scripts/test-kotlin.sh                 check, compile and run the JVM test
+#   scripts/test-kotlin.sh --compile-only  stop after compiling (used by bench-ffi.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+compile_only=0
+[ "${1:-}" = "--compile-only" ] && compile_only=1
 target="${CARGO_TARGET_DIR:-target}"
 tools=".tools/kotlin"
 
@@ -36,6 +40,7 @@ echo "== kotlinc (generated bindings + SDK facade + JVM test)"
 "$kotlin_home/bin/kotlinc" -nowarn -jvm-target 17 -cp "$cp_compile" -d "$out/test.jar" \
   android/sdk/src/main/kotlin/org/watt/sdk/*.kt tests/kotlin/WalletJvmTest.kt
 
+[ "$compile_only" = 1 ] && exit 0
 echo "== JVM test"
 WATT_BIN_DIR="$target/debug" java -Djna.library.path="$target/debug" \
   -cp "$out/test.jar:$cp_compile:$kotlin_home/lib/kotlin-stdlib.jar" WalletJvmTestKt
