@@ -21,6 +21,14 @@ use std::str::FromStr;
 use watt_core::address::{decode_strkey, KeyKind as CoreKind};
 use watt_core::Amount;
 
+/// Android loads the library with `System.loadLibrary`: start Logcat logging.
+#[cfg(target_os = "android")]
+#[no_mangle]
+pub extern "system" fn JNI_OnLoad(_vm: jni::JavaVM, _reserved: *mut std::ffi::c_void) -> jni::sys::jint {
+    logging::install();
+    jni::sys::JNI_VERSION_1_6
+}
+
 /// What a valid key text names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum KeyKind {

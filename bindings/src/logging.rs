@@ -1,6 +1,6 @@
 //! The core's `tracing` events, delivered into the app's own logging through
-//! [`LogSink`]. (On Android and iOS the platform logger is the app's
-//! business: its `LogSink` writes to Logcat or os_log.)
+//! [`LogSink`], and on Android and iOS also to Logcat (`android_logger`) and
+//! os_log (`oslog`).
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Once, RwLock};
@@ -44,7 +44,13 @@ static INSTALL: Once = Once::new();
 #[uniffi::export]
 pub fn set_log_sink(sink: Option<Arc<dyn LogSink>>, max_level: LogLevel) {
     *SINK.write().unwrap_or_else(|e| e.into_inner()) = sink.map(|s| (s, max_level));
+    install();
+}
+
+/// Routes the core's events through [`SinkLayer`] (once per process).
+pub(crate) fn install() {
     INSTALL.call_once(|| {
+        platform_log::init();
         // An app (or a test) may have installed its own subscriber: keep it.
         let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(SinkLayer));
     });
@@ -54,15 +60,19 @@ struct SinkLayer;
 
 impl<S: tracing::Subscriber> Layer<S> for SinkLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-        let guard = SINK.read().unwrap_or_else(|e| e.into_inner());
-        let Some((sink, max)) = guard.as_ref() else { return };
         let level = LogLevel::of(event.metadata().level());
-        if level > *max {
+        let guard = SINK.read().unwrap_or_else(|e| e.into_inner());
+        let to_sink = guard.as_ref().filter(|(_, max)| level <= *max);
+        if to_sink.is_none() && !platform_log::ENABLED {
             return;
         }
         let mut line = Line::default();
         event.record(&mut line);
-        sink.log(level, event.metadata().target().to_string(), line.0);
+        let target = event.metadata().target();
+        platform_log::emit(level, target, &line.0);
+        if let Some((sink, _)) = to_sink {
+            sink.log(level, target.to_string(), line.0);
+        }
     }
 }
 
@@ -97,4 +107,36 @@ impl Visit for Line {
             let _ = write!(self.0, "{}={value}", field.name());
         }
     }
+}
+
+#[cfg(any(target_os = "android", target_os = "ios"))]
+mod platform_log {
+    use super::LogLevel;
+    pub const ENABLED: bool = true;
+
+    pub fn init() {
+        #[cfg(target_os = "android")]
+        android_logger::init_once(android_logger::Config::default().with_max_level(log::LevelFilter::Info).with_tag("watt"));
+        #[cfg(target_os = "ios")]
+        let _ = oslog::OsLogger::new("org.watt.core").level_filter(log::LevelFilter::Info).init();
+    }
+
+    pub fn emit(level: LogLevel, target: &str, message: &str) {
+        let level = match level {
+            LogLevel::Error => log::Level::Error,
+            LogLevel::Warn => log::Level::Warn,
+            LogLevel::Info => log::Level::Info,
+            LogLevel::Debug => log::Level::Debug,
+            LogLevel::Trace => log::Level::Trace,
+        };
+        log::log!(target: target, level, "{message}");
+    }
+}
+
+#[cfg(not(any(target_os = "android", target_os = "ios")))]
+mod platform_log {
+    use super::LogLevel;
+    pub const ENABLED: bool = false;
+    pub fn init() {}
+    pub fn emit(_: LogLevel, _: &str, _: &str) {}
 }

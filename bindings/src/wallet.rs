@@ -81,6 +81,7 @@ pub async fn open_wallet(
     key_store: Arc<dyn SecretKeyStore>,
     platform: Option<Arc<dyn PlatformFacts>>,
 ) -> Result<Arc<Wallet>, WattError> {
+    crate::logging::install();
     let genesis = Genesis::from_json(genesis_json.as_bytes()).map_err(|e| WattError::InvalidArgument { detail: format!("genesis: {e}") })?;
     let config = ClientConfig {
         nodes_wanted: config.nodes_wanted.max(1) as usize,
