@@ -1,4 +1,11 @@
-//! Storage donation (SPEC §6). So far: the power policy that decides what
-//! background work the device's state allows; sealing and proving follow.
+//! Storage donation (SPEC §6): the stacked graph, resumable sealing, seal
+//! proofs and the sequential PoSt, and the power policy that decides what
+//! background work the device allows.
 
+pub mod graph;
 pub mod power;
+pub mod proof;
+pub mod seal;
+
+#[cfg(test)]
+mod tests;
