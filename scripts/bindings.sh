@@ -14,7 +14,9 @@ case "${1:-}" in
 esac
 
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust (rustup) first" >&2; exit 1; }
-cargo build --locked -p watt-ffi --lib --bin uniffi-bindgen
+# The same build as scripts/test.sh, so this is a no-op there (a narrower
+# build unifies features differently and rebuilds much of the tree).
+cargo build --locked --workspace --all-targets
 target="${CARGO_TARGET_DIR:-target}"
 lib="$target/debug/libwatt_ffi.so"
 [ "$(uname)" = "Darwin" ] && lib="$target/debug/libwatt_ffi.dylib"

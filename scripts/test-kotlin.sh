@@ -27,11 +27,9 @@ if [ ! -f "$jna" ]; then
   else sudo apt-get install -y -qq libjna-java >/dev/null; fi
 fi
 
-echo "== bindings are reproducible"
+echo "== bindings are reproducible (this also builds the cdylib and the validators)"
 scripts/bindings.sh --check
 
-echo "== binaries for the validators"
-cargo build --locked -p watt-node --bins
 
 out="$target/kotlin-sdk-test"
 mkdir -p "$out"

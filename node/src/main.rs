@@ -127,6 +127,16 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Storage proofs: seal time, re-seal cost per GiB (regeneration ratio),
+    /// seal-proof and PoSt sizes and times, detection probability.
+    Storage {
+        #[arg(long, default_value_t = 16)]
+        sector_mib: u64,
+        #[arg(long, default_value_t = 4)]
+        layers: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// The phone: header-proof verification CPU (4/7/21 validators), bytes and
     /// round trips from "open app" to a verified balance (7 validators, loopback).
     Client {
@@ -324,6 +334,17 @@ fn main() -> ExitCode {
                     println!("{report}");
                 } else {
                     print!("{}", watt_node::bench::client_bench_text(&report));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Command::Bench(BenchCommand::Storage { sector_mib, layers, json }) => match watt_node::bench::storage(sector_mib, layers) {
+            Ok(report) => {
+                if json {
+                    println!("{report}");
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
                 }
                 ExitCode::SUCCESS
             }
