@@ -1173,6 +1173,30 @@ impl WattClient {
         }
     }
 
+    // ----- storage donation (SPEC §6) -----
+
+    /// Donates `bytes` of this device's storage in sectors of `shape`
+    /// (lowering it drops the newest sectors first).
+    pub fn donate(&self, bytes: u64, shape: crate::storage::graph::SectorShape) -> Result<super::StorageStatus, ClientError> {
+        super::storage::donate(&self.inner.store, self.data_dir(), bytes, shape)
+    }
+
+    pub fn storage_status(&self) -> Result<super::StorageStatus, ClientError> {
+        super::storage::status(&self.inner.store, self.data_dir())
+    }
+
+    /// Does the most urgent storage work the device's state allows, within
+    /// `budget_ms` (runs on the calling thread: call it from a worker).
+    pub fn run_background(&self, facts: &crate::storage::power::DeviceFacts, budget_ms: u64) -> Result<super::BackgroundProgress, ClientError> {
+        let owner = self.account_id()?;
+        let tip = self.inner.store.tip()?.map(|t| (t.header.seq, t.header.rand));
+        super::storage::run_background(&self.inner.store, self.data_dir(), &owner.0 .0, tip, facts, Duration::from_millis(budget_ms))
+    }
+
+    fn data_dir(&self) -> &Path {
+        self.inner.store.path().parent().unwrap_or_else(|| Path::new("."))
+    }
+
     /// Refreshes every `interval_ms` in the background until `stop_sync`.
     pub fn start_sync(&self, interval_ms: u64) {
         let me = self.clone();

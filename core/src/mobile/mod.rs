@@ -6,11 +6,13 @@
 pub mod client;
 pub mod directory;
 pub mod error;
+pub mod storage;
 pub mod store;
 pub mod types;
 pub mod vault;
 
 pub use client::{RefreshSummary, WattClient};
 pub use error::ClientError;
+pub use storage::{BackgroundProgress, SectorStatus, StorageStatus};
 pub use types::*;
 pub use vault::{FileKeyStore, KeyStoreError, SecretKeyStore};

@@ -24,6 +24,7 @@ const K_TIP: &str = "tip";
 const K_ACCOUNT: &str = "account";
 const K_FORK: &str = "fork";
 const K_REWARDED: &str = "rewarded_through";
+const K_STORAGE: &str = "storage";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -136,6 +137,14 @@ impl ClientStore {
 
     pub fn set_tip(&self, tip: &TrustedTip) -> Result<(), StoreError> {
         self.put_meta(K_TIP, tip)
+    }
+
+    pub fn storage_plan(&self) -> Result<Option<super::storage::StoragePlan>, StoreError> {
+        self.meta(K_STORAGE)
+    }
+
+    pub fn set_storage_plan(&self, p: &super::storage::StoragePlan) -> Result<(), StoreError> {
+        self.put_meta(K_STORAGE, p)
     }
 
     pub fn account(&self) -> Result<Option<ProvenAccount>, StoreError> {

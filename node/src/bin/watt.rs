@@ -90,10 +90,39 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Donate storage: `storage donate`, `storage status`, `storage run`.
+    Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
     /// Measure "open app -> verified balance" and header-proof verification.
     Bench {
         #[arg(long, default_value_t = 5)]
         rounds: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum StorageCommand {
+    /// Donate MIB mebibytes in sectors of SECTOR_MIB with LAYERS layers
+    /// (lowering the donation drops the newest sectors).
+    Donate {
+        #[arg(long)]
+        mib: u64,
+        #[arg(long, default_value_t = 64)]
+        sector_mib: u64,
+        #[arg(long, default_value_t = 12)]
+        layers: u32,
+    },
+    /// Sectors, sealing progress and commitments.
+    Status,
+    /// Seal (this machine counts as plugged in) for BUDGET_MS, or until
+    /// every donated sector is sealed with --until-done.
+    Run {
+        #[arg(long, default_value_t = 10_000)]
+        budget_ms: u64,
+        #[arg(long)]
+        until_done: bool,
     },
 }
 

@@ -328,7 +328,93 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
                     .join("\n")
             });
         }
+        Command::Storage { command } => storage(cli, &client, command).await?,
         _ => return Err(Failure { code: exit::OTHER, message: "unhandled command".into() }),
+    }
+    Ok(())
+}
+
+fn storage_json(s: &watt_core::mobile::StorageStatus) -> Value {
+    json!({
+        "ok": true,
+        "donated_bytes": s.donated_bytes,
+        "used_bytes": s.used_bytes,
+        "sectors": s.sectors.iter().map(|x| json!({
+            "number": x.number, "sector_bytes": x.sector_bytes, "layers": x.layers, "replica_id": x.replica_id.to_hex(),
+            "sealed": x.sealed, "labels_done": x.labels_done, "labels_total": x.labels_total, "comm_r": x.comm_r.map(|c| c.to_hex()),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn storage_text(s: &watt_core::mobile::StorageStatus) -> String {
+    let mut out = format!("donated {} MiB, {} MiB in sectors\n", s.donated_bytes >> 20, s.used_bytes >> 20);
+    for x in &s.sectors {
+        let state = if x.sealed { "sealed (waiting for the ledger's storage operations)".to_string() } else { format!("sealing {:.1}%", 100.0 * x.labels_done as f64 / x.labels_total.max(1) as f64) };
+        out += &format!("  sector {}: {} MiB, {} layers, {state}\n", x.number, x.sector_bytes >> 20, x.layers);
+    }
+    out
+}
+
+/// A desktop is plugged in, cool and on an unmetered network.
+fn desktop_facts() -> watt_core::storage::power::DeviceFacts {
+    use watt_core::storage::power::{DeviceFacts, Network, Thermal};
+    DeviceFacts {
+        battery_percent: 100,
+        charging: true,
+        thermal: Thermal::Nominal,
+        low_power_mode: false,
+        network: Network::Unmetered,
+        free_bytes: u64::MAX / 4,
+        total_bytes: u64::MAX / 2,
+        screen_on: false,
+    }
+}
+
+async fn storage(cli: &Cli, client: &WattClient, command: &crate::StorageCommand) -> Result<(), Failure> {
+    use crate::StorageCommand as S;
+    match command {
+        S::Donate { mib, sector_mib, layers } => {
+            let shape = watt_core::storage::graph::SectorShape { sector_bytes: sector_mib << 20, layers: *layers };
+            let s = client.donate(mib << 20, shape).map_err(failure)?;
+            print(cli, storage_json(&s), || storage_text(&s));
+        }
+        S::Status => {
+            let s = client.storage_status().map_err(failure)?;
+            print(cli, storage_json(&s), || storage_text(&s));
+        }
+        S::Run { budget_ms, until_done } => {
+            // A ticket needs a verified ledger; sealing itself works offline.
+            if client.storage_status().map_err(failure)?.sectors.iter().all(|s| s.sealed) {
+                let _ = client.refresh().await;
+            }
+            let facts = desktop_facts();
+            let mut total = 0u64;
+            loop {
+                let c = client.clone();
+                let budget = if *until_done { 1_000 } else { *budget_ms };
+                let p = tokio::task::spawn_blocking(move || c.run_background(&facts, budget))
+                    .await
+                    .map_err(|e| Failure { code: exit::OTHER, message: e.to_string() })?
+                    .map_err(failure)?;
+                total += p.labels_done;
+                if !cli.json {
+                    let s = client.storage_status().map_err(failure)?;
+                    if let Some(x) = s.sectors.iter().find(|x| !x.sealed) {
+                        eprintln!("watt: sealing sector {}: {}/{} labels", x.number, x.labels_done, x.labels_total);
+                    }
+                }
+                if !p.decision.may_seal {
+                    return Err(Failure { code: exit::OTHER, message: format!("storage work not allowed now: {}", p.decision.reason) });
+                }
+                if p.idle || !*until_done {
+                    break;
+                }
+            }
+            let s = client.storage_status().map_err(failure)?;
+            let mut v = storage_json(&s);
+            v["labels_done_now"] = json!(total);
+            print(cli, v, || format!("{total} labels this run\n{}", storage_text(&s)));
+        }
     }
     Ok(())
 }

@@ -1,0 +1,216 @@
+//! Storage donation on the phone (SPEC §6): the donated quota, the sectors
+//! planned inside it, and background work in slices that the power policy
+//! allows. Each sector seals in its own directory (`sectors/<number>/`)
+//! through [`FileSealStore`], so a killed seal resumes from its checkpoint.
+//!
+//! Not yet: the ledger operations (pre-commit, prove-commit, PoSt) — sealed
+//! sectors wait for them as `Sealed`.
+
+use super::error::ClientError;
+use super::store::ClientStore;
+use crate::codec::{BoundedVec, Wire};
+use crate::crypto::Hash256;
+use crate::storage::graph::{replica_id, SectorShape, StackedGraph};
+use crate::storage::power::{self, DeviceFacts, PowerDecision};
+use crate::storage::proof::ticket;
+use crate::storage::seal::{commitments, FileSealStore, SealStore, Sealer};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Nodes labelled between checkpoints: about 20–100 ms of work on a phone.
+const SLICE_NODES: u64 = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectorRecord {
+    pub number: u64,
+    pub sector_bytes: u64,
+    pub layers: u32,
+    /// The ledger whose `rand` made the ticket.
+    pub ticket_seq: u64,
+    pub replica_id: Hash256,
+    /// Set when every layer is labelled: comm_d, comm_c, comm_r_last, comm_r.
+    pub commitments: Option<[Hash256; 4]>,
+}
+
+/// What the user donated and the sectors planned in it (one redb record).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StoragePlan {
+    pub donated_bytes: u64,
+    pub sector_bytes: u64,
+    pub layers: u32,
+    pub sectors: BoundedVec<SectorRecord, 4096>,
+}
+
+impl Wire for StoragePlan {
+    const MAX_ENCODED_LEN: usize = 4096 * 256 + 64;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectorStatus {
+    pub number: u64,
+    pub sector_bytes: u64,
+    pub layers: u32,
+    pub replica_id: Hash256,
+    pub sealed: bool,
+    pub labels_done: u64,
+    pub labels_total: u64,
+    pub comm_r: Option<Hash256>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageStatus {
+    pub donated_bytes: u64,
+    pub used_bytes: u64,
+    pub sectors: Vec<SectorStatus>,
+}
+
+/// What one `run_background` call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackgroundProgress {
+    pub decision: PowerDecision,
+    pub labels_done: u64,
+    pub sectors_sealed: u32,
+    /// Nothing left to do within the donation.
+    pub idle: bool,
+}
+
+fn sector_dir(data_dir: &Path, number: u64) -> PathBuf {
+    data_dir.join("sectors").join(number.to_string())
+}
+
+fn io(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Storage(format!("sector storage: {e}"))
+}
+
+fn plan(store: &ClientStore) -> Result<StoragePlan, ClientError> {
+    Ok(store.storage_plan()?.unwrap_or_default())
+}
+
+/// Sets the donation. Lowering it releases space at once by dropping the
+/// newest sectors first.
+pub fn donate(store: &ClientStore, data_dir: &Path, bytes: u64, shape: SectorShape) -> Result<StorageStatus, ClientError> {
+    shape.validate().map_err(ClientError::InvalidArgument)?;
+    let mut p = plan(store)?;
+    p.donated_bytes = bytes;
+    p.sector_bytes = shape.sector_bytes;
+    p.layers = shape.layers;
+    let mut sectors = p.sectors.into_vec();
+    while sectors.iter().map(|s| s.sector_bytes).sum::<u64>() > bytes {
+        let Some(newest) = sectors.pop() else { break };
+        match std::fs::remove_dir_all(sector_dir(data_dir, newest.number)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+    store.set_storage_plan(&p)?;
+    status(store, data_dir)
+}
+
+pub fn status(store: &ClientStore, data_dir: &Path) -> Result<StorageStatus, ClientError> {
+    let p = plan(store)?;
+    let mut sectors = Vec::new();
+    for s in p.sectors.iter() {
+        let n = s.sector_bytes / 32;
+        let total = n * u64::from(s.layers);
+        let done = match &s.commitments {
+            Some(_) => total,
+            None => FileSealStore::open(&sector_dir(data_dir, s.number))
+                .and_then(|fs| fs.checkpoint())
+                .map_err(io)?
+                .map_or(0, |cp| ((u64::from(cp.layer) - 1) * n + cp.next_node).min(total)),
+        };
+        sectors.push(SectorStatus {
+            number: s.number,
+            sector_bytes: s.sector_bytes,
+            layers: s.layers,
+            replica_id: s.replica_id,
+            sealed: s.commitments.is_some(),
+            labels_done: done,
+            labels_total: total,
+            comm_r: s.commitments.map(|c| c[3]),
+        });
+    }
+    Ok(StorageStatus { donated_bytes: p.donated_bytes, used_bytes: p.sectors.iter().map(|s| s.sector_bytes).sum(), sectors })
+}
+
+/// The most urgent allowed work within `budget`: (proofs come with the
+/// ledger operations) then sealing, never beyond the donation or the
+/// device's free-space floor. `ticket_from` is the newest verified header
+/// (seq, rand), needed only to plan a new sector.
+pub fn run_background(
+    store: &ClientStore,
+    data_dir: &Path,
+    owner: &[u8; 32],
+    ticket_from: Option<(u64, Hash256)>,
+    facts: &DeviceFacts,
+    budget: Duration,
+) -> Result<BackgroundProgress, ClientError> {
+    let started = Instant::now();
+    let mut p = plan(store)?;
+    let next_bytes = if p.sectors.iter().any(|s| s.commitments.is_none()) { 0 } else { p.sector_bytes };
+    let decision = power::decide(facts, next_bytes, None);
+    let mut progress = BackgroundProgress { decision: decision.clone(), labels_done: 0, sectors_sealed: 0, idle: false };
+    if !decision.may_seal {
+        return Ok(progress);
+    }
+    loop {
+        // The sector being sealed, or a new one if the donation has room.
+        let idx = match p.sectors.iter().position(|s| s.commitments.is_none()) {
+            Some(i) => i,
+            None => {
+                let used: u64 = p.sectors.iter().map(|s| s.sector_bytes).sum();
+                if p.sector_bytes == 0 || used + p.sector_bytes > p.donated_bytes {
+                    progress.idle = true;
+                    return Ok(progress);
+                }
+                if power::free_space_floor(facts.total_bytes) + p.sector_bytes > facts.free_bytes {
+                    progress.decision.may_seal = false;
+                    progress.decision.reason = "free space would fall below the floor".into();
+                    return Ok(progress);
+                }
+                let Some((ticket_seq, rand)) = ticket_from else {
+                    return Err(ClientError::NoNodeReachable("a new sector needs a verified ledger for its ticket: refresh first".into()));
+                };
+                let number = p.sectors.iter().map(|s| s.number + 1).max().unwrap_or(1);
+                let mut sectors = p.sectors.into_vec();
+                sectors.push(SectorRecord {
+                    number,
+                    sector_bytes: p.sector_bytes,
+                    layers: p.layers,
+                    ticket_seq,
+                    replica_id: replica_id(owner, number, &ticket(&rand)),
+                    commitments: None,
+                });
+                p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+                store.set_storage_plan(&p)?;
+                p.sectors.len() - 1
+            }
+        };
+        let rec = p.sectors[idx].clone();
+        let shape = SectorShape { sector_bytes: rec.sector_bytes, layers: rec.layers };
+        let graph = StackedGraph::new(shape).map_err(ClientError::InvalidArgument)?;
+        let mut fs = FileSealStore::open(&sector_dir(data_dir, rec.number)).map_err(io)?;
+        let mut sealer = Sealer::resume(graph.clone(), rec.replica_id, &fs).map_err(io)?;
+        let before = sealer.progress().labels_done;
+        let mut done = sealer.progress().done;
+        while !done && started.elapsed() < budget {
+            done = sealer.step(&mut fs, SLICE_NODES).map_err(io)?.done;
+        }
+        progress.labels_done += sealer.progress().labels_done - before;
+        if !done {
+            return Ok(progress);
+        }
+        let c = commitments(&fs, &graph).map_err(io)?;
+        let mut sectors = p.sectors.into_vec();
+        sectors[idx].commitments = Some([c.comm_d, c.comm_c, c.comm_r_last, c.comm_r]);
+        p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+        store.set_storage_plan(&p)?;
+        progress.sectors_sealed += 1;
+        if started.elapsed() >= budget {
+            return Ok(progress);
+        }
+    }
+}
