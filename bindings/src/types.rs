@@ -326,3 +326,53 @@ impl From<core::ClientEvent> for WalletEvent {
         }
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SectorState {
+    pub number: u64,
+    pub sector_bytes: u64,
+    pub layers: u32,
+    pub sealed: bool,
+    pub labels_done: u64,
+    pub labels_total: u64,
+    pub comm_r: Option<String>,
+}
+
+/// The donation and its sectors (the storage screen).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct StorageState {
+    pub donated_bytes: u64,
+    pub used_bytes: u64,
+    pub sectors: Vec<SectorState>,
+}
+
+impl From<core::StorageStatus> for StorageState {
+    fn from(s: core::StorageStatus) -> Self {
+        StorageState {
+            donated_bytes: s.donated_bytes,
+            used_bytes: s.used_bytes,
+            sectors: s
+                .sectors
+                .into_iter()
+                .map(|x| SectorState {
+                    number: x.number,
+                    sector_bytes: x.sector_bytes,
+                    layers: x.layers,
+                    sealed: x.sealed,
+                    labels_done: x.labels_done,
+                    labels_total: x.labels_total,
+                    comm_r: x.comm_r.map(|c| c.to_hex()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What one background run did, and what the power policy allowed.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BackgroundReport {
+    pub decision: crate::platform::PowerDecision,
+    pub labels_done: u64,
+    pub sectors_sealed: u32,
+    pub idle: bool,
+}

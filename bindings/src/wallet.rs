@@ -229,6 +229,35 @@ impl Wallet {
         .await
     }
 
+    /// Donates `bytes` of storage in sectors of `sector_bytes` with `layers`
+    /// layers (SPEC §6 phone default: 64 MiB, 12); lowering it drops the
+    /// newest sectors first.
+    pub fn donate(&self, bytes: u64, sector_bytes: u64, layers: u32) -> Result<StorageState, WattError> {
+        let shape = watt_core::storage::graph::SectorShape { sector_bytes, layers };
+        Ok(self.client.donate(bytes, shape)?.into())
+    }
+
+    pub fn storage_status(&self) -> Result<StorageState, WattError> {
+        Ok(self.client.storage_status()?.into())
+    }
+
+    /// The most urgent storage work the device allows, for at most
+    /// `budget_ms` (WorkManager / BGProcessingTask call this): asks the
+    /// app's [`PlatformFacts`], applies the power policy, seals in
+    /// checkpointed slices.
+    pub async fn run_background(&self, budget_ms: u64) -> Result<BackgroundReport, WattError> {
+        let platform = self.platform.clone().ok_or_else(|| WattError::InvalidArgument { detail: "open_wallet was given no PlatformFacts".into() })?;
+        let c = self.client.clone();
+        on_core(async move {
+            let facts = platform.current().map_err(|e| WattError::Internal { reason: format!("platform facts: {e}") })?;
+            let p = tokio::task::spawn_blocking(move || c.run_background(&facts.into(), budget_ms))
+                .await
+                .map_err(|e| WattError::Internal { reason: e.to_string() })??;
+            Ok(BackgroundReport { decision: p.decision.into(), labels_done: p.labels_done, sectors_sealed: p.sectors_sealed, idle: p.idle })
+        })
+        .await
+    }
+
     /// What background storage work the device allows now: asks the app's
     /// [`PlatformFacts`] and applies the power policy.
     pub fn power_decision(&self, next_sector_bytes: u64, deadline_in_ms: Option<u64>) -> Result<PowerDecision, WattError> {

@@ -56,6 +56,16 @@ func backgroundRefresh() async {
     }
 }
 
+/// Seals for a few minutes under the core's power policy.
+func backgroundSeal() async {
+    guard let url = Bundle.main.url(forResource: "genesis", withExtension: "json"),
+          let genesis = try? String(contentsOf: url) else { return }
+    let dir = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0].appendingPathComponent("watt")
+    if let w = try? await WattWallet.open(dataDir: dir, genesisJSON: genesis, platform: IOSPlatformFacts()) {
+        _ = try? await w.runBackground(budgetMs: 3 * 60_000)
+    }
+}
+
 @main
 struct WattApp: App {
     @StateObject private var model = WalletModel()
@@ -66,8 +76,8 @@ struct WattApp: App {
             Task { await backgroundRefresh(); task.setTaskCompleted(success: true) }
         }
         BGTaskScheduler.shared.register(forTaskWithIdentifier: "org.watt.seal", using: nil) { task in
-            // Sealing (storage release): only on external power, by request.
-            task.setTaskCompleted(success: true)
+            // Sealing: only on external power (the request says so; the core checks too).
+            Task { await backgroundSeal(); task.setTaskCompleted(success: true) }
         }
         let seal = BGProcessingTaskRequest(identifier: "org.watt.seal")
         seal.requiresExternalPower = true

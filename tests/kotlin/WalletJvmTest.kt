@@ -180,6 +180,21 @@ fun main() {
             check(onBattery.mayProve) { "proving is allowed at 80% near a deadline" }
         }
 
+        test("storage: donate, seal in the background while charging, refuse on battery") {
+            founderFacts.charging = true
+            val donated = founderWallet.donate(1L shl 20, sectorBytes = 1L shl 20, layers = 2)
+            check(donated.donatedBytes == (1uL shl 20))
+            var report = founderWallet.runBackground(10_000)
+            while (!report.idle) { report = founderWallet.runBackground(10_000) }
+            val sector = founderWallet.storageStatus().sectors.single()
+            check(sector.sealed && sector.commR != null && sector.labelsDone == sector.labelsTotal) { "$sector" }
+            founderFacts.charging = false
+            founderWallet.donate(2L shl 20, sectorBytes = 1L shl 20, layers = 2)
+            val onBattery = founderWallet.runBackground(1_000)
+            check(!onBattery.decision.maySeal && onBattery.labelsDone == 0uL) { "$onBattery" }
+            check(founderWallet.donate(0, sectorBytes = 1L shl 20, layers = 2).usedBytes == 0uL)
+        }
+
         test("the seed stays sealed: another device key cannot open it, the right one can") {
             phone.close()
             val stranger = WattWallet.open("$work/phone", genesis, MemoryKeyStore())

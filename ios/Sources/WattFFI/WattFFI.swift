@@ -1297,6 +1297,13 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func disconnect() async throws 
     
     /**
+     * Donates `bytes` of storage in sectors of `sector_bytes` with `layers`
+     * layers (SPEC §6 phone default: 64 MiB, 12); lowering it drops the
+     * newest sectors first.
+     */
+    func donate(bytes: UInt64, sectorBytes: UInt64, layers: UInt32) throws  -> StorageState
+    
+    /**
      * The 24 recovery words, for a backup screen.
      */
     func exportWords() throws  -> String
@@ -1333,6 +1340,14 @@ public protocol WalletProtocol: AnyObject, Sendable {
      */
     func restoreWallet(words: String, replace: Bool) throws  -> String
     
+    /**
+     * The most urgent storage work the device allows, for at most
+     * `budget_ms` (WorkManager / BGProcessingTask call this): asks the
+     * app's [`PlatformFacts`], applies the power policy, seals in
+     * checkpointed slices.
+     */
+    func runBackground(budgetMs: UInt64) async throws  -> BackgroundReport
+    
     func setListener(listener: EventListener?) 
     
     func setReferrer(referrer: String) async throws  -> String
@@ -1347,6 +1362,8 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func status() async throws  -> WalletStatus
     
     func stopSync() 
+    
+    func storageStatus() throws  -> StorageState
     
     /**
      * Waits until the transaction is confirmed, failed or expired.
@@ -1495,6 +1512,21 @@ open func disconnect()async throws   {
 }
     
     /**
+     * Donates `bytes` of storage in sectors of `sector_bytes` with `layers`
+     * layers (SPEC §6 phone default: 64 MiB, 12); lowering it drops the
+     * newest sectors first.
+     */
+open func donate(bytes: UInt64, sectorBytes: UInt64, layers: UInt32)throws  -> StorageState  {
+    return try  FfiConverterTypeStorageState_lift(try rustCallWithError(FfiConverterTypeWattError_lift) {
+    uniffi_watt_ffi_fn_method_wallet_donate(self.uniffiClonePointer(),
+        FfiConverterUInt64.lower(bytes),
+        FfiConverterUInt64.lower(sectorBytes),
+        FfiConverterUInt32.lower(layers),$0
+    )
+})
+}
+    
+    /**
      * The 24 recovery words, for a backup screen.
      */
 open func exportWords()throws  -> String  {
@@ -1606,6 +1638,29 @@ open func restoreWallet(words: String, replace: Bool)throws  -> String  {
 })
 }
     
+    /**
+     * The most urgent storage work the device allows, for at most
+     * `budget_ms` (WorkManager / BGProcessingTask call this): asks the
+     * app's [`PlatformFacts`], applies the power policy, seals in
+     * checkpointed slices.
+     */
+open func runBackground(budgetMs: UInt64)async throws  -> BackgroundReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_watt_ffi_fn_method_wallet_run_background(
+                    self.uniffiClonePointer(),
+                    FfiConverterUInt64.lower(budgetMs)
+                )
+            },
+            pollFunc: ffi_watt_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_watt_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_watt_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeBackgroundReport_lift,
+            errorHandler: FfiConverterTypeWattError_lift
+        )
+}
+    
 open func setListener(listener: EventListener?)  {try! rustCall() {
     uniffi_watt_ffi_fn_method_wallet_set_listener(self.uniffiClonePointer(),
         FfiConverterOptionTypeEventListener.lower(listener),$0
@@ -1678,6 +1733,13 @@ open func stopSync()  {try! rustCall() {
     uniffi_watt_ffi_fn_method_wallet_stop_sync(self.uniffiClonePointer(),$0
     )
 }
+}
+    
+open func storageStatus()throws  -> StorageState  {
+    return try  FfiConverterTypeStorageState_lift(try rustCallWithError(FfiConverterTypeWattError_lift) {
+    uniffi_watt_ffi_fn_method_wallet_storage_status(self.uniffiClonePointer(),$0
+    )
+})
 }
     
     /**
@@ -1754,6 +1816,95 @@ public func FfiConverterTypeWallet_lower(_ value: Wallet) -> UnsafeMutableRawPoi
 }
 
 
+
+
+/**
+ * What one background run did, and what the power policy allowed.
+ */
+public struct BackgroundReport {
+    public var decision: PowerDecision
+    public var labelsDone: UInt64
+    public var sectorsSealed: UInt32
+    public var idle: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(decision: PowerDecision, labelsDone: UInt64, sectorsSealed: UInt32, idle: Bool) {
+        self.decision = decision
+        self.labelsDone = labelsDone
+        self.sectorsSealed = sectorsSealed
+        self.idle = idle
+    }
+}
+
+#if compiler(>=6)
+extension BackgroundReport: Sendable {}
+#endif
+
+
+extension BackgroundReport: Equatable, Hashable {
+    public static func ==(lhs: BackgroundReport, rhs: BackgroundReport) -> Bool {
+        if lhs.decision != rhs.decision {
+            return false
+        }
+        if lhs.labelsDone != rhs.labelsDone {
+            return false
+        }
+        if lhs.sectorsSealed != rhs.sectorsSealed {
+            return false
+        }
+        if lhs.idle != rhs.idle {
+            return false
+        }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(decision)
+        hasher.combine(labelsDone)
+        hasher.combine(sectorsSealed)
+        hasher.combine(idle)
+    }
+}
+
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBackgroundReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BackgroundReport {
+        return
+            try BackgroundReport(
+                decision: FfiConverterTypePowerDecision.read(from: &buf), 
+                labelsDone: FfiConverterUInt64.read(from: &buf), 
+                sectorsSealed: FfiConverterUInt32.read(from: &buf), 
+                idle: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: BackgroundReport, into buf: inout [UInt8]) {
+        FfiConverterTypePowerDecision.write(value.decision, into: &buf)
+        FfiConverterUInt64.write(value.labelsDone, into: &buf)
+        FfiConverterUInt32.write(value.sectorsSealed, into: &buf)
+        FfiConverterBool.write(value.idle, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBackgroundReport_lift(_ buf: RustBuffer) throws -> BackgroundReport {
+    return try FfiConverterTypeBackgroundReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBackgroundReport_lower(_ value: BackgroundReport) -> RustBuffer {
+    return FfiConverterTypeBackgroundReport.lower(value)
+}
 
 
 /**
@@ -2544,6 +2695,197 @@ public func FfiConverterTypeRefreshSummary_lift(_ buf: RustBuffer) throws -> Ref
 #endif
 public func FfiConverterTypeRefreshSummary_lower(_ value: RefreshSummary) -> RustBuffer {
     return FfiConverterTypeRefreshSummary.lower(value)
+}
+
+
+public struct SectorState {
+    public var number: UInt64
+    public var sectorBytes: UInt64
+    public var layers: UInt32
+    public var sealed: Bool
+    public var labelsDone: UInt64
+    public var labelsTotal: UInt64
+    public var commR: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(number: UInt64, sectorBytes: UInt64, layers: UInt32, sealed: Bool, labelsDone: UInt64, labelsTotal: UInt64, commR: String?) {
+        self.number = number
+        self.sectorBytes = sectorBytes
+        self.layers = layers
+        self.sealed = sealed
+        self.labelsDone = labelsDone
+        self.labelsTotal = labelsTotal
+        self.commR = commR
+    }
+}
+
+#if compiler(>=6)
+extension SectorState: Sendable {}
+#endif
+
+
+extension SectorState: Equatable, Hashable {
+    public static func ==(lhs: SectorState, rhs: SectorState) -> Bool {
+        if lhs.number != rhs.number {
+            return false
+        }
+        if lhs.sectorBytes != rhs.sectorBytes {
+            return false
+        }
+        if lhs.layers != rhs.layers {
+            return false
+        }
+        if lhs.sealed != rhs.sealed {
+            return false
+        }
+        if lhs.labelsDone != rhs.labelsDone {
+            return false
+        }
+        if lhs.labelsTotal != rhs.labelsTotal {
+            return false
+        }
+        if lhs.commR != rhs.commR {
+            return false
+        }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(number)
+        hasher.combine(sectorBytes)
+        hasher.combine(layers)
+        hasher.combine(sealed)
+        hasher.combine(labelsDone)
+        hasher.combine(labelsTotal)
+        hasher.combine(commR)
+    }
+}
+
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSectorState: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SectorState {
+        return
+            try SectorState(
+                number: FfiConverterUInt64.read(from: &buf), 
+                sectorBytes: FfiConverterUInt64.read(from: &buf), 
+                layers: FfiConverterUInt32.read(from: &buf), 
+                sealed: FfiConverterBool.read(from: &buf), 
+                labelsDone: FfiConverterUInt64.read(from: &buf), 
+                labelsTotal: FfiConverterUInt64.read(from: &buf), 
+                commR: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SectorState, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.number, into: &buf)
+        FfiConverterUInt64.write(value.sectorBytes, into: &buf)
+        FfiConverterUInt32.write(value.layers, into: &buf)
+        FfiConverterBool.write(value.sealed, into: &buf)
+        FfiConverterUInt64.write(value.labelsDone, into: &buf)
+        FfiConverterUInt64.write(value.labelsTotal, into: &buf)
+        FfiConverterOptionString.write(value.commR, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSectorState_lift(_ buf: RustBuffer) throws -> SectorState {
+    return try FfiConverterTypeSectorState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSectorState_lower(_ value: SectorState) -> RustBuffer {
+    return FfiConverterTypeSectorState.lower(value)
+}
+
+
+/**
+ * The donation and its sectors (the storage screen).
+ */
+public struct StorageState {
+    public var donatedBytes: UInt64
+    public var usedBytes: UInt64
+    public var sectors: [SectorState]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(donatedBytes: UInt64, usedBytes: UInt64, sectors: [SectorState]) {
+        self.donatedBytes = donatedBytes
+        self.usedBytes = usedBytes
+        self.sectors = sectors
+    }
+}
+
+#if compiler(>=6)
+extension StorageState: Sendable {}
+#endif
+
+
+extension StorageState: Equatable, Hashable {
+    public static func ==(lhs: StorageState, rhs: StorageState) -> Bool {
+        if lhs.donatedBytes != rhs.donatedBytes {
+            return false
+        }
+        if lhs.usedBytes != rhs.usedBytes {
+            return false
+        }
+        if lhs.sectors != rhs.sectors {
+            return false
+        }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(donatedBytes)
+        hasher.combine(usedBytes)
+        hasher.combine(sectors)
+    }
+}
+
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStorageState: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StorageState {
+        return
+            try StorageState(
+                donatedBytes: FfiConverterUInt64.read(from: &buf), 
+                usedBytes: FfiConverterUInt64.read(from: &buf), 
+                sectors: FfiConverterSequenceTypeSectorState.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StorageState, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.donatedBytes, into: &buf)
+        FfiConverterUInt64.write(value.usedBytes, into: &buf)
+        FfiConverterSequenceTypeSectorState.write(value.sectors, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStorageState_lift(_ buf: RustBuffer) throws -> StorageState {
+    return try FfiConverterTypeStorageState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStorageState_lower(_ value: StorageState) -> RustBuffer {
+    return FfiConverterTypeStorageState.lower(value)
 }
 
 
@@ -4227,6 +4569,31 @@ fileprivate struct FfiConverterSequenceTypePendingTx: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSectorState: FfiConverterRustBuffer {
+    typealias SwiftType = [SectorState]
+
+    public static func write(_ value: [SectorState], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSectorState.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SectorState] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SectorState]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSectorState.read(from: &buf))
+        }
+        return seq
+    }
+}
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_MAYBE_READY: Int8 = 1
 
@@ -4429,6 +4796,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_watt_ffi_checksum_method_wallet_disconnect() != 42647) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_watt_ffi_checksum_method_wallet_donate() != 19588) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_watt_ffi_checksum_method_wallet_export_words() != 20391) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4453,6 +4823,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_watt_ffi_checksum_method_wallet_restore_wallet() != 22095) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_watt_ffi_checksum_method_wallet_run_background() != 61863) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_watt_ffi_checksum_method_wallet_set_listener() != 20616) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4469,6 +4842,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_watt_ffi_checksum_method_wallet_stop_sync() != 27349) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_watt_ffi_checksum_method_wallet_storage_status() != 43495) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_watt_ffi_checksum_method_wallet_wait_settled() != 9372) {

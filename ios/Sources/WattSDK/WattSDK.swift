@@ -45,6 +45,12 @@ public final class WattWallet: @unchecked Sendable {
     public func awaitSettled(_ hash: String, timeoutMs: UInt64 = 30_000) async throws -> TxState {
         try await wallet.waitSettled(txHashHex: hash, timeoutMs: timeoutMs)
     }
+    public func donate(bytes: UInt64, sectorBytes: UInt64 = 64 << 20, layers: UInt32 = 12) throws -> StorageState {
+        try wallet.donate(bytes: bytes, sectorBytes: sectorBytes, layers: layers)
+    }
+    public func storageStatus() throws -> StorageState { try wallet.storageStatus() }
+    /// The most urgent storage work the device allows, for at most `budgetMs`.
+    public func runBackground(budgetMs: UInt64) async throws -> BackgroundReport { try await wallet.runBackground(budgetMs: budgetMs) }
     public func powerDecision(nextSectorBytes: UInt64, deadlineInMs: UInt64?) throws -> PowerDecision {
         try wallet.powerDecision(nextSectorBytes: nextSectorBytes, deadlineInMs: deadlineInMs)
     }

@@ -431,6 +431,11 @@ RustBuffer uniffi_watt_ffi_fn_method_wallet_create_wallet(void*_Nonnull ptr, Rus
 uint64_t uniffi_watt_ffi_fn_method_wallet_disconnect(void*_Nonnull ptr
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_DONATE
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_DONATE
+RustBuffer uniffi_watt_ffi_fn_method_wallet_donate(void*_Nonnull ptr, uint64_t bytes, uint64_t sector_bytes, uint32_t layers, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_EXPORT_WORDS
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_EXPORT_WORDS
 RustBuffer uniffi_watt_ffi_fn_method_wallet_export_words(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
@@ -471,6 +476,11 @@ uint64_t uniffi_watt_ffi_fn_method_wallet_remove_node(void*_Nonnull ptr, RustBuf
 RustBuffer uniffi_watt_ffi_fn_method_wallet_restore_wallet(void*_Nonnull ptr, RustBuffer words, int8_t replace, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_RUN_BACKGROUND
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_RUN_BACKGROUND
+uint64_t uniffi_watt_ffi_fn_method_wallet_run_background(void*_Nonnull ptr, uint64_t budget_ms
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_SET_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_SET_LISTENER
 void uniffi_watt_ffi_fn_method_wallet_set_listener(void*_Nonnull ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
@@ -499,6 +509,11 @@ uint64_t uniffi_watt_ffi_fn_method_wallet_status(void*_Nonnull ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_STOP_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_STOP_SYNC
 void uniffi_watt_ffi_fn_method_wallet_stop_sync(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_STORAGE_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_STORAGE_STATUS
+RustBuffer uniffi_watt_ffi_fn_method_wallet_storage_status(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_WAIT_SETTLED
@@ -936,6 +951,12 @@ uint16_t uniffi_watt_ffi_checksum_method_wallet_disconnect(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_DONATE
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_DONATE
+uint16_t uniffi_watt_ffi_checksum_method_wallet_donate(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_EXPORT_WORDS
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_EXPORT_WORDS
 uint16_t uniffi_watt_ffi_checksum_method_wallet_export_words(void
@@ -984,6 +1005,12 @@ uint16_t uniffi_watt_ffi_checksum_method_wallet_restore_wallet(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_RUN_BACKGROUND
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_RUN_BACKGROUND
+uint16_t uniffi_watt_ffi_checksum_method_wallet_run_background(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_SET_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_SET_LISTENER
 uint16_t uniffi_watt_ffi_checksum_method_wallet_set_listener(void
@@ -1017,6 +1044,12 @@ uint16_t uniffi_watt_ffi_checksum_method_wallet_status(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_STOP_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_STOP_SYNC
 uint16_t uniffi_watt_ffi_checksum_method_wallet_stop_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_STORAGE_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_STORAGE_STATUS
+uint16_t uniffi_watt_ffi_checksum_method_wallet_storage_status(void
     
 );
 #endif

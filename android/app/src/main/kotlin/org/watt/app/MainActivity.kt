@@ -45,7 +45,7 @@ fun App(model: WalletModel = viewModel()) {
                 status?.account == null -> Onboarding(model)
                 tab == 0 -> TapScreen(model)
                 tab == 1 -> WalletScreen(model)
-                tab == 2 -> StorageScreen()
+                tab == 2 -> StorageScreen(model)
                 else -> StatusScreen(model)
             }
         }
@@ -107,12 +107,18 @@ fun WalletScreen(model: WalletModel) {
 }
 
 @Composable
-fun StorageScreen() {
-    var gib by remember { mutableFloatStateOf(0f) }
+fun StorageScreen(model: WalletModel) {
+    val storage by model.storage.collectAsState()
+    var gib by remember { mutableFloatStateOf(((storage?.donatedBytes ?: 0uL).toLong() shr 30).toFloat()) }
     Text("Donate idle storage", style = MaterialTheme.typography.headlineSmall)
-    Slider(value = gib, onValueChange = { gib = it }, valueRange = 0f..64f, steps = 63)
+    Slider(value = gib, onValueChange = { gib = it }, onValueChangeFinished = { model.donate(gib.toLong() shl 30) }, valueRange = 0f..64f, steps = 63)
     Text("${gib.toInt()} GiB")
-    Text("Sealing and proofs run only while charging; they arrive with the storage release.")
+    storage?.sectors?.forEach { s ->
+        val pct = if (s.labelsTotal > 0uL) (100uL * s.labelsDone / s.labelsTotal).toInt() else 0
+        Text("Sector ${s.number}: ${if (s.sealed) "sealed" else "sealing $pct%"}")
+        if (!s.sealed) LinearProgressIndicator(progress = { pct / 100f }, modifier = Modifier.fillMaxWidth())
+    }
+    Text("Sealing runs only while charging, cool and with room to spare.")
 }
 
 @Composable

@@ -22,6 +22,7 @@ class WalletModel(app: Application) : AndroidViewModel(app) {
     val history = MutableStateFlow<List<HistoryItem>>(emptyList())
     val message = MutableStateFlow<String?>(null)
     val words = MutableStateFlow<String?>(null)
+    val storage = MutableStateFlow<org.watt.sdk.StorageState?>(null)
     private val _ready = MutableStateFlow(false)
     val ready: StateFlow<Boolean> = _ready
 
@@ -44,6 +45,7 @@ class WalletModel(app: Application) : AndroidViewModel(app) {
         val w = wallet ?: return
         status.value = runCatching { w.status() }.getOrNull()
         history.value = runCatching { w.history(50) }.getOrDefault(emptyList())
+        storage.value = runCatching { w.storageStatus() }.getOrNull()
     }
 
     private fun act(block: suspend (WattWallet) -> String?) {
@@ -62,5 +64,6 @@ class WalletModel(app: Application) : AndroidViewModel(app) {
         w.pay(to.trim(), units)
         "Payment sent"
     }
+    fun donate(bytes: Long) = act { w -> w.donate(bytes); "Donation set" }
     fun dismissWords() { words.value = null }
 }

@@ -65,6 +65,12 @@ class WattWallet private constructor(private val wallet: Wallet) : AutoCloseable
 
     fun startSync(intervalMs: Long = 5_000L) = wallet.startSync(intervalMs.toULong())
     fun stopSync() = wallet.stopSync()
+    /** Donates [bytes] of storage (sectors of 64 MiB × 12 layers by default). */
+    fun donate(bytes: Long, sectorBytes: Long = 64L shl 20, layers: Int = 12): StorageState =
+        wallet.donate(bytes.toULong(), sectorBytes.toULong(), layers.toUInt())
+    fun storageStatus(): StorageState = wallet.storageStatus()
+    /** The most urgent storage work the device allows, for at most [budgetMs]. */
+    suspend fun runBackground(budgetMs: Long): BackgroundReport = wallet.runBackground(budgetMs.toULong())
     fun powerDecision(nextSectorBytes: Long, deadlineInMs: Long?): PowerDecision =
         wallet.powerDecision(nextSectorBytes.toULong(), deadlineInMs?.toULong())
 

@@ -875,6 +875,12 @@ internal open class UniffiVTableCallbackInterfaceSecretKeyStore(
 
 
 
+
+
+
+
+
+
 // For large crates we prevent `MethodTooLargeException` (see #2340)
 // N.B. the name of the extension is very misleading, since it is 
 // rather `InterfaceTooLargeException`, caused by too many methods 
@@ -926,6 +932,8 @@ fun uniffi_watt_ffi_checksum_method_wallet_create_wallet(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_disconnect(
 ): Short
+fun uniffi_watt_ffi_checksum_method_wallet_donate(
+): Short
 fun uniffi_watt_ffi_checksum_method_wallet_export_words(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_history(
@@ -942,6 +950,8 @@ fun uniffi_watt_ffi_checksum_method_wallet_remove_node(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_restore_wallet(
 ): Short
+fun uniffi_watt_ffi_checksum_method_wallet_run_background(
+): Short
 fun uniffi_watt_ffi_checksum_method_wallet_set_listener(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_set_referrer(
@@ -953,6 +963,8 @@ fun uniffi_watt_ffi_checksum_method_wallet_start_sync(
 fun uniffi_watt_ffi_checksum_method_wallet_status(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_stop_sync(
+): Short
+fun uniffi_watt_ffi_checksum_method_wallet_storage_status(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_wait_settled(
 ): Short
@@ -1057,6 +1069,8 @@ fun uniffi_watt_ffi_fn_method_wallet_create_wallet(`ptr`: Pointer,uniffi_out_err
 ): RustBuffer.ByValue
 fun uniffi_watt_ffi_fn_method_wallet_disconnect(`ptr`: Pointer,
 ): Long
+fun uniffi_watt_ffi_fn_method_wallet_donate(`ptr`: Pointer,`bytes`: Long,`sectorBytes`: Long,`layers`: Int,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
 fun uniffi_watt_ffi_fn_method_wallet_export_words(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
 fun uniffi_watt_ffi_fn_method_wallet_history(`ptr`: Pointer,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
@@ -1073,6 +1087,8 @@ fun uniffi_watt_ffi_fn_method_wallet_remove_node(`ptr`: Pointer,`nodeId`: RustBu
 ): Long
 fun uniffi_watt_ffi_fn_method_wallet_restore_wallet(`ptr`: Pointer,`words`: RustBuffer.ByValue,`replace`: Byte,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
+fun uniffi_watt_ffi_fn_method_wallet_run_background(`ptr`: Pointer,`budgetMs`: Long,
+): Long
 fun uniffi_watt_ffi_fn_method_wallet_set_listener(`ptr`: Pointer,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
 ): Unit
 fun uniffi_watt_ffi_fn_method_wallet_set_referrer(`ptr`: Pointer,`referrer`: RustBuffer.ByValue,
@@ -1085,6 +1101,8 @@ fun uniffi_watt_ffi_fn_method_wallet_status(`ptr`: Pointer,
 ): Long
 fun uniffi_watt_ffi_fn_method_wallet_stop_sync(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): Unit
+fun uniffi_watt_ffi_fn_method_wallet_storage_status(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
 fun uniffi_watt_ffi_fn_method_wallet_wait_settled(`ptr`: Pointer,`txHashHex`: RustBuffer.ByValue,`timeoutMs`: Long,
 ): Long
 fun uniffi_watt_ffi_fn_func_check_address(`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1283,6 +1301,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if (lib.uniffi_watt_ffi_checksum_method_wallet_disconnect() != 42647.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_donate() != 19588.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_export_words() != 20391.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1307,6 +1328,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if (lib.uniffi_watt_ffi_checksum_method_wallet_restore_wallet() != 22095.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_run_background() != 61863.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_set_listener() != 20616.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1323,6 +1347,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_stop_sync() != 27349.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_storage_status() != 43495.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_wait_settled() != 9372.toShort()) {
@@ -2967,6 +2994,13 @@ public interface WalletInterface {
     suspend fun `disconnect`()
     
     /**
+     * Donates `bytes` of storage in sectors of `sector_bytes` with `layers`
+     * layers (SPEC §6 phone default: 64 MiB, 12); lowering it drops the
+     * newest sectors first.
+     */
+    fun `donate`(`bytes`: kotlin.ULong, `sectorBytes`: kotlin.ULong, `layers`: kotlin.UInt): StorageState
+    
+    /**
      * The 24 recovery words, for a backup screen.
      */
     fun `exportWords`(): kotlin.String
@@ -3003,6 +3037,14 @@ public interface WalletInterface {
      */
     fun `restoreWallet`(`words`: kotlin.String, `replace`: kotlin.Boolean): kotlin.String
     
+    /**
+     * The most urgent storage work the device allows, for at most
+     * `budget_ms` (WorkManager / BGProcessingTask call this): asks the
+     * app's [`PlatformFacts`], applies the power policy, seals in
+     * checkpointed slices.
+     */
+    suspend fun `runBackground`(`budgetMs`: kotlin.ULong): BackgroundReport
+    
     fun `setListener`(`listener`: EventListener?)
     
     suspend fun `setReferrer`(`referrer`: kotlin.String): kotlin.String
@@ -3017,6 +3059,8 @@ public interface WalletInterface {
     suspend fun `status`(): WalletStatus
     
     fun `stopSync`()
+    
+    fun `storageStatus`(): StorageState
     
     /**
      * Waits until the transaction is confirmed, failed or expired.
@@ -3227,6 +3271,24 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
+     * Donates `bytes` of storage in sectors of `sector_bytes` with `layers`
+     * layers (SPEC §6 phone default: 64 MiB, 12); lowering it drops the
+     * newest sectors first.
+     */
+    @Throws(WattException::class)override fun `donate`(`bytes`: kotlin.ULong, `sectorBytes`: kotlin.ULong, `layers`: kotlin.UInt): StorageState {
+            return FfiConverterTypeStorageState.lift(
+    callWithPointer {
+    uniffiRustCallWithError(WattException) { _status ->
+    UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_donate(
+        it, FfiConverterULong.lower(`bytes`),FfiConverterULong.lower(`sectorBytes`),FfiConverterUInt.lower(`layers`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The 24 recovery words, for a backup screen.
      */
     @Throws(WattException::class)override fun `exportWords`(): kotlin.String {
@@ -3374,6 +3436,33 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     }
     
 
+    
+    /**
+     * The most urgent storage work the device allows, for at most
+     * `budget_ms` (WorkManager / BGProcessingTask call this): asks the
+     * app's [`PlatformFacts`], applies the power policy, seals in
+     * checkpointed slices.
+     */
+    @Throws(WattException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `runBackground`(`budgetMs`: kotlin.ULong) : BackgroundReport {
+        return uniffiRustCallAsync(
+        callWithPointer { thisPtr ->
+            UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_run_background(
+                thisPtr,
+                FfiConverterULong.lower(`budgetMs`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeBackgroundReport.lift(it) },
+        // Error FFI converter
+        WattException.ErrorHandler,
+    )
+    }
+
     override fun `setListener`(`listener`: EventListener?)
         = 
     callWithPointer {
@@ -3475,6 +3564,19 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     
 
     
+    @Throws(WattException::class)override fun `storageStatus`(): StorageState {
+            return FfiConverterTypeStorageState.lift(
+    callWithPointer {
+    uniffiRustCallWithError(WattException) { _status ->
+    UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_storage_status(
+        it, _status)
+}
+    }
+    )
+    }
+    
+
+    
     /**
      * Waits until the transaction is confirmed, failed or expired.
      */
@@ -3531,6 +3633,49 @@ public object FfiConverterTypeWallet: FfiConverter<Wallet, Pointer> {
         // The Rust code always expects pointers written as 8 bytes,
         // and will fail to compile if they don't fit.
         buf.putLong(Pointer.nativeValue(lower(value)))
+    }
+}
+
+
+
+/**
+ * What one background run did, and what the power policy allowed.
+ */
+data class BackgroundReport (
+    var `decision`: PowerDecision, 
+    var `labelsDone`: kotlin.ULong, 
+    var `sectorsSealed`: kotlin.UInt, 
+    var `idle`: kotlin.Boolean
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBackgroundReport: FfiConverterRustBuffer<BackgroundReport> {
+    override fun read(buf: ByteBuffer): BackgroundReport {
+        return BackgroundReport(
+            FfiConverterTypePowerDecision.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: BackgroundReport) = (
+            FfiConverterTypePowerDecision.allocationSize(value.`decision`) +
+            FfiConverterULong.allocationSize(value.`labelsDone`) +
+            FfiConverterUInt.allocationSize(value.`sectorsSealed`) +
+            FfiConverterBoolean.allocationSize(value.`idle`)
+    )
+
+    override fun write(value: BackgroundReport, buf: ByteBuffer) {
+            FfiConverterTypePowerDecision.write(value.`decision`, buf)
+            FfiConverterULong.write(value.`labelsDone`, buf)
+            FfiConverterUInt.write(value.`sectorsSealed`, buf)
+            FfiConverterBoolean.write(value.`idle`, buf)
     }
 }
 
@@ -3907,6 +4052,97 @@ public object FfiConverterTypeRefreshSummary: FfiConverterRustBuffer<RefreshSumm
             FfiConverterUInt.write(value.`nodesVerified`, buf)
             FfiConverterUInt.write(value.`nodesFailed`, buf)
             FfiConverterUInt.write(value.`settled`, buf)
+    }
+}
+
+
+
+data class SectorState (
+    var `number`: kotlin.ULong, 
+    var `sectorBytes`: kotlin.ULong, 
+    var `layers`: kotlin.UInt, 
+    var `sealed`: kotlin.Boolean, 
+    var `labelsDone`: kotlin.ULong, 
+    var `labelsTotal`: kotlin.ULong, 
+    var `commR`: kotlin.String?
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSectorState: FfiConverterRustBuffer<SectorState> {
+    override fun read(buf: ByteBuffer): SectorState {
+        return SectorState(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SectorState) = (
+            FfiConverterULong.allocationSize(value.`number`) +
+            FfiConverterULong.allocationSize(value.`sectorBytes`) +
+            FfiConverterUInt.allocationSize(value.`layers`) +
+            FfiConverterBoolean.allocationSize(value.`sealed`) +
+            FfiConverterULong.allocationSize(value.`labelsDone`) +
+            FfiConverterULong.allocationSize(value.`labelsTotal`) +
+            FfiConverterOptionalString.allocationSize(value.`commR`)
+    )
+
+    override fun write(value: SectorState, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`number`, buf)
+            FfiConverterULong.write(value.`sectorBytes`, buf)
+            FfiConverterUInt.write(value.`layers`, buf)
+            FfiConverterBoolean.write(value.`sealed`, buf)
+            FfiConverterULong.write(value.`labelsDone`, buf)
+            FfiConverterULong.write(value.`labelsTotal`, buf)
+            FfiConverterOptionalString.write(value.`commR`, buf)
+    }
+}
+
+
+
+/**
+ * The donation and its sectors (the storage screen).
+ */
+data class StorageState (
+    var `donatedBytes`: kotlin.ULong, 
+    var `usedBytes`: kotlin.ULong, 
+    var `sectors`: List<SectorState>
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStorageState: FfiConverterRustBuffer<StorageState> {
+    override fun read(buf: ByteBuffer): StorageState {
+        return StorageState(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceTypeSectorState.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: StorageState) = (
+            FfiConverterULong.allocationSize(value.`donatedBytes`) +
+            FfiConverterULong.allocationSize(value.`usedBytes`) +
+            FfiConverterSequenceTypeSectorState.allocationSize(value.`sectors`)
+    )
+
+    override fun write(value: StorageState, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`donatedBytes`, buf)
+            FfiConverterULong.write(value.`usedBytes`, buf)
+            FfiConverterSequenceTypeSectorState.write(value.`sectors`, buf)
     }
 }
 
@@ -5501,6 +5737,34 @@ public object FfiConverterSequenceTypePendingTx: FfiConverterRustBuffer<List<Pen
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePendingTx.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeSectorState: FfiConverterRustBuffer<List<SectorState>> {
+    override fun read(buf: ByteBuffer): List<SectorState> {
+        val len = buf.getInt()
+        return List<SectorState>(len) {
+            FfiConverterTypeSectorState.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<SectorState>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeSectorState.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<SectorState>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeSectorState.write(it, buf)
         }
     }
 }

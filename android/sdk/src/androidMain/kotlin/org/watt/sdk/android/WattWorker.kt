@@ -1,7 +1,7 @@
 // Background work under WorkManager's constraints (charging, unmetered,
 // storage not low): keeps the wallet's verified view and pending
-// transactions moving, and asks the core's power policy what storage work
-// the device allows (sealing and proving arrive with the storage issue).
+// transactions moving, and runs the storage work the core's power policy
+// allows (sealing now; proofs when the ledger's storage operations land).
 package org.watt.sdk.android
 
 import android.content.Context
@@ -23,8 +23,9 @@ class WattWorker(context: Context, params: WorkerParameters) : CoroutineWorker(c
         val dir = File(applicationContext.filesDir, "watt").absolutePath
         return WattWallet.open(dir, json, KeystoreKeyStore(applicationContext), AndroidPlatformFacts(applicationContext)).use { wallet ->
             runCatching { wallet.refresh() }
-            val decision = wallet.powerDecision(0, null)
-            if (decision.mayProve || decision.maySeal) Result.success() else Result.retry()
+            // WorkManager gives a worker about 10 minutes; leave a margin.
+            val report = wallet.runBackground(8 * 60_000L)
+            if (report.idle || report.decision.maySeal) Result.success() else Result.retry()
         }
     }
 
