@@ -24,7 +24,7 @@ fn watt(dir: &std::path::Path, genesis: &std::path::Path, args: &[&str]) -> serd
 fn storage_run_killed_mid_seal_resumes_to_the_same_comm_r() {
     let long = std::env::var("WATT_LONG_TESTS").is_ok_and(|v| v == "1");
     // Kills × delay stays well under the seal time, so every kill lands mid-seal.
-    let (kills, sector_mib, delay_ms) = if long { (20, 32u64, 500) } else { (3, 8u64, 700) };
+    let (kills, sector_mib, delay_ms) = if long { (20, 128u64, 500) } else { (3, 32u64, 700) };
     let layers = 4u32;
     let net = Network::start("storage", 4, 500, 600);
     assert!(net.wait_for(60, |n| n.seq(0) >= 2), "the network closes ledgers");

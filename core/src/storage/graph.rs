@@ -59,9 +59,10 @@ pub struct StackedGraph {
     shape: SectorShape,
     nodes: u64,
     base_key: [u8; 32],
-    exp_key: [u8; 32],
     /// Feistel half width in bits: the domain `[0, nodes × 8)` fits in `2 × half_bits`.
     half_bits: u32,
+    /// The Feistel round keys, from `H("watt/v1/drg/exp" ‖ size ‖ layers)`.
+    round_keys: [u64; FEISTEL_ROUNDS as usize],
 }
 
 impl StackedGraph {
@@ -70,13 +71,11 @@ impl StackedGraph {
         let nodes = shape.nodes();
         let domain = nodes * EXP_DEGREE as u64;
         let bits = 64 - (domain - 1).leading_zeros();
-        Ok(StackedGraph {
-            shape,
-            nodes,
-            base_key: graph_key(b"watt/v1/drg/base", &shape),
-            exp_key: graph_key(b"watt/v1/drg/exp", &shape),
-            half_bits: bits.div_ceil(2),
-        })
+        let exp_key = graph_key(b"watt/v1/drg/exp", &shape);
+        let mut keys = [0u8; 8 * FEISTEL_ROUNDS as usize];
+        blake3::Hasher::new().update(&exp_key).finalize_xof().fill(&mut keys);
+        let round_keys = std::array::from_fn(|r| u64::from_le_bytes(keys[8 * r..8 * r + 8].try_into().expect("8 bytes")));
+        Ok(StackedGraph { shape, nodes, base_key: graph_key(b"watt/v1/drg/base", &shape), half_bits: bits.div_ceil(2), round_keys })
     }
 
     pub fn shape(&self) -> SectorShape {
@@ -103,16 +102,19 @@ impl StackedGraph {
         // parents are both common (what makes the graph depth-robust).
         let limit = i - 1; // parents come from [0, limit)
         let buckets = 64 - limit.leading_zeros() as u64;
-        for k in 1..BASE_DEGREE as u64 {
-            let mut h = blake3::Hasher::new();
-            h.update(&self.base_key);
-            h.update(&i.to_le_bytes());
-            h.update(&k.to_le_bytes());
-            let r = *h.finalize().as_bytes();
-            let b = hash_u64(&r) % buckets + 1;
+        // One hash per node: H(base_key ‖ i) read as an extendable output,
+        // 16 bytes (bucket, distance) per sampled parent.
+        let mut h = blake3::Hasher::new();
+        h.update(&self.base_key);
+        h.update(&i.to_le_bytes());
+        let mut r = [0u8; 16 * (BASE_DEGREE - 1)];
+        h.finalize_xof().fill(&mut r);
+        for k in 0..BASE_DEGREE - 1 {
+            let word = |o: usize| u64::from_le_bytes(r[16 * k + o..16 * k + o + 8].try_into().expect("8 bytes"));
+            let b = word(0) % buckets + 1;
             let lo = 1u64 << (b - 1);
             let hi = (1u64 << b).min(limit + 1);
-            let d = lo + u64::from_le_bytes(r[8..16].try_into().expect("8 bytes")) % (hi - lo);
+            let d = lo + word(8) % (hi - lo);
             out.push(limit - d);
         }
     }
@@ -141,16 +143,19 @@ impl StackedGraph {
         }
     }
 
+    /// The round function is a keyed 64-bit mixer (SplitMix64's finaliser
+    /// over `right ^ key`): the expander only needs a fixed, well-spread
+    /// permutation that everyone computes alike (it is public), and a hash
+    /// per round would cost more than the labels themselves.
     fn feistel(&self, v: u64) -> u64 {
         let mask = (1u64 << self.half_bits) - 1;
         let (mut left, mut right) = (v >> self.half_bits, v & mask);
-        for round in 0..FEISTEL_ROUNDS {
-            let mut h = blake3::Hasher::new();
-            h.update(&self.exp_key);
-            h.update(&round.to_le_bytes());
-            h.update(&right.to_le_bytes());
-            let f = hash_u64(h.finalize().as_bytes()) & mask;
-            (left, right) = (right, left ^ f);
+        for key in self.round_keys {
+            let mut z = right ^ key;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            (left, right) = (right, left ^ (z & mask));
         }
         (left << self.half_bits) | right
     }
