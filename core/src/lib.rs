@@ -5,6 +5,7 @@ pub mod address;
 pub mod amount;
 pub mod codec;
 pub mod crypto;
+pub mod fuzz;
 pub mod hex;
 pub mod ledger;
 pub mod light;
