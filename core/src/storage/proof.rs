@@ -168,6 +168,10 @@ pub fn verify_seal(sector: &SealedSector, seed: &Hash256, challenges: usize, pro
     if comm_r(&sector.comm_c, &sector.comm_r_last) != sector.comm_r {
         return Err(ProofError::CommR);
     }
+    // A proof of nothing proves nothing (found by fuzzing).
+    if challenges == 0 {
+        return Err(ProofError::Shape("a seal proof needs at least one challenge".into()));
+    }
     if proof.openings.len() != challenges {
         return Err(ProofError::Count { got: proof.openings.len(), want: challenges });
     }
@@ -373,6 +377,9 @@ pub fn verify_post(
 ) -> Result<(), ProofError> {
     if sectors.is_empty() {
         return Err(ProofError::NoSectors);
+    }
+    if samples == 0 || steps == 0 {
+        return Err(ProofError::Shape("a PoSt reveal needs at least one step and one sample".into()));
     }
     if reveal.steps.len() != samples {
         return Err(ProofError::Count { got: reveal.steps.len(), want: samples });

@@ -95,6 +95,17 @@ fn flipping_any_byte_of_an_opened_replica_node_fails_the_seal_proof() {
 }
 
 #[test]
+fn empty_proofs_prove_nothing() {
+    // Regression (cargo fuzz, storage_proofs): zero challenges used to verify.
+    let s = seal_sector(1, 7, 3);
+    let empty = SealProof { openings: Default::default() };
+    assert!(verify_seal(&sector_of(&s), &seed(), 0, &empty).is_err());
+    let ss = sectors(&[&s], &[7]);
+    let nothing = PostReveal { steps: Default::default() };
+    assert!(verify_post(&post_beacon(&Hash256([1; 32])), &owner(1), &ss, STEPS, &Hash256::ZERO, &Hash256::ZERO, 0, &nothing).is_err());
+}
+
+#[test]
 fn tampered_proofs_are_refused() {
     let s = seal_sector(1, 7, 3);
     let proof = prove_seal(&s.store, &s.graph, &s.replica_id, &seed(), SEAL_CHALLENGES).unwrap();
