@@ -139,17 +139,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] =
 mod tests {
     use super::*;
 
-    /// SplitMix64: a fixed, seeded stream (the pass replays exactly).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-    }
+    use crate::crypto::splitmix::SplitMix64;
 
     /// Valid inputs of every kind, so mutations reach deep into the decoders.
     fn seeds() -> Vec<Vec<u8>> {
@@ -177,17 +167,17 @@ mod tests {
         let seeds = seeds();
         // WATT_FUZZ_CASES raises the count; the default keeps the suite quick.
         let cases: u64 = std::env::var("WATT_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
-        let mut rng = Rng(0x5eed);
+        let mut rng = SplitMix64::new(0x5eed);
         for (name, target) in TARGETS {
             for _ in 0..cases {
-                let mut input = if rng.next() % 4 == 0 {
-                    (0..rng.next() % 300).map(|_| rng.next() as u8).collect::<Vec<u8>>()
+                let mut input = if rng.next_u64() % 4 == 0 {
+                    (0..rng.next_u64() % 300).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>()
                 } else {
-                    seeds[(rng.next() % seeds.len() as u64) as usize].clone()
+                    seeds[(rng.next_u64() % seeds.len() as u64) as usize].clone()
                 };
                 // A few byte flips, truncations or insertions.
-                for _ in 0..rng.next() % 4 {
-                    let r = rng.next();
+                for _ in 0..rng.next_u64() % 4 {
+                    let r = rng.next_u64();
                     match r % 3 {
                         0 if !input.is_empty() => {
                             let i = (r >> 8) as usize % input.len();

@@ -57,18 +57,9 @@ pub enum CommitPledge {
     Externalize { counter: u32, n_h: u32, commit_quorum_set_hash: Hash256 },
 }
 
-/// Why envelopes cannot form one [`ExternalizeProof`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProofShapeError {
-    #[error("envelope from {0} is for another slot")]
-    WrongSlot(NodeId),
-    #[error("envelope from {0} is not a CONFIRM or EXTERNALIZE")]
-    NotCommit(NodeId),
-    #[error("envelopes name different values")]
-    MixedValues,
-    #[error("more than 1000 envelopes")]
-    TooMany,
-}
+/// Why envelopes cannot form one [`ExternalizeProof`]: the proof verifier's
+/// own reasons (wrong slot, not a commit, mixed values, too many).
+pub use crate::scp::proof::ProofError as ProofShapeError;
 
 impl ExternalizeProof {
     /// Compacts signed CONFIRM/EXTERNALIZE envelopes of `slot` for one value

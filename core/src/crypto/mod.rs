@@ -2,6 +2,7 @@
 
 mod hash;
 mod keys;
+pub mod splitmix;
 pub mod vrf;
 
 pub use hash::{hash_tagged, Domain, Hash256, TaggedHasher};

@@ -84,21 +84,14 @@ pub fn pagerank(nodes: &[DirectoryNode], pinned: &[NodeId]) -> BTreeMap<NodeId, 
 
 /// A small deterministic generator for the random picks (splitmix64): the
 /// shell seeds it from the OS; tests seed it with a constant.
-pub struct Picker(u64);
+pub struct Picker(crate::crypto::splitmix::SplitMix64);
 
 impl Picker {
     pub fn new(seed: u64) -> Picker {
-        Picker(seed)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        Picker(crate::crypto::splitmix::SplitMix64::new(seed))
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.0.next_u64() % n.max(1) as u64) as usize
     }
 }
 

@@ -26,6 +26,8 @@ pub enum ProofError {
     Duplicate(NodeId),
     #[error("the signers do not form a quorum for the trusted quorum sets")]
     NoQuorum,
+    #[error("more than 1000 envelopes")]
+    TooMany,
 }
 
 fn committed_value(e: &Envelope) -> Option<&Value> {

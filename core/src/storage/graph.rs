@@ -151,11 +151,8 @@ impl StackedGraph {
         let mask = (1u64 << self.half_bits) - 1;
         let (mut left, mut right) = (v >> self.half_bits, v & mask);
         for key in self.round_keys {
-            let mut z = right ^ key;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            (left, right) = (right, left ^ (z & mask));
+            let f = crate::crypto::splitmix::mix64(right ^ key);
+            (left, right) = (right, left ^ (f & mask));
         }
         (left << self.half_bits) | right
     }
