@@ -12,8 +12,14 @@ compile_only=0
 target="${CARGO_TARGET_DIR:-target}"
 tools=".tools/kotlin"
 
-command -v java >/dev/null || { echo "java is missing: install a JDK 17 (apt-get install openjdk-17-jdk-headless)" >&2; exit 1; }
-command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 with npm" >&2; exit 1; }
+# Debian packages, when missing: a JDK, npm, JNA.
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+}
+command -v java >/dev/null || { echo "== installing a JDK (apt-get install openjdk-17-jdk-headless)"; apt_install openjdk-17-jdk-headless; }
+command -v npm >/dev/null || { echo "== installing npm (apt-get install npm)"; apt_install npm; }
 if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ]; then
   echo "== installing kotlinc (npm kotlin-compiler) into $tools"
   mkdir -p "$tools"
@@ -23,8 +29,7 @@ kotlin_home="$tools/node_modules/kotlin-compiler"
 jna=/usr/share/java/jna.jar
 if [ ! -f "$jna" ]; then
   echo "== installing JNA (apt-get install libjna-java)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq libjna-java >/dev/null || { apt-get update -qq && apt-get install -y -qq libjna-java >/dev/null; }
-  else sudo apt-get install -y -qq libjna-java >/dev/null; fi
+  apt_install libjna-java
 fi
 
 echo "== bindings are reproducible (this also builds the cdylib and the validators)"
