@@ -185,14 +185,22 @@ struct WalletView: View {
 }
 
 struct StorageView: View {
+    @EnvironmentObject var model: WalletModel
     @State private var gib = 0.0
+    @State private var storage: StorageState?
     var body: some View {
         VStack {
             Text("Donate idle storage").font(.title2)
-            Slider(value: $gib, in: 0...64, step: 1)
+            Slider(value: $gib, in: 0...64, step: 1) { editing in
+                guard !editing, let w = model.wallet else { return }
+                storage = try? w.donate(bytes: UInt64(gib) << 30)
+            }
             Text("\(Int(gib)) GiB")
-            Text("Sealing runs only on external power; it arrives with the storage release.").font(.footnote)
-        }.padding()
+            ForEach(storage?.sectors ?? [], id: \.number) { s in
+                Text("Sector \(s.number): \(s.sealed ? "sealed" : "sealing \(s.labelsDone * 100 / max(s.labelsTotal, 1))%")")
+            }
+            Text("Sealing runs only on external power, cool and with room to spare.").font(.footnote)
+        }.padding().task { storage = try? model.wallet?.storageStatus() }
     }
 }
 
