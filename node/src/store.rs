@@ -254,13 +254,13 @@ impl Store {
             let (_, v) = item.map_err(|e| self.err(e))?;
             payouts.push(decode::<Payout>(v.value()).map_err(|e| StoreError::Corrupt { what: "payout".into(), source: e })?);
         }
-        let window = genesis.params.attest_anchor_window + 2;
+        let window = genesis.params.recent_window();
         let mut recent = Vec::new();
         let headers = r.open_table(HEADERS).map_err(|e| self.err(e))?;
         for item in headers.range(lcl.saturating_sub(window)..=lcl).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
             let h: LedgerHeader = decode(v.value()).map_err(|e| StoreError::Corrupt { what: format!("header {}", k.value()), source: e })?;
-            recent.push((h.seq, h.hash()));
+            recent.push((h.seq, h.hash(), h.rand));
         }
         LedgerState::restore(genesis, header, entries, payouts, recent).map(Some).map_err(StoreError::Inconsistent)
     }

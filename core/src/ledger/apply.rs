@@ -5,6 +5,7 @@
 //! never a wrap.
 
 use super::state::{DayRecord, LedgerState, NodeEntry, StateEntry, StateKey};
+use super::storage::{ProverEntry, SectorEntry};
 use super::types::*;
 use crate::address::{AccountId, NodeId};
 use crate::amount::Amount;
@@ -59,13 +60,18 @@ pub fn canonical_order(a: &Transaction, b: &Transaction) -> std::cmp::Ordering {
 
 /// Undo log for one transaction's operations.
 #[derive(Default)]
-struct Undo {
+pub(crate) struct Undo {
     accounts: Vec<(AccountId, Option<AccountEntry>)>,
     nodes: Vec<(NodeId, Option<NodeEntry>)>,
     days: Vec<(u64, Option<DayRecord>)>,
     attesters: Vec<(u64, AccountId)>,
     unlocking: Vec<(u64, AccountId, bool)>,
     supply: Option<super::state::Supply>,
+    pub(crate) sectors: Vec<((AccountId, u64), Option<SectorEntry>)>,
+    pub(crate) provers: Vec<(AccountId, Option<ProverEntry>)>,
+    /// Storage weights before a reveal credited them: (day, prover, old).
+    pub(crate) storage_weights: Vec<(u64, AccountId, Option<u64>)>,
+    pub(crate) fee_pool: Option<Amount>,
 }
 
 impl LedgerState {
@@ -98,12 +104,14 @@ impl LedgerState {
         // Distributions whose grace window is over come before this ledger's taps.
         self.distribute_ended_days(seq, day)?;
         self.count_participation(day, &inputs.participants, seq - 1);
+        self.record_post_openings(seq, day, inputs.close_time, inputs.rand);
+        self.settle_periods(seq, day);
 
         // Signatures are checked up front, in parallel; the rest is sequential.
         let sig_ok = self.check_signatures(&tx_set.txs);
         let mut results = Vec::with_capacity(tx_set.txs.len());
         for (tx, (ok, hash)) in tx_set.txs.iter().zip(sig_ok) {
-            results.push(self.apply_tx(tx, hash, ok, seq, day));
+            results.push(self.apply_tx(tx, hash, ok, seq, day, inputs.close_time));
         }
 
         let payouts_credited = self.credit_payouts();
@@ -152,7 +160,7 @@ impl LedgerState {
         })
     }
 
-    fn apply_tx(&mut self, tx: &Transaction, tx_hash: Hash256, signature_ok: bool, seq: u64, day: u64) -> TxResult {
+    fn apply_tx(&mut self, tx: &Transaction, tx_hash: Hash256, signature_ok: bool, seq: u64, day: u64, close_time: u64) -> TxResult {
         let reject = |f| TxResult { tx_hash, fee_charged: Amount::ZERO, outcome: TxOutcome::Rejected(f) };
         if !signature_ok {
             return reject(TxFailure::Malformed);
@@ -191,7 +199,7 @@ impl LedgerState {
         }
         let mut undo = Undo::default();
         for (i, op) in body.ops.iter().enumerate() {
-            if let Err(reason) = self.apply_op(op, &source, body.seq_num, seq, day, &mut undo) {
+            if let Err(reason) = self.apply_op(op, &source, body.seq_num, seq, day, close_time, &mut undo) {
                 self.rollback(undo);
                 return TxResult { tx_hash, fee_charged: body.fee, outcome: TxOutcome::OpFailed { index: i as u32, reason } };
             }
@@ -233,23 +241,45 @@ impl LedgerState {
         if let Some(s) = undo.supply {
             self.supply = s;
         }
+        for (key, old) in undo.sectors.into_iter().rev() {
+            match old {
+                Some(e) => self.sectors.insert(key, e),
+                None => self.sectors.remove(&key),
+            };
+        }
+        for (id, old) in undo.provers.into_iter().rev() {
+            match old {
+                Some(e) => self.provers.insert(id, e),
+                None => self.provers.remove(&id),
+            };
+        }
+        for (day, id, old) in undo.storage_weights.into_iter().rev() {
+            let m = self.storage_weights.entry(day).or_default();
+            match old {
+                Some(b) => m.insert(id, b),
+                None => m.remove(&id),
+            };
+        }
+        if let Some(f) = undo.fee_pool {
+            self.fee_pool = f;
+        }
     }
 
-    fn touch_account(&mut self, id: AccountId, undo: &mut Undo) {
+    pub(crate) fn touch_account(&mut self, id: AccountId, undo: &mut Undo) {
         if !undo.accounts.iter().any(|(a, _)| *a == id) {
             undo.accounts.push((id, self.accounts.get(&id).cloned()));
         }
         self.mark(StateKey::Account(id));
     }
 
-    fn touch_day(&mut self, d: u64, undo: &mut Undo) {
+    pub(crate) fn touch_day(&mut self, d: u64, undo: &mut Undo) {
         if !undo.days.iter().any(|(x, _)| *x == d) {
             undo.days.push((d, self.days.get(&d).cloned()));
         }
         self.mark(StateKey::Day(d));
     }
 
-    fn touch_supply(&mut self, undo: &mut Undo) {
+    pub(crate) fn touch_supply(&mut self, undo: &mut Undo) {
         if undo.supply.is_none() {
             undo.supply = Some(self.supply.clone());
         }
@@ -260,6 +290,7 @@ impl LedgerState {
         acc.flags & AccountEntry::FLAG_FOUNDING != 0 || day >= acc.created_day.saturating_add(self.params.probation_days)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply_op(
         &mut self,
         op: &Operation,
@@ -267,6 +298,7 @@ impl LedgerState {
         tx_seq: u64,
         seq: u64,
         day: u64,
+        close_time: u64,
         undo: &mut Undo,
     ) -> Result<(), OpFailure> {
         match op {
@@ -384,12 +416,16 @@ impl LedgerState {
                 }
                 Ok(())
             }
-            Operation::SectorPreCommit { .. }
-            | Operation::SectorProveCommit { .. }
-            | Operation::PostCommit { .. }
-            | Operation::PostReveal { .. }
-            | Operation::SectorDeclareFault { .. }
-            | Operation::SectorTerminate { .. } => Err(OpFailure::NotYetSupported),
+            Operation::SectorPreCommit { sector_number, size, ticket_seq, comm_d, comm_r, comm_c, comm_r_last } => {
+                self.op_sector_precommit(source, *sector_number, *size, *ticket_seq, [*comm_d, *comm_r, *comm_c, *comm_r_last], seq, undo)
+            }
+            Operation::SectorProveCommit { sector_number, proof } => {
+                self.op_sector_prove_commit(source, *sector_number, &proof[..], seq, day, undo)
+            }
+            Operation::PostCommit { period, chain_root } => self.op_post_commit(source, *period, *chain_root, seq, day, close_time, undo),
+            Operation::PostReveal { period, proof } => self.op_post_reveal(source, *period, &proof[..], seq, day, undo),
+            Operation::SectorDeclareFault { sectors } => self.op_declare_fault(source, sectors, day, undo),
+            Operation::SectorTerminate { sectors } => self.op_terminate(source, sectors, undo),
         }
     }
 
@@ -559,19 +595,28 @@ impl LedgerState {
     }
 
     fn remember_header(&mut self, h: &LedgerHeader) {
-        self.recent.push_back((h.seq, h.hash()));
-        while self.recent.len() as u64 > self.params.attest_anchor_window + 2 {
+        self.recent.push_back((h.seq, h.hash(), h.rand));
+        while self.recent.len() as u64 > self.params.recent_window() {
             self.recent.pop_front();
         }
     }
 
-    /// Hash of a recent ledger (within the anchor window).
+    /// `rand` of a recent ledger (SPEC §6 tickets, seeds and samples).
+    pub fn recent_rand(&self, seq: u64) -> Option<Hash256> {
+        if seq == self.header.seq {
+            return Some(self.header.rand);
+        }
+        let first = self.recent.front()?.0;
+        self.recent.get(seq.checked_sub(first)? as usize).filter(|(s, _, _)| *s == seq).map(|(_, _, r)| *r)
+    }
+
+    /// Hash of a recent ledger (within `Params::recent_window`).
     pub fn recent_hash(&self, seq: u64) -> Option<Hash256> {
         if seq == self.header.seq {
             return Some(self.header.hash());
         }
         let first = self.recent.front()?.0;
-        self.recent.get(seq.checked_sub(first)? as usize).filter(|(s, _)| *s == seq).map(|(_, h)| *h)
+        self.recent.get(seq.checked_sub(first)? as usize).filter(|(s, _, _)| *s == seq).map(|(_, h, _)| *h)
     }
 }
 

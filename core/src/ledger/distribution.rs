@@ -27,6 +27,9 @@ pub const MAX_ATTESTER_WEIGHT: u64 = 3 * PPM;
 /// Mutual circle members past probation that lift probation.
 pub const VOUCHES_TO_SKIP_PROBATION: usize = 3;
 
+/// Index of the storage providers' class (weights are proven bytes).
+pub const STORAGE: usize = 2;
+
 /// One class's members and weights (attesters, validators, storage).
 pub type ClassWeights = Vec<(AccountId, u64)>;
 
@@ -139,7 +142,7 @@ impl LedgerState {
         let split = [p.split_attesters_ppm, p.split_validators_ppm, p.split_storage_ppm];
         let t = std::time::Instant::now();
         let classes: [ClassWeights; 3] = if phase1 {
-            let w = [self.attester_weights(day), self.validator_weights(day), Vec::new()];
+            let w = [self.attester_weights(day), self.validator_weights(day), self.storage_weights_of(day)];
             tracing::debug!(weights_ms = t.elapsed().as_millis() as u64, "attester weights");
             w
         } else {
@@ -153,7 +156,7 @@ impl LedgerState {
                 .filter_map(|id| self.accounts.get(id).map(|a| (*id, a.pledge_locked.units())))
                 .filter(|(_, w)| *w > 0)
                 .collect();
-            [pledgers, self.validator_weights(day), Vec::new()]
+            [pledgers, self.validator_weights(day), self.storage_weights_of(day)]
         };
         let pools: [Amount; 3] = if phase1 {
             [0, 1, 2].map(|i| Amount((u128::from(pool.units()) * u128::from(split[i]) / u128::from(PPM)) as u64))
@@ -172,7 +175,12 @@ impl LedgerState {
                 continue; // no members: the class's share stays unissued (or in the fee pool)
             }
             for (id, w) in &classes[c] {
-                let e = u64::try_from(u128::from(pools[c].units()) * u128::from(*w) / total).ok()?;
+                let mut e = u64::try_from(u128::from(pools[c].units()) * u128::from(*w) / total).ok()?;
+                if c == STORAGE {
+                    // SPEC §5: at most `storage_pay_cap` per GiB-day; the rest is not issued.
+                    let cap = u128::from(p.storage_pay_cap_per_gib_day.units()) * u128::from(*w) / (1u128 << 30);
+                    e = e.min(u64::try_from(cap).unwrap_or(u64::MAX));
+                }
                 let f = u64::try_from(u128::from(fees[c].units()) * u128::from(*w) / total).ok()?;
                 emitted = emitted.checked_add(e)?;
                 fees_paid = fees_paid.checked_add(f)?;
@@ -213,6 +221,7 @@ impl LedgerState {
         }
         self.supply.pending_payouts = self.supply.pending_payouts.checked_add(pending_add).ok()?;
         self.fee_pool = self.fee_pool.checked_sub(dist.fees_paid).ok()?;
+        self.storage_weights.remove(&day);
         let set: Vec<AccountId> = self.attesters.remove(&day).unwrap_or_default().into_iter().collect();
         let mut attesters: Vec<Hash256> = crate::merkle::par_map(&set, |a| StateKey::Account(*a).hash());
         attesters.sort_unstable();

@@ -7,6 +7,7 @@ pub mod params;
 pub mod pool;
 pub mod smt;
 pub mod state;
+pub mod storage;
 pub mod types;
 
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator};

@@ -125,6 +125,14 @@ impl Params {
         }
     }
 
+    /// How many recent ledgers' hashes and `rand`s the ledger keeps: enough
+    /// for attestation anchors, tickets, seal seeds and PoSt samples.
+    pub fn recent_window(&self) -> u64 {
+        let seed = self.seed_delay.saturating_add(self.prove_commit_window);
+        let samples = self.post_reveal_delay.saturating_add(self.post_reveal_window);
+        self.attest_anchor_window.max(self.ticket_window).max(seed).max(samples).saturating_add(2)
+    }
+
     pub fn hash(&self) -> Hash256 {
         hash_tagged(Domain::Genesis, &encode(self))
     }

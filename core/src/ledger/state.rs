@@ -3,6 +3,7 @@
 //! invariant of SPEC §5.
 
 use super::params::Params;
+use super::storage::{ProverEntry, SectorEntry};
 use super::smt::{self, Smt};
 use super::types::{AccountEntry, LedgerHeader, StateProof};
 use super::Genesis;
@@ -22,6 +23,8 @@ pub enum StateKey {
     Supply,
     Day(u64),
     Node(NodeId),
+    Sector(AccountId, u64),
+    Prover(AccountId),
 }
 
 impl StateKey {
@@ -42,6 +45,8 @@ pub struct Supply {
     pub pending_payouts: Amount,
     /// Pledges locked or unlocking.
     pub locked_pledges: Amount,
+    /// Pledges held by sectors (SPEC §6 `pledge_per_gib`).
+    pub sector_pledges: Amount,
 }
 
 /// Per-day record (SPEC §3): counters while the day runs, then the fixed
@@ -66,6 +71,15 @@ pub struct DayRecord {
     pub fees_paid: Amount,
     pub payouts: u64,
     pub payouts_root: Hash256,
+    /// Ledgers that opened the day's PoSt deadlines, with their `rand`
+    /// (index = deadline).
+    pub post_openings: BoundedVec<(u64, Hash256), 1024>,
+    /// Provers whose PoSt reveal landed this day, and the bytes they proved.
+    pub storage_provers: u64,
+    pub proven_bytes: u64,
+    /// The period of this day is settled (faults, penalties, expiry).
+    pub settled: bool,
+    pub settle_cursor: Option<AccountId>,
 }
 
 /// A validator in the directory (`AnnounceNode`).
@@ -85,6 +99,8 @@ pub enum StateEntry {
     Supply(Supply),
     Day(DayRecord),
     Node(NodeEntry),
+    Sector(SectorEntry),
+    Prover(ProverEntry),
 }
 
 impl Wire for StateEntry {
@@ -105,7 +121,7 @@ impl Wire for Payout {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvariantError {
-    #[error("supply invariant broken: balances {balances} + fee pool {fee_pool} + pending {pending} + pledges {pledges} != minted {minted}")]
+    #[error("supply invariant broken: balances {balances} + fee pool {fee_pool} + pending {pending} + pledges {pledges} (accounts and sectors) != minted {minted}")]
     Mismatch { balances: u128, fee_pool: u64, pending: u64, pledges: u128, minted: u64 },
     #[error("minted {minted} exceeds the cap {cap}")]
     OverCap { minted: u64, cap: u64 },
@@ -113,6 +129,8 @@ pub enum InvariantError {
     Emissions { minted: u64, reserve: u64, emitted: u64 },
     #[error("pledges in accounts ({accounts}) differ from the supply record ({recorded})")]
     Pledges { accounts: u128, recorded: u64 },
+    #[error("pledges in sectors ({sectors}) differ from the supply record ({recorded})")]
+    SectorPledges { sectors: u128, recorded: u64 },
 }
 
 /// The whole ledger state a validator holds, with the tree over it.
@@ -136,8 +154,13 @@ pub struct LedgerState {
     pub(crate) unlocking: BTreeSet<(u64, AccountId)>,
     /// Validators counted per recent slot (no slot counts twice for a node).
     pub(crate) participation: BTreeMap<u64, BTreeSet<NodeId>>,
-    /// Hashes of recent headers (attestation anchors, participation evidence).
-    pub(crate) recent: std::collections::VecDeque<(u64, Hash256)>,
+    /// Recent headers' (seq, hash, rand): attestation anchors, participation
+    /// evidence, storage tickets, seeds and samples.
+    pub(crate) recent: std::collections::VecDeque<(u64, Hash256, Hash256)>,
+    pub(crate) sectors: BTreeMap<(AccountId, u64), SectorEntry>,
+    pub(crate) provers: BTreeMap<AccountId, ProverEntry>,
+    /// Proven bytes per prover for days not yet distributed.
+    pub(crate) storage_weights: BTreeMap<u64, BTreeMap<AccountId, u64>>,
     pub(crate) tree: Smt,
     pub(crate) dirty: BTreeSet<StateKey>,
     /// The state before the last applied ledger.
@@ -186,6 +209,9 @@ impl LedgerState {
             unlocking: BTreeSet::new(),
             participation: BTreeMap::new(),
             recent: Default::default(),
+            sectors: BTreeMap::new(),
+            provers: BTreeMap::new(),
+            storage_weights: BTreeMap::new(),
             tree: Smt::new(),
             dirty: BTreeSet::new(),
             prev: None,
@@ -226,7 +252,7 @@ impl LedgerState {
         s.header.state_root = s.tree.root();
         s.header.params_hash = s.params_hash;
         let genesis_header = s.header.clone();
-        s.recent.push_back((1, genesis_header.hash()));
+        s.recent.push_back((1, genesis_header.hash(), genesis_header.rand));
         s
     }
 
@@ -274,6 +300,8 @@ impl LedgerState {
             StateKey::Supply => Some(StateEntry::Supply(self.supply.clone())),
             StateKey::Day(d) => self.days.get(d).cloned().map(StateEntry::Day),
             StateKey::Node(n) => self.nodes.get(n).cloned().map(StateEntry::Node),
+            StateKey::Sector(a, n) => self.sectors.get(&(*a, *n)).cloned().map(StateEntry::Sector),
+            StateKey::Prover(a) => self.provers.get(a).cloned().map(StateEntry::Prover),
         }
     }
 
@@ -319,6 +347,11 @@ impl LedgerState {
         if pledges != u128::from(self.supply.locked_pledges.units()) {
             return Err(InvariantError::Pledges { accounts: pledges, recorded: self.supply.locked_pledges.units() });
         }
+        let in_sectors: u128 = self.sectors.values().map(|s| u128::from(s.pledge.units())).sum();
+        if in_sectors != u128::from(self.supply.sector_pledges.units()) {
+            return Err(InvariantError::SectorPledges { sectors: in_sectors, recorded: self.supply.sector_pledges.units() });
+        }
+        let pledges = pledges + in_sectors;
         let queued: u128 = self.payouts.iter().map(|p| u128::from(p.amount.units())).sum();
         let pending = self.supply.pending_payouts.units();
         let minted = self.supply.minted.units();
@@ -368,7 +401,7 @@ impl LedgerState {
         header: LedgerHeader,
         entries: impl IntoIterator<Item = (StateKey, StateEntry)>,
         payouts: Vec<Payout>,
-        recent: Vec<(u64, Hash256)>,
+        recent: Vec<(u64, Hash256, Hash256)>,
     ) -> Result<LedgerState, String> {
         let mut s = LedgerState::from_genesis(g);
         s.accounts.clear();
@@ -389,6 +422,12 @@ impl LedgerState {
                 (StateKey::Node(n), StateEntry::Node(e)) => {
                     s.nodes.insert(n, e);
                 }
+                (StateKey::Sector(a, n), StateEntry::Sector(e)) => {
+                    s.sectors.insert((a, n), e);
+                }
+                (StateKey::Prover(a), StateEntry::Prover(e)) => {
+                    s.provers.insert(a, e);
+                }
                 (k, _) => return Err(format!("stored entry under {k:?} has the wrong kind")),
             }
             s.dirty.insert(key);
@@ -402,13 +441,20 @@ impl LedgerState {
                 }
             }
         }
+        for (id, p) in &s.provers {
+            for (d, bytes) in p.credits.iter() {
+                if open_days.contains(d) {
+                    s.storage_weights.entry(*d).or_default().insert(*id, *bytes);
+                }
+            }
+        }
         for (id, a) in &s.accounts {
             if !a.pledge_unlocking.is_zero() {
                 s.unlocking.insert((a.unlock_day, *id));
             }
         }
         s.payouts = payouts.into();
-        s.recent = recent.into_iter().filter(|(seq, _)| *seq <= header.seq).collect();
+        s.recent = recent.into_iter().filter(|(seq, _, _)| *seq <= header.seq).collect();
         s.flush_tree();
         if s.tree.root() != header.state_root {
             return Err(format!(
@@ -428,6 +474,8 @@ impl LedgerState {
         keys.extend([StateKey::FeePool, StateKey::Supply]);
         keys.extend(self.days.keys().map(|d| StateKey::Day(*d)));
         keys.extend(self.nodes.keys().map(|n| StateKey::Node(*n)));
+        keys.extend(self.sectors.keys().map(|(a, n)| StateKey::Sector(*a, *n)));
+        keys.extend(self.provers.keys().map(|a| StateKey::Prover(*a)));
         keys.into_iter().filter_map(|k| self.entry(&k).map(|e| (k, e))).collect()
     }
 
@@ -466,7 +514,7 @@ impl LedgerState {
         self.header.state_root = self.tree.root();
         let h = self.header.clone();
         self.recent.clear();
-        self.recent.push_back((h.seq, h.hash()));
+        self.recent.push_back((h.seq, h.hash(), h.rand));
     }
 
     pub fn payout_queue(&self) -> Vec<Payout> {

@@ -291,7 +291,22 @@ pub enum OpFailure {
     BadProof,
     NotOwner,
     Overflow,
-    NotYetSupported,
+    /// A sector with that number exists (and has not lapsed).
+    SectorExists,
+    NoSuchSector,
+    /// The sector is not in a state this operation applies to.
+    BadSectorState,
+    /// The ticket's ledger is not within `ticket_window` ledgers.
+    BadTicket,
+    /// The ledger whose `rand` this operation needs has not closed yet.
+    TooEarly,
+    WindowClosed,
+    /// The prover already committed (or revealed) this period.
+    AlreadyCommitted,
+    NoPostCommit,
+    /// The prover has no sectors this period's proof would cover.
+    NoSectors,
+    TooManySectors,
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]

@@ -5,6 +5,7 @@
 pub mod graph;
 pub mod power;
 pub mod proof;
+pub mod prover;
 pub mod seal;
 
 #[cfg(test)]

@@ -1,0 +1,557 @@
+//! Sectors and storage proofs on the ledger (SPEC §6): pre-commit with a
+//! ticket, prove-commit against a later seed, one PoSt commitment per
+//! prover and period with its sampled reveal, declared faults, termination,
+//! and the settlement of each period (faults, penalties, expiry) in batches.
+//!
+//! Choices where SPEC §6 is silent, written here so every validator makes them:
+//! - The sectors a period's PoSt covers are the prover's active or faulty
+//!   sectors activated before the deadline's opening ledger and not declared
+//!   faulty for that period; `PostCommit` snapshots them, so a termination
+//!   between commit and reveal does not change what the reveal is checked
+//!   against.
+//! - A period is settled once day `period + 2` has begun (every window of
+//!   the period has closed by then), `payout_batch` provers per ledger, like
+//!   payouts, so a day with many provers never makes one ledger slow.
+//! - Proven bytes count for the day in which the reveal lands.
+//! - A sector terminated (by its owner, after `faulty_periods_to_terminate`
+//!   faulty periods, or at the end of its lifetime) returns what is left of
+//!   its pledge to the owner; a pre-commit that misses its window forfeits
+//!   its pledge to the fee pool.
+
+use super::apply::Undo;
+use super::params::PPM;
+use super::state::{LedgerState, StateKey};
+use super::types::{OpFailure, SectorSize};
+use crate::address::AccountId;
+use crate::amount::Amount;
+use crate::codec::{decode, BoundedVec};
+use crate::crypto::Hash256;
+use crate::storage::graph::{hash_u64, replica_id, SectorShape};
+use crate::storage::proof::{self, ProvenSector, SealedSector};
+use crate::storage::seal::{comm_r, zero_root};
+use serde::{Deserialize, Serialize};
+
+/// Most sectors (in any state) one prover may hold: its PoSt snapshot must
+/// fit one state entry.
+pub const MAX_PROVER_SECTORS: usize = 1024;
+const GIB: u128 = 1 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SectorState {
+    /// Waiting for `SectorProveCommit`.
+    PreCommitted,
+    /// Sealed and proven; counted in the prover's PoSt.
+    Active,
+    /// Missed its last period's proof; recovers by being proven again.
+    Faulty,
+}
+
+/// A sector's state entry (`StateKey::Sector(owner, number)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectorEntry {
+    pub size: SectorSize,
+    pub ticket_seq: u64,
+    pub precommit_seq: u64,
+    pub replica_id: Hash256,
+    pub comm_d: Hash256,
+    pub comm_c: Hash256,
+    pub comm_r_last: Hash256,
+    pub comm_r: Hash256,
+    pub pledge: Amount,
+    pub state: SectorState,
+    pub activated_seq: u64,
+    pub activated_day: u64,
+    pub faulty_periods: u32,
+    pub declared_fault_period: Option<u64>,
+}
+
+/// A sector as a PoSt commitment covers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedSector {
+    pub number: u64,
+    pub bytes: u64,
+    pub comm_r_last: Hash256,
+}
+
+/// The prover's `PostCommit` for one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostCommitment {
+    pub period: u64,
+    pub chain_root: Hash256,
+    pub commit_seq: u64,
+    /// The ledger that opened the prover's deadline (its `rand` is the beacon's).
+    pub opening_seq: u64,
+    pub opening_rand: Hash256,
+    pub sectors: BoundedVec<CommittedSector, MAX_PROVER_SECTORS>,
+    pub revealed: bool,
+}
+
+/// A storage prover's state entry (`StateKey::Prover(account)`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProverEntry {
+    /// Sector entries it holds, in any state.
+    pub sectors: u32,
+    /// Bytes of its active and faulty sectors.
+    pub sector_bytes: u64,
+    pub post: Option<PostCommitment>,
+    pub last_proven_period: Option<u64>,
+    /// Proven bytes credited per day (the last two days), from which a
+    /// restart rebuilds the storage weights of days not yet distributed.
+    pub credits: BoundedVec<(u64, u64), 2>,
+}
+
+/// Deadline index of `prover` in `period`: `H(prover ‖ period) mod deadlines`.
+pub fn deadline_index(prover: &AccountId, period: u64, deadlines: u32) -> u32 {
+    let mut h = blake3::Hasher::new();
+    h.update(&prover.0 .0);
+    h.update(&period.to_le_bytes());
+    (hash_u64(h.finalize().as_bytes()) % u64::from(deadlines.max(1))) as u32
+}
+
+/// The pledge a sector of `size` locks.
+pub fn sector_pledge(pledge_per_gib: Amount, size: SectorSize) -> Amount {
+    Amount((u128::from(pledge_per_gib.units()) * u128::from(size.bytes()) / GIB) as u64)
+}
+
+impl LedgerState {
+    pub fn sector(&self, owner: &AccountId, number: u64) -> Option<&SectorEntry> {
+        self.sectors.get(&(*owner, number))
+    }
+    pub fn prover(&self, owner: &AccountId) -> Option<&ProverEntry> {
+        self.provers.get(owner)
+    }
+    pub fn sectors_of(&self, owner: &AccountId) -> impl Iterator<Item = (u64, &SectorEntry)> {
+        self.sectors.range((*owner, 0)..=(*owner, u64::MAX)).map(|((_, n), e)| (*n, e))
+    }
+    /// Proven bytes per prover credited to `day` so far.
+    pub fn storage_weights_of(&self, day: u64) -> Vec<(AccountId, u64)> {
+        self.storage_weights.get(&day).map(|m| m.iter().map(|(a, b)| (*a, *b)).collect()).unwrap_or_default()
+    }
+
+    /// Unix ms at which deadline `k` of `period` opens.
+    pub fn deadline_open_ms(&self, period: u64, k: u32) -> u64 {
+        let p = &self.params;
+        let start = self.genesis_time.saturating_add(period.saturating_mul(p.day_seconds)).saturating_mul(1000);
+        start.saturating_add(u64::from(k).saturating_mul(p.day_seconds * 1000 / u64::from(p.post_deadlines.max(1))))
+    }
+
+    /// Records the deadlines of `day` that open with this ledger.
+    pub(crate) fn record_post_openings(&mut self, seq: u64, day: u64, close_time: u64, rand: Hash256) {
+        let deadlines = self.params.post_deadlines as usize;
+        let opened = self.days.get(&day).map_or(0, |r| r.post_openings.len());
+        let due = (opened..deadlines).take_while(|k| close_time >= self.deadline_open_ms(day, *k as u32)).count();
+        if due == 0 {
+            return;
+        }
+        self.mark(StateKey::Day(day));
+        if let Some(r) = self.days.get_mut(&day) {
+            let mut v = std::mem::take(&mut r.post_openings).into_vec();
+            v.extend(std::iter::repeat_n((seq, rand), due));
+            r.post_openings = BoundedVec::try_from_vec(v).unwrap_or_default();
+        }
+    }
+
+    fn touch_sector(&mut self, key: (AccountId, u64), undo: &mut Undo) {
+        if !undo.sectors.iter().any(|(k, _)| *k == key) {
+            undo.sectors.push((key, self.sectors.get(&key).cloned()));
+        }
+        self.mark(StateKey::Sector(key.0, key.1));
+    }
+
+    fn touch_prover(&mut self, id: AccountId, undo: &mut Undo) {
+        if !undo.provers.iter().any(|(k, _)| *k == id) {
+            undo.provers.push((id, self.provers.get(&id).cloned()));
+        }
+        self.mark(StateKey::Prover(id));
+    }
+
+    fn touch_fee_pool(&mut self, undo: &mut Undo) {
+        if undo.fee_pool.is_none() {
+            undo.fee_pool = Some(self.fee_pool);
+        }
+        self.mark(StateKey::FeePool);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn op_sector_precommit(
+        &mut self,
+        source: &AccountId,
+        number: u64,
+        size: SectorSize,
+        ticket_seq: u64,
+        comms: [Hash256; 4],
+        seq: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
+        let [comm_d, comm_r_, comm_c, comm_r_last] = comms;
+        let balance = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?.balance;
+        // A lapsed pre-commit under the same number may be replaced; its pledge is forfeit.
+        let mut forfeit = Amount::ZERO;
+        if let Some(old) = self.sectors.get(&(*source, number)) {
+            let lapsed = old.state == SectorState::PreCommitted && seq > old.precommit_seq.saturating_add(self.params.prove_commit_window);
+            if !lapsed {
+                return Err(OpFailure::SectorExists);
+            }
+            forfeit = old.pledge;
+        }
+        if ticket_seq >= seq || seq - ticket_seq > self.params.ticket_window {
+            return Err(OpFailure::BadTicket);
+        }
+        let rand = self.recent_rand(ticket_seq).ok_or(OpFailure::BadTicket)?;
+        if comm_r(&comm_c, &comm_r_last) != comm_r_ || comm_d != zero_root(size.bytes() / 32) {
+            return Err(OpFailure::BadProof);
+        }
+        let prover = self.provers.get(source).cloned().unwrap_or_default();
+        if forfeit.is_zero() && self.sectors.get(&(*source, number)).is_none() && prover.sectors as usize >= MAX_PROVER_SECTORS {
+            return Err(OpFailure::TooManySectors);
+        }
+        let pledge = sector_pledge(self.params.pledge_per_gib, size);
+        if balance < pledge {
+            return Err(OpFailure::Underfunded);
+        }
+        let pledges = self.supply.sector_pledges.checked_sub(forfeit).and_then(|p| p.checked_add(pledge)).map_err(|_| OpFailure::Overflow)?;
+        let fee_pool = self.fee_pool.checked_add(forfeit).map_err(|_| OpFailure::Overflow)?;
+        let replaced = self.sectors.contains_key(&(*source, number));
+        self.touch_account(*source, undo);
+        self.touch_supply(undo);
+        self.touch_fee_pool(undo);
+        self.touch_sector((*source, number), undo);
+        self.touch_prover(*source, undo);
+        if let Some(a) = self.accounts.get_mut(source) {
+            a.balance = Amount(a.balance.units() - pledge.units());
+        }
+        self.supply.sector_pledges = pledges;
+        self.fee_pool = fee_pool;
+        let p = self.provers.entry(*source).or_default();
+        if !replaced {
+            p.sectors += 1;
+        }
+        self.sectors.insert(
+            (*source, number),
+            SectorEntry {
+                size,
+                ticket_seq,
+                precommit_seq: seq,
+                replica_id: replica_id(&source.0 .0, number, &proof::ticket(&rand)),
+                comm_d,
+                comm_c,
+                comm_r_last,
+                comm_r: comm_r_,
+                pledge,
+                state: SectorState::PreCommitted,
+                activated_seq: 0,
+                activated_day: 0,
+                faulty_periods: 0,
+                declared_fault_period: None,
+            },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn op_sector_prove_commit(
+        &mut self,
+        source: &AccountId,
+        number: u64,
+        proof_bytes: &[u8],
+        seq: u64,
+        day: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
+        let s = self.sectors.get(&(*source, number)).ok_or(OpFailure::NoSuchSector)?;
+        if s.state != SectorState::PreCommitted {
+            return Err(OpFailure::BadSectorState);
+        }
+        let seed_seq = s.precommit_seq + self.params.seed_delay;
+        if seq <= seed_seq {
+            return Err(OpFailure::TooEarly);
+        }
+        if seq > s.precommit_seq.saturating_add(self.params.prove_commit_window) {
+            return Err(OpFailure::WindowClosed);
+        }
+        let rand = self.recent_rand(seed_seq).ok_or(OpFailure::WindowClosed)?;
+        let sealed = SealedSector {
+            shape: SectorShape { sector_bytes: s.size.bytes(), layers: self.params.sector_layers },
+            replica_id: s.replica_id,
+            comm_d: s.comm_d,
+            comm_c: s.comm_c,
+            comm_r_last: s.comm_r_last,
+            comm_r: s.comm_r,
+        };
+        let proof: proof::SealProof = decode(proof_bytes).map_err(|_| OpFailure::BadProof)?;
+        proof::verify_seal(&sealed, &proof::seal_seed(&rand), self.params.seal_challenges as usize, &proof).map_err(|_| OpFailure::BadProof)?;
+        let bytes = s.size.bytes();
+        self.touch_sector((*source, number), undo);
+        self.touch_prover(*source, undo);
+        if let Some(s) = self.sectors.get_mut(&(*source, number)) {
+            s.state = SectorState::Active;
+            s.activated_seq = seq;
+            s.activated_day = day;
+        }
+        let p = self.provers.entry(*source).or_default();
+        p.sector_bytes = p.sector_bytes.saturating_add(bytes);
+        Ok(())
+    }
+
+    pub(crate) fn op_post_commit(&mut self, source: &AccountId, period: u64, chain_root: Hash256, seq: u64, day: u64, close_time: u64, undo: &mut Undo) -> Result<(), OpFailure> {
+        if period != day {
+            return Err(OpFailure::BadDay);
+        }
+        let prover = self.provers.get(source).ok_or(OpFailure::NoSectors)?;
+        if prover.post.as_ref().is_some_and(|c| c.period >= period) {
+            return Err(OpFailure::AlreadyCommitted);
+        }
+        let k = deadline_index(source, period, self.params.post_deadlines);
+        let (opening_seq, opening_rand) = *self
+            .days
+            .get(&period)
+            .and_then(|r| r.post_openings.get(k as usize))
+            .ok_or(OpFailure::TooEarly)?;
+        if close_time >= self.deadline_open_ms(period, k).saturating_add(self.params.post_window_seconds.saturating_mul(1000)) {
+            return Err(OpFailure::WindowClosed);
+        }
+        let sectors = self.post_sectors(source, opening_seq, period);
+        if sectors.is_empty() {
+            return Err(OpFailure::NoSectors);
+        }
+        let sectors = BoundedVec::try_from_vec(sectors).map_err(|_| OpFailure::TooManySectors)?;
+        self.touch_prover(*source, undo);
+        if let Some(p) = self.provers.get_mut(source) {
+            p.post = Some(PostCommitment { period, chain_root, commit_seq: seq, opening_seq, opening_rand, sectors, revealed: false });
+        }
+        Ok(())
+    }
+
+    /// The sectors a PoSt opened at `opening_seq` covers (sector-number order).
+    pub fn post_sectors(&self, owner: &AccountId, opening_seq: u64, period: u64) -> Vec<CommittedSector> {
+        self.sectors_of(owner)
+            .filter(|(_, s)| s.state != SectorState::PreCommitted && s.activated_seq < opening_seq && s.declared_fault_period != Some(period))
+            .map(|(number, s)| CommittedSector { number, bytes: s.size.bytes(), comm_r_last: s.comm_r_last })
+            .collect()
+    }
+
+    pub(crate) fn op_post_reveal(&mut self, source: &AccountId, period: u64, proof_bytes: &[u8], seq: u64, day: u64, undo: &mut Undo) -> Result<(), OpFailure> {
+        let prover = self.provers.get(source).ok_or(OpFailure::NoPostCommit)?;
+        let c = prover.post.as_ref().filter(|c| c.period == period).ok_or(OpFailure::NoPostCommit)?;
+        if c.revealed {
+            return Err(OpFailure::AlreadyCommitted);
+        }
+        let samples_seq = c.commit_seq + self.params.post_reveal_delay;
+        if seq <= samples_seq {
+            return Err(OpFailure::TooEarly);
+        }
+        if seq > samples_seq.saturating_add(self.params.post_reveal_window) {
+            return Err(OpFailure::WindowClosed);
+        }
+        let rand = self.recent_rand(samples_seq).ok_or(OpFailure::WindowClosed)?;
+        let reveal: proof::PostReveal = decode(proof_bytes).map_err(|_| OpFailure::BadProof)?;
+        let sectors: Vec<ProvenSector> =
+            c.sectors.iter().map(|s| ProvenSector { sector_number: s.number, sector_bytes: s.bytes, comm_r_last: s.comm_r_last }).collect();
+        proof::verify_post(
+            &proof::post_beacon(&c.opening_rand),
+            &source.0 .0,
+            &sectors,
+            u64::from(self.params.post_chain_steps),
+            &c.chain_root,
+            &proof::samples_seed(&rand),
+            self.params.post_samples as usize,
+            &reveal,
+        )
+        .map_err(|_| OpFailure::BadProof)?;
+        let bytes: u64 = sectors.iter().map(|s| s.sector_bytes).sum();
+        self.touch_prover(*source, undo);
+        self.touch_day(day, undo);
+        let before = self.storage_weights.get(&day).and_then(|m| m.get(source)).copied();
+        undo.storage_weights.push((day, *source, before));
+        *self.storage_weights.entry(day).or_default().entry(*source).or_insert(0) += bytes;
+        if let Some(r) = self.days.get_mut(&day) {
+            if before.is_none() {
+                r.storage_provers += 1;
+            }
+            r.proven_bytes = r.proven_bytes.saturating_add(bytes);
+        }
+        if let Some(p) = self.provers.get_mut(source) {
+            if let Some(c) = &mut p.post {
+                c.revealed = true;
+            }
+            p.last_proven_period = Some(period);
+            let mut credits = std::mem::take(&mut p.credits).into_vec();
+            match credits.iter_mut().find(|(d, _)| *d == day) {
+                Some((_, b)) => *b = b.saturating_add(bytes),
+                None => credits.push((day, bytes)),
+            }
+            credits.sort();
+            while credits.len() > 2 {
+                credits.remove(0);
+            }
+            p.credits = BoundedVec::try_from_vec(credits).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn op_declare_fault(&mut self, source: &AccountId, numbers: &[u64], day: u64, undo: &mut Undo) -> Result<(), OpFailure> {
+        // Before this period's commitment the declaration covers this period, after it the next.
+        let committed = self.provers.get(source).and_then(|p| p.post.as_ref()).is_some_and(|c| c.period == day);
+        let period = if committed { day + 1 } else { day };
+        for n in numbers {
+            let s = self.sectors.get(&(*source, *n)).ok_or(OpFailure::NoSuchSector)?;
+            if s.state == SectorState::PreCommitted {
+                return Err(OpFailure::BadSectorState);
+            }
+        }
+        for n in numbers {
+            self.touch_sector((*source, *n), undo);
+            if let Some(s) = self.sectors.get_mut(&(*source, *n)) {
+                s.declared_fault_period = Some(period);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn op_terminate(&mut self, source: &AccountId, numbers: &[u64], undo: &mut Undo) -> Result<(), OpFailure> {
+        let mut seen = std::collections::BTreeSet::new();
+        for n in numbers {
+            if !seen.insert(*n) || !self.sectors.contains_key(&(*source, *n)) {
+                return Err(OpFailure::NoSuchSector);
+            }
+        }
+        self.touch_account(*source, undo);
+        self.touch_supply(undo);
+        self.touch_prover(*source, undo);
+        for n in numbers {
+            self.touch_sector((*source, *n), undo);
+            self.remove_sector(source, *n, Amount::ZERO);
+        }
+        Ok(())
+    }
+
+    /// Removes a sector: `forfeit` of its pledge goes to the fee pool (the
+    /// caller marks the fee pool), the rest back to the owner.
+    fn remove_sector(&mut self, owner: &AccountId, number: u64, forfeit: Amount) {
+        let Some(s) = self.sectors.remove(&(*owner, number)) else { return };
+        let forfeit = forfeit.min(s.pledge);
+        let back = s.pledge.units() - forfeit.units();
+        self.supply.sector_pledges = Amount(self.supply.sector_pledges.units().saturating_sub(s.pledge.units()));
+        self.fee_pool = Amount(self.fee_pool.units().saturating_add(forfeit.units()));
+        if let Some(a) = self.accounts.get_mut(owner) {
+            a.balance = Amount(a.balance.units().saturating_add(back));
+        }
+        if let Some(p) = self.provers.get_mut(owner) {
+            p.sectors = p.sectors.saturating_sub(1);
+            if s.state != SectorState::PreCommitted {
+                p.sector_bytes = p.sector_bytes.saturating_sub(s.size.bytes());
+            }
+        }
+    }
+
+    /// Settles ended periods, at most `payout_batch` provers per ledger.
+    pub(crate) fn settle_periods(&mut self, seq: u64, day: u64) {
+        let mut budget = self.params.payout_batch as usize;
+        while budget > 0 {
+            let Some(period) = self.days.values().find(|r| !r.settled && r.day + 2 <= day).map(|r| r.day) else { return };
+            let cursor = self.days.get(&period).and_then(|r| r.settle_cursor);
+            let range = match cursor {
+                Some(c) => self.provers.range((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded)),
+                None => self.provers.range(..),
+            };
+            let want = budget;
+            let batch: Vec<AccountId> = range.take(want).map(|(a, _)| *a).collect();
+            budget -= batch.len();
+            let done = batch.len() < want;
+            for prover in &batch {
+                self.settle_prover(prover, period, seq);
+            }
+            self.mark(StateKey::Day(period));
+            if let Some(r) = self.days.get_mut(&period) {
+                if let Some(last) = batch.last() {
+                    r.settle_cursor = Some(*last);
+                }
+                if done {
+                    r.settled = true;
+                    r.settle_cursor = None;
+                }
+            }
+        }
+    }
+
+    fn settle_prover(&mut self, prover: &AccountId, period: u64, seq: u64) {
+        let p = &self.params;
+        let (window, lifetime, penalty_ppm, to_terminate) = (p.prove_commit_window, p.sector_lifetime_periods, p.fault_penalty_ppm, p.faulty_periods_to_terminate);
+        let k = deadline_index(prover, period, p.post_deadlines);
+        let opening = self.days.get(&period).and_then(|r| r.post_openings.get(k as usize)).map(|(s, _)| *s);
+        let proven: Vec<u64> = self
+            .provers
+            .get(prover)
+            .and_then(|e| e.post.as_ref())
+            .filter(|c| c.period == period && c.revealed)
+            .map(|c| c.sectors.iter().map(|s| s.number).collect())
+            .unwrap_or_default();
+        let sectors: Vec<(u64, SectorEntry)> = self.sectors_of(prover).map(|(n, s)| (n, s.clone())).collect();
+        let mut changed = false;
+        for (n, s) in sectors {
+            if s.state == SectorState::PreCommitted {
+                if seq > s.precommit_seq.saturating_add(window) {
+                    self.mark_storage(prover, n);
+                    self.remove_sector(prover, n, s.pledge);
+                    changed = true;
+                }
+                continue;
+            }
+            let Some(opening_seq) = opening else { continue };
+            if s.activated_seq >= opening_seq {
+                continue; // not due in this period
+            }
+            self.mark_storage(prover, n);
+            changed = true;
+            if period >= s.activated_day.saturating_add(lifetime) {
+                self.remove_sector(prover, n, Amount::ZERO);
+                continue;
+            }
+            if proven.contains(&n) {
+                if let Some(e) = self.sectors.get_mut(&(*prover, n)) {
+                    e.faulty_periods = 0;
+                    e.state = SectorState::Active;
+                }
+                continue;
+            }
+            let declared = s.declared_fault_period == Some(period);
+            let mut penalty = (u128::from(s.pledge.units()) * u128::from(penalty_ppm) / u128::from(PPM)) as u64;
+            if declared {
+                penalty /= 2;
+            }
+            let penalty = penalty.min(s.pledge.units());
+            self.supply.sector_pledges = Amount(self.supply.sector_pledges.units().saturating_sub(penalty));
+            self.fee_pool = Amount(self.fee_pool.units().saturating_add(penalty));
+            let terminate = match self.sectors.get_mut(&(*prover, n)) {
+                Some(e) => {
+                    e.pledge = Amount(e.pledge.units() - penalty);
+                    e.faulty_periods += 1;
+                    e.state = SectorState::Faulty;
+                    if e.declared_fault_period == Some(period) {
+                        e.declared_fault_period = None;
+                    }
+                    e.faulty_periods >= to_terminate
+                }
+                None => false,
+            };
+            if terminate {
+                self.remove_sector(prover, n, Amount::ZERO);
+            }
+        }
+        // A prover with nothing left and no credit still to be paid goes away.
+        let gone = self.provers.get(prover).is_some_and(|e| e.sectors == 0 && e.credits.iter().all(|(d, _)| *d <= period));
+        if gone || changed {
+            self.mark(StateKey::Prover(*prover));
+        }
+        if gone {
+            self.provers.remove(prover);
+        }
+    }
+
+    fn mark_storage(&mut self, prover: &AccountId, n: u64) {
+        self.mark(StateKey::Sector(*prover, n));
+        self.mark(StateKey::Prover(*prover));
+        self.mark(StateKey::Account(*prover));
+        self.mark(StateKey::Supply);
+        self.mark(StateKey::FeePool);
+    }
+}
