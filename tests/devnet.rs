@@ -48,3 +48,28 @@ fn devnet_phones_attest_pay_and_get_paid() {
         assert_eq!(a["agrees"], true, "{a}");
     }
 }
+
+#[test]
+fn devnet_phones_donate_storage_prove_it_daily_and_get_paid_for_it() {
+    let dir = TempDir::new("devnet-storage");
+    let v = devnet(&["--validators", "4", "--phones", "10", "--days", "3", "--day-seconds", "20", "--ledger-ms", "500", "--data-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(v["ledger_hashes_agree"], true, "{v}");
+    assert_eq!(v["supply_invariant_ok"], true, "{v}");
+    let days = v["days"].as_array().unwrap();
+    // Sectors seal and are proven on day 0; every later day each donor proves all of them.
+    let donors = v["storage_phones"].as_u64().unwrap();
+    assert_eq!(donors, 5, "{v}");
+    for d in &days[1..3] {
+        assert_eq!(d["storage_provers"].as_u64().unwrap(), donors, "every donor proved on day {}: {v}", d["day"]);
+        assert_eq!(d["proven_bytes"].as_u64().unwrap(), donors * 2 << 20, "two 1 MiB sectors each: {v}");
+    }
+    // The donors' balances grew by what their storage earned, which they count from proven day records.
+    assert!(v["storage_earned"].as_u64().unwrap() > 0, "{v}");
+    for d in 1..3 {
+        let out = run("watt-node", &["audit", "--data-dir", dir.path().to_str().unwrap(), "--day", &d.to_string(), "--json"], None);
+        assert_eq!(out.code, 0, "audit of day {d}: {}{}", out.stdout, out.stderr);
+        let a: serde_json::Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(a["agrees"], true, "{a}");
+        assert_eq!(a["proven_bytes"], (donors * 2 << 20).to_string(), "the audit replays the same proofs: {a}");
+    }
+}

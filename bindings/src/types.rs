@@ -327,12 +327,37 @@ impl From<core::ClientEvent> for WalletEvent {
     }
 }
 
+/// Where a sector stands (`watt_core::mobile::SectorPhase`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SectorPhase {
+    Sealing,
+    Sealed,
+    PreCommitted,
+    Active,
+    Faulty,
+    Unprovable,
+}
+
+impl From<core::SectorPhase> for SectorPhase {
+    fn from(p: core::SectorPhase) -> Self {
+        match p {
+            core::SectorPhase::Sealing => SectorPhase::Sealing,
+            core::SectorPhase::Sealed => SectorPhase::Sealed,
+            core::SectorPhase::PreCommitted => SectorPhase::PreCommitted,
+            core::SectorPhase::Active => SectorPhase::Active,
+            core::SectorPhase::Faulty => SectorPhase::Faulty,
+            core::SectorPhase::Unprovable => SectorPhase::Unprovable,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SectorState {
     pub number: u64,
     pub sector_bytes: u64,
     pub layers: u32,
     pub sealed: bool,
+    pub phase: SectorPhase,
     pub labels_done: u64,
     pub labels_total: u64,
     pub comm_r: Option<String>,
@@ -344,6 +369,11 @@ pub struct StorageState {
     pub donated_bytes: u64,
     pub used_bytes: u64,
     pub sectors: Vec<SectorState>,
+    /// Storage rewards counted from distributed days, in units.
+    pub earned_units: u64,
+    pub last_proven_period: Option<u64>,
+    /// When the current period's proof window closes (Unix ms).
+    pub next_deadline_ms: Option<u64>,
 }
 
 impl From<core::StorageStatus> for StorageState {
@@ -351,6 +381,9 @@ impl From<core::StorageStatus> for StorageState {
         StorageState {
             donated_bytes: s.donated_bytes,
             used_bytes: s.used_bytes,
+            earned_units: s.earned.units(),
+            last_proven_period: s.last_proven_period,
+            next_deadline_ms: s.next_deadline_ms,
             sectors: s
                 .sectors
                 .into_iter()
@@ -359,6 +392,7 @@ impl From<core::StorageStatus> for StorageState {
                     sector_bytes: x.sector_bytes,
                     layers: x.layers,
                     sealed: x.sealed,
+                    phase: x.phase.into(),
                     labels_done: x.labels_done,
                     labels_total: x.labels_total,
                     comm_r: x.comm_r.map(|c| c.to_hex()),
@@ -375,4 +409,10 @@ pub struct BackgroundReport {
     pub labels_done: u64,
     pub sectors_sealed: u32,
     pub idle: bool,
+    /// Ledger operations sent this run ("pre-commit sector 1", "PoSt reveal for period 3").
+    pub submitted: Vec<String>,
+    /// Work that was due but waits (power policy, network).
+    pub deferred: Vec<String>,
+    /// Why the ledger part did not run (no node reachable, no account yet).
+    pub ledger_skipped: Option<String>,
 }

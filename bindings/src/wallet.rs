@@ -9,7 +9,7 @@ use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::Amount;
 use watt_core::crypto::Hash256;
 use watt_core::ledger::Genesis;
-use watt_core::mobile::{self as core, ClientConfig, WattClient};
+use watt_core::mobile::{self as core, ClientConfig, ClientError, WattClient};
 
 /// The library's own tokio runtime: every async call runs here, so the app
 /// needs no Rust executor and a slow network never blocks its threads.
@@ -243,17 +243,28 @@ impl Wallet {
 
     /// The most urgent storage work the device allows, for at most
     /// `budget_ms` (WorkManager / BGProcessingTask call this): asks the
-    /// app's [`PlatformFacts`], applies the power policy, seals in
-    /// checkpointed slices.
+    /// app's [`PlatformFacts`], applies the power policy, first does what
+    /// the ledger expects (PoSt before its deadline, seal proofs,
+    /// pre-commits), then seals in checkpointed slices.
     pub async fn run_background(&self, budget_ms: u64) -> Result<BackgroundReport, WattError> {
         let platform = self.platform.clone().ok_or_else(|| WattError::InvalidArgument { detail: "open_wallet was given no PlatformFacts".into() })?;
         let c = self.client.clone();
         on_core(async move {
-            let facts = platform.current().map_err(|e| WattError::Internal { reason: format!("platform facts: {e}") })?;
-            let p = tokio::task::spawn_blocking(move || c.run_background(&facts.into(), budget_ms))
+            let facts: watt_core::storage::power::DeviceFacts = platform.current().map_err(|e| WattError::Internal { reason: format!("platform facts: {e}") })?.into();
+            let (mut submitted, mut deferred, mut ledger_skipped) = (Vec::new(), Vec::new(), None);
+            match c.storage_duties(&facts).await {
+                Ok(d) => {
+                    submitted = d.submitted;
+                    deferred = d.deferred;
+                }
+                Err(e @ (ClientError::NoNodeReachable(_) | ClientError::Unverified(_) | ClientError::NoAccount | ClientError::NoWallet)) => ledger_skipped = Some(e.to_string()),
+                Err(e) => return Err(e.into()),
+            }
+            let c2 = c.clone();
+            let p = tokio::task::spawn_blocking(move || c2.run_background(&facts, budget_ms))
                 .await
                 .map_err(|e| WattError::Internal { reason: e.to_string() })??;
-            Ok(BackgroundReport { decision: p.decision.into(), labels_done: p.labels_done, sectors_sealed: p.sectors_sealed, idle: p.idle })
+            Ok(BackgroundReport { decision: p.decision.into(), labels_done: p.labels_done, sectors_sealed: p.sectors_sealed, idle: p.idle, submitted, deferred, ledger_skipped })
         })
         .await
     }

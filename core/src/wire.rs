@@ -6,7 +6,7 @@ use crate::address::{AccountId, NodeId};
 use crate::codec::{self, BoundedBytes, BoundedVec, CodecError, Wire};
 use crate::crypto::{Hash256, NetworkId, Signature};
 use crate::ledger::state::NodeEntry;
-use crate::ledger::{AccountEntry, LedgerHeader, MerklePath, StateProof, Transaction, TxResult, TxSet, Upgrade};
+use crate::ledger::{AccountEntry, LedgerHeader, MerklePath, StateKey, StateProof, Transaction, TxResult, TxSet, Upgrade};
 use crate::scp::{Ballot, Envelope, Pledges, QuorumSet, Statement, Value};
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +167,8 @@ pub enum Request {
     GetNodes,
     GetQsetChanges { from: u64 },
     Subscribe,
+    /// Any state entry (sectors, provers, day records) with its proof.
+    GetEntry { key: StateKey },
 }
 
 impl Wire for Request {
@@ -191,7 +193,13 @@ pub enum Response {
     QsetChanges { changes: BoundedVec<ProvenUpgrade, 64> },
     Subscribed,
     Error { message: BoundedBytes<1024> },
+    /// The encoded `StateEntry` under the key (or absence), proven against
+    /// header `header_seq`'s `state_root`.
+    Entry { header_seq: u64, entry: Option<BoundedBytes<MAX_ENTRY_BYTES>>, proof: StateProof },
 }
+
+/// Largest state entry a node serves (`StateEntry::MAX_ENCODED_LEN`).
+pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
 
 impl Wire for Response {
     const MAX_ENCODED_LEN: usize = MAX_FRAME;

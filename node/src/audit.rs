@@ -3,6 +3,11 @@
 //! results, and the proof sets — sharing no code with the incremental ledger
 //! beyond the codec and key hashing, and compares it with what the ledger
 //! recorded (SPEC §5, the whitepaper's "compared daily with the simulator").
+//!
+//! Storage weights are replayed from the successful sector and PoSt
+//! operations (SPEC §6). Not replayed: sectors the ledger itself terminates
+//! (three faulty periods, end of lifetime) and pledge penalties, which only
+//! matter once pledges are on (phase 1 has `pledge_per_gib = 0`).
 
 use crate::store::Store;
 use serde_json::{json, Value as Json};
@@ -58,6 +63,14 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
     let mut fees_in: u128 = 0;
     let mut fees_out: u128 = 0;
     let mut emitted: u128 = 0;
+    // Storage: sizes pre-committed, active sectors (bytes, activated at),
+    // declared faults, each prover's committed bytes, proven bytes per day.
+    let mut precommitted: HashMap<(AccountId, u64), u64> = HashMap::new();
+    let mut active: BTreeMap<(AccountId, u64), (u64, u64)> = BTreeMap::new();
+    let mut declared: HashMap<(AccountId, u64), u64> = HashMap::new();
+    let mut committed: HashMap<AccountId, (u64, u64)> = HashMap::new();
+    let mut proven: BTreeMap<u64, BTreeMap<AccountId, u64>> = BTreeMap::new();
+    let mut day_ledgers: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
     let mut first_seq: BTreeMap<u64, u64> = BTreeMap::new();
     first_seq.insert(0, 1);
     let mut done: BTreeSet<u64> = BTreeSet::new();
@@ -68,6 +81,7 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
         for d in (first_seq.keys().next_back().copied().unwrap_or(0) + 1)..=header.day {
             first_seq.insert(d, seq);
         }
+        day_ledgers.entry(header.day).or_default().push((seq, header.close_time));
         // Distributions due at the start of this ledger (after the grace ledgers).
         let due: Vec<u64> = first_seq
             .keys()
@@ -114,11 +128,13 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
             }
             let vweights: Vec<(AccountId, u128)> =
                 validator_slots.get(&d).map(|m| m.iter().map(|(n, c)| (AccountId(n.0), u128::from(*c))).collect()).unwrap_or_default();
+            let sweights: Vec<(AccountId, u128)> =
+                proven.remove(&d).map(|m| m.into_iter().map(|(a, b)| (a, u128::from(b))).collect()).unwrap_or_default();
             let mut pay: BTreeMap<Hash256, (AccountId, u128)> = BTreeMap::new();
             let mut day_emitted = 0u128;
             let mut day_fees = 0u128;
             let mut totals = [0u128; 3];
-            for (c, class) in [weights, vweights, Vec::new()].into_iter().enumerate() {
+            for (c, class) in [weights, vweights, sweights].into_iter().enumerate() {
                 let total: u128 = class.iter().map(|(_, w)| *w).sum();
                 totals[c] = total;
                 if total == 0 {
@@ -127,7 +143,10 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                 let cp = pool * u128::from(split[c]) / 1_000_000;
                 let cf = fee_pool * u128::from(split[c]) / 1_000_000;
                 for (a, w) in class {
-                    let e = cp * w / total;
+                    let mut e = cp * w / total;
+                    if c == 2 {
+                        e = e.min(u128::from(p.storage_pay_cap_per_gib_day.units()) * w / (1u128 << 30));
+                    }
                     let f = cf * w / total;
                     day_emitted += e;
                     day_fees += f;
@@ -154,6 +173,7 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                 check("fees_paid", u128::from(rec.fees_paid.units()), day_fees);
                 check("attester_weight_total", u128::from(rec.total_weights[0]), totals[0]);
                 check("validator_weight_total", u128::from(rec.total_weights[1]), totals[1]);
+                check("storage_weight_total", u128::from(rec.total_weights[2]), totals[2]);
                 check("payouts", u128::from(rec.payouts), leaves.len() as u128);
                 if rec.payouts_root != root {
                     diffs.push(json!({ "field": "payouts_root", "recorded": rec.payouts_root.to_hex(), "recomputed": root.to_hex() }));
@@ -166,6 +186,7 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                     "emitted": day_emitted.to_string(),
                     "fees_paid": day_fees.to_string(),
                     "payouts": leaves.len(),
+                    "proven_bytes": totals[2].to_string(),
                     "differences": diffs,
                 }));
             }
@@ -214,6 +235,44 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                     Operation::SetReferrer { account } => {
                         if let Some(x) = accounts.get_mut(&src) {
                             x.referrer = Some(*account);
+                        }
+                    }
+                    Operation::SectorPreCommit { sector_number, size, .. } => {
+                        precommitted.insert((src, *sector_number), size.bytes());
+                    }
+                    Operation::SectorProveCommit { sector_number, .. } => {
+                        if let Some(bytes) = precommitted.remove(&(src, *sector_number)) {
+                            active.insert((src, *sector_number), (bytes, seq));
+                        }
+                    }
+                    Operation::SectorTerminate { sectors } => {
+                        for n in sectors.iter() {
+                            active.remove(&(src, *n));
+                            precommitted.remove(&(src, *n));
+                        }
+                    }
+                    Operation::SectorDeclareFault { sectors } => {
+                        // Covers this period unless it is already committed, then the next.
+                        let period = if committed.get(&src).is_some_and(|(p, _)| *p == header.day) { header.day + 1 } else { header.day };
+                        for n in sectors.iter() {
+                            declared.insert((src, *n), period);
+                        }
+                    }
+                    Operation::PostCommit { period, .. } => {
+                        // The deadline opens at the first ledger of the period at or after its time.
+                        let k = watt_core::ledger::storage::deadline_index(&src, *period, p.post_deadlines);
+                        let open_ms = (genesis.genesis_time + period * p.day_seconds) * 1000 + u64::from(k) * (p.day_seconds * 1000 / u64::from(p.post_deadlines));
+                        let opening = day_ledgers.get(period).and_then(|l| l.iter().find(|(_, ct)| *ct >= open_ms)).map(|(s, _)| *s).unwrap_or(u64::MAX);
+                        let bytes: u64 = active
+                            .range((src, 0)..=(src, u64::MAX))
+                            .filter(|((_, n), (_, at))| *at < opening && declared.get(&(src, *n)) != Some(period))
+                            .map(|(_, (b, _))| *b)
+                            .sum();
+                        committed.insert(src, (*period, bytes));
+                    }
+                    Operation::PostReveal { period, .. } => {
+                        if let Some((_, bytes)) = committed.get(&src).filter(|(p, _)| p == period) {
+                            *proven.entry(header.day).or_default().entry(src).or_insert(0) += bytes;
                         }
                     }
                     Operation::Participation { node_id, envelopes } => {

@@ -1,6 +1,8 @@
 //! `watt-node devnet`: a whole network on this machine. N validators in one
 //! process on loopback QUIC, each with its own redb; M phones, each a real
-//! `WattClient` with its own data dir, that tap once a day and pay each other.
+//! `WattClient` with its own data dir, that tap once a day and pay each
+//! other; the first `storage_phones` of them also donate small sectors, seal
+//! them, and prove them every day (SPEC §6).
 
 use crate::config::{new_network_at, NodeConfig};
 use crate::node::{self, NodeHandle};
@@ -17,6 +19,8 @@ use watt_core::crypto::Keypair;
 use watt_core::ledger::{Genesis, LedgerHeader, Params};
 use watt_core::mnemonic::Mnemonic;
 use watt_core::mobile::{AttestState, ClientConfig, FileKeyStore, WattClient};
+use watt_core::storage::graph::SectorShape;
+use watt_core::storage::power::DeviceFacts;
 
 #[derive(Debug, Clone)]
 pub struct DevnetOptions {
@@ -27,6 +31,11 @@ pub struct DevnetOptions {
     pub ledger_ms: u64,
     pub data_dir: Option<PathBuf>,
     pub json: bool,
+    /// Phones that donate storage, and how: sectors each, MiB per sector, layers.
+    pub storage_phones: usize,
+    pub sectors: u64,
+    pub sector_mib: u64,
+    pub layers: u32,
 }
 
 /// Ports free on loopback right now (bound then released).
@@ -77,14 +86,29 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
         .collect::<Result<_, _>>()?;
     let mut params = Params::devnet(opts.ledger_ms, opts.day_seconds);
     params.attest_grace_ledgers = 2;
+    params.sector_layers = opts.layers;
+    // Devnet sectors are tiny: pay them visibly (SPEC §5 lets the devnet set its own cap).
+    params.storage_pay_cap_per_gib_day = Amount(100_000 * UNITS_PER_WATT);
+    let shape = SectorShape { sector_bytes: opts.sector_mib << 20, layers: opts.layers };
+    if opts.storage_phones > 0 && opts.sectors > 0 {
+        shape.validate()?;
+        if watt_core::mobile::storage::sector_size_of(shape.sector_bytes).is_none() {
+            return Err(format!("--sector-mib {} is not a protocol sector size (1, 16, 64 or 256)", opts.sector_mib));
+        }
+    }
     let (handles, configs, genesis) = start_local(&dir, opts.validators, params, &founders).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let verified = Arc::new(AtomicU64::new(0));
     let mut phone_tasks = Vec::new();
+    let mut storage_dirs = Vec::new();
     for (i, words) in phones.iter().enumerate() {
         let client = open_phone(&dir.join(format!("phone-{i}")), &genesis, words, i, opts.validators).await?;
         let payee = founders[(i + 1) % founders.len()];
         let pays = i % 3 == 0;
+        if i < opts.storage_phones && opts.sectors > 0 {
+            storage_dirs.push(dir.join(format!("phone-{i}")));
+            client.donate(opts.sectors * shape.sector_bytes, shape).map_err(|e| format!("phone {i}: {e}"))?;
+        }
         phone_tasks.push(tokio::spawn(phone_loop(client, payee, pays, stop.clone(), verified.clone(), opts.ledger_ms)));
     }
 
@@ -128,7 +152,19 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
     for h in handles {
         h.stop().await;
     }
-    summarize(&opts, &configs, &genesis, started.elapsed())
+    // What the donating phones counted as earned from storage, from their own records.
+    let mut storage_earned = 0u64;
+    for d in &storage_dirs {
+        if let Ok(store) = watt_core::mobile::store::ClientStore::open(d) {
+            if let Ok(Some(p)) = store.storage_plan() {
+                storage_earned = storage_earned.saturating_add(p.earned.units());
+            }
+        }
+    }
+    let mut summary = summarize(&opts, &configs, &genesis, started.elapsed())?;
+    summary["storage_phones"] = json!(storage_dirs.len());
+    summary["storage_earned"] = json!(storage_earned);
+    Ok(summary)
 }
 
 /// One simulated phone: a real [`WattClient`] with its own data dir, driven
@@ -159,8 +195,28 @@ async fn phone_loop(client: WattClient, payee: AccountId, pays: bool, stop: Arc<
             }
             _ => {}
         }
+        donate_storage(&client).await;
     }
     client.disconnect().await;
+}
+
+/// A phone on its charger: seal what the donation still needs (a short
+/// slice), then do what the ledger expects of its sectors.
+async fn donate_storage(client: &WattClient) {
+    let Ok(plan) = client.storage_status() else { return };
+    if plan.donated_bytes == 0 {
+        return;
+    }
+    let facts = DeviceFacts::plugged_in_desktop();
+    let c = client.clone();
+    match tokio::task::spawn_blocking(move || c.run_background(&facts, 200)).await {
+        Ok(Err(e)) => tracing::debug!(error = %e, "devnet phone: sealing"),
+        Err(e) => tracing::debug!(error = %e, "devnet phone: sealing task"),
+        Ok(Ok(_)) => {}
+    }
+    if let Err(e) = client.storage_duties(&facts).await {
+        tracing::debug!(error = %e, "devnet phone: storage duties");
+    }
 }
 
 /// Opens phone `i`'s wallet under `dir`, restored from its words.
@@ -221,7 +277,7 @@ fn summarize(opts: &DevnetOptions, configs: &[NodeConfig], genesis: &Genesis, el
         days.push(json!({
             "day": d, "ledgers": ledgers, "txs": txs, "attesters": rec.attesters,
             "minted": rec.emitted.units(), "fees": rec.fees_paid.units(), "distributed": rec.distributed,
-            "storage_provers": 0, "proven_bytes": 0,
+            "storage_provers": rec.storage_provers, "proven_bytes": rec.proven_bytes,
         }));
     }
     Ok(json!({

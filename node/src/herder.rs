@@ -750,6 +750,16 @@ impl Herder {
                 }
                 None => err("no provable state yet; retry after the next ledger"),
             },
+            Request::GetEntry { key } => match self.state().prove_previous(&key) {
+                Some((header, entry, proof)) => {
+                    let bytes = entry.map(|e| encode(&e));
+                    match bytes.map(|b| BoundedBytes::try_from_slice(&b)).transpose() {
+                        Ok(entry) => Response::Entry { header_seq: header.seq, entry, proof },
+                        Err(_) => err("state entry too large to serve"),
+                    }
+                }
+                None => err("no provable state yet; retry after the next ledger"),
+            },
             Request::SubmitTx(tx) => {
                 let hash = tx.hash();
                 match self.submit(tx.clone()) {

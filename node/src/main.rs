@@ -99,6 +99,18 @@ enum Command {
         data_dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Phones (the first ones) that donate storage and prove it daily.
+        #[arg(long, default_value_t = 5)]
+        storage_phones: usize,
+        /// Sectors each donating phone seals.
+        #[arg(long, default_value_t = 2)]
+        sectors: u64,
+        /// Sector size in MiB (1, 16, 64 or 256).
+        #[arg(long, default_value_t = 1)]
+        sector_mib: u64,
+        /// Layers of the stacked graph (the network's `sector_layers`).
+        #[arg(long, default_value_t = 2)]
+        layers: u32,
     },
 }
 
@@ -295,8 +307,8 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        Command::Devnet { validators, phones, days, day_seconds, ledger_ms, data_dir, json } => {
-            let opts = watt_node::devnet::DevnetOptions { validators, phones, days, day_seconds, ledger_ms, data_dir, json };
+        Command::Devnet { validators, phones, days, day_seconds, ledger_ms, data_dir, json, storage_phones, sectors, sector_mib, layers } => {
+            let opts = watt_node::devnet::DevnetOptions { validators, phones, days, day_seconds, ledger_ms, data_dir, json, storage_phones, sectors, sector_mib, layers };
             match runtime().block_on(watt_node::devnet::run(opts)) {
                 Ok(summary) => {
                     let agree = summary["ledger_hashes_agree"].as_bool().unwrap_or(false);

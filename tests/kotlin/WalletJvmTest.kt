@@ -180,7 +180,7 @@ fun main() {
             check(onBattery.mayProve) { "proving is allowed at 80% near a deadline" }
         }
 
-        test("storage: donate, seal in the background while charging, refuse on battery") {
+        test("storage: donate, seal in the background while charging, pre-commit, refuse on battery") {
             founderFacts.charging = true
             val donated = founderWallet.donate(1L shl 20, sectorBytes = 1L shl 20, layers = 2)
             check(donated.donatedBytes == (1uL shl 20))
@@ -188,6 +188,10 @@ fun main() {
             while (!report.idle) { report = founderWallet.runBackground(10_000) }
             val sector = founderWallet.storageStatus().sectors.single()
             check(sector.sealed && sector.commR != null && sector.labelsDone == sector.labelsTotal) { "$sector" }
+            // The next run does the ledger's part first: the sealed sector's pre-commit.
+            val ledgerRun = founderWallet.runBackground(1_000)
+            check(ledgerRun.ledgerSkipped == null && ledgerRun.submitted == listOf("pre-commit sector ${sector.number}")) { "$ledgerRun" }
+            check(founderWallet.storageStatus().sectors.single().phase == SectorPhase.SEALED)
             founderFacts.charging = false
             founderWallet.donate(2L shl 20, sectorBytes = 1L shl 20, layers = 2)
             val onBattery = founderWallet.runBackground(1_000)

@@ -125,6 +125,37 @@ pub fn verify_account(
     }
 }
 
+/// Any state entry (raw encoding as served) proven against a verified
+/// header's `state_root` (the tip, or a header chained to it); the entry
+/// must be of the key's kind.
+pub fn verify_entry(header: &LedgerHeader, key: &StateKey, entry: Option<&[u8]>, proof: &StateProof) -> Result<Option<StateEntry>, LightError> {
+    let proven = smt::verify(&header.state_root, &key.hash(), proof).map_err(|_| LightError::BadStateProof)?;
+    match (proven, entry) {
+        (Proven::Absent, None) => Ok(None),
+        (Proven::Present(vh), Some(bytes)) => {
+            if smt::value_hash(bytes) != vh {
+                return Err(LightError::EntryMismatch);
+            }
+            let e: StateEntry = crate::codec::decode(bytes).map_err(|_| LightError::EntryMismatch)?;
+            let kind_ok = matches!(
+                (key, &e),
+                (StateKey::Account(_), StateEntry::Account(_))
+                    | (StateKey::FeePool, StateEntry::FeePool(_))
+                    | (StateKey::Supply, StateEntry::Supply(_))
+                    | (StateKey::Day(_), StateEntry::Day(_))
+                    | (StateKey::Node(_), StateEntry::Node(_))
+                    | (StateKey::Sector(..), StateEntry::Sector(_))
+                    | (StateKey::Prover(_), StateEntry::Prover(_))
+            );
+            if !kind_ok {
+                return Err(LightError::EntryMismatch);
+            }
+            Ok(Some(e))
+        }
+        _ => Err(LightError::EntryMismatch),
+    }
+}
+
 /// A transaction's result proven under a verified header's `results_hash`.
 pub fn verify_tx(header: &VerifiedHeader, result: &TxResult, path: &MerklePath) -> Result<(), LightError> {
     if crate::merkle::root_from_path(&result.leaf(), path) != header.header.results_hash {

@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+mod duties;
+
 /// Unix milliseconds by this phone's clock.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -1279,6 +1281,7 @@ fn response_name(r: &Response) -> &'static str {
         Response::Latest { .. } => "Latest",
         Response::Headers { .. } => "Headers",
         Response::Account { .. } => "Account",
+        Response::Entry { .. } => "Entry",
         Response::TxAccepted { .. } => "TxAccepted",
         Response::TxRejected { .. } => "TxRejected",
         Response::Tx { .. } => "Tx",

@@ -13,6 +13,6 @@ pub mod vault;
 
 pub use client::{RefreshSummary, WattClient};
 pub use error::ClientError;
-pub use storage::{BackgroundProgress, SectorStatus, StorageStatus};
+pub use storage::{BackgroundProgress, SectorPhase, SectorStatus, StorageDuties, StorageStatus};
 pub use types::*;
 pub use vault::{FileKeyStore, KeyStoreError, SecretKeyStore};

@@ -3,11 +3,13 @@
 //! allows. Each sector seals in its own directory (`sectors/<number>/`)
 //! through [`FileSealStore`], so a killed seal resumes from its checkpoint.
 //!
-//! Not yet: the ledger operations (pre-commit, prove-commit, PoSt) — sealed
-//! sectors wait for them as `Sealed`.
+//! The ledger side (pre-commit, prove-commit, one PoSt a period) is driven
+//! by `WattClient::storage_duties`, which reads the proven sector and prover
+//! entries and records here what it learnt ([`SectorPhase`], earnings).
 
 use super::error::ClientError;
 use super::store::ClientStore;
+use crate::amount::Amount;
 use crate::codec::{BoundedVec, Wire};
 use crate::crypto::Hash256;
 use crate::storage::graph::{replica_id, SectorShape, StackedGraph};
@@ -21,6 +23,22 @@ use std::time::{Duration, Instant};
 /// Nodes labelled between checkpoints: about 20–100 ms of work on a phone.
 const SLICE_NODES: u64 = 16 * 1024;
 
+/// Where a sector stands, as this phone last saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SectorPhase {
+    Sealing,
+    /// Sealed; its pre-commit is on the way.
+    Sealed,
+    /// On the ledger, waiting for its seal proof.
+    PreCommitted,
+    /// Proven; counted in every period's PoSt.
+    Active,
+    /// Missed a period's proof; proving again recovers it.
+    Faulty,
+    /// Its shape is not one this network accepts (size or layers).
+    Unprovable,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SectorRecord {
     pub number: u64,
@@ -31,6 +49,10 @@ pub struct SectorRecord {
     pub replica_id: Hash256,
     /// Set when every layer is labelled: comm_d, comm_c, comm_r_last, comm_r.
     pub commitments: Option<[Hash256; 4]>,
+    pub phase: SectorPhase,
+    pub activated_seq: Option<u64>,
+    /// Only the replica is kept once the seal is proven.
+    pub inner_layers_dropped: bool,
 }
 
 /// What the user donated and the sectors planned in it (one redb record).
@@ -40,6 +62,28 @@ pub struct StoragePlan {
     pub sector_bytes: u64,
     pub layers: u32,
     pub sectors: BoundedVec<SectorRecord, 4096>,
+    /// Storage rewards counted so far (from distributed day records).
+    pub earned: Amount,
+    pub last_proven_period: Option<u64>,
+    /// Days with proven bytes whose distribution is still to be counted.
+    pub uncounted: BoundedVec<(u64, u64), 16>,
+    /// The latest days already counted in `earned` (never counted twice).
+    pub counted_days: BoundedVec<u64, 16>,
+    /// When the current period's proof window closes (Unix ms).
+    pub next_deadline_ms: Option<u64>,
+}
+
+impl StoragePlan {
+    pub(crate) fn mark_counted(&mut self, day: u64) {
+        let mut v = std::mem::take(&mut self.counted_days).into_vec();
+        v.push(day);
+        v.sort_unstable();
+        v.dedup();
+        while v.len() > 16 {
+            v.remove(0);
+        }
+        self.counted_days = BoundedVec::try_from_vec(v).unwrap_or_default();
+    }
 }
 
 impl Wire for StoragePlan {
@@ -53,6 +97,7 @@ pub struct SectorStatus {
     pub layers: u32,
     pub replica_id: Hash256,
     pub sealed: bool,
+    pub phase: SectorPhase,
     pub labels_done: u64,
     pub labels_total: u64,
     pub comm_r: Option<Hash256>,
@@ -63,6 +108,9 @@ pub struct StorageStatus {
     pub donated_bytes: u64,
     pub used_bytes: u64,
     pub sectors: Vec<SectorStatus>,
+    pub earned: Amount,
+    pub last_proven_period: Option<u64>,
+    pub next_deadline_ms: Option<u64>,
 }
 
 /// What one `run_background` call did.
@@ -128,12 +176,42 @@ pub fn status(store: &ClientStore, data_dir: &Path) -> Result<StorageStatus, Cli
             layers: s.layers,
             replica_id: s.replica_id,
             sealed: s.commitments.is_some(),
+            phase: s.phase,
             labels_done: done,
             labels_total: total,
             comm_r: s.commitments.map(|c| c[3]),
         });
     }
-    Ok(StorageStatus { donated_bytes: p.donated_bytes, used_bytes: p.sectors.iter().map(|s| s.sector_bytes).sum(), sectors })
+    Ok(StorageStatus {
+        donated_bytes: p.donated_bytes,
+        used_bytes: p.sectors.iter().map(|s| s.sector_bytes).sum(),
+        sectors,
+        earned: p.earned,
+        last_proven_period: p.last_proven_period,
+        next_deadline_ms: p.next_deadline_ms,
+    })
+}
+
+/// Starts a sector over with a new ticket (its ticket went stale, its
+/// pre-commit lapsed, or the ledger terminated it): the old layers go.
+pub(crate) fn reset_sector(data_dir: &Path, rec: &mut SectorRecord, owner: &[u8; 32], ticket_from: (u64, Hash256)) -> Result<(), ClientError> {
+    match std::fs::remove_dir_all(sector_dir(data_dir, rec.number)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    rec.ticket_seq = ticket_from.0;
+    rec.replica_id = replica_id(owner, rec.number, &ticket(&ticket_from.1));
+    rec.commitments = None;
+    rec.phase = SectorPhase::Sealing;
+    rec.activated_seq = None;
+    rec.inner_layers_dropped = false;
+    Ok(())
+}
+
+/// A sealed sector's files (layers, or only the replica once proven).
+pub(crate) fn open_sector(data_dir: &Path, number: u64) -> Result<FileSealStore, ClientError> {
+    FileSealStore::open(&sector_dir(data_dir, number)).map_err(io)
 }
 
 /// The most urgent allowed work within `budget`: (proofs come with the
@@ -183,6 +261,9 @@ pub fn run_background(
                     ticket_seq,
                     replica_id: replica_id(owner, number, &ticket(&rand)),
                     commitments: None,
+                    phase: SectorPhase::Sealing,
+                    activated_seq: None,
+                    inner_layers_dropped: false,
                 });
                 p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
                 store.set_storage_plan(&p)?;
@@ -206,6 +287,7 @@ pub fn run_background(
         let c = commitments(&fs, &graph).map_err(io)?;
         let mut sectors = p.sectors.into_vec();
         sectors[idx].commitments = Some([c.comm_d, c.comm_c, c.comm_r_last, c.comm_r]);
+        sectors[idx].phase = SectorPhase::Sealed;
         p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
         store.set_storage_plan(&p)?;
         progress.sectors_sealed += 1;
@@ -213,4 +295,39 @@ pub fn run_background(
             return Ok(progress);
         }
     }
+}
+
+/// What one `storage_duties` call did on the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StorageDuties {
+    /// Operations signed and sent, in words ("pre-commit sector 3", "PoSt commit for period 12").
+    pub submitted: Vec<String>,
+    /// Sectors started over (stale ticket, lapsed pre-commit, terminated by the ledger).
+    pub resealing: Vec<u64>,
+    /// Why something due was not done now (power policy, missing files).
+    pub deferred: Vec<String>,
+    pub next_deadline_ms: Option<u64>,
+}
+
+/// The protocol's sector size for `bytes`, if it is one.
+pub fn sector_size_of(bytes: u64) -> Option<crate::ledger::SectorSize> {
+    sector_size(bytes)
+}
+
+pub(crate) fn sector_size(bytes: u64) -> Option<crate::ledger::SectorSize> {
+    use crate::ledger::SectorSize as S;
+    [S::Mib1, S::Mib16, S::Mib64, S::Mib256].into_iter().find(|s| s.bytes() == bytes)
+}
+
+/// This prover's share of a distributed day's storage class (SPEC §5):
+/// `min(pool × bytes / total, cap × bytes / GiB) + fees × bytes / total`.
+pub(crate) fn storage_share(rec: &crate::ledger::state::DayRecord, bytes: u64, cap_per_gib: Amount) -> Amount {
+    let total = u128::from(rec.total_weights[2]);
+    if total == 0 {
+        return Amount::ZERO;
+    }
+    let b = u128::from(bytes);
+    let emitted = (u128::from(rec.pools[2].units()) * b / total).min(u128::from(cap_per_gib.units()) * b / (1u128 << 30));
+    let fees = u128::from(rec.fees[2].units()) * b / total;
+    Amount(u64::try_from(emitted + fees).unwrap_or(u64::MAX))
 }

@@ -32,6 +32,23 @@ pub struct DeviceFacts {
     pub screen_on: bool,
 }
 
+impl DeviceFacts {
+    /// A desktop or a simulated phone on a charger: mains power, cool,
+    /// unmetered, with room to spare (the `watt` CLI and the devnet).
+    pub fn plugged_in_desktop() -> DeviceFacts {
+        DeviceFacts {
+            battery_percent: 100,
+            charging: true,
+            thermal: Thermal::Nominal,
+            low_power_mode: false,
+            network: Network::Unmetered,
+            free_bytes: u64::MAX / 4,
+            total_bytes: u64::MAX / 2,
+            screen_on: false,
+        }
+    }
+}
+
 /// What background work may run now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PowerDecision {

@@ -339,17 +339,31 @@ fn storage_json(s: &watt_core::mobile::StorageStatus) -> Value {
         "ok": true,
         "donated_bytes": s.donated_bytes,
         "used_bytes": s.used_bytes,
+        "earned": s.earned.units(),
+        "last_proven_period": s.last_proven_period,
+        "next_deadline_ms": s.next_deadline_ms,
         "sectors": s.sectors.iter().map(|x| json!({
             "number": x.number, "sector_bytes": x.sector_bytes, "layers": x.layers, "replica_id": x.replica_id.to_hex(),
-            "sealed": x.sealed, "labels_done": x.labels_done, "labels_total": x.labels_total, "comm_r": x.comm_r.map(|c| c.to_hex()),
+            "sealed": x.sealed, "phase": format!("{:?}", x.phase).to_lowercase(), "labels_done": x.labels_done, "labels_total": x.labels_total, "comm_r": x.comm_r.map(|c| c.to_hex()),
         })).collect::<Vec<_>>(),
     })
 }
 
 fn storage_text(s: &watt_core::mobile::StorageStatus) -> String {
-    let mut out = format!("donated {} MiB, {} MiB in sectors\n", s.donated_bytes >> 20, s.used_bytes >> 20);
+    use watt_core::mobile::SectorPhase as P;
+    let mut out = format!("donated {} MiB, {} MiB in sectors, earned {} WATT\n", s.donated_bytes >> 20, s.used_bytes >> 20, s.earned);
+    if let Some(p) = s.last_proven_period {
+        out += &format!("last proven period: day {p}\n");
+    }
     for x in &s.sectors {
-        let state = if x.sealed { "sealed (waiting for the ledger's storage operations)".to_string() } else { format!("sealing {:.1}%", 100.0 * x.labels_done as f64 / x.labels_total.max(1) as f64) };
+        let state = match x.phase {
+            P::Sealing => format!("sealing {:.1}%", 100.0 * x.labels_done as f64 / x.labels_total.max(1) as f64),
+            P::Sealed => "sealed, pre-commit on the way".to_string(),
+            P::PreCommitted => "pre-committed, seal proof next".to_string(),
+            P::Active => "active (proven every period)".to_string(),
+            P::Faulty => "faulty: missed a period's proof".to_string(),
+            P::Unprovable => "not provable on this network (size or layers)".to_string(),
+        };
         out += &format!("  sector {}: {} MiB, {} layers, {state}\n", x.number, x.sector_bytes >> 20, x.layers);
     }
     out
@@ -357,17 +371,7 @@ fn storage_text(s: &watt_core::mobile::StorageStatus) -> String {
 
 /// A desktop is plugged in, cool and on an unmetered network.
 fn desktop_facts() -> watt_core::storage::power::DeviceFacts {
-    use watt_core::storage::power::{DeviceFacts, Network, Thermal};
-    DeviceFacts {
-        battery_percent: 100,
-        charging: true,
-        thermal: Thermal::Nominal,
-        low_power_mode: false,
-        network: Network::Unmetered,
-        free_bytes: u64::MAX / 4,
-        total_bytes: u64::MAX / 2,
-        screen_on: false,
-    }
+    watt_core::storage::power::DeviceFacts::plugged_in_desktop()
 }
 
 async fn storage(cli: &Cli, client: &WattClient, command: &crate::StorageCommand) -> Result<(), Failure> {
@@ -410,10 +414,17 @@ async fn storage(cli: &Cli, client: &WattClient, command: &crate::StorageCommand
                     break;
                 }
             }
+            // Then what the ledger expects (pre-commit, seal proof, PoSt), when a node answers.
+            let ledger = match client.storage_duties(&facts).await {
+                Ok(d) => json!({ "submitted": d.submitted, "resealing": d.resealing, "deferred": d.deferred }),
+                Err(e @ (ClientError::NoNodeReachable(_) | ClientError::Unverified(_) | ClientError::NoAccount)) => json!({ "skipped": e.to_string() }),
+                Err(e) => return Err(failure(e)),
+            };
             let s = client.storage_status().map_err(failure)?;
             let mut v = storage_json(&s);
             v["labels_done_now"] = json!(total);
-            print(cli, v, || format!("{total} labels this run\n{}", storage_text(&s)));
+            v["ledger"] = ledger.clone();
+            print(cli, v, || format!("{total} labels this run; ledger: {ledger}\n{}", storage_text(&s)));
         }
     }
     Ok(())
