@@ -182,7 +182,7 @@ fun main() {
 
         test("storage: donate, seal in the background while charging, pre-commit, refuse on battery") {
             founderFacts.charging = true
-            val donated = founderWallet.donate(1L shl 20, sectorBytes = 1L shl 20, layers = 2)
+            val donated = founderWallet.donate(1L shl 20, sectorBytes = 1L shl 20, layers = 12)
             check(donated.donatedBytes == (1uL shl 20))
             var report = founderWallet.runBackground(10_000)
             while (!report.idle) { report = founderWallet.runBackground(10_000) }
@@ -193,10 +193,10 @@ fun main() {
             check(ledgerRun.ledgerSkipped == null && ledgerRun.submitted == listOf("pre-commit sector ${sector.number}")) { "$ledgerRun" }
             check(founderWallet.storageStatus().sectors.single().phase == SectorPhase.SEALED)
             founderFacts.charging = false
-            founderWallet.donate(2L shl 20, sectorBytes = 1L shl 20, layers = 2)
+            founderWallet.donate(2L shl 20, sectorBytes = 1L shl 20, layers = 12)
             val onBattery = founderWallet.runBackground(1_000)
             check(!onBattery.decision.maySeal && onBattery.labelsDone == 0uL) { "$onBattery" }
-            check(founderWallet.donate(0, sectorBytes = 1L shl 20, layers = 2).usedBytes == 0uL)
+            check(founderWallet.donate(0, sectorBytes = 1L shl 20, layers = 12).usedBytes == 0uL)
         }
 
         test("the seed stays sealed: another device key cannot open it, the right one can") {

@@ -1343,8 +1343,9 @@ public protocol WalletProtocol: AnyObject, Sendable {
     /**
      * The most urgent storage work the device allows, for at most
      * `budget_ms` (WorkManager / BGProcessingTask call this): asks the
-     * app's [`PlatformFacts`], applies the power policy, seals in
-     * checkpointed slices.
+     * app's [`PlatformFacts`], applies the power policy, first does what
+     * the ledger expects (PoSt before its deadline, seal proofs,
+     * pre-commits), then seals in checkpointed slices.
      */
     func runBackground(budgetMs: UInt64) async throws  -> BackgroundReport
     
@@ -1641,8 +1642,9 @@ open func restoreWallet(words: String, replace: Bool)throws  -> String  {
     /**
      * The most urgent storage work the device allows, for at most
      * `budget_ms` (WorkManager / BGProcessingTask call this): asks the
-     * app's [`PlatformFacts`], applies the power policy, seals in
-     * checkpointed slices.
+     * app's [`PlatformFacts`], applies the power policy, first does what
+     * the ledger expects (PoSt before its deadline, seal proofs,
+     * pre-commits), then seals in checkpointed slices.
      */
 open func runBackground(budgetMs: UInt64)async throws  -> BackgroundReport  {
     return
@@ -1826,14 +1828,38 @@ public struct BackgroundReport {
     public var labelsDone: UInt64
     public var sectorsSealed: UInt32
     public var idle: Bool
+    /**
+     * Ledger operations sent this run ("pre-commit sector 1", "PoSt reveal for period 3").
+     */
+    public var submitted: [String]
+    /**
+     * Work that was due but waits (power policy, network).
+     */
+    public var deferred: [String]
+    /**
+     * Why the ledger part did not run (no node reachable, no account yet).
+     */
+    public var ledgerSkipped: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(decision: PowerDecision, labelsDone: UInt64, sectorsSealed: UInt32, idle: Bool) {
+    public init(decision: PowerDecision, labelsDone: UInt64, sectorsSealed: UInt32, idle: Bool, 
+        /**
+         * Ledger operations sent this run ("pre-commit sector 1", "PoSt reveal for period 3").
+         */submitted: [String], 
+        /**
+         * Work that was due but waits (power policy, network).
+         */deferred: [String], 
+        /**
+         * Why the ledger part did not run (no node reachable, no account yet).
+         */ledgerSkipped: String?) {
         self.decision = decision
         self.labelsDone = labelsDone
         self.sectorsSealed = sectorsSealed
         self.idle = idle
+        self.submitted = submitted
+        self.deferred = deferred
+        self.ledgerSkipped = ledgerSkipped
     }
 }
 
@@ -1856,6 +1882,15 @@ extension BackgroundReport: Equatable, Hashable {
         if lhs.idle != rhs.idle {
             return false
         }
+        if lhs.submitted != rhs.submitted {
+            return false
+        }
+        if lhs.deferred != rhs.deferred {
+            return false
+        }
+        if lhs.ledgerSkipped != rhs.ledgerSkipped {
+            return false
+        }
         return true
     }
 
@@ -1864,6 +1899,9 @@ extension BackgroundReport: Equatable, Hashable {
         hasher.combine(labelsDone)
         hasher.combine(sectorsSealed)
         hasher.combine(idle)
+        hasher.combine(submitted)
+        hasher.combine(deferred)
+        hasher.combine(ledgerSkipped)
     }
 }
 
@@ -1879,7 +1917,10 @@ public struct FfiConverterTypeBackgroundReport: FfiConverterRustBuffer {
                 decision: FfiConverterTypePowerDecision.read(from: &buf), 
                 labelsDone: FfiConverterUInt64.read(from: &buf), 
                 sectorsSealed: FfiConverterUInt32.read(from: &buf), 
-                idle: FfiConverterBool.read(from: &buf)
+                idle: FfiConverterBool.read(from: &buf), 
+                submitted: FfiConverterSequenceString.read(from: &buf), 
+                deferred: FfiConverterSequenceString.read(from: &buf), 
+                ledgerSkipped: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1888,6 +1929,9 @@ public struct FfiConverterTypeBackgroundReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.labelsDone, into: &buf)
         FfiConverterUInt32.write(value.sectorsSealed, into: &buf)
         FfiConverterBool.write(value.idle, into: &buf)
+        FfiConverterSequenceString.write(value.submitted, into: &buf)
+        FfiConverterSequenceString.write(value.deferred, into: &buf)
+        FfiConverterOptionString.write(value.ledgerSkipped, into: &buf)
     }
 }
 
@@ -2703,17 +2747,19 @@ public struct SectorState {
     public var sectorBytes: UInt64
     public var layers: UInt32
     public var sealed: Bool
+    public var phase: SectorPhase
     public var labelsDone: UInt64
     public var labelsTotal: UInt64
     public var commR: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(number: UInt64, sectorBytes: UInt64, layers: UInt32, sealed: Bool, labelsDone: UInt64, labelsTotal: UInt64, commR: String?) {
+    public init(number: UInt64, sectorBytes: UInt64, layers: UInt32, sealed: Bool, phase: SectorPhase, labelsDone: UInt64, labelsTotal: UInt64, commR: String?) {
         self.number = number
         self.sectorBytes = sectorBytes
         self.layers = layers
         self.sealed = sealed
+        self.phase = phase
         self.labelsDone = labelsDone
         self.labelsTotal = labelsTotal
         self.commR = commR
@@ -2739,6 +2785,9 @@ extension SectorState: Equatable, Hashable {
         if lhs.sealed != rhs.sealed {
             return false
         }
+        if lhs.phase != rhs.phase {
+            return false
+        }
         if lhs.labelsDone != rhs.labelsDone {
             return false
         }
@@ -2756,6 +2805,7 @@ extension SectorState: Equatable, Hashable {
         hasher.combine(sectorBytes)
         hasher.combine(layers)
         hasher.combine(sealed)
+        hasher.combine(phase)
         hasher.combine(labelsDone)
         hasher.combine(labelsTotal)
         hasher.combine(commR)
@@ -2775,6 +2825,7 @@ public struct FfiConverterTypeSectorState: FfiConverterRustBuffer {
                 sectorBytes: FfiConverterUInt64.read(from: &buf), 
                 layers: FfiConverterUInt32.read(from: &buf), 
                 sealed: FfiConverterBool.read(from: &buf), 
+                phase: FfiConverterTypeSectorPhase.read(from: &buf), 
                 labelsDone: FfiConverterUInt64.read(from: &buf), 
                 labelsTotal: FfiConverterUInt64.read(from: &buf), 
                 commR: FfiConverterOptionString.read(from: &buf)
@@ -2786,6 +2837,7 @@ public struct FfiConverterTypeSectorState: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.sectorBytes, into: &buf)
         FfiConverterUInt32.write(value.layers, into: &buf)
         FfiConverterBool.write(value.sealed, into: &buf)
+        FfiConverterTypeSectorPhase.write(value.phase, into: &buf)
         FfiConverterUInt64.write(value.labelsDone, into: &buf)
         FfiConverterUInt64.write(value.labelsTotal, into: &buf)
         FfiConverterOptionString.write(value.commR, into: &buf)
@@ -2815,13 +2867,31 @@ public struct StorageState {
     public var donatedBytes: UInt64
     public var usedBytes: UInt64
     public var sectors: [SectorState]
+    /**
+     * Storage rewards counted from distributed days, in units.
+     */
+    public var earnedUnits: UInt64
+    public var lastProvenPeriod: UInt64?
+    /**
+     * When the current period's proof window closes (Unix ms).
+     */
+    public var nextDeadlineMs: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(donatedBytes: UInt64, usedBytes: UInt64, sectors: [SectorState]) {
+    public init(donatedBytes: UInt64, usedBytes: UInt64, sectors: [SectorState], 
+        /**
+         * Storage rewards counted from distributed days, in units.
+         */earnedUnits: UInt64, lastProvenPeriod: UInt64?, 
+        /**
+         * When the current period's proof window closes (Unix ms).
+         */nextDeadlineMs: UInt64?) {
         self.donatedBytes = donatedBytes
         self.usedBytes = usedBytes
         self.sectors = sectors
+        self.earnedUnits = earnedUnits
+        self.lastProvenPeriod = lastProvenPeriod
+        self.nextDeadlineMs = nextDeadlineMs
     }
 }
 
@@ -2841,6 +2911,15 @@ extension StorageState: Equatable, Hashable {
         if lhs.sectors != rhs.sectors {
             return false
         }
+        if lhs.earnedUnits != rhs.earnedUnits {
+            return false
+        }
+        if lhs.lastProvenPeriod != rhs.lastProvenPeriod {
+            return false
+        }
+        if lhs.nextDeadlineMs != rhs.nextDeadlineMs {
+            return false
+        }
         return true
     }
 
@@ -2848,6 +2927,9 @@ extension StorageState: Equatable, Hashable {
         hasher.combine(donatedBytes)
         hasher.combine(usedBytes)
         hasher.combine(sectors)
+        hasher.combine(earnedUnits)
+        hasher.combine(lastProvenPeriod)
+        hasher.combine(nextDeadlineMs)
     }
 }
 
@@ -2862,7 +2944,10 @@ public struct FfiConverterTypeStorageState: FfiConverterRustBuffer {
             try StorageState(
                 donatedBytes: FfiConverterUInt64.read(from: &buf), 
                 usedBytes: FfiConverterUInt64.read(from: &buf), 
-                sectors: FfiConverterSequenceTypeSectorState.read(from: &buf)
+                sectors: FfiConverterSequenceTypeSectorState.read(from: &buf), 
+                earnedUnits: FfiConverterUInt64.read(from: &buf), 
+                lastProvenPeriod: FfiConverterOptionUInt64.read(from: &buf), 
+                nextDeadlineMs: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -2870,6 +2955,9 @@ public struct FfiConverterTypeStorageState: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.donatedBytes, into: &buf)
         FfiConverterUInt64.write(value.usedBytes, into: &buf)
         FfiConverterSequenceTypeSectorState.write(value.sectors, into: &buf)
+        FfiConverterUInt64.write(value.earnedUnits, into: &buf)
+        FfiConverterOptionUInt64.write(value.lastProvenPeriod, into: &buf)
+        FfiConverterOptionUInt64.write(value.nextDeadlineMs, into: &buf)
     }
 }
 
@@ -3766,6 +3854,107 @@ extension PlatformError: Foundation.LocalizedError {
         String(reflecting: self)
     }
 }
+
+
+
+
+// Note that we don't yet support `indirect` for enums.
+// See https://github.com/mozilla/uniffi-rs/issues/396 for further discussion.
+/**
+ * Where a sector stands (`watt_core::mobile::SectorPhase`).
+ */
+
+public enum SectorPhase {
+    
+    case sealing
+    case sealed
+    case preCommitted
+    case active
+    case faulty
+    case unprovable
+}
+
+
+#if compiler(>=6)
+extension SectorPhase: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSectorPhase: FfiConverterRustBuffer {
+    typealias SwiftType = SectorPhase
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SectorPhase {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .sealing
+        
+        case 2: return .sealed
+        
+        case 3: return .preCommitted
+        
+        case 4: return .active
+        
+        case 5: return .faulty
+        
+        case 6: return .unprovable
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SectorPhase, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .sealing:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .sealed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .preCommitted:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .active:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .faulty:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .unprovable:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSectorPhase_lift(_ buf: RustBuffer) throws -> SectorPhase {
+    return try FfiConverterTypeSectorPhase.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSectorPhase_lower(_ value: SectorPhase) -> RustBuffer {
+    return FfiConverterTypeSectorPhase.lower(value)
+}
+
+
+extension SectorPhase: Equatable, Hashable {}
+
+
 
 
 
@@ -4823,7 +5012,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_watt_ffi_checksum_method_wallet_restore_wallet() != 22095) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_watt_ffi_checksum_method_wallet_run_background() != 61863) {
+    if (uniffi_watt_ffi_checksum_method_wallet_run_background() != 30963) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_watt_ffi_checksum_method_wallet_set_listener() != 20616) {

@@ -1328,7 +1328,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if (lib.uniffi_watt_ffi_checksum_method_wallet_restore_wallet() != 22095.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_watt_ffi_checksum_method_wallet_run_background() != 61863.toShort()) {
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_run_background() != 30963.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_set_listener() != 20616.toShort()) {
@@ -3040,8 +3040,9 @@ public interface WalletInterface {
     /**
      * The most urgent storage work the device allows, for at most
      * `budget_ms` (WorkManager / BGProcessingTask call this): asks the
-     * app's [`PlatformFacts`], applies the power policy, seals in
-     * checkpointed slices.
+     * app's [`PlatformFacts`], applies the power policy, first does what
+     * the ledger expects (PoSt before its deadline, seal proofs,
+     * pre-commits), then seals in checkpointed slices.
      */
     suspend fun `runBackground`(`budgetMs`: kotlin.ULong): BackgroundReport
     
@@ -3440,8 +3441,9 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     /**
      * The most urgent storage work the device allows, for at most
      * `budget_ms` (WorkManager / BGProcessingTask call this): asks the
-     * app's [`PlatformFacts`], applies the power policy, seals in
-     * checkpointed slices.
+     * app's [`PlatformFacts`], applies the power policy, first does what
+     * the ledger expects (PoSt before its deadline, seal proofs,
+     * pre-commits), then seals in checkpointed slices.
      */
     @Throws(WattException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3645,7 +3647,19 @@ data class BackgroundReport (
     var `decision`: PowerDecision, 
     var `labelsDone`: kotlin.ULong, 
     var `sectorsSealed`: kotlin.UInt, 
-    var `idle`: kotlin.Boolean
+    var `idle`: kotlin.Boolean, 
+    /**
+     * Ledger operations sent this run ("pre-commit sector 1", "PoSt reveal for period 3").
+     */
+    var `submitted`: List<kotlin.String>, 
+    /**
+     * Work that was due but waits (power policy, network).
+     */
+    var `deferred`: List<kotlin.String>, 
+    /**
+     * Why the ledger part did not run (no node reachable, no account yet).
+     */
+    var `ledgerSkipped`: kotlin.String?
 ) {
     
     companion object
@@ -3661,6 +3675,9 @@ public object FfiConverterTypeBackgroundReport: FfiConverterRustBuffer<Backgroun
             FfiConverterULong.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -3668,7 +3685,10 @@ public object FfiConverterTypeBackgroundReport: FfiConverterRustBuffer<Backgroun
             FfiConverterTypePowerDecision.allocationSize(value.`decision`) +
             FfiConverterULong.allocationSize(value.`labelsDone`) +
             FfiConverterUInt.allocationSize(value.`sectorsSealed`) +
-            FfiConverterBoolean.allocationSize(value.`idle`)
+            FfiConverterBoolean.allocationSize(value.`idle`) +
+            FfiConverterSequenceString.allocationSize(value.`submitted`) +
+            FfiConverterSequenceString.allocationSize(value.`deferred`) +
+            FfiConverterOptionalString.allocationSize(value.`ledgerSkipped`)
     )
 
     override fun write(value: BackgroundReport, buf: ByteBuffer) {
@@ -3676,6 +3696,9 @@ public object FfiConverterTypeBackgroundReport: FfiConverterRustBuffer<Backgroun
             FfiConverterULong.write(value.`labelsDone`, buf)
             FfiConverterUInt.write(value.`sectorsSealed`, buf)
             FfiConverterBoolean.write(value.`idle`, buf)
+            FfiConverterSequenceString.write(value.`submitted`, buf)
+            FfiConverterSequenceString.write(value.`deferred`, buf)
+            FfiConverterOptionalString.write(value.`ledgerSkipped`, buf)
     }
 }
 
@@ -4062,6 +4085,7 @@ data class SectorState (
     var `sectorBytes`: kotlin.ULong, 
     var `layers`: kotlin.UInt, 
     var `sealed`: kotlin.Boolean, 
+    var `phase`: SectorPhase, 
     var `labelsDone`: kotlin.ULong, 
     var `labelsTotal`: kotlin.ULong, 
     var `commR`: kotlin.String?
@@ -4080,6 +4104,7 @@ public object FfiConverterTypeSectorState: FfiConverterRustBuffer<SectorState> {
             FfiConverterULong.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterTypeSectorPhase.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -4091,6 +4116,7 @@ public object FfiConverterTypeSectorState: FfiConverterRustBuffer<SectorState> {
             FfiConverterULong.allocationSize(value.`sectorBytes`) +
             FfiConverterUInt.allocationSize(value.`layers`) +
             FfiConverterBoolean.allocationSize(value.`sealed`) +
+            FfiConverterTypeSectorPhase.allocationSize(value.`phase`) +
             FfiConverterULong.allocationSize(value.`labelsDone`) +
             FfiConverterULong.allocationSize(value.`labelsTotal`) +
             FfiConverterOptionalString.allocationSize(value.`commR`)
@@ -4101,6 +4127,7 @@ public object FfiConverterTypeSectorState: FfiConverterRustBuffer<SectorState> {
             FfiConverterULong.write(value.`sectorBytes`, buf)
             FfiConverterUInt.write(value.`layers`, buf)
             FfiConverterBoolean.write(value.`sealed`, buf)
+            FfiConverterTypeSectorPhase.write(value.`phase`, buf)
             FfiConverterULong.write(value.`labelsDone`, buf)
             FfiConverterULong.write(value.`labelsTotal`, buf)
             FfiConverterOptionalString.write(value.`commR`, buf)
@@ -4115,7 +4142,16 @@ public object FfiConverterTypeSectorState: FfiConverterRustBuffer<SectorState> {
 data class StorageState (
     var `donatedBytes`: kotlin.ULong, 
     var `usedBytes`: kotlin.ULong, 
-    var `sectors`: List<SectorState>
+    var `sectors`: List<SectorState>, 
+    /**
+     * Storage rewards counted from distributed days, in units.
+     */
+    var `earnedUnits`: kotlin.ULong, 
+    var `lastProvenPeriod`: kotlin.ULong?, 
+    /**
+     * When the current period's proof window closes (Unix ms).
+     */
+    var `nextDeadlineMs`: kotlin.ULong?
 ) {
     
     companion object
@@ -4130,19 +4166,28 @@ public object FfiConverterTypeStorageState: FfiConverterRustBuffer<StorageState>
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterSequenceTypeSectorState.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
     override fun allocationSize(value: StorageState) = (
             FfiConverterULong.allocationSize(value.`donatedBytes`) +
             FfiConverterULong.allocationSize(value.`usedBytes`) +
-            FfiConverterSequenceTypeSectorState.allocationSize(value.`sectors`)
+            FfiConverterSequenceTypeSectorState.allocationSize(value.`sectors`) +
+            FfiConverterULong.allocationSize(value.`earnedUnits`) +
+            FfiConverterOptionalULong.allocationSize(value.`lastProvenPeriod`) +
+            FfiConverterOptionalULong.allocationSize(value.`nextDeadlineMs`)
     )
 
     override fun write(value: StorageState, buf: ByteBuffer) {
             FfiConverterULong.write(value.`donatedBytes`, buf)
             FfiConverterULong.write(value.`usedBytes`, buf)
             FfiConverterSequenceTypeSectorState.write(value.`sectors`, buf)
+            FfiConverterULong.write(value.`earnedUnits`, buf)
+            FfiConverterOptionalULong.write(value.`lastProvenPeriod`, buf)
+            FfiConverterOptionalULong.write(value.`nextDeadlineMs`, buf)
     }
 }
 
@@ -4673,6 +4718,43 @@ public object FfiConverterTypePlatformError : FfiConverterRustBuffer<PlatformExc
     }
 
 }
+
+
+
+/**
+ * Where a sector stands (`watt_core::mobile::SectorPhase`).
+ */
+
+enum class SectorPhase {
+    
+    SEALING,
+    SEALED,
+    PRE_COMMITTED,
+    ACTIVE,
+    FAULTY,
+    UNPROVABLE;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSectorPhase: FfiConverterRustBuffer<SectorPhase> {
+    override fun read(buf: ByteBuffer) = try {
+        SectorPhase.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: SectorPhase) = 4UL
+
+    override fun write(value: SectorPhase, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
