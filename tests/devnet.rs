@@ -61,7 +61,7 @@ fn devnet_phones_donate_storage_prove_it_daily_and_get_paid_for_it() {
     assert_eq!(donors, 5, "{v}");
     for d in &days[1..3] {
         assert_eq!(d["storage_provers"].as_u64().unwrap(), donors, "every donor proved on day {}: {v}", d["day"]);
-        assert_eq!(d["proven_bytes"].as_u64().unwrap(), donors * 2 << 20, "two 1 MiB sectors each: {v}");
+        assert_eq!(d["proven_bytes"].as_u64().unwrap(), (donors * 2) << 20, "two 1 MiB sectors each: {v}");
     }
     // The donors' balances grew by what their storage earned, which they count from proven day records.
     assert!(v["storage_earned"].as_u64().unwrap() > 0, "{v}");
@@ -70,6 +70,6 @@ fn devnet_phones_donate_storage_prove_it_daily_and_get_paid_for_it() {
         assert_eq!(out.code, 0, "audit of day {d}: {}{}", out.stdout, out.stderr);
         let a: serde_json::Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
         assert_eq!(a["agrees"], true, "{a}");
-        assert_eq!(a["proven_bytes"], (donors * 2 << 20).to_string(), "the audit replays the same proofs: {a}");
+        assert_eq!(a["proven_bytes"], ((donors * 2) << 20).to_string(), "the audit replays the same proofs: {a}");
     }
 }

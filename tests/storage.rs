@@ -1,6 +1,8 @@
 //! Storage donation through the `watt` CLI, as a user runs it: a seal killed
 //! with SIGKILL again and again resumes and ends at the same commitments as
-//! an uninterrupted seal.
+//! an uninterrupted seal; a sealed sector goes through pre-commit and its
+//! seal proof to active on real validators, and lowering the donation
+//! terminates it on the ledger.
 
 use std::time::{Duration, Instant};
 use watt_core::crypto::Hash256;
@@ -74,4 +76,46 @@ fn storage_run_killed_mid_seal_resumes_to_the_same_comm_r() {
     let s = watt(wallet.path(), &genesis, &["storage", "donate", "--mib", "0", "--sector-mib", &mib, "--layers", &layers.to_string()]);
     assert_eq!(s["used_bytes"], 0);
     assert!(!wallet.path().join("sectors").join("1").exists());
+}
+
+/// Runs `watt storage run` until `done` holds for its JSON (or 90 s pass).
+fn run_until(dir: &std::path::Path, genesis: &std::path::Path, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+    let end = Instant::now() + Duration::from_secs(90);
+    let mut seen = Vec::new();
+    loop {
+        let v = watt(dir, genesis, &["storage", "run", "--until-done"]);
+        seen.push(v.clone());
+        if done(&v) {
+            return seen;
+        }
+        assert!(Instant::now() < end, "{what} did not happen within 90 s: {seen:#?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_donated_sector_goes_on_the_ledger_becomes_active_and_is_terminated_when_the_donation_drops() {
+    let (founder, words) = watt_e2e::new_account();
+    let net = Network::start_with("sector-life", 4, 500, 600, &["--founder", &founder]);
+    assert!(net.wait_for(60, |n| n.seq(0) >= 2), "the network closes ledgers");
+    let genesis = net.dir.path().join("genesis.json");
+    let wallet = TempDir::new("sector-wallet");
+    let out = run("watt", &["--data-dir", wallet.path().to_str().unwrap(), "--genesis", genesis.to_str().unwrap(), "restore"], Some(&words));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The network's own parameters: 1 MiB sectors, its sector_layers.
+    let layers = net.genesis().params.sector_layers.to_string();
+    watt(wallet.path(), &genesis, &["storage", "donate", "--mib", "1", "--sector-mib", "1", "--layers", &layers]);
+    let phase = |v: &serde_json::Value| v["sectors"][0]["phase"].as_str().unwrap_or("").to_string();
+    let runs = run_until(wallet.path(), &genesis, "activation", |v| phase(v) == "active");
+    let sent: Vec<String> = runs.iter().flat_map(|v| v["ledger"]["submitted"].as_array().cloned().unwrap_or_default()).map(|s| s.as_str().unwrap().to_string()).collect();
+    assert_eq!(sent, vec!["pre-commit sector 1".to_string(), "prove-commit sector 1".to_string()], "each step sent once: {runs:#?}");
+    assert!(runs.iter().any(|v| phase(v) == "precommitted"), "it waited for the seed ledger as pre-committed: {runs:#?}");
+
+    // Lowering the donation drops the files now and terminates the sector on the ledger.
+    let s = watt(wallet.path(), &genesis, &["storage", "donate", "--mib", "0", "--sector-mib", "1", "--layers", &layers]);
+    assert_eq!(s["used_bytes"], 0);
+    assert_eq!(s["terminating"], serde_json::json!([1]));
+    let runs = run_until(wallet.path(), &genesis, "termination", |v| v["terminating"].as_array().is_some_and(|t| t.is_empty()));
+    let sent: Vec<String> = runs.iter().flat_map(|v| v["ledger"]["submitted"].as_array().cloned().unwrap_or_default()).map(|s| s.as_str().unwrap().to_string()).collect();
+    assert_eq!(sent, vec!["terminate sectors [1]".to_string()], "{runs:#?}");
 }

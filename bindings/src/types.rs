@@ -374,6 +374,8 @@ pub struct StorageState {
     pub last_proven_period: Option<u64>,
     /// When the current period's proof window closes (Unix ms).
     pub next_deadline_ms: Option<u64>,
+    /// Dropped sectors still to be terminated on the ledger.
+    pub terminating: Vec<u64>,
 }
 
 impl From<core::StorageStatus> for StorageState {
@@ -384,6 +386,7 @@ impl From<core::StorageStatus> for StorageState {
             earned_units: s.earned.units(),
             last_proven_period: s.last_proven_period,
             next_deadline_ms: s.next_deadline_ms,
+            terminating: s.terminating,
             sectors: s
                 .sectors
                 .into_iter()

@@ -202,7 +202,7 @@ impl LedgerState {
             return Err(OpFailure::BadProof);
         }
         let prover = self.provers.get(source).cloned().unwrap_or_default();
-        if forfeit.is_zero() && self.sectors.get(&(*source, number)).is_none() && prover.sectors as usize >= MAX_PROVER_SECTORS {
+        if forfeit.is_zero() && !self.sectors.contains_key(&(*source, number)) && prover.sectors as usize >= MAX_PROVER_SECTORS {
             return Err(OpFailure::TooManySectors);
         }
         let pledge = sector_pledge(self.params.pledge_per_gib, size);
@@ -292,6 +292,7 @@ impl LedgerState {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn op_post_commit(&mut self, source: &AccountId, period: u64, chain_root: Hash256, seq: u64, day: u64, close_time: u64, undo: &mut Undo) -> Result<(), OpFailure> {
         if period != day {
             return Err(OpFailure::BadDay);

@@ -71,6 +71,11 @@ pub struct StoragePlan {
     pub counted_days: BoundedVec<u64, 16>,
     /// When the current period's proof window closes (Unix ms).
     pub next_deadline_ms: Option<u64>,
+    /// Sectors dropped from the donation that the ledger still holds:
+    /// `storage_duties` terminates them (returning their pledge).
+    pub to_terminate: BoundedVec<u64, 4096>,
+    /// Sector numbers are never reused (a dropped number may still be on the ledger).
+    pub next_number: u64,
 }
 
 impl StoragePlan {
@@ -111,6 +116,8 @@ pub struct StorageStatus {
     pub earned: Amount,
     pub last_proven_period: Option<u64>,
     pub next_deadline_ms: Option<u64>,
+    /// Dropped sectors still to be terminated on the ledger.
+    pub terminating: Vec<u64>,
 }
 
 /// What one `run_background` call did.
@@ -144,8 +151,13 @@ pub fn donate(store: &ClientStore, data_dir: &Path, bytes: u64, shape: SectorSha
     p.sector_bytes = shape.sector_bytes;
     p.layers = shape.layers;
     let mut sectors = p.sectors.into_vec();
+    let mut to_terminate = std::mem::take(&mut p.to_terminate).into_vec();
     while sectors.iter().map(|s| s.sector_bytes).sum::<u64>() > bytes {
         let Some(newest) = sectors.pop() else { break };
+        // Anything the ledger may hold (or is about to) is terminated there too.
+        if newest.phase != SectorPhase::Sealing && newest.phase != SectorPhase::Unprovable {
+            to_terminate.push(newest.number);
+        }
         match std::fs::remove_dir_all(sector_dir(data_dir, newest.number)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -153,6 +165,7 @@ pub fn donate(store: &ClientStore, data_dir: &Path, bytes: u64, shape: SectorSha
         }
     }
     p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+    p.to_terminate = BoundedVec::try_from_vec(to_terminate).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
     store.set_storage_plan(&p)?;
     status(store, data_dir)
 }
@@ -189,6 +202,7 @@ pub fn status(store: &ClientStore, data_dir: &Path) -> Result<StorageStatus, Cli
         earned: p.earned,
         last_proven_period: p.last_proven_period,
         next_deadline_ms: p.next_deadline_ms,
+        terminating: p.to_terminate.to_vec(),
     })
 }
 
@@ -252,7 +266,8 @@ pub fn run_background(
                 let Some((ticket_seq, rand)) = ticket_from else {
                     return Err(ClientError::NoNodeReachable("a new sector needs a verified ledger for its ticket: refresh first".into()));
                 };
-                let number = p.sectors.iter().map(|s| s.number + 1).max().unwrap_or(1);
+                let number = p.sectors.iter().map(|s| s.number + 1).max().unwrap_or(1).max(p.next_number).max(1);
+                p.next_number = number + 1;
                 let mut sectors = p.sectors.into_vec();
                 sectors.push(SectorRecord {
                     number,

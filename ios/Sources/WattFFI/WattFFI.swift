@@ -2876,6 +2876,10 @@ public struct StorageState {
      * When the current period's proof window closes (Unix ms).
      */
     public var nextDeadlineMs: UInt64?
+    /**
+     * Dropped sectors still to be terminated on the ledger.
+     */
+    public var terminating: [UInt64]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2885,13 +2889,17 @@ public struct StorageState {
          */earnedUnits: UInt64, lastProvenPeriod: UInt64?, 
         /**
          * When the current period's proof window closes (Unix ms).
-         */nextDeadlineMs: UInt64?) {
+         */nextDeadlineMs: UInt64?, 
+        /**
+         * Dropped sectors still to be terminated on the ledger.
+         */terminating: [UInt64]) {
         self.donatedBytes = donatedBytes
         self.usedBytes = usedBytes
         self.sectors = sectors
         self.earnedUnits = earnedUnits
         self.lastProvenPeriod = lastProvenPeriod
         self.nextDeadlineMs = nextDeadlineMs
+        self.terminating = terminating
     }
 }
 
@@ -2920,6 +2928,9 @@ extension StorageState: Equatable, Hashable {
         if lhs.nextDeadlineMs != rhs.nextDeadlineMs {
             return false
         }
+        if lhs.terminating != rhs.terminating {
+            return false
+        }
         return true
     }
 
@@ -2930,6 +2941,7 @@ extension StorageState: Equatable, Hashable {
         hasher.combine(earnedUnits)
         hasher.combine(lastProvenPeriod)
         hasher.combine(nextDeadlineMs)
+        hasher.combine(terminating)
     }
 }
 
@@ -2947,7 +2959,8 @@ public struct FfiConverterTypeStorageState: FfiConverterRustBuffer {
                 sectors: FfiConverterSequenceTypeSectorState.read(from: &buf), 
                 earnedUnits: FfiConverterUInt64.read(from: &buf), 
                 lastProvenPeriod: FfiConverterOptionUInt64.read(from: &buf), 
-                nextDeadlineMs: FfiConverterOptionUInt64.read(from: &buf)
+                nextDeadlineMs: FfiConverterOptionUInt64.read(from: &buf), 
+                terminating: FfiConverterSequenceUInt64.read(from: &buf)
         )
     }
 
@@ -2958,6 +2971,7 @@ public struct FfiConverterTypeStorageState: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.earnedUnits, into: &buf)
         FfiConverterOptionUInt64.write(value.lastProvenPeriod, into: &buf)
         FfiConverterOptionUInt64.write(value.nextDeadlineMs, into: &buf)
+        FfiConverterSequenceUInt64.write(value.terminating, into: &buf)
     }
 }
 
@@ -4656,6 +4670,31 @@ fileprivate struct FfiConverterOptionTypePlatformFacts: FfiConverterRustBuffer {
         case 1: return try FfiConverterTypePlatformFacts.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = [UInt64]
+
+    public static func write(_ value: [UInt64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterUInt64.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt64] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UInt64]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterUInt64.read(from: &buf))
+        }
+        return seq
     }
 }
 

@@ -26,6 +26,7 @@ enum Pending {
     ProveCommit(u64),
     PostCommit(u64),
     PostReveal(u64),
+    Terminate(u64),
 }
 
 fn pending_of(op: &Operation) -> Option<Pending> {
@@ -35,6 +36,13 @@ fn pending_of(op: &Operation) -> Option<Pending> {
         Operation::PostCommit { period, .. } => Some(Pending::PostCommit(*period)),
         Operation::PostReveal { period, .. } => Some(Pending::PostReveal(*period)),
         _ => None,
+    }
+}
+
+fn pending_terminations(op: &Operation) -> Vec<Pending> {
+    match op {
+        Operation::SectorTerminate { sectors } => sectors.iter().map(|n| Pending::Terminate(*n)).collect(),
+        _ => pending_of(op).into_iter().collect(),
     }
 }
 
@@ -94,7 +102,7 @@ impl WattClient {
             let entry = account.entry.ok_or(ClientError::NoAccount)?;
             let mut plan = self.inner.store.storage_plan()?.unwrap_or_default();
             let mut out = StorageDuties::default();
-            if plan.sectors.iter().all(|s| s.commitments.is_none()) && plan.uncounted.is_empty() {
+            if plan.sectors.iter().all(|s| s.commitments.is_none()) && plan.uncounted.is_empty() && plan.to_terminate.is_empty() {
                 return Ok(out);
             }
             let p = self.inner.genesis.params.clone();
@@ -106,7 +114,7 @@ impl WattClient {
                 .pending()?
                 .iter()
                 .filter(|t| t.kind == TxKind::Storage)
-                .flat_map(|t| t.tx.body.ops.iter().filter_map(pending_of).collect::<Vec<_>>())
+                .flat_map(|t| t.tx.body.ops.iter().flat_map(pending_terminations).collect::<Vec<_>>())
                 .collect();
 
             // The ledger's view of this prover and its sealed sectors.
@@ -120,6 +128,26 @@ impl WattClient {
                     on_ledger.insert(rec.number, e);
                 }
             }
+
+            // Sectors the user no longer donates: terminate those the ledger still holds.
+            let mut terminate = Vec::new();
+            let mut keep = Vec::new();
+            for n in plan.to_terminate.to_vec() {
+                if pending.contains(&Pending::Terminate(n)) {
+                    keep.push(n);
+                    continue;
+                }
+                match self.proven_entry(&mut st, &tip, StateKey::Sector(me, n)).await? {
+                    Some(StateEntry::Sector(_)) => {
+                        terminate.push(n);
+                        keep.push(n);
+                    }
+                    // Gone from the ledger; a pre-commit still on its way is waited for.
+                    _ if pending.contains(&Pending::PreCommit(n)) || pending.contains(&Pending::ProveCommit(n)) => keep.push(n),
+                    _ => {}
+                }
+            }
+            plan.to_terminate = BoundedVec::try_from_vec(keep).unwrap_or_default();
 
             // The period's deadline comes first: the power policy weighs it.
             let period = tip.header.day;
@@ -139,6 +167,11 @@ impl WattClient {
             let decision = power::decide(facts, 0, deadline_in);
 
             let mut ops: Vec<(Operation, String)> = Vec::new();
+            if !terminate.is_empty() {
+                let what = format!("terminate sectors {terminate:?}");
+                let sectors = BoundedVec::try_from_vec(terminate).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+                ops.push((Operation::SectorTerminate { sectors }, what));
+            }
             let ticket_from = (tip.header.seq, tip.header.rand);
             let mut sectors = std::mem::take(&mut plan.sectors).into_vec();
             for rec in sectors.iter_mut() {

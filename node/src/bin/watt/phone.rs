@@ -342,6 +342,7 @@ fn storage_json(s: &watt_core::mobile::StorageStatus) -> Value {
         "earned": s.earned.units(),
         "last_proven_period": s.last_proven_period,
         "next_deadline_ms": s.next_deadline_ms,
+        "terminating": s.terminating,
         "sectors": s.sectors.iter().map(|x| json!({
             "number": x.number, "sector_bytes": x.sector_bytes, "layers": x.layers, "replica_id": x.replica_id.to_hex(),
             "sealed": x.sealed, "phase": format!("{:?}", x.phase).to_lowercase(), "labels_done": x.labels_done, "labels_total": x.labels_total, "comm_r": x.comm_r.map(|c| c.to_hex()),

@@ -4151,7 +4151,11 @@ data class StorageState (
     /**
      * When the current period's proof window closes (Unix ms).
      */
-    var `nextDeadlineMs`: kotlin.ULong?
+    var `nextDeadlineMs`: kotlin.ULong?, 
+    /**
+     * Dropped sectors still to be terminated on the ledger.
+     */
+    var `terminating`: List<kotlin.ULong>
 ) {
     
     companion object
@@ -4169,6 +4173,7 @@ public object FfiConverterTypeStorageState: FfiConverterRustBuffer<StorageState>
             FfiConverterULong.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterSequenceULong.read(buf),
         )
     }
 
@@ -4178,7 +4183,8 @@ public object FfiConverterTypeStorageState: FfiConverterRustBuffer<StorageState>
             FfiConverterSequenceTypeSectorState.allocationSize(value.`sectors`) +
             FfiConverterULong.allocationSize(value.`earnedUnits`) +
             FfiConverterOptionalULong.allocationSize(value.`lastProvenPeriod`) +
-            FfiConverterOptionalULong.allocationSize(value.`nextDeadlineMs`)
+            FfiConverterOptionalULong.allocationSize(value.`nextDeadlineMs`) +
+            FfiConverterSequenceULong.allocationSize(value.`terminating`)
     )
 
     override fun write(value: StorageState, buf: ByteBuffer) {
@@ -4188,6 +4194,7 @@ public object FfiConverterTypeStorageState: FfiConverterRustBuffer<StorageState>
             FfiConverterULong.write(value.`earnedUnits`, buf)
             FfiConverterOptionalULong.write(value.`lastProvenPeriod`, buf)
             FfiConverterOptionalULong.write(value.`nextDeadlineMs`, buf)
+            FfiConverterSequenceULong.write(value.`terminating`, buf)
     }
 }
 
@@ -5707,6 +5714,34 @@ public object FfiConverterOptionalTypePlatformFacts: FfiConverterRustBuffer<Plat
         } else {
             buf.put(1)
             FfiConverterTypePlatformFacts.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceULong: FfiConverterRustBuffer<List<kotlin.ULong>> {
+    override fun read(buf: ByteBuffer): List<kotlin.ULong> {
+        val len = buf.getInt()
+        return List<kotlin.ULong>(len) {
+            FfiConverterULong.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.ULong>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterULong.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.ULong>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterULong.write(it, buf)
         }
     }
 }
