@@ -65,15 +65,22 @@ fn root_parallel(leaves: &[Hash256]) -> Hash256 {
 
 /// Maps `f` over `items` on the machine's cores (order kept).
 pub fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    par_chunks(items, |c| c.iter().map(&f).collect())
+}
+
+/// Runs `f` on one contiguous chunk of `items` per core and concatenates
+/// the results in order (for work that wants per-thread scratch space).
+/// A panic in a worker is re-raised here, never turned into a short result.
+pub fn par_chunks<T: Sync, U: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<U> + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if items.len() < 4096 || threads < 2 {
-        return items.iter().map(&f).collect();
+        return f(items);
     }
     let size = items.len().div_ceil(threads);
     let f = &f;
     std::thread::scope(|s| {
-        let hs: Vec<_> = items.chunks(size).map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<U>>())).collect();
-        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        let hs: Vec<_> = items.chunks(size).map(|c| s.spawn(move || f(c))).collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     })
 }
 

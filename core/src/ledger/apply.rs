@@ -64,7 +64,7 @@ pub(crate) struct Undo {
     accounts: Vec<(AccountId, Option<AccountEntry>)>,
     nodes: Vec<(NodeId, Option<NodeEntry>)>,
     days: Vec<(u64, Option<DayRecord>)>,
-    attesters: Vec<(u64, AccountId)>,
+    attesters: Vec<(u64, Hash256)>,
     unlocking: Vec<(u64, AccountId, bool)>,
     supply: Option<super::state::Supply>,
     pub(crate) sectors: Vec<((AccountId, u64), Option<SectorEntry>)>,
@@ -226,9 +226,9 @@ impl LedgerState {
                 None => self.days.remove(&d),
             };
         }
-        for (d, a) in undo.attesters {
+        for (d, key) in undo.attesters {
             if let Some(set) = self.attesters.get_mut(&d) {
-                set.remove(&a);
+                set.remove(&key);
             }
         }
         for (d, a, inserted) in undo.unlocking.into_iter().rev() {
@@ -492,8 +492,9 @@ impl LedgerState {
         if let Some(r) = self.days.get_mut(&a.day) {
             r.attesters += 1;
         }
-        if self.attesters.entry(a.day).or_default().insert(*source) {
-            undo.attesters.push((a.day, *source));
+        let key = StateKey::Account(*source).hash();
+        if self.attesters.entry(a.day).or_default().insert(key, *source).is_none() {
+            undo.attesters.push((a.day, key));
         }
         Ok(())
     }

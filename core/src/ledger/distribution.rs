@@ -15,7 +15,6 @@ use super::state::{LedgerState, Payout, StateKey};
 use super::types::AccountEntry;
 use crate::address::AccountId;
 use crate::amount::Amount;
-use crate::codec::encode;
 use crate::crypto::Hash256;
 use std::collections::HashMap;
 
@@ -36,7 +35,8 @@ pub type ClassWeights = Vec<(AccountId, u64)>;
 /// What the distribution of one day decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayDistribution {
-    pub classes: [ClassWeights; 3],
+    /// Sum of weights per class (attesters, validators, storage).
+    pub total_weights: [u64; 3],
     pub pools: [Amount; 3],
     pub fees: [Amount; 3],
     pub payouts: Vec<(AccountId, Amount)>,
@@ -72,43 +72,67 @@ impl LedgerState {
         Ok(())
     }
 
-    /// Attester weights of SPEC §5 for `day`, from the day's attester set.
+    /// Attester weights of SPEC §5 for `day`, from the day's attester set,
+    /// in state-key order.
     pub fn attester_weights(&self, day: u64) -> ClassWeights {
+        self.attester_weights_keyed(day).into_iter().map(|(_, id, w)| (id, w)).collect()
+    }
+
+    /// The same with each attester's state key, computed on every core.
+    /// Each attester's account is read once: a million random lookups in a
+    /// large map are most of the cost.
+    fn attester_weights_keyed(&self, day: u64) -> Vec<(Hash256, AccountId, u64)> {
         let Some(attesters) = self.attesters.get(&day) else { return Vec::new() };
         let probation = self.params.probation_days;
+        let factor = self.params.probation_factor_ppm;
+        let members: Vec<(Hash256, AccountId)> = attesters.iter().map(|(k, id)| (*k, *id)).collect();
+        let attested = |id: &AccountId| attesters.contains_key(&StateKey::Account(*id).hash());
         let past = |id: &AccountId| self.accounts.get(id).is_some_and(|a| is_past_probation(a, day, probation));
+        // Pass 1, in parallel: everything but referral bonuses, kept small
+        // (weight, on probation, refers to an attester) because there are millions.
+        let partial: Vec<Option<(u64, bool, bool)>> = crate::merkle::par_chunks(&members, |chunk| {
+            chunk
+                .iter()
+                .map(|(_, id)| {
+                    let acc = self.accounts.get(id)?;
+                    let own_past = is_past_probation(acc, day, probation);
+                    let (mut contributing, mut vouches) = (0u64, 0usize);
+                    for m in acc.security_circle.iter() {
+                        if self.accounts.get(m).is_some_and(|ma| ma.security_circle.contains(id)) && past(m) {
+                            vouches += 1;
+                            if attested(m) {
+                                contributing += 1;
+                            }
+                        }
+                    }
+                    let refers = acc.referrer.is_some_and(|r| own_past && attested(&r));
+                    Some((PIONEER_WEIGHT + CIRCLE_BONUS * contributing.min(5), !own_past && vouches < VOUCHES_TO_SKIP_PROBATION, refers))
+                })
+                .collect()
+        });
         // Ambassador bonuses: each referred attester past probation lifts its referrer.
         let mut referrals: HashMap<AccountId, u64> = HashMap::new();
-        for id in attesters {
-            if let Some(acc) = self.accounts.get(id) {
-                if let Some(r) = acc.referrer {
-                    if is_past_probation(acc, day, probation) && attesters.contains(&r) {
-                        *referrals.entry(r).or_insert(0) += 1;
-                    }
+        for ((_, id), p) in members.iter().zip(&partial) {
+            // Only the few that refer someone are looked up again.
+            if let Some((_, _, true)) = p {
+                if let Some(r) = self.accounts.get(id).and_then(|a| a.referrer) {
+                    *referrals.entry(r).or_insert(0) += 1;
                 }
             }
         }
-        let mut out = Vec::with_capacity(attesters.len());
-        for id in attesters {
-            let Some(acc) = self.accounts.get(id) else { continue };
-            let mutual: Vec<&AccountId> = acc
-                .security_circle
-                .iter()
-                .filter(|m| self.accounts.get(*m).is_some_and(|ma| ma.security_circle.contains(id)))
-                .collect();
-            let contributing = mutual.iter().filter(|m| past(m) && attesters.contains(**m)).count() as u64;
-            let referred = referrals.get(id).copied().unwrap_or(0);
-            let mut w = PIONEER_WEIGHT + CIRCLE_BONUS * contributing.min(5) + REFERRAL_BONUS * referred;
-            w = w.min(MAX_ATTESTER_WEIGHT);
-            let vouched = mutual.iter().filter(|m| past(m)).count() >= VOUCHES_TO_SKIP_PROBATION;
-            if !is_past_probation(acc, day, probation) && !vouched {
-                w = w * self.params.probation_factor_ppm / PPM;
-            }
-            if w > 0 {
-                out.push((*id, w));
-            }
-        }
-        out
+        members
+            .iter()
+            .zip(partial)
+            .filter_map(|((key, id), p)| {
+                let (weight, on_probation, _) = p?;
+                let referred = if referrals.is_empty() { 0 } else { referrals.get(id).copied().unwrap_or(0) };
+                let mut w = (weight + REFERRAL_BONUS * referred).min(MAX_ATTESTER_WEIGHT);
+                if on_probation {
+                    w = w * factor / PPM;
+                }
+                (w > 0).then_some((*key, *id, w))
+            })
+            .collect()
     }
 
     /// Validators of the reward set, weighted by the slots they were counted in.
@@ -140,11 +164,14 @@ impl LedgerState {
         let p = &self.params;
         let (pool, phase1) = self.day_pools()?;
         let split = [p.split_attesters_ppm, p.split_validators_ppm, p.split_storage_ppm];
+        // Attesters come in state-key order with their keys; the other
+        // classes are small and are keyed here.
         let t = std::time::Instant::now();
+        let keyed0: Vec<(Hash256, AccountId, u64)> = if phase1 { self.attester_weights_keyed(day) } else { Vec::new() };
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "attester weights");
         let classes: [ClassWeights; 3] = if phase1 {
-            let w = [self.attester_weights(day), self.validator_weights(day), self.storage_weights_of(day)];
-            tracing::debug!(weights_ms = t.elapsed().as_millis() as u64, "attester weights");
-            w
+            // Class 0 is `keyed0` itself (a million entries are not copied).
+            [Vec::new(), self.validator_weights(day), self.storage_weights_of(day)]
         } else {
             // Phase 2: pledge mining among the day's contributors (by pledge),
             // storage mining by proven bytes; free attestation mining has ended.
@@ -153,7 +180,7 @@ impl LedgerState {
                 .get(&day)
                 .into_iter()
                 .flatten()
-                .filter_map(|id| self.accounts.get(id).map(|a| (*id, a.pledge_locked.units())))
+                .filter_map(|(_, id)| self.accounts.get(id).map(|a| (*id, a.pledge_locked.units())))
                 .filter(|(_, w)| *w > 0)
                 .collect();
             [pledgers, self.validator_weights(day), self.storage_weights_of(day)]
@@ -166,15 +193,32 @@ impl LedgerState {
         let fee_total = self.fee_pool.units();
         let fees: [Amount; 3] = [0, 1, 2].map(|i| Amount((u128::from(fee_total) * u128::from(split[i]) / u128::from(PPM)) as u64));
 
-        let mut shares: Vec<(AccountId, u64)> = Vec::with_capacity(classes[0].len() + classes[1].len());
         let mut emitted: u64 = 0;
         let mut fees_paid: u64 = 0;
+        // Each class's shares as (state key, account, amount), in key order.
+        let mut per_class: Vec<Vec<(Hash256, AccountId, u64)>> = Vec::with_capacity(3);
+        let mut totals = [0u64; 3];
         for c in 0..3 {
-            let total: u128 = classes[c].iter().map(|(_, w)| u128::from(*w)).sum();
+            let members: Vec<(AccountId, u64)>;
+            let class: &[(AccountId, u64)] = if c == 0 && phase1 {
+                members = Vec::new();
+                &members
+            } else {
+                &classes[c]
+            };
+            let keyed = c == 0 && phase1;
+            let len = if keyed { keyed0.len() } else { class.len() };
+            let weight_of = |i: usize| if keyed { (keyed0[i].1, keyed0[i].2) } else { class[i] };
+            let total: u128 = (0..len).map(|i| u128::from(weight_of(i).1)).sum();
+            totals[c] = u64::try_from(total).ok()?;
             if total == 0 {
+                per_class.push(Vec::new());
                 continue; // no members: the class's share stays unissued (or in the fee pool)
             }
-            for (id, w) in &classes[c] {
+            let mut shares = Vec::with_capacity(len);
+            for i in 0..len {
+                let (id, w) = weight_of(i);
+                let (id, w) = (&id, &w);
                 let mut e = u64::try_from(u128::from(pools[c].units()) * u128::from(*w) / total).ok()?;
                 if c == STORAGE {
                     // SPEC §5: at most `storage_pay_cap` per GiB-day; the rest is not issued.
@@ -184,16 +228,24 @@ impl LedgerState {
                 let f = u64::try_from(u128::from(fees[c].units()) * u128::from(*w) / total).ok()?;
                 emitted = emitted.checked_add(e)?;
                 fees_paid = fees_paid.checked_add(f)?;
-                shares.push((*id, e.checked_add(f)?));
+                let key = if keyed { keyed0[i].0 } else { StateKey::Account(*id).hash() };
+                shares.push((key, *id, e.checked_add(f)?));
             }
+            if !keyed {
+                shares.sort_unstable_by_key(|x| x.0);
+            }
+            per_class.push(shares);
         }
+        let t_keys = std::time::Instant::now();
         // Key order (the state tree's), merging an account's shares across classes.
-        let mut keyed: Vec<(Hash256, AccountId, u64)> =
-            crate::merkle::par_map(&shares, |(id, a)| (StateKey::Account(*id).hash(), *id, *a));
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut payouts: Vec<(AccountId, Amount)> = Vec::with_capacity(keyed.len());
+        let mut payouts: Vec<(AccountId, Amount)> = Vec::with_capacity(per_class.iter().map(Vec::len).sum());
+        let mut cursors = [0usize; 3];
         let mut last: Option<Hash256> = None;
-        for (h, id, a) in keyed {
+        loop {
+            let next = (0..3).filter(|c| cursors[*c] < per_class[*c].len()).min_by_key(|c| per_class[*c][cursors[*c]].0);
+            let Some(c) = next else { break };
+            let (h, id, a) = per_class[c][cursors[c]];
+            cursors[c] += 1;
             if last == Some(h) {
                 if let Some(p) = payouts.last_mut() {
                     p.1 = p.1.checked_add(Amount(a)).ok()?;
@@ -204,7 +256,8 @@ impl LedgerState {
             }
         }
         payouts.retain(|(_, a)| !a.is_zero());
-        Some(DayDistribution { classes, pools, fees, payouts, emitted: Amount(emitted), fees_paid: Amount(fees_paid) })
+        tracing::debug!(merge_ms = t_keys.elapsed().as_millis() as u64, "payout order");
+        Some(DayDistribution { total_weights: totals, pools, fees, payouts, emitted: Amount(emitted), fees_paid: Amount(fees_paid) })
     }
 
     fn record_distribution(&mut self, day: u64, dist: DayDistribution) -> Option<()> {
@@ -222,27 +275,44 @@ impl LedgerState {
         self.supply.pending_payouts = self.supply.pending_payouts.checked_add(pending_add).ok()?;
         self.fee_pool = self.fee_pool.checked_sub(dist.fees_paid).ok()?;
         self.storage_weights.remove(&day);
-        let set: Vec<AccountId> = self.attesters.remove(&day).unwrap_or_default().into_iter().collect();
-        let mut attesters: Vec<Hash256> = crate::merkle::par_map(&set, |a| StateKey::Account(*a).hash());
-        attesters.sort_unstable();
-        let payout_leaves: Vec<Hash256> = crate::merkle::par_map(&dist.payouts, |(a, amt)| {
-            crate::crypto::hash_tagged(crate::crypto::Domain::StateValue, &encode(&Payout { day, account: *a, amount: *amt }))
+        let t = std::time::Instant::now();
+        let set = self.attesters.remove(&day).unwrap_or_default();
+        let attesters: Vec<Hash256> = set.keys().copied().collect();
+        // Freeing a million-entry index is work the ledger need not wait for.
+        std::thread::spawn(move || drop(set));
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "attester keys");
+        let t = std::time::Instant::now();
+        let payout_leaves: Vec<Hash256> = crate::merkle::par_chunks(&dist.payouts, |chunk| {
+            let mut buf = Vec::with_capacity(64);
+            chunk
+                .iter()
+                .map(|(a, amt)| {
+                    buf.clear();
+                    crate::codec::encode_into(&Payout { day, account: *a, amount: *amt }, &mut buf);
+                    crate::crypto::hash_tagged(crate::crypto::Domain::StateValue, &buf)
+                })
+                .collect()
         });
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "payout leaves");
+        let t = std::time::Instant::now();
         let rec = self.days.entry(day).or_default();
         rec.distributed = true;
         rec.attesters_root = crate::merkle::root(&attesters);
-        rec.total_weights = [0, 1, 2].map(|c| dist.classes[c].iter().map(|(_, w)| *w).sum::<u64>());
+        rec.total_weights = dist.total_weights;
         rec.pools = dist.pools;
         rec.fees = dist.fees;
         rec.emitted = dist.emitted;
         rec.fees_paid = dist.fees_paid;
         rec.payouts = dist.payouts.len() as u64;
         rec.payouts_root = crate::merkle::root(&payout_leaves);
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "two roots");
+        let t = std::time::Instant::now();
         for (account, amount) in dist.payouts {
             let p = Payout { day, account, amount };
             self.new_payouts.push(p.clone());
             self.payouts.push_back(p);
         }
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "payout queue");
         Some(())
     }
 }

@@ -28,11 +28,32 @@ pub enum StateKey {
     Prover(AccountId),
 }
 
+/// The codec's bytes before the 32 key bytes of `StateKey::Account`.
+fn account_key_prefix() -> &'static [u8] {
+    static PREFIX: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let mut b = crate::codec::to_bytes(&StateKey::Account(AccountId(PublicKey([0; 32])))).unwrap_or_default();
+        b.truncate(b.len().saturating_sub(32));
+        b
+    })
+}
+
 impl StateKey {
     pub fn hash(&self) -> Hash256 {
+        if let StateKey::Account(a) = self {
+            // The same bytes as the codec writes, without allocating: a day
+            // boundary hashes a million account keys.
+            let mut h = crate::crypto::TaggedHasher::new(Domain::StateKey);
+            h.update(account_key_prefix()).update(&a.0 .0);
+            return h.finalize();
+        }
         hash_tagged(Domain::StateKey, &crate::codec::to_bytes(self).unwrap_or_default())
     }
 }
+
+/// A day's attesters, in state-key order (the order payouts and the
+/// attester-set root use), so a day boundary needs no hashing or sorting.
+pub type AttesterSet = BTreeMap<Hash256, AccountId>;
 
 /// Money that exists, by where it is (SPEC §5 invariant).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -149,7 +170,7 @@ pub struct LedgerState {
     pub(crate) days: BTreeMap<u64, DayRecord>,
     pub(crate) nodes: BTreeMap<NodeId, NodeEntry>,
     /// Attesters of days not yet distributed.
-    pub(crate) attesters: BTreeMap<u64, BTreeSet<AccountId>>,
+    pub(crate) attesters: BTreeMap<u64, AttesterSet>,
     pub(crate) payouts: std::collections::VecDeque<Payout>,
     /// Pledges being unlocked, by release day.
     pub(crate) unlocking: BTreeSet<(u64, AccountId)>,
@@ -281,8 +302,9 @@ impl LedgerState {
     pub fn pending_payouts(&self) -> usize {
         self.payouts.len()
     }
-    pub fn attesters_of(&self, day: u64) -> Option<&BTreeSet<AccountId>> {
-        self.attesters.get(&day)
+    /// The attesters of a day not yet distributed, in state-key order.
+    pub fn attesters_of(&self, day: u64) -> Vec<AccountId> {
+        self.attesters.get(&day).map(|s| s.values().copied().collect()).unwrap_or_default()
     }
     pub fn accounts(&self) -> impl Iterator<Item = (&AccountId, &AccountEntry)> {
         self.accounts.iter()
@@ -438,7 +460,7 @@ impl LedgerState {
         for (id, a) in &s.accounts {
             for d in [a.last_attest_day, a.prev_attest_day].into_iter().flatten() {
                 if open_days.contains(&d) {
-                    s.attesters.entry(d).or_default().insert(*id);
+                    s.attesters.entry(d).or_default().insert(StateKey::Account(*id).hash(), *id);
                 }
             }
         }
@@ -502,7 +524,7 @@ impl LedgerState {
             self.accounts.insert(*id, e);
             self.dirty.insert(StateKey::Account(*id));
             if let Some(d) = attest_day {
-                self.attesters.entry(d).or_default().insert(*id);
+                self.attesters.entry(d).or_default().insert(StateKey::Account(*id).hash(), *id);
             }
         }
         if let Some(d) = attest_day {
@@ -520,5 +542,21 @@ impl LedgerState {
 
     pub fn payout_queue(&self) -> Vec<Payout> {
         self.payouts.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The allocation-free account-key hash is the codec's bytes hashed.
+        #[test]
+        fn account_key_hash_matches_the_encoding(bytes in proptest::array::uniform32(any::<u8>())) {
+            let key = StateKey::Account(AccountId(PublicKey(bytes)));
+            let slow = hash_tagged(Domain::StateKey, &crate::codec::to_bytes(&key).unwrap());
+            prop_assert_eq!(key.hash(), slow);
+        }
     }
 }
