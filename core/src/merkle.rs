@@ -63,6 +63,42 @@ fn root_parallel(leaves: &[Hash256]) -> Hash256 {
     node_hash(&l, &r)
 }
 
+/// Adds leaf number `count` (0-based) to a streaming frontier: the roots of
+/// the complete subtrees so far, largest first. With [`frontier_root`] this
+/// gives the same root as [`root`] without holding the leaves.
+pub fn frontier_push(frontier: &mut Vec<Hash256>, count: u64, leaf: &Hash256) {
+    let mut h = leaf_hash(leaf);
+    let mut c = count;
+    while c & 1 == 1 {
+        let Some(left) = frontier.pop() else { break };
+        h = node_hash(&left, &h);
+        c >>= 1;
+    }
+    frontier.push(h);
+}
+
+/// The root of the `count` leaves pushed into `frontier`, padded with zero
+/// leaves to a power of two as [`root`] pads.
+pub fn frontier_root(frontier: &[Hash256], count: u64) -> Hash256 {
+    if count == 0 {
+        return root(&[]);
+    }
+    let depth = count.next_power_of_two().trailing_zeros();
+    let mut stack = frontier.to_vec();
+    let mut zero = leaf_hash(&Hash256::ZERO);
+    let mut acc: Option<Hash256> = None;
+    for level in 0..depth {
+        if (count >> level) & 1 == 1 {
+            let left = stack.pop().unwrap_or(Hash256::ZERO);
+            acc = Some(node_hash(&left, &acc.unwrap_or(zero)));
+        } else if let Some(a) = acc {
+            acc = Some(node_hash(&a, &zero));
+        }
+        zero = node_hash(&zero, &zero);
+    }
+    acc.or_else(|| stack.pop()).unwrap_or(Hash256::ZERO)
+}
+
 /// Maps `f` over `items` on the machine's cores (order kept).
 pub fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     par_chunks(items, |c| c.iter().map(&f).collect())
@@ -109,6 +145,19 @@ pub fn root_from_path(data: &Hash256, path: &MerklePath) -> Hash256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streamed_root_equals_the_root_of_all_leaves() {
+        for n in (0..70u64).chain([127, 128, 129, 1000, 20_000]) {
+            let leaves: Vec<Hash256> = (0..n).map(|i| Hash256(*blake3::hash(&i.to_le_bytes()).as_bytes())).collect();
+            let mut frontier = Vec::new();
+            for (i, l) in leaves.iter().enumerate() {
+                frontier_push(&mut frontier, i as u64, l);
+                assert!(frontier.len() <= 64);
+            }
+            assert_eq!(frontier_root(&frontier, n), root(&leaves), "{n} leaves");
+        }
+    }
 
     #[test]
     fn paths_verify_and_bind_position() {

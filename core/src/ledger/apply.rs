@@ -590,9 +590,25 @@ impl LedgerState {
             let acc = self.accounts.entry(p.account).or_default();
             acc.balance = Amount(acc.balance.units().saturating_add(p.amount.units()));
             self.supply.pending_payouts = Amount(self.supply.pending_payouts.units().saturating_sub(p.amount.units()));
+            self.fold_payout(&p);
             n += 1;
         }
         n
+    }
+
+    /// Adds a credited payout to its day's payouts root.
+    fn fold_payout(&mut self, p: &super::state::Payout) {
+        self.mark(StateKey::Day(p.day));
+        let Some(rec) = self.days.get_mut(&p.day) else { return };
+        let leaf = crate::crypto::hash_tagged(Domain::StateValue, &encode(p));
+        let mut frontier = std::mem::take(&mut rec.payouts_frontier).into_vec();
+        crate::merkle::frontier_push(&mut frontier, rec.payouts_credited, &leaf);
+        rec.payouts_credited += 1;
+        if rec.payouts_credited == rec.payouts {
+            rec.payouts_root = crate::merkle::frontier_root(&frontier, rec.payouts_credited);
+            frontier.clear();
+        }
+        rec.payouts_frontier = BoundedVec::try_from_vec(frontier).unwrap_or_default();
     }
 
     fn remember_header(&mut self, h: &LedgerHeader) {

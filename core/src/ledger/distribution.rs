@@ -282,19 +282,6 @@ impl LedgerState {
         std::thread::spawn(move || drop(set));
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "attester keys");
         let t = std::time::Instant::now();
-        let payout_leaves: Vec<Hash256> = crate::merkle::par_chunks(&dist.payouts, |chunk| {
-            let mut buf = Vec::with_capacity(64);
-            chunk
-                .iter()
-                .map(|(a, amt)| {
-                    buf.clear();
-                    crate::codec::encode_into(&Payout { day, account: *a, amount: *amt }, &mut buf);
-                    crate::crypto::hash_tagged(crate::crypto::Domain::StateValue, &buf)
-                })
-                .collect()
-        });
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "payout leaves");
-        let t = std::time::Instant::now();
         let rec = self.days.entry(day).or_default();
         rec.distributed = true;
         rec.attesters_root = crate::merkle::root(&attesters);
@@ -304,8 +291,9 @@ impl LedgerState {
         rec.emitted = dist.emitted;
         rec.fees_paid = dist.fees_paid;
         rec.payouts = dist.payouts.len() as u64;
-        rec.payouts_root = crate::merkle::root(&payout_leaves);
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "two roots");
+        // Folded in as the payouts are credited (`credit_payouts`).
+        rec.payouts_root = if dist.payouts.is_empty() { crate::merkle::root(&[]) } else { Hash256::ZERO };
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "attesters root");
         let t = std::time::Instant::now();
         for (account, amount) in dist.payouts {
             let p = Payout { day, account, amount };

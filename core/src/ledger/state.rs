@@ -92,7 +92,12 @@ pub struct DayRecord {
     pub emitted: Amount,
     pub fees_paid: Amount,
     pub payouts: u64,
+    /// Root over the day's payouts in key order; set when the last one is
+    /// credited (they are folded in batch by batch, so the day boundary
+    /// does not hash a million of them).
     pub payouts_root: Hash256,
+    pub payouts_credited: u64,
+    pub payouts_frontier: BoundedVec<Hash256, 64>,
     /// Ledgers that opened the day's PoSt deadlines, with their `rand`
     /// (index = deadline).
     pub post_openings: BoundedVec<(u64, Hash256), 1024>,
