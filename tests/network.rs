@@ -185,3 +185,71 @@ fn bad_peer_data_is_counted_and_ledgers_keep_closing() {
     assert!(rejected["oversize_frame"].as_u64().unwrap_or(0) >= 1, "{rejected}");
     assert!(rejected["bad_signature"].as_u64().unwrap_or(0) >= 1, "{rejected}");
 }
+
+/// What a restarted validator did with a damaged `ledger.redb`: refused to
+/// run with a message, or ran and agrees with the others.
+enum AfterDamage {
+    Refused(String),
+    Recovered,
+}
+
+fn restart_after_damage(net: &mut Network, i: usize, what: &str) -> AfterDamage {
+    net.start_node(i);
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = net.children[i].as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            assert!(!status.success(), "{what}: a node that stops must say it failed");
+            net.children[i] = None;
+            return AfterDamage::Refused(net.log(i));
+        }
+        let target = net.seq(0);
+        if target > 0 && net.seq(i) >= target {
+            return AfterDamage::Recovered;
+        }
+        assert!(std::time::Instant::now() < end, "{what}: node {i} neither refused nor caught up: {}", net.log(i));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_damaged_ledger_file_is_refused_with_a_clear_error_or_recovered_never_silently_wrong() {
+    let mut net = Network::start("watt-e2e-damage", 4, 400, 3600);
+    assert!(net.wait_for(60, |n| n.seq(0) >= 8), "network did not start: {}", net.log(0));
+    let file = net.dir.path().join("data-3").join("ledger.redb");
+    assert!(file.exists(), "{} exists", file.display());
+    let mut outcomes = Vec::new();
+    for (round, what) in ["bytes flipped in every page past the header", "file truncated to half"].into_iter().enumerate() {
+        net.kill(3);
+        let mut bytes = std::fs::read(&file).unwrap();
+        if round == 0 {
+            // Every 4 KiB page past the file header gets a damaged byte somewhere inside it.
+            for page in (4096..bytes.len()).step_by(4096) {
+                let at = page + 1 + (page / 4096 * 131) % 4000;
+                if at < bytes.len() {
+                    bytes[at] ^= 0x5a;
+                }
+            }
+        } else {
+            bytes.truncate(bytes.len() / 2);
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        match restart_after_damage(&mut net, 3, what) {
+            AfterDamage::Refused(log) => {
+                let lower = log.to_lowercase();
+                assert!(
+                    lower.contains("ledger.redb") || lower.contains("corrupt") || lower.contains("inconsistent") || lower.contains("state hashes"),
+                    "{what}: the error should say what is wrong: {log}"
+                );
+                outcomes.push(format!("{what}: refused: {}", log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim()));
+                // The operator's remedy: move the file away and let the node catch up from peers.
+                std::fs::rename(&file, file.with_extension("redb.damaged")).unwrap();
+                assert!(matches!(restart_after_damage(&mut net, 3, "fresh store"), AfterDamage::Recovered), "a fresh store catches up");
+            }
+            AfterDamage::Recovered => outcomes.push(format!("{what}: recovered")),
+        }
+        // Whatever happened, node 3 now holds exactly the others' history.
+        let upto = net.seq(3).min(net.seq(0));
+        assert_same_history(&net, &[0, 1, 2, 3], upto);
+    }
+    eprintln!("damaged ledger files: {outcomes:?}");
+}

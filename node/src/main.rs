@@ -332,7 +332,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Bench(BenchCommand::Consensus { ledgers, ledger_ms, json }) => {
-            let report = runtime().block_on(watt_node::bench::consensus(&[4, 7], ledgers, ledger_ms));
+            let report = runtime().block_on(watt_node::bench::consensus(&[4, 7, 10], ledgers, ledger_ms));
             if json {
                 println!("{report}");
             } else {
