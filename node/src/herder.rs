@@ -467,8 +467,12 @@ impl Herder {
         if let Some(last) = self.last_close_ms.replace(now_ms) {
             push_sample(&mut self.stats.close_intervals_ms, now_ms - last);
         }
-        // The next ledger: ledger_ms after this close (stellar-core's trigger).
-        self.next_nomination_ms = now_ms + self.ledger_ms;
+        // The next ledger: ledger_ms after the agreed close time (the
+        // winning proposer's trigger), so consensus time does not stretch
+        // every interval and all validators trigger together; never before
+        // now (a slow round is caught up at once) nor more than ledger_ms
+        // ahead (a proposer's clock running fast).
+        self.next_nomination_ms = v.close_time.saturating_add(self.ledger_ms).clamp(now_ms, now_ms + self.ledger_ms);
         if let Ok(Some(prev)) = self.store.header(slot - 1) {
             out.push(Action::Push(HeaderPush { header: prev, proof }));
         }
