@@ -176,4 +176,32 @@ mod tests {
         f.network = Network::None;
         assert!(!decide(&f, 0, None).may_upload_small);
     }
+
+    /// SPEC §6: a seal never starts on battery, whatever else holds.
+    #[test]
+    fn no_combination_of_facts_seals_on_battery() {
+        let thermals = [Thermal::Nominal, Thermal::Fair, Thermal::Serious, Thermal::Critical];
+        let networks = [Network::None, Network::Metered, Network::Unmetered];
+        let mut checked = 0;
+        for battery in 0..=100u8 {
+            for thermal in thermals {
+                for low_power in [false, true] {
+                    for network in networks {
+                        for screen_on in [false, true] {
+                            for free in [0, 3 * GIB, 64 * GIB, u64::MAX / 4] {
+                                for deadline in [None, Some(0), Some(HOUR_MS - 1), Some(10 * HOUR_MS)] {
+                                    let f = DeviceFacts { battery_percent: battery, charging: false, thermal, low_power_mode: low_power, network, free_bytes: free, total_bytes: 128 * GIB, screen_on };
+                                    let d = decide(&f, GIB, deadline);
+                                    assert!(!d.may_seal, "sealing allowed on battery: {f:?}");
+                                    assert!(d.reason.contains("not charging"), "{}", d.reason);
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 101 * 4 * 2 * 3 * 2 * 4 * 4);
+    }
 }
