@@ -164,27 +164,28 @@ impl LedgerState {
         let p = &self.params;
         let (pool, phase1) = self.day_pools()?;
         let split = [p.split_attesters_ppm, p.split_validators_ppm, p.split_storage_ppm];
-        // Attesters come in state-key order with their keys; the other
-        // classes are small and are keyed here.
-        let t = std::time::Instant::now();
-        let keyed0: Vec<(Hash256, AccountId, u64)> = if phase1 { self.attester_weights_keyed(day) } else { Vec::new() };
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "attester weights");
-        let classes: [ClassWeights; 3] = if phase1 {
-            // Class 0 is `keyed0` itself (a million entries are not copied).
-            [Vec::new(), self.validator_weights(day), self.storage_weights_of(day)]
+        // Every class as (state key, account, weight) in key order: attesters
+        // come that way from their index; the other classes are small and are
+        // keyed and sorted here.
+        let keyed = |class: ClassWeights| -> Vec<(Hash256, AccountId, u64)> {
+            let mut v: Vec<_> = class.into_iter().map(|(id, w)| (StateKey::Account(id).hash(), id, w)).collect();
+            v.sort_unstable_by_key(|x| x.0);
+            v
+        };
+        let first: Vec<(Hash256, AccountId, u64)> = if phase1 {
+            self.attester_weights_keyed(day)
         } else {
             // Phase 2: pledge mining among the day's contributors (by pledge),
             // storage mining by proven bytes; free attestation mining has ended.
-            let pledgers: ClassWeights = self
-                .attesters
+            self.attesters
                 .get(&day)
                 .into_iter()
                 .flatten()
-                .filter_map(|(_, id)| self.accounts.get(id).map(|a| (*id, a.pledge_locked.units())))
-                .filter(|(_, w)| *w > 0)
-                .collect();
-            [pledgers, self.validator_weights(day), self.storage_weights_of(day)]
+                .filter_map(|(k, id)| self.accounts.get(id).map(|a| (*k, *id, a.pledge_locked.units())))
+                .filter(|(_, _, w)| *w > 0)
+                .collect()
         };
+        let classes = [first, keyed(self.validator_weights(day)), keyed(self.storage_weights_of(day))];
         let pools: [Amount; 3] = if phase1 {
             [0, 1, 2].map(|i| Amount((u128::from(pool.units()) * u128::from(split[i]) / u128::from(PPM)) as u64))
         } else {
@@ -198,27 +199,15 @@ impl LedgerState {
         // Each class's shares as (state key, account, amount), in key order.
         let mut per_class: Vec<Vec<(Hash256, AccountId, u64)>> = Vec::with_capacity(3);
         let mut totals = [0u64; 3];
-        for c in 0..3 {
-            let members: Vec<(AccountId, u64)>;
-            let class: &[(AccountId, u64)] = if c == 0 && phase1 {
-                members = Vec::new();
-                &members
-            } else {
-                &classes[c]
-            };
-            let keyed = c == 0 && phase1;
-            let len = if keyed { keyed0.len() } else { class.len() };
-            let weight_of = |i: usize| if keyed { (keyed0[i].1, keyed0[i].2) } else { class[i] };
-            let total: u128 = (0..len).map(|i| u128::from(weight_of(i).1)).sum();
+        for (c, class) in classes.iter().enumerate() {
+            let total: u128 = class.iter().map(|(_, _, w)| u128::from(*w)).sum();
             totals[c] = u64::try_from(total).ok()?;
             if total == 0 {
                 per_class.push(Vec::new());
                 continue; // no members: the class's share stays unissued (or in the fee pool)
             }
-            let mut shares = Vec::with_capacity(len);
-            for i in 0..len {
-                let (id, w) = weight_of(i);
-                let (id, w) = (&id, &w);
+            let mut shares = Vec::with_capacity(class.len());
+            for (key, id, w) in class {
                 let mut e = u64::try_from(u128::from(pools[c].units()) * u128::from(*w) / total).ok()?;
                 if c == STORAGE {
                     // SPEC §5: at most `storage_pay_cap` per GiB-day; the rest is not issued.
@@ -228,15 +217,10 @@ impl LedgerState {
                 let f = u64::try_from(u128::from(fees[c].units()) * u128::from(*w) / total).ok()?;
                 emitted = emitted.checked_add(e)?;
                 fees_paid = fees_paid.checked_add(f)?;
-                let key = if keyed { keyed0[i].0 } else { StateKey::Account(*id).hash() };
-                shares.push((key, *id, e.checked_add(f)?));
-            }
-            if !keyed {
-                shares.sort_unstable_by_key(|x| x.0);
+                shares.push((*key, *id, e.checked_add(f)?));
             }
             per_class.push(shares);
         }
-        let t_keys = std::time::Instant::now();
         // Key order (the state tree's), merging an account's shares across classes.
         let mut payouts: Vec<(AccountId, Amount)> = Vec::with_capacity(per_class.iter().map(Vec::len).sum());
         let mut cursors = [0usize; 3];
@@ -256,7 +240,6 @@ impl LedgerState {
             }
         }
         payouts.retain(|(_, a)| !a.is_zero());
-        tracing::debug!(merge_ms = t_keys.elapsed().as_millis() as u64, "payout order");
         Some(DayDistribution { total_weights: totals, pools, fees, payouts, emitted: Amount(emitted), fees_paid: Amount(fees_paid) })
     }
 
@@ -275,13 +258,10 @@ impl LedgerState {
         self.supply.pending_payouts = self.supply.pending_payouts.checked_add(pending_add).ok()?;
         self.fee_pool = self.fee_pool.checked_sub(dist.fees_paid).ok()?;
         self.storage_weights.remove(&day);
-        let t = std::time::Instant::now();
         let set = self.attesters.remove(&day).unwrap_or_default();
         let attesters: Vec<Hash256> = set.keys().copied().collect();
         // Freeing a million-entry index is work the ledger need not wait for.
         std::thread::spawn(move || drop(set));
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "attester keys");
-        let t = std::time::Instant::now();
         let rec = self.days.entry(day).or_default();
         rec.distributed = true;
         rec.attesters_root = crate::merkle::root(&attesters);
@@ -293,14 +273,11 @@ impl LedgerState {
         rec.payouts = dist.payouts.len() as u64;
         // Folded in as the payouts are credited (`credit_payouts`).
         rec.payouts_root = if dist.payouts.is_empty() { crate::merkle::root(&[]) } else { Hash256::ZERO };
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "attesters root");
-        let t = std::time::Instant::now();
         for (account, amount) in dist.payouts {
             let p = Payout { day, account, amount };
             self.new_payouts.push(p.clone());
             self.payouts.push_back(p);
         }
-        tracing::debug!(ms = t.elapsed().as_millis() as u64, "payout queue");
         Some(())
     }
 }

@@ -1047,6 +1047,18 @@ impl WattClient {
         self.simple_op(Operation::SetReferrer { account: referrer }, TxKind::SetReferrer { referrer }).await
     }
 
+    /// A one-operation, fee-free transaction with the next sequence number
+    /// and the usual lifetime.
+    fn fee_free_body(&self, me: AccountId, entry_seq: u64, tip: &VerifiedHeader, op: Operation) -> Result<TransactionBody, ClientError> {
+        Ok(TransactionBody {
+            source: me,
+            seq_num: self.next_seq(entry_seq)?,
+            fee: Amount::ZERO,
+            max_ledger: Some(tip.header.seq + self.inner.config.tx_lifetime_ledgers),
+            ops: BoundedVec::try_from_vec(vec![op]).map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,
+        })
+    }
+
     async fn simple_op(&self, op: Operation, kind: TxKind) -> Result<Hash256, ClientError> {
         let mut events = Vec::new();
         let r = async {
@@ -1054,13 +1066,7 @@ impl WattClient {
             let mut st = self.inner.state.lock().await;
             let (tip, account) = self.fresh_view(&mut st, &mut events).await?;
             let entry = account.entry.ok_or(ClientError::NoAccount)?;
-            let body = TransactionBody {
-                source: me,
-                seq_num: self.next_seq(entry.seq_num)?,
-                fee: Amount::ZERO,
-                max_ledger: Some(tip.header.seq + self.inner.config.tx_lifetime_ledgers),
-                ops: BoundedVec::try_from_vec(vec![op]).map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,
-            };
+            let body = self.fee_free_body(me, entry.seq_num, &tip, op)?;
             self.sign_and_send(&mut st, body, kind, None).await
         }
         .await;

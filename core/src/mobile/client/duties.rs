@@ -249,7 +249,8 @@ impl WattClient {
                         .map(|(n, e)| CommittedSector { number: *n, bytes: e.size.bytes(), comm_r_last: e.comm_r_last })
                         .collect();
                     if !due.is_empty() && decision.may_prove {
-                        let chain = self.walk_post(&dir, &plan, &due, &opening_rand, &owner)?;
+                        let stores = Self::open_stores(&dir, &plan, &due)?;
+                        let chain = self.walk_post(&Self::proving(&due, &stores), &opening_rand, &owner)?;
                         ops.push((Operation::PostCommit { period, chain_root: chain.root() }, format!("PoSt commit for period {period}")));
                     } else if !due.is_empty() {
                         out.deferred.push(format!("PoSt for period {period}: {}", decision.reason));
@@ -259,9 +260,10 @@ impl WattClient {
                     let samples_seq = c.commit_seq + p.post_reveal_delay;
                     if tip.header.seq >= samples_seq {
                         if let Some(rand) = self.verified_rand(&mut st, &tip, samples_seq).await {
-                            let chain = self.walk_post(&dir, &plan, &c.sectors, &c.opening_rand, &owner)?;
+                            // The same walk as the commit (it is deterministic), then the openings.
                             let stores = Self::open_stores(&dir, &plan, &c.sectors)?;
                             let sectors = Self::proving(&c.sectors, &stores);
+                            let chain = self.walk_post(&sectors, &c.opening_rand, &owner)?;
                             let reveal = prover::reveal(&chain, &samples_seed(&rand), p.post_samples as usize, &sectors).map_err(storage_err)?;
                             let proof = BoundedBytes::try_from_slice(&encode(&reveal)).map_err(|_| storage_err("PoSt reveal too large"))?;
                             ops.push((Operation::PostReveal { period, proof }, format!("PoSt reveal for period {period}")));
@@ -300,13 +302,7 @@ impl WattClient {
             self.inner.store.set_storage_plan(&plan)?;
 
             for (op, what) in ops {
-                let body = TransactionBody {
-                    source: me,
-                    seq_num: self.next_seq(entry.seq_num)?,
-                    fee: Amount::ZERO,
-                    max_ledger: Some(tip.header.seq + self.inner.config.tx_lifetime_ledgers),
-                    ops: BoundedVec::try_from_vec(vec![op]).map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,
-                };
+                let body = self.fee_free_body(me, entry.seq_num, &tip, op)?;
                 self.sign_and_send(&mut st, body, TxKind::Storage, None).await?;
                 out.submitted.push(what);
             }
@@ -351,9 +347,7 @@ impl WattClient {
             .collect()
     }
 
-    fn walk_post(&self, dir: &Path, plan: &donation::StoragePlan, sectors: &[CommittedSector], opening_rand: &Hash256, owner: &[u8; 32]) -> Result<crate::storage::proof::PostChain, ClientError> {
-        let stores = Self::open_stores(dir, plan, sectors)?;
-        let proving = Self::proving(sectors, &stores);
-        prover::walk(&post_beacon(opening_rand), owner, &proving, u64::from(self.inner.genesis.params.post_chain_steps)).map_err(storage_err)
+    fn walk_post(&self, sectors: &[ProvingSector<'_>], opening_rand: &Hash256, owner: &[u8; 32]) -> Result<crate::storage::proof::PostChain, ClientError> {
+        prover::walk(&post_beacon(opening_rand), owner, sectors, u64::from(self.inner.genesis.params.post_chain_steps)).map_err(storage_err)
     }
 }
