@@ -13,11 +13,7 @@ target="${CARGO_TARGET_DIR:-target}"
 tools=".tools/kotlin"
 
 # Debian packages, when missing: a JDK, npm, JNA.
-apt_install() {
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
-}
+apt_install() { scripts/apt-install.sh "$@"; }
 command -v java >/dev/null || { echo "== installing a JDK (apt-get install openjdk-17-jdk-headless)"; apt_install openjdk-17-jdk-headless; }
 command -v npm >/dev/null || { echo "== installing npm (apt-get install npm)"; apt_install npm; }
 if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ]; then

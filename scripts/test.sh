@@ -19,6 +19,13 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+# The wrong-clock test runs a validator under libfaketime.
+faketime=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+if [ "$(uname)" = Linux ] && [ ! -f "$faketime" ]; then
+  echo "== installing libfaketime (apt-get install libfaketime)"
+  scripts/apt-install.sh libfaketime
+fi
+
 echo "== build (workspace, all targets)"
 cargo build --locked --workspace --all-targets
 

@@ -98,6 +98,15 @@ impl Network {
 
     /// [`Network::start`] with more `watt-node init` arguments (founders, grace).
     pub fn start_with(label: &str, n: usize, ledger_ms: u64, day_seconds: u64, extra: &[&str]) -> Network {
+        let mut net = Network::create(label, n, ledger_ms, day_seconds, extra);
+        for i in 0..n {
+            net.start_node(i);
+        }
+        net
+    }
+
+    /// Writes the network's files (`watt-node init`) without starting anyone.
+    pub fn create(label: &str, n: usize, ledger_ms: u64, day_seconds: u64, extra: &[&str]) -> Network {
         let dir = TempDir::new(label);
         // Distinct ranges per network in this process (tests run in parallel),
         // spread by process id across processes; then skip anything taken.
@@ -116,11 +125,7 @@ impl Network {
         args.extend_from_slice(extra);
         let out = run("watt-node", &args, None);
         assert_eq!(out.code, 0, "init failed: {}", out.stderr);
-        let mut net = Network { dir, base_port: base, n, children: (0..n).map(|_| None).collect() };
-        for i in 0..n {
-            net.start_node(i);
-        }
-        net
+        Network { dir, base_port: base, n, children: (0..n).map(|_| None).collect() }
     }
 
     pub fn config(&self, i: usize) -> std::path::PathBuf {
@@ -128,10 +133,16 @@ impl Network {
     }
 
     pub fn start_node(&mut self, i: usize) {
+        self.start_node_with_env(i, &[]);
+    }
+
+    /// Starts node i with more environment (a fake clock, log levels).
+    pub fn start_node_with_env(&mut self, i: usize, env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.dir.path().join(format!("node-{i}.log"))).expect("log file");
         let child = Command::new(bin("watt-node"))
             .args(["run", "--config", self.config(i).to_str().unwrap()])
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()

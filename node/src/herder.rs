@@ -13,7 +13,7 @@ use watt_core::crypto::vrf::{vrf_verify, VrfKeypair};
 use watt_core::crypto::{Hash256, Keypair, NetworkId};
 use watt_core::ledger::pool::{check_tx_set, TxPool};
 use watt_core::ledger::{Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
-use watt_core::scp::proof::verify_externalize_proof;
+use watt_core::scp::proof::{verify_externalize_proof, verify_externalize_proof_with};
 use watt_core::scp::{Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value};
 use watt_core::wire::{CatchupLedger, ExternalizeProof, HeaderPush, NodeInfo, PeerMessage, Request, Response, TxRejection};
 
@@ -31,6 +31,45 @@ pub enum Action {
     Push(HeaderPush),
 }
 
+/// Envelopes whose signatures checked out (hash -> slot), for the open slot
+/// and the last closed one. Signature checks are most of a round's work: each
+/// envelope arrives once but is looked at again by SCP, by every value's
+/// proof of the previous ledger, and when the ledger closes.
+pub struct SignatureCache {
+    network: NetworkId,
+    verified: HashMap<Hash256, u64>,
+}
+
+/// Far above what honest validators send for two slots; a flood beyond it
+/// only costs the flooder's envelopes a second check.
+const MAX_VERIFIED: usize = 65_536;
+
+impl SignatureCache {
+    /// Checks an envelope's signature once; later calls answer from the cache.
+    pub fn check(&mut self, env: &Envelope, lcl: u64) -> bool {
+        let h = watt_core::scp::statement::envelope_hash(env);
+        if self.verified.contains_key(&h) {
+            return true;
+        }
+        if env.verify(&self.network).is_err() {
+            return false;
+        }
+        // Only the open slot and the last closed one are worth remembering,
+        // so a peer cannot grow the cache with envelopes for other slots.
+        let slot = env.statement.slot_index;
+        if (slot == lcl || slot == lcl + 1) && self.verified.len() < MAX_VERIFIED {
+            self.verified.insert(h, slot);
+        }
+        true
+    }
+
+    fn remember(&mut self, env: &Envelope) {
+        if self.verified.len() < MAX_VERIFIED {
+            self.verified.insert(watt_core::scp::statement::envelope_hash(env), env.statement.slot_index);
+        }
+    }
+}
+
 /// The SCP driver: validation against the last closed ledger.
 pub struct HerderDriver {
     pub state: LedgerState,
@@ -45,6 +84,7 @@ pub struct HerderDriver {
     pub last_value: Option<Value>,
     pub now_ms: u64,
     verdicts: HashMap<Hash256, Validity>,
+    signatures: SignatureCache,
     local_qset: QuorumSet,
     ledger_ms: u64,
 }
@@ -52,6 +92,10 @@ pub struct HerderDriver {
 impl HerderDriver {
     fn value_hash(v: &Value) -> Hash256 {
         Hash256(*blake3::hash(v.as_bytes()).as_bytes())
+    }
+
+    pub fn signature_ok(&mut self, env: &Envelope) -> bool {
+        self.signatures.check(env, self.state.header.seq)
     }
 
     fn check_value(&mut self, slot: u64, value: &Value) -> Validity {
@@ -77,10 +121,13 @@ impl HerderDriver {
         } else {
             match self.proof_sets.get(&v.prev_proof_hash) {
                 None => return Validity::MaybeValid,
-                Some(envs) => match verify_externalize_proof(&self.network, lcl.seq, envs, &self.local_qset, |n| self.trusted.get(n).cloned()) {
-                    Ok(proved) if Some(&proved) == self.last_value.as_ref() => {}
-                    _ => return Validity::Invalid,
-                },
+                Some(envs) => {
+                    let sigs = &mut self.signatures;
+                    match verify_externalize_proof_with(lcl.seq, envs, &self.local_qset, |n| self.trusted.get(n).cloned(), |e| sigs.check(e, lcl.seq)) {
+                        Ok(proved) if Some(&proved) == self.last_value.as_ref() => {}
+                        _ => return Validity::Invalid,
+                    }
+                }
             }
         }
         match self.tx_sets.get(&v.tx_set_hash) {
@@ -121,10 +168,12 @@ impl Driver for HerderDriver {
     }
 
     fn sign(&mut self, statement: Statement) -> Envelope {
-        statement.sign(&self.key, &self.network)
+        let env = statement.sign(&self.key, &self.network);
+        self.signatures.remember(&env);
+        env
     }
     fn verify(&mut self, envelope: &Envelope) -> bool {
-        envelope.verify(&self.network).is_ok()
+        self.signature_ok(envelope)
     }
     fn quorum_set(&mut self, hash: &Hash256) -> Option<QuorumSet> {
         self.qsets.get(hash).cloned()
@@ -224,6 +273,7 @@ impl Herder {
             last_value,
             now_ms,
             verdicts: HashMap::new(),
+            signatures: SignatureCache { network: genesis.network_id(), verified: HashMap::new() },
             local_qset: local_qset.clone(),
             ledger_ms,
         };
@@ -422,7 +472,7 @@ impl Herder {
         let d = self.scp.driver_mut();
         let set = d.tx_sets.get(&v.tx_set_hash).cloned().ok_or("externalized tx set is unknown")?;
         let prev_envs = if v.prev_proof_hash == Hash256::ZERO { Vec::new() } else { d.proof_sets.get(&v.prev_proof_hash).cloned().ok_or("proof set is unknown")? };
-        let participants: Vec<NodeId> = prev_envs.iter().filter(|e| e.verify(&d.network).is_ok()).map(|e| e.statement.node_id).collect();
+        let participants: Vec<NodeId> = prev_envs.iter().filter(|e| d.signature_ok(e)).map(|e| e.statement.node_id).collect();
         let inputs = HeaderInputs {
             close_time: v.close_time,
             rand: v.rand,
@@ -447,6 +497,8 @@ impl Herder {
         let d = self.scp.driver_mut();
         d.last_value = Some(value.clone());
         d.verdicts.clear();
+        // Keep the closed slot's envelopes: the next values prove it with them.
+        d.signatures.verified.retain(|_, s| *s >= slot);
         d.tx_sets.retain(|h, _| *h == v.tx_set_hash);
         let envs = proof.envelopes();
         let keep = proof_set_hash(&envs);
@@ -586,7 +638,7 @@ impl Herder {
             return;
         }
         // A forged envelope is refused before anything else looks at it.
-        if env.verify(&self.scp.driver().network).is_err() {
+        if !self.scp.driver_mut().signature_ok(&env) {
             self.reject("bad_signature");
             return;
         }
@@ -835,4 +887,45 @@ fn statement_values(p: &Pledges) -> Vec<&Value> {
 /// The value an externalize proof's envelopes commit to.
 pub fn committed_value(p: &ExternalizeProof) -> Option<Value> {
     (!p.commits.is_empty()).then(|| p.value.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nominate(key: &Keypair, network: &NetworkId, slot: u64) -> Envelope {
+        let statement = Statement {
+            node_id: NodeId(key.public()),
+            slot_index: slot,
+            pledges: Pledges::Nominate { quorum_set_hash: Hash256::ZERO, votes: Default::default(), accepted: Default::default() },
+        };
+        statement.sign(key, network)
+    }
+
+    #[test]
+    fn the_signature_cache_never_accepts_what_does_not_verify_and_remembers_only_two_slots() {
+        let network = NetworkId::from_passphrase("cache test");
+        let key = Keypair::generate().expect("key");
+        let mut cache = SignatureCache { network, verified: HashMap::new() };
+        let good = nominate(&key, &network, 8);
+        assert!(cache.check(&good, 7));
+        assert!(cache.check(&good, 7), "a cached envelope still checks out");
+        assert_eq!(cache.verified.len(), 1);
+
+        // The same statement with another signature is another envelope:
+        // the cache must not vouch for it.
+        let mut forged = good.clone();
+        forged.signature = nominate(&key, &network, 9).signature;
+        assert!(!cache.check(&forged, 7));
+        // Signed for another network: refused too.
+        let other = nominate(&key, &NetworkId::from_passphrase("other"), 8);
+        assert!(!cache.check(&other, 7));
+
+        // Valid but for a slot far ahead or behind: checked, not remembered.
+        assert!(cache.check(&nominate(&key, &network, 20), 7));
+        assert!(cache.check(&nominate(&key, &network, 3), 7));
+        assert_eq!(cache.verified.len(), 1);
+        assert!(cache.check(&nominate(&key, &network, 7), 7));
+        assert_eq!(cache.verified.len(), 2);
+    }
 }

@@ -155,6 +155,17 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
     Ok(NodeHandle { node_id, listen, shutdown: Some(shutdown_tx), task, events: events_tx })
 }
 
+/// Runs herder work that may wait for the disk (a ledger commit, the SCP
+/// state written before a ballot statement leaves) without holding up the
+/// runtime's other tasks: peers' connections, phones, and in a devnet the
+/// other validators sharing the process.
+fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 async fn run_herder(
     mut herder: Herder,
     mut events: mpsc::Receiver<Event>,
@@ -173,7 +184,7 @@ async fn run_herder(
         let sleep = tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now).min(1_000)));
         let actions = tokio::select! {
             _ = &mut shutdown => break,
-            _ = sleep => herder.tick(clock()),
+            _ = sleep => off_the_runtime(|| herder.tick(clock())),
             ev = events.recv() => match ev {
                 None => break,
                 Some(Event::PeerUp { node, conn_id, tx }) => {
@@ -187,7 +198,7 @@ async fn run_herder(
                     }
                     Vec::new()
                 }
-                Some(Event::Peer { from, msg }) => herder.on_peer_message(from, msg, clock()),
+                Some(Event::Peer { from, msg }) => off_the_runtime(|| herder.on_peer_message(from, msg, clock())),
                 Some(Event::Misbehaved { node, reason }) => {
                     *herder.stats.rejected.entry(reason).or_insert(0) += 1;
                     tracing::warn!(peer = %node, reason, "peer disconnected for bad data");
@@ -405,8 +416,19 @@ pub fn status_json(h: &Herder, now: u64) -> serde_json::Value {
         "consensus_ms_p99": percentile(&h.stats.consensus_ms, 0.99),
         "bytes_sent": h.stats.bytes_sent,
         "close_interval_ms_median": percentile(&h.stats.close_intervals_ms, 0.5),
+        // The latest samples, oldest first: what a window of interest
+        // (after start-up, during a test) is measured from.
+        "consensus_ms_recent": recent(&h.stats.consensus_ms),
+        "close_interval_ms_recent": recent(&h.stats.close_intervals_ms),
     })
 }
+
+fn recent(samples: &[u64]) -> &[u64] {
+    &samples[samples.len().saturating_sub(RECENT_SAMPLES)..]
+}
+
+/// Samples of each latency `status` lists.
+pub const RECENT_SAMPLES: usize = 64;
 
 /// Prometheus text exposition.
 pub fn metrics_text(h: &Herder, peers: usize, dropped: u64) -> String {
