@@ -117,7 +117,12 @@ fn is_statement_sane(st: &Statement, from_self: bool) -> bool {
             ok &= *n_c == 0 || (*n_h != 0 && ballot.counter >= *n_h && *n_h >= *n_c);
             ok
         }
-        Pledges::Confirm { ballot, n_commit, n_h, .. } => ballot.counter > 0 && *n_h <= ballot.counter && *n_commit <= *n_h,
+        // Accepted commits and prepared ballots count from 1: a CONFIRM naming
+        // counter 0 for either says nothing real (fuzzing found it could move
+        // the local node to CONFIRM without a prepared ballot).
+        Pledges::Confirm { ballot, n_prepared, n_commit, n_h, .. } => {
+            ballot.counter > 0 && *n_prepared > 0 && *n_commit > 0 && *n_h <= ballot.counter && *n_commit <= *n_h
+        }
         Pledges::Externalize { commit, n_h, .. } => commit.counter > 0 && *n_h >= commit.counter,
         Pledges::Nominate { .. } => false,
     }
@@ -394,6 +399,10 @@ impl Slot {
                 }
             }
         }
+        // Ballots start at counter 1; a peer may still name a (0, x) as its
+        // p or p'. Accepting or confirming it would set b to counter 0
+        // (found by the `scp_envelopes` fuzz target).
+        candidates.retain(|b| b.counter > 0);
         candidates
     }
 

@@ -459,3 +459,34 @@ fn restored_node_continues_from_its_own_last_statement() {
     let other = fresh.prepare(1, a1.clone(), None, 0, 0, None);
     assert!(Harness::new(4, 5).scp.restore_own(&[other]).is_err());
 }
+
+/// Found by the `scp_envelopes` fuzz target: a peer naming a counter-0 ballot
+/// as its p' let the local node (which had no ballot yet) accept, then
+/// confirm, (0, x) as prepared and move b to counter 0.
+#[test]
+fn a_counter_zero_ballot_from_a_peer_is_never_prepared() {
+    let mut h = Harness::new(3, 4);
+    let (x, y) = (value(1), value(2));
+    h.recv(h.prepare(2, b(4, &y), Some(b(4, &x)), 0, 4, None));
+    h.recv(h.prepare(1, b(2, &x), Some(b(2, &y)), 0, 2, Some(b(0, &x))));
+    let out = h.emitted(); // checks the invariants, b.counter != 0 among them
+    for env in out {
+        if let Pledges::Prepare { ballot, prepared, .. } = &env.statement.pledges {
+            assert!(ballot.counter > 0 && prepared.as_ref().is_none_or(|p| p.counter > 0), "{env:?}");
+        }
+    }
+}
+
+/// Found by the `scp_envelopes` fuzz target: an EXTERNALIZE and a CONFIRM
+/// naming commit and prepared counters of 0 took the local node into CONFIRM
+/// with no prepared ballot. Such a CONFIRM is not sane.
+#[test]
+fn a_confirm_with_counter_zero_commits_is_refused_and_moves_nothing() {
+    let mut h = Harness::new(3, 4);
+    let y = value(2);
+    h.recv(h.externalize(1, b(2, &y), 4));
+    assert_eq!(h.scp.receive_envelope(&h.confirm(2, b(4, &y), 0, 0, 4), h.now), Err(crate::scp::DropReason::Insane));
+    assert_eq!(h.scp.receive_envelope(&h.confirm(2, b(4, &y), 4, 0, 4), h.now), Err(crate::scp::DropReason::Insane));
+    let _ = h.emitted(); // invariants hold
+    assert_eq!(h.scp.slot(SLOT).map(|s| s.phase()), Some(crate::scp::ballot::Phase::Prepare));
+}
