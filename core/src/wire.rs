@@ -152,6 +152,9 @@ pub enum TxRejection {
     Duplicate,
     Expired,
     AlreadyAttested,
+    /// Accepted once, then dropped from a full pool for a better fee
+    /// (`GetTx` says so, so the sender knows to resubmit).
+    Evicted,
 }
 
 /// A phone's request (one per bidirectional stream).

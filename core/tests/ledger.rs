@@ -475,6 +475,10 @@ mod pool {
         pool.add(pay(&ch.net, &senders[4], 1, 1_000, &v), &ch.state).unwrap();
         assert!(!pool.contains(&cheap), "the lowest fee should have been evicted");
         assert_eq!(pool.len(), 4);
+        // Whoever sent it can learn it was dropped, and why; the others were not.
+        assert_eq!(pool.dropped(&cheap), Some(&TxRejection::Evicted));
+        let kept = pay(&ch.net, &senders[1], 1, 200, &v).hash();
+        assert!(pool.contains(&kept) && pool.dropped(&kept).is_none());
     }
 
     #[test]

@@ -34,10 +34,18 @@ pub struct NodeConfig {
     /// Prometheus text endpoint (`/metrics`) and JSON status (`/status`).
     #[serde(default)]
     pub admin: Option<SocketAddr>,
+    /// Connections one IP address may hold open (phones behind one NAT
+    /// share an address; a single host cannot exhaust the node).
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
 }
 
 fn default_ledger_ms() -> u64 {
     5_000
+}
+
+pub fn default_max_connections_per_ip() -> usize {
+    256
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +170,7 @@ pub fn new_network_at(
             ledger_ms: genesis.params.ledger_close_ms,
             peers: (0..n).filter(|j| *j != i).map(|j| PeerConfig { node_id: ids[j], address: addrs[j] }).collect(),
             admin: admin.and_then(|a| a.get(i).copied()),
+            max_connections_per_ip: default_max_connections_per_ip(),
         })
         .collect();
     Ok(NewNetwork { genesis, keys, configs })

@@ -61,6 +61,8 @@ pub async fn start_local(dir: &std::path::Path, n: usize, params: Params, founde
         cfg.listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), ports[i]);
         cfg.data_dir = dir.join(format!("data-{i}"));
         cfg.admin = None;
+        // Every phone of a devnet dials from 127.0.0.1.
+        cfg.max_connections_per_ip = usize::MAX;
         for p in cfg.peers.iter_mut() {
             let j = net.keys.iter().position(|k| NodeId(k.public()) == p.node_id).unwrap_or(0);
             p.address = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), ports[j]);

@@ -838,7 +838,12 @@ impl Herder {
                         }
                         None => Response::TxUnknown { hash },
                     },
-                    None => Response::TxUnknown { hash },
+                    None => match self.pool.dropped(&hash) {
+                        // Accepted once and dropped unapplied: say why, so
+                        // the sender resubmits instead of waiting.
+                        Some(reason) => Response::TxRejected { hash, reason: reason.clone() },
+                        None => Response::TxUnknown { hash },
+                    },
                 }
             }
             Request::GetNodes => {

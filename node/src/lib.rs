@@ -8,6 +8,7 @@ pub mod config;
 pub mod devnet;
 pub mod herder;
 pub mod keyfile;
+pub mod load;
 pub mod logging;
 pub mod node;
 pub mod store;

@@ -123,6 +123,29 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Many phone connections against validator processes: offered vs
+    /// accepted tx/s, close times, pool and memory bounds, lost transactions.
+    Load {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Payments offered per second, all clients together.
+        #[arg(long, default_value_t = 300)]
+        rate: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1000)]
+        ledger_ms: u64,
+        /// The ledger limit the offered rate is measured against.
+        #[arg(long, default_value_t = 100)]
+        max_txs: u32,
+        /// Connections per loopback source address (127.0.x.y).
+        #[arg(long, default_value_t = 4)]
+        clients_per_ip: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Consensus on loopback QUIC for 4 and 7 validators: latency, close interval, bytes per ledger.
     Consensus {
         #[arg(long, default_value_t = 20)]
@@ -330,6 +353,20 @@ fn main() -> ExitCode {
                 watt_node::bench::print_table(&report);
             }
             ExitCode::SUCCESS
+        }
+        Command::Bench(BenchCommand::Load { validators, clients, rate, seconds, ledger_ms, max_txs, clients_per_ip, json }) => {
+            let opts = watt_node::load::LoadOptions { validators, clients, rate, seconds, ledger_ms, max_txs_per_ledger: max_txs, clients_per_ip };
+            match runtime().block_on(watt_node::load::run(opts)) {
+                Ok(report) => {
+                    if json {
+                        println!("{report}");
+                    } else {
+                        watt_node::load::print_text(&report);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
         }
         Command::Bench(BenchCommand::Consensus { ledgers, ledger_ms, json }) => {
             let report = runtime().block_on(watt_node::bench::consensus(&[4, 7, 10], ledgers, ledger_ms));

@@ -30,6 +30,8 @@ enum Event {
     PeerDown { node: NodeId, conn_id: usize },
     Peer { from: NodeId, msg: PeerMessage },
     Misbehaved { node: NodeId, reason: &'static str },
+    /// A connection refused before its handshake (counted by reason).
+    Refused { reason: &'static str },
     Phone { req: Request, reply: oneshot::Sender<Response> },
     Status { reply: oneshot::Sender<serde_json::Value> },
     Metrics { reply: oneshot::Sender<String> },
@@ -78,6 +80,42 @@ impl NodeHandle {
     }
 }
 
+/// Open connections per remote IP address, capped.
+struct IpSlots {
+    limit: usize,
+    open: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open connection's share of its address's quota.
+struct IpSlot {
+    slots: Arc<IpSlots>,
+    ip: std::net::IpAddr,
+}
+
+impl IpSlots {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { slots: self.clone(), ip })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Starts a validator from its config.
 pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
     let genesis = cfg.load_genesis()?;
@@ -104,12 +142,20 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
         let events = events_tx.clone();
         let push = push_tx.clone();
         let ids = conn_ids.clone();
+        let per_ip = Arc::new(IpSlots { limit: cfg.max_connections_per_ip, open: std::sync::Mutex::new(HashMap::new()) });
         tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
+                // Before the handshake costs anything: one address gets so many.
+                let Some(slot) = per_ip.take(incoming.remote_address().ip()) else {
+                    incoming.refuse();
+                    let _ = events.try_send(Event::Refused { reason: "per_ip_connection_limit" });
+                    continue;
+                };
                 let events = events.clone();
                 let push = push.clone();
                 let ids = ids.clone();
                 tokio::spawn(async move {
+                    let _slot = slot; // released when the connection ends
                     let Ok(conn) = incoming.await else { return };
                     let (alpn, peer) = tls::connection_identity(&conn);
                     match (alpn.as_deref(), peer) {
@@ -199,6 +245,10 @@ async fn run_herder(
                     Vec::new()
                 }
                 Some(Event::Peer { from, msg }) => off_the_runtime(|| herder.on_peer_message(from, msg, clock())),
+                Some(Event::Refused { reason }) => {
+                    *herder.stats.rejected.entry(reason).or_insert(0) += 1;
+                    Vec::new()
+                }
                 Some(Event::Misbehaved { node, reason }) => {
                     *herder.stats.rejected.entry(reason).or_insert(0) += 1;
                     tracing::warn!(peer = %node, reason, "peer disconnected for bad data");

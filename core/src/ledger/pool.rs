@@ -10,10 +10,14 @@ use crate::address::AccountId;
 use crate::codec::BoundedVec;
 use crate::crypto::Hash256;
 use crate::wire::TxRejection;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 
 /// Ledgers a transaction may wait in the pool before it is dropped.
 pub const POOL_EXPIRY_LEDGERS: u64 = 120;
+
+/// Dropped transactions remembered for `GetTx` (about a minute of a full
+/// pool at mainnet sizes; the oldest are forgotten first).
+pub const DROPPED_REMEMBERED: usize = 65_536;
 
 #[derive(Debug, Clone)]
 struct Pending {
@@ -41,6 +45,9 @@ pub struct TxPool {
     next_order: u64,
     /// The lowest fee per operation that made it into the last full ledger.
     pub surge_fee_per_op: Option<u64>,
+    /// Accepted transactions that left without being applied, and why.
+    dropped: HashMap<Hash256, TxRejection>,
+    dropped_order: VecDeque<Hash256>,
 }
 
 impl TxPool {
@@ -56,6 +63,24 @@ impl TxPool {
             attest_days: BTreeSet::new(),
             next_order: 0,
             surge_fee_per_op: None,
+            dropped: HashMap::new(),
+            dropped_order: VecDeque::new(),
+        }
+    }
+
+    /// Why an accepted transaction left the pool unapplied, if it did recently.
+    pub fn dropped(&self, hash: &Hash256) -> Option<&TxRejection> {
+        self.dropped.get(hash)
+    }
+
+    fn note_dropped(&mut self, hash: Hash256, why: TxRejection) {
+        if self.dropped.insert(hash, why).is_none() {
+            self.dropped_order.push_back(hash);
+            if self.dropped_order.len() > DROPPED_REMEMBERED {
+                if let Some(old) = self.dropped_order.pop_front() {
+                    self.dropped.remove(&old);
+                }
+            }
         }
     }
 
@@ -130,7 +155,7 @@ impl TxPool {
             if prio <= lowest {
                 return Err(TxRejection::InsufficientFee);
             }
-            self.evict(&lowest_hash);
+            self.evict(&lowest_hash, TxRejection::Evicted);
         }
         self.ordinary.insert((prio, hash));
         self.push(hash, tx, next_seq);
@@ -146,7 +171,7 @@ impl TxPool {
     }
 
     /// Drops a transaction and those of the same account that depended on it.
-    fn evict(&mut self, hash: &Hash256) {
+    fn evict(&mut self, hash: &Hash256, why: TxRejection) {
         let Some(p) = self.by_hash.get(hash) else { return };
         let source = p.tx.body.source;
         let seq = p.tx.body.seq_num;
@@ -157,6 +182,7 @@ impl TxPool {
             .unwrap_or_default();
         for h in later {
             self.remove(&h);
+            self.note_dropped(h, why.clone());
         }
     }
 
@@ -186,19 +212,22 @@ impl TxPool {
             self.remove(h);
         }
         let seq = state.header.seq;
-        let stale: Vec<Hash256> = self
+        let stale: Vec<(Hash256, TxRejection)> = self
             .by_hash
             .iter()
-            .filter(|(_, p)| {
-                let used = state.account(&p.tx.body.source).is_some_and(|a| p.tx.body.seq_num <= a.seq_num);
+            .filter_map(|(h, p)| {
+                let account_seq = state.account(&p.tx.body.source).map_or(0, |a| a.seq_num);
+                if p.tx.body.seq_num <= account_seq {
+                    // Another transaction used the sequence number.
+                    return Some((*h, TxRejection::BadSequence { expected: account_seq + 1 }));
+                }
                 let old = seq.saturating_sub(p.arrived_seq) > POOL_EXPIRY_LEDGERS;
                 let expired = p.tx.body.max_ledger.is_some_and(|m| m <= seq);
-                used || old || expired
+                (old || expired).then_some((*h, TxRejection::Expired))
             })
-            .map(|(h, _)| *h)
             .collect();
-        for h in stale {
-            self.evict(&h);
+        for (h, why) in stale {
+            self.evict(&h, why);
         }
     }
 
