@@ -40,4 +40,11 @@ fn a_thousand_phones_overloading_the_network_lose_nothing_and_ledgers_keep_closi
     }
     // One more connection than the per-address limit is refused.
     assert_eq!(r["per_ip_refused_at_connection"].as_u64(), r["per_ip_limit"].as_u64().map(|l| l + 1), "{r}");
+    // A burst over the per-connection budget: served up to it, then closed.
+    assert_eq!(r["burst_connection_closed"], true, "{r}");
+    assert!(f("burst_served") <= f("per_connection_budget_per_s") && f("burst_served") > 0.0, "{r}");
+    // Many connections from one address, each within its own budget: the
+    // address's shared budget refuses the excess with an answer.
+    assert!(f("crowd_refused") > 0.0, "{r}");
+    assert_eq!(f("crowd_served") + f("crowd_refused"), f("crowd_requests"), "{r}");
 }

@@ -38,6 +38,9 @@ pub struct NodeConfig {
     /// share an address; a single host cannot exhaust the node).
     #[serde(default = "default_max_connections_per_ip")]
     pub max_connections_per_ip: usize,
+    /// Requests per second all connections from one address may make.
+    #[serde(default = "default_max_requests_per_ip_per_sec")]
+    pub max_requests_per_ip_per_sec: u32,
 }
 
 fn default_ledger_ms() -> u64 {
@@ -46,6 +49,10 @@ fn default_ledger_ms() -> u64 {
 
 pub fn default_max_connections_per_ip() -> usize {
     256
+}
+
+pub fn default_max_requests_per_ip_per_sec() -> u32 {
+    2_000
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +178,7 @@ pub fn new_network_at(
             peers: (0..n).filter(|j| *j != i).map(|j| PeerConfig { node_id: ids[j], address: addrs[j] }).collect(),
             admin: admin.and_then(|a| a.get(i).copied()),
             max_connections_per_ip: default_max_connections_per_ip(),
+            max_requests_per_ip_per_sec: default_max_requests_per_ip_per_sec(),
         })
         .collect();
     Ok(NewNetwork { genesis, keys, configs })

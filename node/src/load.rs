@@ -129,6 +129,17 @@ async fn headers(ep: &quinn::Endpoint, v: &Validator, from: u64, to: u64) -> Vec
     out
 }
 
+/// One request with a body of raw bytes; the answer, if any.
+async fn raw_request(conn: &quinn::Connection, body: &[u8]) -> Option<Response> {
+    let (mut send, mut recv) = conn.open_bi().await.ok()?;
+    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(body);
+    send.write_all(&frame).await.ok()?;
+    send.finish().ok()?;
+    let answer = watt_core::net::read_frame(&mut recv, watt_core::wire::MAX_FRAME).await.ok()??;
+    watt_core::codec::decode::<Response>(&answer).ok()
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -344,6 +355,53 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
     }
     drop(held);
 
+    // Per-connection budget: a burst of twice the requests a connection may
+    // make in a second; the node serves up to the budget and then hangs up.
+    let burst_ip = Ipv4Addr::new(127, 0, 1, 251);
+    let burst = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(burst_ip), 0)).map_err(|e| format!("cannot bind {burst_ip}: {e}"))?;
+    let cfg = crate::tls::client_config(&v0.node, None).map_err(|e| e.to_string())?;
+    let conn = burst.connect_with(cfg, v0.listen, "watt-node").map_err(|e| e.to_string())?.await.map_err(|e| format!("burst connection: {e}"))?;
+    let budget = crate::node::PHONE_REQS_PER_SEC as usize;
+    let requests: Vec<_> = (0..budget * 2)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { request_on(&conn, &Request::GetLatest).await.is_ok() })
+        })
+        .collect();
+    let mut burst_served = 0;
+    for r in requests {
+        burst_served += usize::from(r.await.unwrap_or(false));
+    }
+    let burst_closed = conn.close_reason().is_some();
+
+    // Per-address budget: connections from one more address together make
+    // more requests in a second than the address may (each connection
+    // staying under its own budget); the rest are answered "too many".
+    // The requests are malformed on purpose: the node answers them without
+    // the herder, so the burst lands inside one second even here.
+    let crowd_ip = Ipv4Addr::new(127, 0, 1, 252);
+    let crowd = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(crowd_ip), 0)).map_err(|e| format!("cannot bind {crowd_ip}: {e}"))?;
+    let per_conn = budget * 3 / 4;
+    let conns_needed = (crate::config::default_max_requests_per_ip_per_sec() as usize * 3 / 2).div_ceil(per_conn);
+    let mut crowd_conns = Vec::new();
+    for _ in 0..conns_needed {
+        let cfg = crate::tls::client_config(&v0.node, None).map_err(|e| e.to_string())?;
+        crowd_conns.push(crowd.connect_with(cfg, v0.listen, "watt-node").map_err(|e| e.to_string())?.await.map_err(|e| format!("crowd connection: {e}"))?);
+    }
+    let requests: Vec<_> = crowd_conns
+        .iter()
+        .flat_map(|c| (0..per_conn).map(move |_| c.clone()))
+        .map(|c| tokio::spawn(async move { raw_request(&c, &[0xff; 8]).await }))
+        .collect();
+    let (mut crowd_served, mut crowd_limited) = (0usize, 0usize);
+    for r in requests {
+        match r.await {
+            Ok(Some(Response::Error { message })) if message.as_slice().starts_with(b"too many") => crowd_limited += 1,
+            Ok(Some(_)) => crowd_served += 1,
+            _ => {}
+        }
+    }
+
     // Figures.
     let rss: Vec<f64> = validators.iter().map(|v| peak_rss_mib(v.child.id()).unwrap_or(0.0)).collect();
     let chain = headers(&probe, &validators[0], start_seq, end_seq).await;
@@ -428,6 +486,14 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
         "fee_levels": fee_levels,
         "per_ip_limit": per_ip_limit,
         "per_ip_refused_at_connection": refused_at,
+        "per_connection_budget_per_s": budget,
+        "burst_requests": budget * 2,
+        "burst_served": burst_served,
+        "burst_connection_closed": burst_closed,
+        "per_ip_requests_per_s": crate::config::default_max_requests_per_ip_per_sec(),
+        "crowd_requests": conns_needed * per_conn,
+        "crowd_served": crowd_served,
+        "crowd_refused": crowd_limited,
     }))
 }
 
@@ -449,4 +515,12 @@ pub fn print_text(r: &Json) {
         println!("  fee {:>4}: accepted {:>6} evicted {:>6} applied {:>6} median wait {:>6} ms", l["fee_per_op"], l["accepted"], l["evicted"], l["applied"], l["median_wait_ms"]);
     }
     println!("per-address limit {}: connection {} refused", r["per_ip_limit"], r["per_ip_refused_at_connection"]);
+    println!(
+        "per-connection budget {}/s: a burst of {} got {} answers, connection closed: {}",
+        r["per_connection_budget_per_s"], r["burst_requests"], r["burst_served"], r["burst_connection_closed"]
+    );
+    println!(
+        "per-address budget {}/s: {} requests over many connections, {} served, {} refused",
+        r["per_ip_requests_per_s"], r["crowd_requests"], r["crowd_served"], r["crowd_refused"]
+    );
 }

@@ -40,7 +40,9 @@ enum Event {
 /// Per-peer message budget: more than this per second is flooding.
 const PEER_MSGS_PER_SEC: u32 = 5_000;
 /// Per-phone-connection request budget per second.
-const PHONE_REQS_PER_SEC: u32 = 200;
+pub const PHONE_REQS_PER_SEC: u32 = 200;
+/// Request bytes per second from one address (a seal proof is ~0.5 MiB).
+pub const PHONE_BYTES_PER_IP_PER_SEC: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -80,10 +82,14 @@ impl NodeHandle {
     }
 }
 
-/// Open connections per remote IP address, capped.
+/// Open connections per remote IP address, capped, and each address's
+/// request and byte budget for the current second.
 struct IpSlots {
     limit: usize,
+    /// Requests per second per address (phones behind one carrier NAT share it).
+    requests_per_sec: u32,
     open: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+    spent: std::sync::Mutex<HashMap<std::net::IpAddr, (Instant, u32, u64)>>,
 }
 
 /// One open connection's share of its address's quota.
@@ -101,6 +107,24 @@ impl IpSlots {
         }
         *n += 1;
         Some(IpSlot { slots: self.clone(), ip })
+    }
+
+    /// Charges one request of `bytes` to `ip`; false when the address has
+    /// spent its budget for this second.
+    fn charge(&self, ip: std::net::IpAddr, bytes: usize) -> bool {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        // Forget idle addresses now and then, so the map stays small.
+        if spent.len() > 4 * 65_536 {
+            spent.retain(|_, (since, _, _)| now.duration_since(*since) < Duration::from_secs(1));
+        }
+        let entry = spent.entry(ip).or_insert((now, 0, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(1) {
+            *entry = (now, 0, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.2 = entry.2.saturating_add(bytes as u64);
+        entry.1 <= self.requests_per_sec && entry.2 <= PHONE_BYTES_PER_IP_PER_SEC
     }
 }
 
@@ -142,7 +166,7 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
         let events = events_tx.clone();
         let push = push_tx.clone();
         let ids = conn_ids.clone();
-        let per_ip = Arc::new(IpSlots { limit: cfg.max_connections_per_ip, open: std::sync::Mutex::new(HashMap::new()) });
+        let per_ip = Arc::new(IpSlots { limit: cfg.max_connections_per_ip, requests_per_sec: cfg.max_requests_per_ip_per_sec, open: std::sync::Mutex::new(HashMap::new()), spent: std::sync::Mutex::new(HashMap::new()) });
         tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
                 // Before the handshake costs anything: one address gets so many.
@@ -154,13 +178,14 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
                 let events = events.clone();
                 let push = push.clone();
                 let ids = ids.clone();
+                let budget = per_ip.clone();
                 tokio::spawn(async move {
                     let _slot = slot; // released when the connection ends
                     let Ok(conn) = incoming.await else { return };
                     let (alpn, peer) = tls::connection_identity(&conn);
                     match (alpn.as_deref(), peer) {
                         (Some(a), Some(node)) if a == ALPN_PEER => run_peer(conn, node, ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed), events).await,
-                        (Some(a), _) if a == ALPN_PHONE => run_phone(conn, events, push).await,
+                        (Some(a), _) if a == ALPN_PHONE => run_phone(conn, events, push, budget).await,
                         _ => conn.close(1u32.into(), b"peers must present a known node key"),
                     }
                 });
@@ -358,7 +383,8 @@ async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events:
     let _ = events.send(Event::PeerDown { node, conn_id }).await;
 }
 
-async fn run_phone(conn: quinn::Connection, events: mpsc::Sender<Event>, push: broadcast::Sender<Arc<HeaderPush>>) {
+async fn run_phone(conn: quinn::Connection, events: mpsc::Sender<Event>, push: broadcast::Sender<Arc<HeaderPush>>, per_ip: Arc<IpSlots>) {
+    let ip = conn.remote_address().ip();
     let mut window = Instant::now();
     let mut count = 0u32;
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
@@ -374,8 +400,17 @@ async fn run_phone(conn: quinn::Connection, events: mpsc::Sender<Event>, push: b
         let events = events.clone();
         let push = push.clone();
         let conn = conn.clone();
+        let per_ip = per_ip.clone();
         tokio::spawn(async move {
             let Ok(Some(body)) = read_frame(&mut recv, MAX_FRAME).await else { return };
+            // The address's shared budget: over it, an answer that says so,
+            // and none of the work (signature or proof checks) is done.
+            if !per_ip.charge(ip, body.len()) {
+                let _ = events.try_send(Event::Refused { reason: "per_ip_request_budget" });
+                let _ = send.write_all(&encode_frame(&rate_limited())).await;
+                let _ = send.finish();
+                return;
+            }
             // Only transactions (which may carry proofs) may be large.
             let req = match decode::<Request>(&body) {
                 Ok(r) if body.len() <= MAX_SMALL_FRAME || matches!(r, Request::SubmitTx(_)) => r,
@@ -404,6 +439,10 @@ async fn run_phone(conn: quinn::Connection, events: mpsc::Sender<Event>, push: b
             }
         });
     }
+}
+
+fn rate_limited() -> Response {
+    Response::Error { message: watt_core::codec::BoundedBytes::try_from_slice(b"too many requests from this address; try again in a second").unwrap_or_default() }
 }
 
 fn bad_request() -> Response {

@@ -154,6 +154,21 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_secret_seed_is_wiped_when_dropped_and_never_printed() {
+        let seed = SecretSeed::from_bytes([0xa5; 32]);
+        assert_eq!(format!("{seed:?}"), "SecretSeed(<redacted>)");
+        let mut slot = std::mem::ManuallyDrop::new(seed);
+        // SAFETY: the seed is dropped in place once and never used as a
+        // SecretSeed again; its bytes stay allocated inside `slot` and are
+        // read back as plain bytes, which any bit pattern is.
+        let left = unsafe {
+            std::ptr::drop_in_place(&mut *slot as *mut SecretSeed);
+            std::ptr::read(std::ptr::addr_of!(slot.0))
+        };
+        assert_eq!(left, [0u8; 32], "drop must overwrite the seed");
+    }
+
     fn pair(n: u8) -> Keypair {
         Keypair::from_seed(SecretSeed::from_bytes([n; 32])).unwrap()
     }
