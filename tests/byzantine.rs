@@ -254,6 +254,13 @@ fn a_byzantine_validator_that_equivocates_replays_and_floods_cannot_fork_or_stal
             }
         }
     });
+    // Its statements were taken for what they say (signed by a quorum
+    // member), not dropped at the door: right after the attack node 0 lists
+    // validator 3 as heard (CONFIRM/EXTERNALIZE within the last 10 ledgers).
+    let v3 = net.genesis().validators[3].node_id.to_string();
+    let st = net.status(0).unwrap();
+    let health = st["quorum"]["validators"].as_array().unwrap().iter().find(|v| v["node"] == v3).cloned();
+    assert!(health.as_ref().is_some_and(|h| h["state"] != "missing"), "node 0 never heard validator 3: {health:?}");
     let equivocated = told.values().filter(|vs| vs.len() == honest.len()).count();
     assert!(equivocated >= 5, "the adversary told three different valid values in only {equivocated} slots");
     assert!(net.seq(0) >= start_seq + 5, "honest validators stalled under equivocation ({start_seq} -> {})", net.seq(0));
@@ -307,11 +314,6 @@ fn a_byzantine_validator_that_equivocates_replays_and_floods_cannot_fork_or_stal
     let won = adversary_slots(&net, &adversary, upto);
     let st = net.status(0).unwrap();
     println!("equivocated in {equivocated} slots, replayed {} envelopes; its values won slots {won:?}; node 0 rejected {}", replay.len(), st["rejected"]);
-    // Its statements were taken for what they say (signed by a quorum
-    // member), not dropped at the door: node 0 lists validator 3 as heard.
-    let v3 = net.genesis().validators[3].node_id.to_string();
-    let health = st["quorum"]["validators"].as_array().unwrap().iter().find(|v| v["node"] == v3).cloned();
-    assert!(health.as_ref().is_some_and(|h| h["state"] != "missing"), "node 0 never heard validator 3: {health:?}");
 }
 
 /// Slots whose header carries the adversary's VRF output: its value won.
