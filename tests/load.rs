@@ -20,9 +20,11 @@ fn a_thousand_phones_overloading_the_network_lose_nothing_and_ledgers_keep_closi
     assert_eq!(r["lost"], 0, "accepted transactions were lost: {r}");
     assert_eq!(r["client_errors"], 0, "{r}");
     assert!(f("max_applied_in_one_ledger") <= 100.0, "a ledger held more than max_txs_per_ledger: {r}");
-    // Every accepted transaction was applied or dropped with a reason.
+    // Every accepted transaction was applied, dropped with a reason, or
+    // (rarely, after the drain) still waiting in its validator's pool.
     let dropped: f64 = r["dropped_after_accept"].as_object().unwrap().values().filter_map(|v| v.as_f64()).sum();
-    assert_eq!(f("applied") + dropped, f("accepted"), "{r}");
+    assert_eq!(f("applied") + dropped + f("still_pending"), f("accepted"), "{r}");
+    assert!(f("still_pending") <= 10.0, "{r}");
     assert_eq!(r["attestations"]["accepted"], r["attestations"]["applied"], "{r}");
     // Ledgers keep closing near the target under load.
     assert!(f("ledgers_closed") >= 15.0, "{r}");

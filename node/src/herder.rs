@@ -507,6 +507,14 @@ impl Herder {
         let applied: Vec<Hash256> = outcome.results.iter().map(|r| r.tx_hash).collect();
         let state = &self.scp.driver().state;
         self.pool.ledger_closed(state, &applied);
+        // Flood again what has waited two ledgers: a first flood dropped on
+        // a full queue must not leave a transaction in this pool alone,
+        // waiting for this validator to lead a nomination round. Peers that
+        // hold it already ignore it.
+        let max_txs = state.params.max_txs_per_ledger as usize;
+        for tx in self.pool.waiting(state.header.seq + 1, 2, max_txs) {
+            out.push(Action::Broadcast { msg: PeerMessage::Transaction(tx), except: None });
+        }
         self.scp.purge_below(slot.saturating_sub(2));
         self.parked.retain(|_, envs| envs.iter().any(|e| e.statement.slot_index > slot));
         self.seen.clear();
@@ -838,6 +846,8 @@ impl Herder {
                         }
                         None => Response::TxUnknown { hash },
                     },
+                    // Still waiting here: accepted, not yet in a ledger.
+                    None if self.pool.contains(&hash) => Response::TxAccepted { hash },
                     None => match self.pool.dropped(&hash) {
                         // Accepted once and dropped unapplied: say why, so
                         // the sender resubmits instead of waiting.

@@ -53,6 +53,8 @@ struct ClientLog {
     attest_applied: bool,
     dropped: BTreeMap<String, u64>,
     evicted_by_level: BTreeMap<u64, u64>,
+    /// Accepted and still in the accepting validator's pool after the drain.
+    still_pending: u64,
     lost: Vec<Hash256>,
 }
 
@@ -232,6 +234,7 @@ async fn run_client(
                 }
                 *log.dropped.entry(reason_name(&reason)).or_insert(0) += 1;
             }
+            (Ok(Response::TxAccepted { .. }), _) => log.still_pending += 1,
             (Ok(Response::TxUnknown { .. }), _) => log.lost.push(hash),
             _ => log.errors += 1,
         }
@@ -415,6 +418,7 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     let mut dropped: BTreeMap<String, u64> = BTreeMap::new();
     let mut errors = 0;
+    let mut still_pending = 0;
     let mut taps = (0u64, 0u64);
     let mut by_level: BTreeMap<u64, (Vec<u64>, u64, u64)> = BTreeMap::new(); // waits, accepted, evicted
     let mut per_ledger: BTreeMap<u64, u64> = BTreeMap::new();
@@ -424,6 +428,7 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
         applied += l.applied.len() as u64;
         lost.extend(l.lost.iter().copied());
         errors += l.errors;
+        still_pending += l.still_pending;
         taps.0 += u64::from(l.attest_accepted.is_some());
         taps.1 += u64::from(l.attest_applied);
         for (k, v) in &l.rejected {
@@ -473,6 +478,7 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
         "attestations": { "accepted": taps.0, "applied": taps.1 },
         "rejected_at_submit": rejected,
         "dropped_after_accept": dropped,
+        "still_pending": still_pending,
         "lost": lost.len(),
         "lost_hashes": lost.iter().take(10).map(|h| h.to_hex()).collect::<Vec<_>>(),
         "client_errors": errors,
@@ -500,11 +506,12 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
 pub fn print_text(r: &Json) {
     println!("clients {} over {} addresses, {} validators, {} s at {} ms ledgers (max {} txs/ledger)", r["clients"], r["source_addresses"], r["validators"], r["seconds"], r["ledger_ms"], r["max_txs_per_ledger"]);
     println!(
-        "offered {:.0} tx/s, accepted {:.0} tx/s, applied {:.1} per ledger (most in one ledger {}); lost {}",
+        "offered {:.0} tx/s, accepted {:.0} tx/s, applied {:.1} per ledger (most in one ledger {}); still pending {}, lost {}",
         r["offered_tx_per_s"].as_f64().unwrap_or(0.0),
         r["accepted_tx_per_s"].as_f64().unwrap_or(0.0),
         r["applied_per_ledger_mean"].as_f64().unwrap_or(0.0),
         r["max_applied_in_one_ledger"],
+        r["still_pending"],
         r["lost"]
     );
     println!("ledgers closed {}, close interval median {} ms, p99 {} ms", r["ledgers_closed"], r["close_ms_median"], r["close_ms_p99"]);

@@ -84,6 +84,23 @@ impl TxPool {
         }
     }
 
+    /// Up to `max` transactions that have waited at least `min_ledgers`
+    /// since they arrived (before ledger `next_seq`), best fee first, then
+    /// attestations: what a validator floods again, in case the first flood
+    /// was lost and they wait in its pool alone for it to lead a round.
+    pub fn waiting(&self, next_seq: u64, min_ledgers: u64, max: usize) -> Vec<Transaction> {
+        let old = |h: &Hash256| self.by_hash.get(h).filter(|p| next_seq.saturating_sub(p.arrived_seq) >= min_ledgers);
+        self.ordinary
+            .iter()
+            .rev()
+            .map(|(_, h)| h)
+            .chain(self.attestations.values())
+            .filter_map(old)
+            .take(max)
+            .map(|p| p.tx.clone())
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }
