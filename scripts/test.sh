@@ -26,6 +26,16 @@ if [ "$(uname)" = Linux ] && [ ! -f "$faketime" ]; then
   scripts/apt-install.sh libfaketime
 fi
 
+# Formatting and lints are part of the suite: CI fails on either.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  echo "== installing rustfmt and clippy (rustup component add)"
+  rustup component add rustfmt clippy
+fi
+echo "== rustfmt"
+cargo fmt --all -- --check
+echo "== clippy (warnings are errors)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
 echo "== build (workspace, all targets)"
 cargo build --locked --workspace --all-targets
 

@@ -121,7 +121,12 @@ impl Adversary {
     async fn dial(&mut self, i: usize) {
         let (addr, node) = self.honest[i];
         let cfg = watt_node::tls::client_config(&node, Some(&self.key)).unwrap();
-        let conn = self.endpoint.connect_with(cfg, addr, "watt-node").unwrap().await.expect("an honest validator accepts validator 3");
+        let conn = self
+            .endpoint
+            .connect_with(cfg, addr, "watt-node")
+            .unwrap()
+            .await
+            .expect("an honest validator accepts validator 3");
         let send = conn.open_uni().await.unwrap();
         let tx = self.inbound_tx.clone();
         tokio::spawn(async move {
@@ -160,17 +165,32 @@ impl Adversary {
     /// and proof set, and a close time of our choosing.
     async fn own_values(&self, slot: u64, honest_value: &ScpValue, count: usize) -> Vec<Value> {
         let (addr, node) = self.honest[0];
-        let prev = match watt_node::node::phone_request(&self.endpoint, addr, &node, &Request::GetHeaders { from: slot - 1, count: 1 }).await {
+        let prev = match watt_node::node::phone_request(
+            &self.endpoint,
+            addr,
+            &node,
+            &Request::GetHeaders { from: slot - 1, count: 1 },
+        )
+        .await
+        {
             Ok(Response::Headers { headers }) => headers.first().cloned(),
             _ => None,
         };
         let Some(prev) = prev.filter(|p| p.hash() == honest_value.prev_header_hash) else {
             return Vec::new();
         };
-        (0..count).filter_map(|i| self.own_value(slot, &prev, honest_value, honest_value.close_time + 1 + i as u64)).collect()
+        (0..count)
+            .filter_map(|i| self.own_value(slot, &prev, honest_value, honest_value.close_time + 1 + i as u64))
+            .collect()
     }
 
-    fn own_value(&self, slot: u64, prev: &watt_core::ledger::LedgerHeader, honest_value: &ScpValue, close_time: u64) -> Option<Value> {
+    fn own_value(
+        &self,
+        slot: u64,
+        prev: &watt_core::ledger::LedgerHeader,
+        honest_value: &ScpValue,
+        close_time: u64,
+    ) -> Option<Value> {
         let (rand, proof) = self.vrf.prove(&prev.rand, slot);
         let v = ScpValue {
             prev_header_hash: honest_value.prev_header_hash,
@@ -194,9 +214,25 @@ impl Adversary {
             self.sign(slot, Pledges::Nominate { quorum_set_hash: self.qset_hash, votes: one.clone(), accepted: one }),
             self.sign(
                 slot,
-                Pledges::Prepare { quorum_set_hash: self.qset_hash, ballot: b.clone(), prepared: Some(b.clone()), prepared_prime: None, n_c: 1, n_h: 1 },
+                Pledges::Prepare {
+                    quorum_set_hash: self.qset_hash,
+                    ballot: b.clone(),
+                    prepared: Some(b.clone()),
+                    prepared_prime: None,
+                    n_c: 1,
+                    n_h: 1,
+                },
             ),
-            self.sign(slot, Pledges::Confirm { ballot: b.clone(), n_prepared: 1, n_commit: 1, n_h: 1, quorum_set_hash: self.qset_hash }),
+            self.sign(
+                slot,
+                Pledges::Confirm {
+                    ballot: b.clone(),
+                    n_prepared: 1,
+                    n_commit: 1,
+                    n_h: 1,
+                    quorum_set_hash: self.qset_hash,
+                },
+            ),
             self.sign(slot, Pledges::Externalize { commit: b, n_h: 1, commit_quorum_set_hash: self.qset_hash }),
         ]
     }
@@ -231,7 +267,8 @@ fn a_byzantine_validator_that_equivocates_replays_and_floods_cannot_fork_or_stal
     rt.block_on(async {
         let end = Instant::now() + Duration::from_secs(8);
         while Instant::now() < end {
-            let Ok(Some((_, msg))) = tokio::time::timeout(Duration::from_millis(200), adversary.inbound.recv()).await else {
+            let Ok(Some((_, msg))) = tokio::time::timeout(Duration::from_millis(200), adversary.inbound.recv()).await
+            else {
                 continue;
             };
             let PeerMessage::Envelope(env) = msg else {
@@ -263,13 +300,21 @@ fn a_byzantine_validator_that_equivocates_replays_and_floods_cannot_fork_or_stal
     assert!(health.as_ref().is_some_and(|h| h["state"] != "missing"), "node 0 never heard validator 3: {health:?}");
     let equivocated = told.values().filter(|vs| vs.len() == honest.len()).count();
     assert!(equivocated >= 5, "the adversary told three different valid values in only {equivocated} slots");
-    assert!(net.seq(0) >= start_seq + 5, "honest validators stalled under equivocation ({start_seq} -> {})", net.seq(0));
+    assert!(
+        net.seq(0) >= start_seq + 5,
+        "honest validators stalled under equivocation ({start_seq} -> {})",
+        net.seq(0)
+    );
     assert_closing(&net, &honest, 3, 20, "after equivocation");
     assert_no_fork(&net, &honest);
 
     // 2. Replay: everything heard so far, and our own old claims, sent
     //    again to everyone (at a rate under the flood limit).
-    let replay: Vec<Envelope> = heard.iter().cloned().chain(told.iter().flat_map(|(s, vs)| vs.iter().flat_map(|v| adversary.claims(*s, v)))).collect();
+    let replay: Vec<Envelope> = heard
+        .iter()
+        .cloned()
+        .chain(told.iter().flat_map(|(s, vs)| vs.iter().flat_map(|v| adversary.claims(*s, v))))
+        .collect();
     rt.block_on(async {
         for _ in 0..2 {
             for chunk in replay.chunks(400) {
@@ -313,7 +358,11 @@ fn a_byzantine_validator_that_equivocates_replays_and_floods_cannot_fork_or_stal
     let upto = assert_no_fork(&net, &honest);
     let won = adversary_slots(&net, &adversary, upto);
     let st = net.status(0).unwrap();
-    println!("equivocated in {equivocated} slots, replayed {} envelopes; its values won slots {won:?}; node 0 rejected {}", replay.len(), st["rejected"]);
+    println!(
+        "equivocated in {equivocated} slots, replayed {} envelopes; its values won slots {won:?}; node 0 rejected {}",
+        replay.len(),
+        st["rejected"]
+    );
 }
 
 /// Slots whose header carries the adversary's VRF output: its value won.
@@ -352,9 +401,11 @@ impl Relay {
         // Delivery keeps order: datagrams wait in one queue per direction.
         let (front, back) = (Arc::new(front), Arc::new(back));
         for towards_listener in [true, false] {
-            let (from, to) = if towards_listener { (front.clone(), back.clone()) } else { (back.clone(), front.clone()) };
+            let (from, to) =
+                if towards_listener { (front.clone(), back.clone()) } else { (back.clone(), front.clone()) };
             let (queue_tx, queue_rx) = std_mpsc::channel::<(Instant, Vec<u8>)>();
-            let (blocked, delay, stop, dialer_r) = (relay.blocked.clone(), relay.delay_ms.clone(), relay.stop.clone(), dialer.clone());
+            let (blocked, delay, stop, dialer_r) =
+                (relay.blocked.clone(), relay.delay_ms.clone(), relay.stop.clone(), dialer.clone());
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 65_536];
                 while !stop.load(Ordering::Relaxed) {
@@ -493,18 +544,32 @@ fn a_validator_with_a_wrong_clock_cannot_push_close_times_ahead_and_nobody_forks
         net.kill(3);
         net.start_node_with_env(
             3,
-            &[("LD_PRELOAD", lib.to_str().unwrap()), ("FAKETIME", skew), ("DONT_FAKE_MONOTONIC", "1"), ("FAKETIME_DONT_FAKE_MONOTONIC", "1")],
+            &[
+                ("LD_PRELOAD", lib.to_str().unwrap()),
+                ("FAKETIME", skew),
+                ("DONT_FAKE_MONOTONIC", "1"),
+                ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ],
         );
         assert_closing(&net, &[0, 1, 2], 4, 30, &format!("honest validators with node 3 at {skew}"));
         let target = net.seq(0);
-        assert!(net.wait_for(40, |n| n.seq(3) >= target), "node 3 at {skew} does not follow the ledger: {}", net.log(3));
+        assert!(
+            net.wait_for(40, |n| n.seq(3) >= target),
+            "node 3 at {skew} does not follow the ledger: {}",
+            net.log(3)
+        );
         let upto = assert_no_fork(&net, &all);
         // SPEC §4: a close time is never more than 5 s past an honest clock.
         let now = watt_node::node::now_ms();
         let headers = headers(&net, 0, upto.saturating_sub(8).max(2), upto);
         assert!(!headers.is_empty());
         for h in &headers {
-            assert!(h.close_time <= now + 5_000, "ledger {} closes at {} with node 3 at {skew}, now {now}", h.seq, h.close_time);
+            assert!(
+                h.close_time <= now + 5_000,
+                "ledger {} closes at {} with node 3 at {skew}, now {now}",
+                h.seq,
+                h.close_time
+            );
         }
     }
 }

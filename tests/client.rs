@@ -41,7 +41,12 @@ impl Events {
 }
 
 async fn open_phone(dir: &Path, net: &Network) -> (WattClient, Arc<Events>) {
-    let config = ClientConfig { request_timeout_ms: 3_000, connect_timeout_ms: 3_000, selection_seed: Some(7), ..ClientConfig::default() };
+    let config = ClientConfig {
+        request_timeout_ms: 3_000,
+        connect_timeout_ms: 3_000,
+        selection_seed: Some(7),
+        ..ClientConfig::default()
+    };
     let key_store = Arc::new(FileKeyStore::new(dir.join("device.key")));
     let client = WattClient::open(dir, net.genesis(), config, key_store).await.expect("client opens");
     let events = Arc::new(Events::default());
@@ -77,7 +82,13 @@ async fn proven_balance(client: &WattClient) -> u64 {
 async fn three_phones_attest_earn_the_day_reward_and_pay_each_other() {
     let (founder_address, founder_words) = new_account();
     let day_seconds = 20;
-    let net = Network::start_with("phones", 4, 500, day_seconds, &["--founder", &founder_address, "--attest-grace-ledgers", "2"]);
+    let net = Network::start_with(
+        "phones",
+        4,
+        500,
+        day_seconds,
+        &["--founder", &founder_address, "--attest-grace-ledgers", "2"],
+    );
     let founder_id: AccountId = founder_address.parse().unwrap();
 
     let dirs: Vec<TempDir> = (0..4).map(|i| TempDir::new(&format!("phone-{i}"))).collect();
@@ -95,7 +106,8 @@ async fn three_phones_attest_earn_the_day_reward_and_pay_each_other() {
     // Before it exists on the ledger a new wallet proves it has no account.
     until_verified(&phones[1].0).await;
     assert_eq!(phones[1].0.balance().await.expect("a proven absence").0, Amount(0));
-    let no_account = phones[1].0.pay(founder_id, Amount(UNITS_PER_WATT), Amount(1_000)).await.expect_err("nothing to pay with");
+    let no_account =
+        phones[1].0.pay(founder_id, Amount(UNITS_PER_WATT), Amount(1_000)).await.expect_err("nothing to pay with");
     assert!(matches!(no_account, ClientError::NoAccount | ClientError::InsufficientBalance { .. }), "{no_account:?}");
 
     // Day 0: the founder taps; three new phones tap, invited by the founder.
@@ -116,7 +128,7 @@ async fn three_phones_attest_earn_the_day_reward_and_pay_each_other() {
 
     // After the day boundary each sees its day-0 reward as a proven balance.
     let end = Instant::now() + Duration::from_secs(day_seconds + 60);
-    let mut rewards = vec![0u64; 4];
+    let mut rewards = [0u64; 4];
     for (i, (c, events)) in phones.iter().enumerate() {
         loop {
             let _ = c.refresh().await;
@@ -160,14 +172,23 @@ async fn three_phones_attest_earn_the_day_reward_and_pay_each_other() {
     let after: Vec<u64> = futures_balances(&phones[1..]).await;
     for k in 0..3 {
         let received = amounts[(k + 2) % 3];
-        assert_eq!(after[k] as i128, before[k] as i128 - amounts[k] as i128 - fee as i128 + received as i128, "phone {}", k + 1);
+        assert_eq!(
+            after[k] as i128,
+            before[k] as i128 - amounts[k] as i128 - fee as i128 + received as i128,
+            "phone {}",
+            k + 1
+        );
         let history = phones[1 + k].0.history(20).unwrap();
         assert!(
             history.iter().any(|h| h.kind == HistoryKind::Received { amount: Amount(received) }),
             "phone {} history lacks the payment received: {history:?}",
             k + 1
         );
-        assert!(phones[1 + k].1.all().iter().any(|e| matches!(e, ClientEvent::PaymentReceived { amount, .. } if amount.units() == received)));
+        assert!(phones[1 + k]
+            .1
+            .all()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::PaymentReceived { amount, .. } if amount.units() == received)));
     }
 }
 
@@ -248,7 +269,11 @@ impl Forger {
             let mut value: ScpValue = decode(ballot.value.as_bytes()).expect("value decodes");
             value.prev_header_hash = forged.hash();
             ballot.value = Value(BoundedBytes::try_from_vec(encode(&value)).expect("value fits"));
-            let key = self.validator_keys.iter().find(|k| NodeId(k.public()) == env.statement.node_id).expect("a validator's key");
+            let key = self
+                .validator_keys
+                .iter()
+                .find(|k| NodeId(k.public()) == env.statement.node_id)
+                .expect("a validator's key");
             *env = env.statement.clone().sign(key, &self.network);
         }
         let proof = ExternalizeProof::from_envelopes(proof.slot, &envelopes).expect("one value");
@@ -273,7 +298,11 @@ async fn start_lying_node(net: &Network, upstream: usize) -> LyingNode {
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     };
-    let forger = Arc::new(Forger { network: genesis.network_id(), validator_keys: (0..net.n).map(|i| net.node_key(i)).collect(), first_latest });
+    let forger = Arc::new(Forger {
+        network: genesis.network_id(),
+        validator_keys: (0..net.n).map(|i| net.node_key(i)).collect(),
+        first_latest,
+    });
     let lie = Arc::new(Mutex::new(Lie::TooFewSigners));
     let (accept, lie2) = (endpoint.clone(), lie.clone());
     tokio::spawn(async move {
@@ -311,10 +340,15 @@ async fn lying_nodes_are_rejected_with_typed_errors_and_a_fork_raises_evidence()
     let first = until_verified(&warm).await;
     assert!(net.wait_for(30, |n| n.seq(1) >= first + 4), "the network stalled");
 
-    let cases: [(Lie, fn(&ClientError) -> bool); 4] = [
+    type Case = (Lie, fn(&ClientError) -> bool);
+    let cases: [Case; 4] = [
         (Lie::TooFewSigners, |e| matches!(e, ClientError::Verification(LightError::Proof(ProofError::NoQuorum)))),
-        (Lie::ForgedSignature, |e| matches!(e, ClientError::Verification(LightError::Proof(ProofError::BadSignature(_))))),
-        (Lie::WrongStateProof, |e| matches!(e, ClientError::Verification(LightError::EntryMismatch | LightError::BadStateProof))),
+        (Lie::ForgedSignature, |e| {
+            matches!(e, ClientError::Verification(LightError::Proof(ProofError::BadSignature(_))))
+        }),
+        (Lie::WrongStateProof, |e| {
+            matches!(e, ClientError::Verification(LightError::EntryMismatch | LightError::BadStateProof))
+        }),
         (Lie::StaleHeader, |e| matches!(e, ClientError::Verification(LightError::Stale { .. }))),
     ];
     let payee = AccountId(Keypair::generate().unwrap().public());
@@ -327,14 +361,24 @@ async fn lying_nodes_are_rejected_with_typed_errors_and_a_fork_raises_evidence()
 
         // The user's own node is always asked; the honest ones carry the refresh.
         let seq = until_verified(&client).await;
-        assert_eq!(client.balance().await.unwrap().0.units(), FOUNDER_UNITS - n as u64 * (UNITS_PER_WATT + 1_000), "{lie:?}: balance as proven by honest nodes");
+        assert_eq!(
+            client.balance().await.unwrap().0.units(),
+            FOUNDER_UNITS - n as u64 * (UNITS_PER_WATT + 1_000),
+            "{lie:?}: balance as proven by honest nodes"
+        );
         let err = client.check_node(&liar.node_id).await.expect_err("a lie is not accepted");
         assert!(expected(&err), "{lie:?}: got {err:?}");
 
         if *lie != Lie::StaleHeader {
             let node = client.nodes().unwrap().into_iter().find(|r| r.node_id == liar.node_id).unwrap();
             assert!(node.demoted && node.bad_answers > 0, "{lie:?}: the lying node is demoted: {node:?}");
-            assert!(events.all().iter().any(|e| matches!(e, ClientEvent::NodeDemoted { node, .. } if *node == liar.node_id)), "{lie:?}");
+            assert!(
+                events
+                    .all()
+                    .iter()
+                    .any(|e| matches!(e, ClientEvent::NodeDemoted { node, .. } if *node == liar.node_id)),
+                "{lie:?}"
+            );
         }
         // It keeps working through the honest nodes: newer ledgers and a payment.
         assert!(net.wait_for(20, |n| n.seq(1) > seq + 1));
@@ -352,11 +396,14 @@ async fn lying_nodes_are_rejected_with_typed_errors_and_a_fork_raises_evidence()
     *liar.lie.lock().unwrap() = Lie::ConflictingChain;
     net.kill(2);
     net.kill(3);
-    assert!(net.wait_for(30, |n| {
-        let s = n.seq(0);
-        std::thread::sleep(Duration::from_millis(1_500));
-        s > 0 && n.seq(0) == s
-    }), "consensus did not halt");
+    assert!(
+        net.wait_for(30, |n| {
+            let s = n.seq(0);
+            std::thread::sleep(Duration::from_millis(1_500));
+            s > 0 && n.seq(0) == s
+        }),
+        "consensus did not halt"
+    );
     let dir = TempDir::new("fork-phone");
     let (client, events) = open_phone(dir.path(), &net).await;
     client.restore_wallet(&founder_words, false).unwrap();
@@ -450,7 +497,8 @@ fn cli_killed_mid_payment_confirms_it_exactly_once_and_the_tap_reports_clear_err
             std::thread::sleep(Duration::from_millis(500));
         }
         let h = watt(wallet.path(), &genesis, &["history", "--limit", "100"], None);
-        let sent: Vec<serde_json::Value> = json(&h.stdout)["history"].as_array().unwrap().iter().filter(|e| e["kind"] == "sent").cloned().collect();
+        let sent: Vec<serde_json::Value> =
+            json(&h.stdout)["history"].as_array().unwrap().iter().filter(|e| e["kind"] == "sent").cloned().collect();
         assert_eq!(sent.len(), i + 1, "one history entry per payment: {sent:?}");
         assert!(sent.iter().all(|e| e["status"]["state"] == "confirmed"), "{sent:?}");
         confirmed_seqs = sent.iter().map(|e| e["status"]["ledger"].as_u64().unwrap()).collect();

@@ -18,7 +18,8 @@ fn devnet(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn devnet_4_validators_agree_and_close_on_time() {
-    let v = devnet(&["--validators", "4", "--phones", "10", "--days", "2", "--day-seconds", "10", "--ledger-ms", "500"]);
+    let v =
+        devnet(&["--validators", "4", "--phones", "10", "--days", "2", "--day-seconds", "10", "--ledger-ms", "500"]);
     assert_eq!(v["ledger_hashes_agree"], true, "{v}");
     assert!(v["last_seq"].as_u64().unwrap() >= 30, "{v}");
     let median = v["median_close_ms"].as_u64().unwrap() as f64;
@@ -29,7 +30,18 @@ fn devnet_4_validators_agree_and_close_on_time() {
 #[test]
 fn devnet_phones_attest_pay_and_get_paid() {
     let dir = TempDir::new("devnet-ledger");
-    let v = devnet(&["--validators", "4", "--phones", "50", "--days", "3", "--day-seconds", "10", "--data-dir", dir.path().to_str().unwrap()]);
+    let v = devnet(&[
+        "--validators",
+        "4",
+        "--phones",
+        "50",
+        "--days",
+        "3",
+        "--day-seconds",
+        "10",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(v["ledger_hashes_agree"], true, "{v}");
     assert_eq!(v["supply_invariant_ok"], true, "{v}");
     let days = v["days"].as_array().unwrap();
@@ -42,7 +54,11 @@ fn devnet_phones_attest_pay_and_get_paid() {
     }
     // The independent audit agrees with what the ledger paid, day by day.
     for d in 0..3 {
-        let out = run("watt-node", &["audit", "--data-dir", dir.path().to_str().unwrap(), "--day", &d.to_string(), "--json"], None);
+        let out = run(
+            "watt-node",
+            &["audit", "--data-dir", dir.path().to_str().unwrap(), "--day", &d.to_string(), "--json"],
+            None,
+        );
         assert_eq!(out.code, 0, "audit of day {d} found a difference: {}{}", out.stdout, out.stderr);
         let a: serde_json::Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
         assert_eq!(a["agrees"], true, "{a}");
@@ -52,7 +68,20 @@ fn devnet_phones_attest_pay_and_get_paid() {
 #[test]
 fn devnet_phones_donate_storage_prove_it_daily_and_get_paid_for_it() {
     let dir = TempDir::new("devnet-storage");
-    let v = devnet(&["--validators", "4", "--phones", "10", "--days", "3", "--day-seconds", "20", "--ledger-ms", "500", "--data-dir", dir.path().to_str().unwrap()]);
+    let v = devnet(&[
+        "--validators",
+        "4",
+        "--phones",
+        "10",
+        "--days",
+        "3",
+        "--day-seconds",
+        "20",
+        "--ledger-ms",
+        "500",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(v["ledger_hashes_agree"], true, "{v}");
     assert_eq!(v["supply_invariant_ok"], true, "{v}");
     let days = v["days"].as_array().unwrap();
@@ -66,7 +95,11 @@ fn devnet_phones_donate_storage_prove_it_daily_and_get_paid_for_it() {
     // The donors' balances grew by what their storage earned, which they count from proven day records.
     assert!(v["storage_earned"].as_u64().unwrap() > 0, "{v}");
     for d in 1..3 {
-        let out = run("watt-node", &["audit", "--data-dir", dir.path().to_str().unwrap(), "--day", &d.to_string(), "--json"], None);
+        let out = run(
+            "watt-node",
+            &["audit", "--data-dir", dir.path().to_str().unwrap(), "--day", &d.to_string(), "--json"],
+            None,
+        );
         assert_eq!(out.code, 0, "audit of day {d}: {}{}", out.stdout, out.stderr);
         let a: serde_json::Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
         assert_eq!(a["agrees"], true, "{a}");

@@ -8,7 +8,11 @@ use watt_e2e::run;
 
 #[test]
 fn a_thousand_phones_overloading_the_network_lose_nothing_and_ledgers_keep_closing() {
-    let out = run("watt-node", &["bench", "load", "--clients", "1000", "--rate", "300", "--seconds", "15", "--max-txs", "100", "--json"], None);
+    let out = run(
+        "watt-node",
+        &["bench", "load", "--clients", "1000", "--rate", "300", "--seconds", "15", "--max-txs", "100", "--json"],
+        None,
+    );
     assert_eq!(out.code, 0, "bench load failed: {}", out.stderr);
     let r: serde_json::Value = serde_json::from_str(out.stdout.lines().last().unwrap_or("")).expect("one JSON line");
     println!("{r}");

@@ -50,7 +50,11 @@ fn killed_validator_restarts_and_catches_up_to_the_same_hashes() {
         assert!(net.wait_for(30, |n| n.seq(0) >= at_kill + 4), "3 of 4 stopped closing after a kill");
         net.start_node(3);
         let target = net.seq(0) + 2;
-        assert!(net.wait_for(60, |n| n.seq(3) >= target), "restarted node did not catch up (round {round}): {}", net.log(3));
+        assert!(
+            net.wait_for(60, |n| n.seq(3) >= target),
+            "restarted node did not catch up (round {round}): {}",
+            net.log(3)
+        );
     }
     let upto = net.seq(3).min(net.seq(0));
     assert_same_history(&net, &[0, 1, 2, 3], upto);
@@ -67,7 +71,9 @@ fn three_of_four_close_ledgers_and_two_of_four_halt_without_forking() {
     // Quorum health with one validator down.
     assert!(net.wait_for(15, |n| {
         n.status(0).is_some_and(|st| {
-            st["quorum"]["validators"].as_array().is_some_and(|v| v.iter().filter(|x| x["state"] == "missing").count() == 1)
+            st["quorum"]["validators"]
+                .as_array()
+                .is_some_and(|v| v.iter().filter(|x| x["state"] == "missing").count() == 1)
         })
     }));
     // What an operator sees: `watt-node status --json` against the running node.
@@ -77,7 +83,8 @@ fn three_of_four_close_ledgers_and_two_of_four_halt_without_forking() {
     assert_eq!(st["quorum"]["intersection"], true);
     assert_eq!(st["quorum"]["failures_survivable"], 0, "3 of 4 up with threshold 3 survives no more failures");
     let gone = net.genesis().validators[3].node_id.to_string();
-    let missing: Vec<&serde_json::Value> = st["quorum"]["validators"].as_array().unwrap().iter().filter(|x| x["state"] == "missing").collect();
+    let missing: Vec<&serde_json::Value> =
+        st["quorum"]["validators"].as_array().unwrap().iter().filter(|x| x["state"] == "missing").collect();
     assert_eq!(missing[0]["node"], serde_json::json!(gone));
     assert!(st["ledger"]["lag_ms"].as_u64().unwrap() < 10_000);
 
@@ -127,7 +134,11 @@ fn peer_authentication_is_pinned_to_node_keys() {
         assert!(ep.connect_with(cfg, addr, "watt-node").unwrap().await.is_err());
     });
     let st = net.status(0).unwrap();
-    assert!(!st["peers"].as_array().unwrap().iter().any(|p| p == &serde_json::json!(NodeId(stranger.public()).to_string())));
+    assert!(!st["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == &serde_json::json!(NodeId(stranger.public()).to_string())));
 }
 
 /// Garbage, oversize frames and forged envelopes from an authenticated peer:
@@ -218,7 +229,9 @@ fn a_damaged_ledger_file_is_refused_with_a_clear_error_or_recovered_never_silent
     let file = net.dir.path().join("data-3").join("ledger.redb");
     assert!(file.exists(), "{} exists", file.display());
     let mut outcomes = Vec::new();
-    for (round, what) in ["bytes flipped in every page past the header", "file truncated to half"].into_iter().enumerate() {
+    for (round, what) in
+        ["bytes flipped in every page past the header", "file truncated to half"].into_iter().enumerate()
+    {
         net.kill(3);
         let mut bytes = std::fs::read(&file).unwrap();
         if round == 0 {
@@ -237,13 +250,22 @@ fn a_damaged_ledger_file_is_refused_with_a_clear_error_or_recovered_never_silent
             AfterDamage::Refused(log) => {
                 let lower = log.to_lowercase();
                 assert!(
-                    lower.contains("ledger.redb") || lower.contains("corrupt") || lower.contains("inconsistent") || lower.contains("state hashes"),
+                    lower.contains("ledger.redb")
+                        || lower.contains("corrupt")
+                        || lower.contains("inconsistent")
+                        || lower.contains("state hashes"),
                     "{what}: the error should say what is wrong: {log}"
                 );
-                outcomes.push(format!("{what}: refused: {}", log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim()));
+                outcomes.push(format!(
+                    "{what}: refused: {}",
+                    log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+                ));
                 // The operator's remedy: move the file away and let the node catch up from peers.
                 std::fs::rename(&file, file.with_extension("redb.damaged")).unwrap();
-                assert!(matches!(restart_after_damage(&mut net, 3, "fresh store"), AfterDamage::Recovered), "a fresh store catches up");
+                assert!(
+                    matches!(restart_after_damage(&mut net, 3, "fresh store"), AfterDamage::Recovered),
+                    "a fresh store catches up"
+                );
             }
             AfterDamage::Recovered => outcomes.push(format!("{what}: recovered")),
         }

@@ -25,7 +25,10 @@ fn watt_traced(dir: &Path, genesis: &Path, args: &[&str], stdin: Option<&str>) -
     }
     drop(input);
     let out = child.wait_with_output().expect("watt finishes");
-    (out.status.code().unwrap_or(-1), format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 /// Fails if `text` holds the secret in any form: three consecutive recovery
@@ -69,7 +72,11 @@ fn no_secret_reaches_a_log_line_an_error_or_any_output_but_the_words_screen() {
     let mut outputs = Vec::new();
     outputs.push(("restore", watt_traced(w, &genesis, &["restore"], Some(&words))));
     outputs.push(("attest", watt_traced(w, &genesis, &["attest"], None)));
-    let payee = run("watt", &["--data-dir", TempDir::new("secrets-payee").path().to_str().unwrap(), "keys", "new", "--json"], None);
+    let payee = run(
+        "watt",
+        &["--data-dir", TempDir::new("secrets-payee").path().to_str().unwrap(), "keys", "new", "--json"],
+        None,
+    );
     let payee: serde_json::Value = serde_json::from_str(payee.stdout.lines().last().unwrap()).unwrap();
     let payee = payee["address"].as_str().unwrap().to_string();
     outputs.push(("pay", watt_traced(w, &genesis, &["pay", &payee, "1.5"], None)));
@@ -106,7 +113,7 @@ fn no_secret_reaches_a_log_line_an_error_or_any_output_but_the_words_screen() {
     // Validators: no node key in any log, even at trace level.
     std::thread::sleep(Duration::from_millis(500));
     for i in 0..4 {
-        let key = encode_secret(&net.node_key(i).seed());
+        let key = encode_secret(net.node_key(i).seed());
         assert!(!net.log(i).contains(&key), "node {i}'s log shows its key");
     }
     assert!(net.log(0).len() > 1_000, "node 0 logged at trace level");

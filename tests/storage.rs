@@ -39,12 +39,24 @@ fn storage_run_killed_mid_seal_resumes_to_the_same_comm_r() {
         std::thread::sleep(Duration::from_millis(300));
     }
     let mib = sector_mib.to_string();
-    watt(wallet.path(), &genesis, &["storage", "donate", "--mib", &mib, "--sector-mib", &mib, "--layers", &layers.to_string()]);
+    watt(
+        wallet.path(),
+        &genesis,
+        &["storage", "donate", "--mib", &mib, "--sector-mib", &mib, "--layers", &layers.to_string()],
+    );
 
     let mut last_done = 0u64;
     for k in 0..kills {
         let mut child = std::process::Command::new(watt_e2e::bin("watt"))
-            .args(["--data-dir", wallet.path().to_str().unwrap(), "--genesis", genesis.to_str().unwrap(), "storage", "run", "--until-done"])
+            .args([
+                "--data-dir",
+                wallet.path().to_str().unwrap(),
+                "--genesis",
+                genesis.to_str().unwrap(),
+                "storage",
+                "run",
+                "--until-done",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -73,13 +85,22 @@ fn storage_run_killed_mid_seal_resumes_to_the_same_comm_r() {
     assert_eq!(commitments(&store, &graph).unwrap().comm_r.to_hex(), comm_r);
 
     // Lowering the donation releases the sector's space.
-    let s = watt(wallet.path(), &genesis, &["storage", "donate", "--mib", "0", "--sector-mib", &mib, "--layers", &layers.to_string()]);
+    let s = watt(
+        wallet.path(),
+        &genesis,
+        &["storage", "donate", "--mib", "0", "--sector-mib", &mib, "--layers", &layers.to_string()],
+    );
     assert_eq!(s["used_bytes"], 0);
     assert!(!wallet.path().join("sectors").join("1").exists());
 }
 
 /// Runs `watt storage run` until `done` holds for its JSON (or 90 s pass).
-fn run_until(dir: &std::path::Path, genesis: &std::path::Path, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+fn run_until(
+    dir: &std::path::Path,
+    genesis: &std::path::Path,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
     let end = Instant::now() + Duration::from_secs(90);
     let mut seen = Vec::new();
     loop {
@@ -100,22 +121,44 @@ fn a_donated_sector_goes_on_the_ledger_becomes_active_and_is_terminated_when_the
     assert!(net.wait_for(60, |n| n.seq(0) >= 2), "the network closes ledgers");
     let genesis = net.dir.path().join("genesis.json");
     let wallet = TempDir::new("sector-wallet");
-    let out = run("watt", &["--data-dir", wallet.path().to_str().unwrap(), "--genesis", genesis.to_str().unwrap(), "restore"], Some(&words));
+    let out = run(
+        "watt",
+        &["--data-dir", wallet.path().to_str().unwrap(), "--genesis", genesis.to_str().unwrap(), "restore"],
+        Some(&words),
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     // The network's own parameters: 1 MiB sectors, its sector_layers.
     let layers = net.genesis().params.sector_layers.to_string();
     watt(wallet.path(), &genesis, &["storage", "donate", "--mib", "1", "--sector-mib", "1", "--layers", &layers]);
     let phase = |v: &serde_json::Value| v["sectors"][0]["phase"].as_str().unwrap_or("").to_string();
     let runs = run_until(wallet.path(), &genesis, "activation", |v| phase(v) == "active");
-    let sent: Vec<String> = runs.iter().flat_map(|v| v["ledger"]["submitted"].as_array().cloned().unwrap_or_default()).map(|s| s.as_str().unwrap().to_string()).collect();
-    assert_eq!(sent, vec!["pre-commit sector 1".to_string(), "prove-commit sector 1".to_string()], "each step sent once: {runs:#?}");
-    assert!(runs.iter().any(|v| phase(v) == "precommitted"), "it waited for the seed ledger as pre-committed: {runs:#?}");
+    let sent: Vec<String> = runs
+        .iter()
+        .flat_map(|v| v["ledger"]["submitted"].as_array().cloned().unwrap_or_default())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sent,
+        vec!["pre-commit sector 1".to_string(), "prove-commit sector 1".to_string()],
+        "each step sent once: {runs:#?}"
+    );
+    assert!(
+        runs.iter().any(|v| phase(v) == "precommitted"),
+        "it waited for the seed ledger as pre-committed: {runs:#?}"
+    );
 
     // Lowering the donation drops the files now and terminates the sector on the ledger.
-    let s = watt(wallet.path(), &genesis, &["storage", "donate", "--mib", "0", "--sector-mib", "1", "--layers", &layers]);
+    let s =
+        watt(wallet.path(), &genesis, &["storage", "donate", "--mib", "0", "--sector-mib", "1", "--layers", &layers]);
     assert_eq!(s["used_bytes"], 0);
     assert_eq!(s["terminating"], serde_json::json!([1]));
-    let runs = run_until(wallet.path(), &genesis, "termination", |v| v["terminating"].as_array().is_some_and(|t| t.is_empty()));
-    let sent: Vec<String> = runs.iter().flat_map(|v| v["ledger"]["submitted"].as_array().cloned().unwrap_or_default()).map(|s| s.as_str().unwrap().to_string()).collect();
+    let runs = run_until(wallet.path(), &genesis, "termination", |v| {
+        v["terminating"].as_array().is_some_and(|t| t.is_empty())
+    });
+    let sent: Vec<String> = runs
+        .iter()
+        .flat_map(|v| v["ledger"]["submitted"].as_array().cloned().unwrap_or_default())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(sent, vec!["terminate sectors [1]".to_string()], "{runs:#?}");
 }

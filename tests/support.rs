@@ -63,7 +63,10 @@ pub struct Run {
 pub fn run(bin_name: &str, args: &[&str], stdin: Option<&str>) -> Run {
     use std::io::Write;
     let mut cmd = Command::new(bin(bin_name));
-    cmd.args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("binary starts");
     if let Some(input) = stdin {
         child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
@@ -117,10 +120,23 @@ impl Network {
         while !(0..n as u16).all(|i| port_free(base + i)) {
             base += 20 * 16;
         }
-        let (n_s, base_s, ledger_s, day_s) = (n.to_string(), base.to_string(), ledger_ms.to_string(), day_seconds.to_string());
+        let (n_s, base_s, ledger_s, day_s) =
+            (n.to_string(), base.to_string(), ledger_ms.to_string(), day_seconds.to_string());
         let mut args = vec![
-            "init", "--new-network", "--validators", &n_s, "--dir", dir.path().to_str().unwrap(),
-            "--port", &base_s, "--ledger-ms", &ledger_s, "--day-seconds", &day_s, "--network", label,
+            "init",
+            "--new-network",
+            "--validators",
+            &n_s,
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--port",
+            &base_s,
+            "--ledger-ms",
+            &ledger_s,
+            "--day-seconds",
+            &day_s,
+            "--network",
+            label,
         ];
         args.extend_from_slice(extra);
         let out = run("watt-node", &args, None);

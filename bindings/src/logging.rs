@@ -116,7 +116,9 @@ mod platform_log {
 
     pub fn init() {
         #[cfg(target_os = "android")]
-        android_logger::init_once(android_logger::Config::default().with_max_level(log::LevelFilter::Info).with_tag("watt"));
+        android_logger::init_once(
+            android_logger::Config::default().with_max_level(log::LevelFilter::Info).with_tag("watt"),
+        );
         #[cfg(target_os = "ios")]
         let _ = oslog::OsLogger::new("org.watt.core").level_filter(log::LevelFilter::Info).init();
     }

@@ -62,7 +62,9 @@ impl From<core::ClientError> for WattError {
             E::AlreadyAttested { day, next_day_in_s } => WattError::AlreadyAttested { day, next_day_in_s },
             E::NeedsInviter => WattError::NeedsInviter,
             E::NoAccount => WattError::NoAccount,
-            E::InsufficientBalance { available, needed } => WattError::InsufficientBalance { available_units: available.units(), needed_units: needed.units() },
+            E::InsufficientBalance { available, needed } => {
+                WattError::InsufficientBalance { available_units: available.units(), needed_units: needed.units() }
+            }
             E::NoNodeReachable(detail) => WattError::NoNodeReachable { detail },
             E::Unverified(detail) => WattError::Unverified { detail },
             E::Verification(_) => WattError::Unverified { detail: text },
@@ -98,8 +100,13 @@ impl From<core::AttestState> for AttestState {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum TxState {
     Pending,
-    Confirmed { ledger: u64 },
-    Failed { ledger: u64, reason: String },
+    Confirmed {
+        ledger: u64,
+    },
+    Failed {
+        ledger: u64,
+        reason: String,
+    },
     /// Passed its last ledger without being included: nothing was charged.
     Expired,
     Superseded,
@@ -131,7 +138,9 @@ pub enum HistoryKind {
 impl From<core::HistoryKind> for HistoryKind {
     fn from(k: core::HistoryKind) -> Self {
         match k {
-            core::HistoryKind::Sent { to, amount, fee } => HistoryKind::Sent { to: to.to_string(), amount_units: amount.units(), fee_units: fee.units() },
+            core::HistoryKind::Sent { to, amount, fee } => {
+                HistoryKind::Sent { to: to.to_string(), amount_units: amount.units(), fee_units: fee.units() }
+            }
             core::HistoryKind::Attested { day } => HistoryKind::Attested { day },
             core::HistoryKind::Received { amount } => HistoryKind::Received { amount_units: amount.units() },
             core::HistoryKind::Reward { day, amount } => HistoryKind::Reward { day, amount_units: amount.units() },
@@ -267,7 +276,12 @@ impl From<core::ClientStatus> for WalletStatus {
             pending: s
                 .pending
                 .iter()
-                .map(|p| PendingTx { tx_hash: p.hash.to_hex(), seq_num: p.seq_num, description: describe(&p.kind), signed_ms: p.signed_ms })
+                .map(|p| PendingTx {
+                    tx_hash: p.hash.to_hex(),
+                    seq_num: p.seq_num,
+                    description: describe(&p.kind),
+                    signed_ms: p.signed_ms,
+                })
                 .collect(),
             nodes: s.nodes.into_iter().map(Into::into).collect(),
             fork_slot: s.fork_slot,
@@ -316,9 +330,15 @@ impl From<core::ClientEvent> for WalletEvent {
     fn from(e: core::ClientEvent) -> Self {
         use core::ClientEvent as E;
         match e {
-            E::NewVerifiedLedger { seq, close_time_ms } => WalletEvent::NewVerifiedLedger { ledger: seq, close_time_ms },
-            E::PaymentReceived { amount, balance } => WalletEvent::PaymentReceived { amount_units: amount.units(), balance_units: balance.units() },
-            E::TransactionSettled { hash, status } => WalletEvent::TransactionSettled { tx_hash: hash.to_hex(), state: status.into() },
+            E::NewVerifiedLedger { seq, close_time_ms } => {
+                WalletEvent::NewVerifiedLedger { ledger: seq, close_time_ms }
+            }
+            E::PaymentReceived { amount, balance } => {
+                WalletEvent::PaymentReceived { amount_units: amount.units(), balance_units: balance.units() }
+            }
+            E::TransactionSettled { hash, status } => {
+                WalletEvent::TransactionSettled { tx_hash: hash.to_hex(), state: status.into() }
+            }
             E::AttestationConfirmed { day } => WalletEvent::AttestationConfirmed { day },
             E::RewardPaid { day, amount } => WalletEvent::RewardPaid { day, amount_units: amount.units() },
             E::ForkDetected { slot } => WalletEvent::ForkDetected { slot },

@@ -17,18 +17,27 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, WattError> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("watt-core").enable_all().build().map_err(|e| e.to_string())
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("watt-core")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(|e| WattError::Internal { reason: format!("cannot start the core's runtime: {e}") })
 }
 
-async fn on_core<T: Send + 'static>(work: impl Future<Output = Result<T, WattError>> + Send + 'static) -> Result<T, WattError> {
+async fn on_core<T: Send + 'static>(
+    work: impl Future<Output = Result<T, WattError>> + Send + 'static,
+) -> Result<T, WattError> {
     runtime()?.spawn(work).await.map_err(|e| WattError::Internal { reason: e.to_string() })?
 }
 
 fn account(text: &str) -> Result<AccountId, WattError> {
-    text.trim().parse().map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })
+    text.trim()
+        .parse()
+        .map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })
 }
 
 fn tx_hash(text: &str) -> Result<Hash256, WattError> {
@@ -82,7 +91,8 @@ pub async fn open_wallet(
     platform: Option<Arc<dyn PlatformFacts>>,
 ) -> Result<Arc<Wallet>, WattError> {
     crate::logging::install();
-    let genesis = Genesis::from_json(genesis_json.as_bytes()).map_err(|e| WattError::InvalidArgument { detail: format!("genesis: {e}") })?;
+    let genesis = Genesis::from_json(genesis_json.as_bytes())
+        .map_err(|e| WattError::InvalidArgument { detail: format!("genesis: {e}") })?;
     let config = ClientConfig {
         nodes_wanted: config.nodes_wanted.max(1) as usize,
         request_timeout_ms: config.request_timeout_ms,
@@ -92,7 +102,11 @@ pub async fn open_wallet(
         selection_seed: None,
     };
     let dir = PathBuf::from(data_dir);
-    let client = on_core(async move { Ok(WattClient::open(&dir, genesis, config, Arc::new(ForeignKeyStore(key_store))).await?) }).await?;
+    let client =
+        on_core(
+            async move { Ok(WattClient::open(&dir, genesis, config, Arc::new(ForeignKeyStore(key_store))).await?) },
+        )
+        .await?;
     Ok(Arc::new(Wallet { client: Arc::new(client), platform }))
 }
 
@@ -189,12 +203,18 @@ impl Wallet {
 
     /// Adds the user's own node (always asked, never replaced by the directory).
     pub fn add_node(&self, address: String, node_id: String) -> Result<(), WattError> {
-        let id: NodeId = node_id.trim().parse().map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })?;
+        let id: NodeId = node_id
+            .trim()
+            .parse()
+            .map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })?;
         Ok(self.client.add_node(&address, id)?)
     }
 
     pub async fn remove_node(&self, node_id: String) -> Result<(), WattError> {
-        let id: NodeId = node_id.trim().parse().map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })?;
+        let id: NodeId = node_id
+            .trim()
+            .parse()
+            .map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })?;
         let c = self.client.clone();
         on_core(async move { Ok(c.remove_node(&id).await?) }).await
     }
@@ -216,7 +236,13 @@ impl Wallet {
 
     pub fn net_stats(&self) -> NetStats {
         let s = self.client.net_stats();
-        NetStats { connects: s.connects, requests: s.requests, round_trips: s.round_trips, bytes_received: s.bytes_received, bytes_sent: s.bytes_sent }
+        NetStats {
+            connects: s.connects,
+            requests: s.requests,
+            round_trips: s.round_trips,
+            bytes_received: s.bytes_received,
+            bytes_sent: s.bytes_sent,
+        }
     }
 
     /// Closes connections (app going to the background).
@@ -247,32 +273,56 @@ impl Wallet {
     /// the ledger expects (PoSt before its deadline, seal proofs,
     /// pre-commits), then seals in checkpointed slices.
     pub async fn run_background(&self, budget_ms: u64) -> Result<BackgroundReport, WattError> {
-        let platform = self.platform.clone().ok_or_else(|| WattError::InvalidArgument { detail: "open_wallet was given no PlatformFacts".into() })?;
+        let platform = self
+            .platform
+            .clone()
+            .ok_or_else(|| WattError::InvalidArgument { detail: "open_wallet was given no PlatformFacts".into() })?;
         let c = self.client.clone();
         on_core(async move {
-            let facts: watt_core::storage::power::DeviceFacts = platform.current().map_err(|e| WattError::Internal { reason: format!("platform facts: {e}") })?.into();
+            let facts: watt_core::storage::power::DeviceFacts =
+                platform.current().map_err(|e| WattError::Internal { reason: format!("platform facts: {e}") })?.into();
             let (mut submitted, mut deferred, mut ledger_skipped) = (Vec::new(), Vec::new(), None);
             match c.storage_duties(&facts).await {
                 Ok(d) => {
                     submitted = d.submitted;
                     deferred = d.deferred;
                 }
-                Err(e @ (ClientError::NoNodeReachable(_) | ClientError::Unverified(_) | ClientError::NoAccount | ClientError::NoWallet)) => ledger_skipped = Some(e.to_string()),
+                Err(
+                    e @ (ClientError::NoNodeReachable(_)
+                    | ClientError::Unverified(_)
+                    | ClientError::NoAccount
+                    | ClientError::NoWallet),
+                ) => ledger_skipped = Some(e.to_string()),
                 Err(e) => return Err(e.into()),
             }
             let c2 = c.clone();
             let p = tokio::task::spawn_blocking(move || c2.run_background(&facts, budget_ms))
                 .await
                 .map_err(|e| WattError::Internal { reason: e.to_string() })??;
-            Ok(BackgroundReport { decision: p.decision.into(), labels_done: p.labels_done, sectors_sealed: p.sectors_sealed, idle: p.idle, submitted, deferred, ledger_skipped })
+            Ok(BackgroundReport {
+                decision: p.decision.into(),
+                labels_done: p.labels_done,
+                sectors_sealed: p.sectors_sealed,
+                idle: p.idle,
+                submitted,
+                deferred,
+                ledger_skipped,
+            })
         })
         .await
     }
 
     /// What background storage work the device allows now: asks the app's
     /// [`PlatformFacts`] and applies the power policy.
-    pub fn power_decision(&self, next_sector_bytes: u64, deadline_in_ms: Option<u64>) -> Result<PowerDecision, WattError> {
-        let platform = self.platform.as_ref().ok_or_else(|| WattError::InvalidArgument { detail: "open_wallet was given no PlatformFacts".into() })?;
+    pub fn power_decision(
+        &self,
+        next_sector_bytes: u64,
+        deadline_in_ms: Option<u64>,
+    ) -> Result<PowerDecision, WattError> {
+        let platform = self
+            .platform
+            .as_ref()
+            .ok_or_else(|| WattError::InvalidArgument { detail: "open_wallet was given no PlatformFacts".into() })?;
         let facts = platform.current().map_err(|e| WattError::Internal { reason: format!("platform facts: {e}") })?;
         Ok(crate::platform::power_policy(facts, next_sector_bytes, deadline_in_ms))
     }

@@ -125,7 +125,8 @@ pub fn decode_strkey(text: &str) -> Result<(KeyKind, [u8; 32]), AddressError> {
     if crc16_xmodem(&raw[..33]) != crc {
         return Err(AddressError::BadChecksum);
     }
-    let kind = KeyKind::from_version(raw[0]).ok_or(AddressError::UnknownKind { first: text.chars().next().unwrap_or('?') })?;
+    let kind =
+        KeyKind::from_version(raw[0]).ok_or(AddressError::UnknownKind { first: text.chars().next().unwrap_or('?') })?;
     let mut key = [0u8; 32];
     key.copy_from_slice(&raw[1..33]);
     Ok((kind, key))

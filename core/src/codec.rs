@@ -80,9 +80,7 @@ pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError>
 
 /// Appends the encoding to `out` (for hashing several values without copies).
 pub fn encode_into<T: Wire>(value: &T, out: &mut Vec<u8>) {
-    value
-        .serialize(&mut Serializer { out })
-        .expect("protocol types only use codec-supported shapes");
+    value.serialize(&mut Serializer { out }).expect("protocol types only use codec-supported shapes");
 }
 
 /// Decodes exactly one value of `T` from `bytes`.
@@ -249,7 +247,13 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self, CodecError> {
         Ok(self)
     }
-    fn serialize_tuple_variant(self, _: &'static str, index: u32, _: &'static str, _: usize) -> Result<Self, CodecError> {
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self, CodecError> {
         self.put_variant(index)?;
         Ok(self)
     }
@@ -260,7 +264,13 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, CodecError> {
         Ok(self)
     }
-    fn serialize_struct_variant(self, _: &'static str, index: u32, _: &'static str, _: usize) -> Result<Self, CodecError> {
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self, CodecError> {
         self.put_variant(index)?;
         Ok(self)
     }
@@ -427,7 +437,12 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, CodecError> {
         self.nested(|de| visitor.visit_seq(Items { de, left: len }))
     }
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _: &'static str, len: usize, visitor: V) -> Result<V::Value, CodecError> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, CodecError> {
         self.nested(|de| visitor.visit_seq(Items { de, left: len }))
     }
     fn deserialize_map<V: Visitor<'de>>(self, _: V) -> Result<V::Value, CodecError> {
@@ -497,7 +512,11 @@ impl<'de> de::VariantAccess<'de> for &mut Deserializer<'de> {
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, CodecError> {
         visitor.visit_seq(Items { de: self, left: len })
     }
-    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value, CodecError> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, CodecError> {
         visitor.visit_seq(Items { de: self, left: fields.len() })
     }
 }

@@ -54,7 +54,9 @@ fn anchor() -> (crate::ledger::Genesis, crate::light::TrustAnchor) {
     use crate::address::{AccountId, NodeId};
     use crate::codec::BoundedVec;
     use crate::ledger::{Genesis, GenesisValidator, Params};
-    let keys: Vec<crate::crypto::Keypair> = (1..=4u8).filter_map(|i| crate::crypto::Keypair::from_seed(crate::crypto::SecretSeed::from_bytes([i; 32])).ok()).collect();
+    let keys: Vec<crate::crypto::Keypair> = (1..=4u8)
+        .filter_map(|i| crate::crypto::Keypair::from_seed(crate::crypto::SecretSeed::from_bytes([i; 32])).ok())
+        .collect();
     let q = crate::scp::QuorumSet::flat(3, keys.iter().map(|k| NodeId(k.public())).collect());
     let genesis = Genesis {
         network_passphrase: "WATT fuzz".into(),
@@ -63,7 +65,13 @@ fn anchor() -> (crate::ledger::Genesis, crate::light::TrustAnchor) {
         validators: BoundedVec::try_from_vec(
             keys.iter()
                 .enumerate()
-                .map(|(i, k)| GenesisValidator { name: format!("v{i}"), node_id: NodeId(k.public()), vrf_key: k.public(), quorum_set: q.clone(), addresses: vec![] })
+                .map(|(i, k)| GenesisValidator {
+                    name: format!("v{i}"),
+                    node_id: NodeId(k.public()),
+                    vrf_key: k.public(),
+                    quorum_set: q.clone(),
+                    addresses: vec![],
+                })
                 .collect(),
         )
         .unwrap_or_default(),
@@ -111,7 +119,17 @@ pub fn storage_proofs(data: &[u8]) {
     }
     if let Ok(r) = decode::<PostReveal>(data) {
         let sectors = [ProvenSector { sector_number: 1, sector_bytes: 1 << 12, comm_r_last: Hash256([3; 32]) }];
-        assert!(verify_post(&Hash256([5; 32]), &[6; 32], &sectors, 64, &Hash256([7; 32]), &Hash256([8; 32]), r.steps.len(), &r).is_err());
+        assert!(verify_post(
+            &Hash256([5; 32]),
+            &[6; 32],
+            &sectors,
+            64,
+            &Hash256([7; 32]),
+            &Hash256([8; 32]),
+            r.steps.len(),
+            &r
+        )
+        .is_err());
     }
 }
 
@@ -124,7 +142,13 @@ pub fn apply(data: &[u8]) {
     let mut state = LedgerState::from_genesis(&genesis);
     set.prev_header_hash = state.header.hash();
     let before = state.header.clone();
-    let inputs = HeaderInputs { close_time: state.header.close_time + 1000, rand: Hash256([1; 32]), prev_proof_hash: Hash256::ZERO, upgrades: vec![], participants: vec![] };
+    let inputs = HeaderInputs {
+        close_time: state.header.close_time + 1000,
+        rand: Hash256([1; 32]),
+        prev_proof_hash: Hash256::ZERO,
+        upgrades: vec![],
+        participants: vec![],
+    };
     match state.apply(&inputs, &set) {
         Ok(_) => assert!(state.check_invariant().is_ok()),
         Err(_) => assert_eq!(state.header, before),
@@ -141,7 +165,9 @@ pub fn apply(data: &[u8]) {
 pub fn scp_envelopes(data: &[u8]) {
     use crate::address::NodeId;
     use crate::crypto::{PublicKey, Signature};
-    use crate::scp::{Ballot, Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value};
+    use crate::scp::{
+        Ballot, Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value,
+    };
     use std::collections::{BTreeMap, BTreeSet};
 
     struct AcceptAll(QuorumSet);
@@ -212,8 +238,18 @@ pub fn scp_envelopes(data: &[u8]) {
                 n_c: u32::from(f % 3),
                 n_h: u32::from(d % 5),
             }),
-            3 => Some(Pledges::Confirm { ballot: ballot(d, e), n_prepared: u32::from(f % 5), n_commit: u32::from(f % 3), n_h: u32::from(d % 5), quorum_set_hash: qset_hash }),
-            4 => Some(Pledges::Externalize { commit: ballot(d, e), n_h: u32::from(f % 5), commit_quorum_set_hash: qset_hash }),
+            3 => Some(Pledges::Confirm {
+                ballot: ballot(d, e),
+                n_prepared: u32::from(f % 5),
+                n_commit: u32::from(f % 3),
+                n_h: u32::from(d % 5),
+                quorum_set_hash: qset_hash,
+            }),
+            4 => Some(Pledges::Externalize {
+                commit: ballot(d, e),
+                n_h: u32::from(f % 5),
+                commit_quorum_set_hash: qset_hash,
+            }),
             5 => {
                 let kind = if d % 2 == 0 { TimerKind::Nomination } else { TimerKind::Ballot };
                 if let Some(token) = timers.remove(&(slot, kind)) {
@@ -224,12 +260,32 @@ pub fn scp_envelopes(data: &[u8]) {
             _ => {
                 // A statement for a slot long gone or far ahead.
                 let far = if d % 2 == 0 { 0 } else { 1_000_000 };
-                let _ = scp.receive_envelope(&Envelope { statement: Statement { node_id: from, slot_index: far, pledges: Pledges::Externalize { commit: ballot(d, e), n_h: 1, commit_quorum_set_hash: qset_hash } }, signature: Signature::ZERO }, now);
+                let _ = scp.receive_envelope(
+                    &Envelope {
+                        statement: Statement {
+                            node_id: from,
+                            slot_index: far,
+                            pledges: Pledges::Externalize {
+                                commit: ballot(d, e),
+                                n_h: 1,
+                                commit_quorum_set_hash: qset_hash,
+                            },
+                        },
+                        signature: Signature::ZERO,
+                    },
+                    now,
+                );
                 None
             }
         };
         if let Some(pledges) = pledges {
-            let _ = scp.receive_envelope(&Envelope { statement: Statement { node_id: from, slot_index: slot, pledges }, signature: Signature::ZERO }, now);
+            let _ = scp.receive_envelope(
+                &Envelope {
+                    statement: Statement { node_id: from, slot_index: slot, pledges },
+                    signature: Signature::ZERO,
+                },
+                now,
+            );
         }
         for effect in scp.take_effects() {
             match effect {
@@ -264,7 +320,10 @@ pub fn scp_envelopes(data: &[u8]) {
 }
 
 /// All targets by name (the `cargo fuzz` binaries and the stable pass use these).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: bytes in, a panic on a broken property.
+pub type Target = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Target)] = &[
     ("decoders", decoders),
     ("text", text),
     ("light_client", light_client),
@@ -289,7 +348,11 @@ mod tests {
             encode(&Request::Hello { network_id: genesis.network_id(), client_version: 1 }),
             encode(&crate::ledger::TxSet { prev_header_hash: Hash256([1; 32]), txs: Default::default() }),
             encode(&crate::ledger::LedgerState::from_genesis(&genesis).header),
-            encode(&ExternalizeProof { slot: 2, value: crate::scp::Value(Default::default()), commits: Default::default() }),
+            encode(&ExternalizeProof {
+                slot: 2,
+                value: crate::scp::Value(Default::default()),
+                commits: Default::default(),
+            }),
             crate::address::encode_strkey(crate::address::KeyKind::Account, &[7; 32]).into_bytes(),
             b"12.5 WATT".to_vec(),
             vec![0u8; 64],
@@ -342,7 +405,8 @@ mod tests {
         let mut replayed = 0;
         for (name, target) in TARGETS {
             let dir = root.join(name);
-            let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e} (every target has seeds)", dir.display()));
+            let entries =
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e} (every target has seeds)", dir.display()));
             for entry in entries {
                 let path = entry.expect("a directory entry").path();
                 let input = std::fs::read(&path).expect("a seed file");

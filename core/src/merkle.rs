@@ -48,8 +48,7 @@ fn root_parallel(leaves: &[Hash256]) -> Hash256 {
     let zero = leaf_hash(&Hash256::ZERO);
     // Root of `n` padded leaves starting at `start` (n a power of two).
     fn sub(leaves: &[Hash256], start: usize, n: usize, zero: &Hash256) -> Hash256 {
-        let mut level: Vec<Hash256> =
-            (start..start + n).map(|i| leaves.get(i).map_or(*zero, leaf_hash)).collect();
+        let mut level: Vec<Hash256> = (start..start + n).map(|i| leaves.get(i).map_or(*zero, leaf_hash)).collect();
         while level.len() > 1 {
             level = level.chunks(2).map(|p| node_hash(&p[0], &p[1])).collect();
         }
@@ -177,7 +176,8 @@ mod tests {
 
     #[test]
     fn parallel_root_equals_sequential() {
-        let leaves: Vec<Hash256> = (0..20_000u32).map(|i| Hash256(*blake3::hash(&i.to_le_bytes()).as_bytes())).collect();
+        let leaves: Vec<Hash256> =
+            (0..20_000u32).map(|i| Hash256(*blake3::hash(&i.to_le_bytes()).as_bytes())).collect();
         assert_eq!(root_parallel(&leaves), levels(&leaves).last().unwrap()[0]);
     }
 

@@ -148,7 +148,10 @@ mod tests {
     #[test]
     fn bip39_vector_all_ff_entropy() {
         let m = Mnemonic::from_entropy(&[0xffu8; 32]).unwrap();
-        assert_eq!(m.phrase().as_str(), "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo vote");
+        assert_eq!(
+            m.phrase().as_str(),
+            "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo vote"
+        );
         assert_eq!(
             hex::encode(&m.to_seed("TREZOR")[..]),
             "dd48c104698c30cfe2b6142103248622fb7bb0ff692eebb00089b32d22484e1613912f0a5b694407be899ffd31ed3992c456cdf60f5d4564b8ba3f05a69890ad"

@@ -6,7 +6,9 @@ use crate::address::{AccountId, NodeId};
 use crate::codec::{self, BoundedBytes, BoundedVec, CodecError, Wire};
 use crate::crypto::{Hash256, NetworkId, Signature};
 use crate::ledger::state::NodeEntry;
-use crate::ledger::{AccountEntry, LedgerHeader, MerklePath, StateKey, StateProof, Transaction, TxResult, TxSet, Upgrade};
+use crate::ledger::{
+    AccountEntry, LedgerHeader, MerklePath, StateKey, StateProof, Transaction, TxResult, TxSet, Upgrade,
+};
 use crate::scp::{Ballot, Envelope, Pledges, QuorumSet, Statement, Value};
 use serde::{Deserialize, Serialize};
 
@@ -75,11 +77,22 @@ impl ExternalizeProof {
             let (v, pledge) = match &e.statement.pledges {
                 Pledges::Confirm { ballot, n_prepared, n_commit, n_h, quorum_set_hash } => (
                     &ballot.value,
-                    CommitPledge::Confirm { counter: ballot.counter, n_prepared: *n_prepared, n_commit: *n_commit, n_h: *n_h, quorum_set_hash: *quorum_set_hash },
+                    CommitPledge::Confirm {
+                        counter: ballot.counter,
+                        n_prepared: *n_prepared,
+                        n_commit: *n_commit,
+                        n_h: *n_h,
+                        quorum_set_hash: *quorum_set_hash,
+                    },
                 ),
-                Pledges::Externalize { commit, n_h, commit_quorum_set_hash } => {
-                    (&commit.value, CommitPledge::Externalize { counter: commit.counter, n_h: *n_h, commit_quorum_set_hash: *commit_quorum_set_hash })
-                }
+                Pledges::Externalize { commit, n_h, commit_quorum_set_hash } => (
+                    &commit.value,
+                    CommitPledge::Externalize {
+                        counter: commit.counter,
+                        n_h: *n_h,
+                        commit_quorum_set_hash: *commit_quorum_set_hash,
+                    },
+                ),
                 _ => return Err(ProofShapeError::NotCommit(node)),
             };
             match value {
@@ -103,14 +116,23 @@ impl ExternalizeProof {
             .map(|c| {
                 let ballot = |counter: u32| Ballot { counter, value: self.value.clone() };
                 let pledges = match &c.pledge {
-                    CommitPledge::Confirm { counter, n_prepared, n_commit, n_h, quorum_set_hash } => {
-                        Pledges::Confirm { ballot: ballot(*counter), n_prepared: *n_prepared, n_commit: *n_commit, n_h: *n_h, quorum_set_hash: *quorum_set_hash }
-                    }
-                    CommitPledge::Externalize { counter, n_h, commit_quorum_set_hash } => {
-                        Pledges::Externalize { commit: ballot(*counter), n_h: *n_h, commit_quorum_set_hash: *commit_quorum_set_hash }
-                    }
+                    CommitPledge::Confirm { counter, n_prepared, n_commit, n_h, quorum_set_hash } => Pledges::Confirm {
+                        ballot: ballot(*counter),
+                        n_prepared: *n_prepared,
+                        n_commit: *n_commit,
+                        n_h: *n_h,
+                        quorum_set_hash: *quorum_set_hash,
+                    },
+                    CommitPledge::Externalize { counter, n_h, commit_quorum_set_hash } => Pledges::Externalize {
+                        commit: ballot(*counter),
+                        n_h: *n_h,
+                        commit_quorum_set_hash: *commit_quorum_set_hash,
+                    },
                 };
-                Envelope { statement: Statement { node_id: c.node_id, slot_index: self.slot, pledges }, signature: c.signature }
+                Envelope {
+                    statement: Statement { node_id: c.node_id, slot_index: self.slot, pledges },
+                    signature: c.signature,
+                }
             })
             .collect()
     }
@@ -145,7 +167,9 @@ pub enum TxRejection {
     Malformed,
     BadSignature,
     WrongNetwork,
-    BadSequence { expected: u64 },
+    BadSequence {
+        expected: u64,
+    },
     InsufficientFee,
     InsufficientBalance,
     PoolFull,
@@ -161,17 +185,31 @@ pub enum TxRejection {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    Hello { network_id: NetworkId, client_version: u32 },
+    Hello {
+        network_id: NetworkId,
+        client_version: u32,
+    },
     GetLatest,
-    GetHeaders { from: u64, count: u32 },
-    GetAccount { account: AccountId },
+    GetHeaders {
+        from: u64,
+        count: u32,
+    },
+    GetAccount {
+        account: AccountId,
+    },
     SubmitTx(Transaction),
-    GetTx { hash: Hash256 },
+    GetTx {
+        hash: Hash256,
+    },
     GetNodes,
-    GetQsetChanges { from: u64 },
+    GetQsetChanges {
+        from: u64,
+    },
     Subscribe,
     /// Any state entry (sectors, provers, day records) with its proof.
-    GetEntry { key: StateKey },
+    GetEntry {
+        key: StateKey,
+    },
 }
 
 impl Wire for Request {
@@ -182,23 +220,60 @@ impl Wire for Request {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    Hello { network_id: NetworkId, genesis_hash: Hash256, node_id: NodeId, latest_seq: u64, protocol_version: u32 },
+    Hello {
+        network_id: NetworkId,
+        genesis_hash: Hash256,
+        node_id: NodeId,
+        latest_seq: u64,
+        protocol_version: u32,
+    },
     /// Header `proof.slot - 1` and the externalize proof of `proof.slot`.
-    Latest { header: LedgerHeader, proof: ExternalizeProof },
-    Headers { headers: BoundedVec<LedgerHeader, { MAX_HEADERS_PER_REQUEST as usize }> },
-    Account { header_seq: u64, entry: Option<AccountEntry>, proof: StateProof },
-    TxAccepted { hash: Hash256 },
-    TxRejected { hash: Hash256, reason: TxRejection },
+    Latest {
+        header: LedgerHeader,
+        proof: ExternalizeProof,
+    },
+    Headers {
+        headers: BoundedVec<LedgerHeader, { MAX_HEADERS_PER_REQUEST as usize }>,
+    },
+    Account {
+        header_seq: u64,
+        entry: Option<AccountEntry>,
+        proof: StateProof,
+    },
+    TxAccepted {
+        hash: Hash256,
+    },
+    TxRejected {
+        hash: Hash256,
+        reason: TxRejection,
+    },
     /// A transaction's result with its path under the header's `results_hash`.
-    Tx { header_seq: u64, result: TxResult, path: MerklePath },
-    TxUnknown { hash: Hash256 },
-    Nodes { header_seq: u64, nodes: BoundedVec<NodeInfo, 1000> },
-    QsetChanges { changes: BoundedVec<ProvenUpgrade, 64> },
+    Tx {
+        header_seq: u64,
+        result: TxResult,
+        path: MerklePath,
+    },
+    TxUnknown {
+        hash: Hash256,
+    },
+    Nodes {
+        header_seq: u64,
+        nodes: BoundedVec<NodeInfo, 1000>,
+    },
+    QsetChanges {
+        changes: BoundedVec<ProvenUpgrade, 64>,
+    },
     Subscribed,
-    Error { message: BoundedBytes<1024> },
+    Error {
+        message: BoundedBytes<1024>,
+    },
     /// The encoded `StateEntry` under the key (or absence), proven against
     /// header `header_seq`'s `state_root`.
-    Entry { header_seq: u64, entry: Option<BoundedBytes<MAX_ENTRY_BYTES>>, proof: StateProof },
+    Entry {
+        header_seq: u64,
+        entry: Option<BoundedBytes<MAX_ENTRY_BYTES>>,
+        proof: StateProof,
+    },
 }
 
 /// Largest state entry a node serves (`StateEntry::MAX_ENCODED_LEN`).

@@ -56,7 +56,10 @@ fn genesis(founders: &[&Keypair], validators: &[&Keypair], p: Params) -> Genesis
         .unwrap(),
         reserve_account: acct(&key("reserve")),
         founding_accounts: BoundedVec::try_from_vec(
-            founders.iter().map(|k| GenesisAccount { account: acct(k), balance: Amount(100 * UNITS_PER_WATT) }).collect(),
+            founders
+                .iter()
+                .map(|k| GenesisAccount { account: acct(k), balance: Amount(100 * UNITS_PER_WATT) })
+                .collect(),
         )
         .unwrap(),
         params: p,
@@ -74,7 +77,8 @@ impl Chain {
         Chain { state: LedgerState::from_genesis(g), net: g.network_id(), pending: Vec::new() }
     }
     fn seq_of(&self, k: &Keypair) -> u64 {
-        self.state.account(&acct(k)).map_or(0, |a| a.seq_num) + self.pending.iter().filter(|t| t.body.source == acct(k)).count() as u64
+        self.state.account(&acct(k)).map_or(0, |a| a.seq_num)
+            + self.pending.iter().filter(|t| t.body.source == acct(k)).count() as u64
     }
     fn submit(&mut self, k: &Keypair, fee: u64, ops: Vec<Operation>) -> Transaction {
         let body = TransactionBody {
@@ -90,7 +94,13 @@ impl Chain {
     }
     fn attest(&mut self, k: &Keypair, inviter: Option<AccountId>) -> Transaction {
         let h = &self.state.header;
-        let op = Operation::Attest(Attest { day: h.day_for(T0, DAY, h.close_time + STEP), anchor_seq: h.seq, anchor_hash: h.hash(), inviter, device_token: None });
+        let op = Operation::Attest(Attest {
+            day: h.day_for(T0, DAY, h.close_time + STEP),
+            anchor_seq: h.seq,
+            anchor_hash: h.hash(),
+            inviter,
+            device_token: None,
+        });
         self.submit(k, 0, vec![op])
     }
     /// Closes the next ledger STEP seconds later.
@@ -252,10 +262,14 @@ fn a_failed_operation_keeps_the_fee_and_undoes_the_rest() {
     let mut ch = Chain::new(&g);
     let before = ch.balance(&a);
     // First op would succeed, second overdraws: neither takes effect, the fee is kept.
-    ch.submit(&a, 1_000, vec![
-        Operation::Pay { to: acct(&c), amount: Amount(5) },
-        Operation::Pay { to: acct(&c), amount: Amount(before) },
-    ]);
+    ch.submit(
+        &a,
+        1_000,
+        vec![
+            Operation::Pay { to: acct(&c), amount: Amount(5) },
+            Operation::Pay { to: acct(&c), amount: Amount(before) },
+        ],
+    );
     let r = ch.close(vec![]);
     assert_eq!(r[0].outcome, TxOutcome::OpFailed { index: 1, reason: OpFailure::Underfunded });
     assert_eq!(r[0].fee_charged, Amount(1_000));
@@ -276,7 +290,10 @@ fn state_proofs_verify_against_the_header_root() {
     let (entry, proof) = ch.state.prove(&key_c);
     let entry = entry.unwrap();
     let vh = watt_core::ledger::smt::value_hash(&watt_core::codec::encode(&entry));
-    assert_eq!(watt_core::ledger::smt::verify(&root, &key_c.hash(), &proof), Ok(watt_core::ledger::smt::Proven::Present(vh)));
+    assert_eq!(
+        watt_core::ledger::smt::verify(&root, &key_c.hash(), &proof),
+        Ok(watt_core::ledger::smt::Proven::Present(vh))
+    );
     // The same account as of the previous ledger (what a phone can verify first):
     // before the payment it did not exist.
     let before = ch.state.header.seq - 1;
@@ -285,14 +302,20 @@ fn state_proofs_verify_against_the_header_root() {
     let (prev_header, prev_entry, prev_proof) = ch.state.prove_previous(&key_c).unwrap();
     assert_eq!(prev_header.seq, before + 1);
     assert_eq!(prev_entry.as_ref(), Some(&entry));
-    assert_eq!(watt_core::ledger::smt::verify(&prev_header.state_root, &key_c.hash(), &prev_proof), Ok(watt_core::ledger::smt::Proven::Present(vh)));
+    assert_eq!(
+        watt_core::ledger::smt::verify(&prev_header.state_root, &key_c.hash(), &prev_proof),
+        Ok(watt_core::ledger::smt::Proven::Present(vh))
+    );
     let (now_entry, _) = ch.state.prove(&key_c);
     assert_ne!(now_entry, Some(entry));
     let root = ch.state.header.state_root;
     let absent = watt_core::ledger::StateKey::Account(acct(&key("nobody")));
     let (none, proof) = ch.state.prove(&absent);
     assert!(none.is_none());
-    assert_eq!(watt_core::ledger::smt::verify(&root, &absent.hash(), &proof), Ok(watt_core::ledger::smt::Proven::Absent));
+    assert_eq!(
+        watt_core::ledger::smt::verify(&root, &absent.hash(), &proof),
+        Ok(watt_core::ledger::smt::Proven::Absent)
+    );
 }
 
 #[test]
@@ -303,12 +326,16 @@ fn restore_from_entries_gives_the_same_root() {
     ch.submit(&a, 7, vec![Operation::Pay { to: acct(&c), amount: Amount(42) }]);
     ch.attest(&a, None);
     ch.close(vec![node(&v)]);
-    let restored = LedgerState::restore(&g, ch.state.header.clone(), ch.state.all_entries(), ch.state.payout_queue(), vec![]).unwrap();
+    let restored =
+        LedgerState::restore(&g, ch.state.header.clone(), ch.state.all_entries(), ch.state.payout_queue(), vec![])
+            .unwrap();
     assert_eq!(restored.state_root(), ch.state.state_root());
     assert_eq!(restored.attesters_of(0).len(), 1);
     // A tampered entry is caught by the committed root.
     let mut entries = ch.state.all_entries();
-    if let Some((_, watt_core::ledger::StateEntry::Account(acc))) = entries.iter_mut().find(|(k, _)| *k == watt_core::ledger::StateKey::Account(acct(&c))) {
+    if let Some((_, watt_core::ledger::StateEntry::Account(acc))) =
+        entries.iter_mut().find(|(k, _)| *k == watt_core::ledger::StateKey::Account(acct(&c)))
+    {
         acc.balance = Amount(1_000_000);
     }
     assert!(LedgerState::restore(&g, ch.state.header.clone(), entries, vec![], vec![]).is_err());
@@ -327,7 +354,8 @@ enum Action {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        (0..6usize, 0..7usize, 0..300 * UNITS_PER_WATT, 0..1_000_000u64).prop_map(|(from, to, amount, fee)| Action::Pay { from, to, amount, fee }),
+        (0..6usize, 0..7usize, 0..300 * UNITS_PER_WATT, 0..1_000_000u64)
+            .prop_map(|(from, to, amount, fee)| Action::Pay { from, to, amount, fee }),
         (0..7usize).prop_map(|who| Action::Attest { who }),
         (0..6usize, 0..6usize).prop_map(|(who, with)| Action::Circle { who, with }),
         (0..6usize, 0..50 * UNITS_PER_WATT).prop_map(|(who, amount)| Action::Lock { who, amount }),
@@ -490,7 +518,10 @@ mod pool {
         assert_eq!(pool.add(pay(&ch.net, &a, 3, 0, &b), &ch.state), Err(TxRejection::BadSequence { expected: 1 }));
         let other = NetworkId::from_passphrase("elsewhere");
         assert_eq!(pool.add(pay(&other, &a, 1, 0, &b), &ch.state), Err(TxRejection::BadSignature));
-        assert_eq!(pool.add(pay(&ch.net, &a, 1, 101 * UNITS_PER_WATT, &b), &ch.state), Err(TxRejection::InsufficientBalance));
+        assert_eq!(
+            pool.add(pay(&ch.net, &a, 1, 101 * UNITS_PER_WATT, &b), &ch.state),
+            Err(TxRejection::InsufficientBalance)
+        );
         let t = pay(&ch.net, &a, 1, 0, &b);
         pool.add(t.clone(), &ch.state).unwrap();
         assert_eq!(pool.add(t, &ch.state), Err(TxRejection::Duplicate));

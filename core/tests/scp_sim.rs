@@ -48,7 +48,12 @@ fn topologies() -> Vec<Topology> {
 #[test]
 fn every_topology_agrees_and_progresses() {
     for t in topologies() {
-        assert_eq!(check_intersection(&t.qsets.iter().enumerate().map(|(i, q)| (sim_node_id(i), q.clone())).collect()), Intersection::Intersects, "{}", t.name);
+        assert_eq!(
+            check_intersection(&t.qsets.iter().enumerate().map(|(i, q)| (sim_node_id(i), q.clone())).collect()),
+            Intersection::Intersects,
+            "{}",
+            t.name
+        );
         assert_safe_and_live(&t, &[], 0);
     }
 }
@@ -82,7 +87,8 @@ fn byzantine_nodes_within_tolerance_change_nothing() {
     for t in topologies() {
         let (byz, crash) = tolerated(&t);
         // Faulty nodes go last in the core so leaves (which only the core serves) stay honest.
-        let faulty_slots: Vec<usize> = if t.name.starts_with("hierarchical") { vec![3, 2] } else { (0..t.len()).rev().collect() };
+        let faulty_slots: Vec<usize> =
+            if t.name.starts_with("hierarchical") { vec![3, 2] } else { (0..t.len()).rev().collect() };
         for kind in [Equivocate, Garbage, Replay, LieQuorumSet] {
             if byz == 0 {
                 continue;
@@ -108,7 +114,11 @@ fn core7_partition_4_3_heals_without_divergence() {
     let t = Topology::core(7);
     for seed in 0..seeds().min(50) {
         let mut cfg = SimConfig::new(seed, SLOTS);
-        cfg.partitions.push(Partition { groups: vec![vec![0, 1, 2, 3], vec![4, 5, 6]], from_ms: 3_000, until_ms: 40_000 });
+        cfg.partitions.push(Partition {
+            groups: vec![vec![0, 1, 2, 3], vec![4, 5, 6]],
+            from_ms: 3_000,
+            until_ms: 40_000,
+        });
         let r = Simulation::new(&t, &[], cfg).run();
         assert!(r.safe, "seed {seed}: forks {:?}", r.forks());
         assert!(r.live, "seed {seed}: stalled after the partition healed");

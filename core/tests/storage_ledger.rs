@@ -50,7 +50,10 @@ impl Chain {
             validators: BoundedVec::default(),
             reserve_account: acct(&key("reserve")),
             founding_accounts: BoundedVec::try_from_vec(
-                founders.iter().map(|k| GenesisAccount { account: acct(k), balance: Amount(100 * UNITS_PER_WATT) }).collect(),
+                founders
+                    .iter()
+                    .map(|k| GenesisAccount { account: acct(k), balance: Amount(100 * UNITS_PER_WATT) })
+                    .collect(),
             )
             .unwrap(),
             params: p,
@@ -65,8 +68,14 @@ impl Chain {
             .into_iter()
             .map(|(k, ops)| {
                 let seq_num = self.state.account(&acct(k)).map_or(0, |a| a.seq_num) + 1;
-                TransactionBody { source: acct(k), seq_num, fee: Amount(0), max_ledger: None, ops: BoundedVec::try_from_vec(ops).unwrap() }
-                    .sign(k, &self.net)
+                TransactionBody {
+                    source: acct(k),
+                    seq_num,
+                    fee: Amount(0),
+                    max_ledger: None,
+                    ops: BoundedVec::try_from_vec(ops).unwrap(),
+                }
+                .sign(k, &self.net)
             })
             .collect();
         signed.sort_by(watt_core::ledger::apply::canonical_order);
@@ -138,8 +147,13 @@ fn precommit(s: &Sealed, number: u64) -> Operation {
 
 fn prove_commit(chain: &Chain, s: &Sealed, number: u64, precommit_seq: u64) -> Operation {
     let rand = chain.state.recent_rand(precommit_seq + chain.state.params.seed_delay).expect("seed ledger closed");
-    let proof = prove_seal(&s.store, &s.graph, &s.replica_id, &seal_seed(&rand), chain.state.params.seal_challenges as usize).unwrap();
-    Operation::SectorProveCommit { sector_number: number, proof: BoundedBytes::try_from_slice(&encode(&proof)).unwrap() }
+    let proof =
+        prove_seal(&s.store, &s.graph, &s.replica_id, &seal_seed(&rand), chain.state.params.seal_challenges as usize)
+            .unwrap();
+    Operation::SectorProveCommit {
+        sector_number: number,
+        proof: BoundedBytes::try_from_slice(&encode(&proof)).unwrap(),
+    }
 }
 
 /// Pre-commits and prove-commits `number`; returns the sealed sector.
@@ -167,16 +181,27 @@ fn proving<'a>(sealed: &'a [(u64, &'a Sealed)]) -> Vec<ProvingSector<'a>> {
 }
 
 /// The prover's commit for the current period, from the day record's opening.
-fn post_commit_op(chain: &Chain, owner: &Keypair, sealed: &[(u64, &Sealed)]) -> (Operation, watt_core::storage::proof::PostChain) {
+fn post_commit_op(
+    chain: &Chain,
+    owner: &Keypair,
+    sealed: &[(u64, &Sealed)],
+) -> (Operation, watt_core::storage::proof::PostChain) {
     let st = &chain.state;
     let period = st.header.day;
     let k = deadline_index(&acct(owner), period, st.params.post_deadlines);
     let (_, rand) = st.day_record(period).unwrap().post_openings[k as usize];
-    let c = walk(&post_beacon(&rand), &acct(owner).0 .0, &proving(sealed), u64::from(st.params.post_chain_steps)).unwrap();
+    let c =
+        walk(&post_beacon(&rand), &acct(owner).0 .0, &proving(sealed), u64::from(st.params.post_chain_steps)).unwrap();
     (Operation::PostCommit { period, chain_root: c.root() }, c)
 }
 
-fn post_reveal_op(chain: &Chain, c: &watt_core::storage::proof::PostChain, sealed: &[(u64, &Sealed)], period: u64, commit_seq: u64) -> Operation {
+fn post_reveal_op(
+    chain: &Chain,
+    c: &watt_core::storage::proof::PostChain,
+    sealed: &[(u64, &Sealed)],
+    period: u64,
+    commit_seq: u64,
+) -> Operation {
     let st = &chain.state;
     let rand = st.recent_rand(commit_seq + st.params.post_reveal_delay).unwrap();
     let r = reveal(c, &samples_seed(&rand), st.params.post_samples as usize, &proving(sealed)).unwrap();
@@ -196,7 +221,11 @@ fn a_proven_sector_earns_the_storage_share_once_per_period() {
     assert_eq!(chain.close_one(&alice, precommit(&s, 1)), TxOutcome::Success);
     let precommit_seq = chain.state.header.seq;
     assert_eq!(chain.state.sector(&acct(&alice), 1).unwrap().state, SectorState::PreCommitted);
-    assert_eq!(chain.state.sector(&acct(&alice), 1).unwrap().replica_id, s.replica_id, "the ledger derives the same replica id");
+    assert_eq!(
+        chain.state.sector(&acct(&alice), 1).unwrap().replica_id,
+        s.replica_id,
+        "the ledger derives the same replica id"
+    );
     // The seal seed's ledger has not closed yet.
     let early = Operation::SectorProveCommit { sector_number: 1, proof: BoundedBytes::try_from_slice(&[0]).unwrap() };
     assert_eq!(chain.close_one(&alice, early), failed(OpFailure::TooEarly));
@@ -213,13 +242,23 @@ fn a_proven_sector_earns_the_storage_share_once_per_period() {
     let (commit, walked) = post_commit_op(&chain, &alice, &sealed);
     assert_eq!(chain.close_one(&alice, commit.clone()), TxOutcome::Success);
     let commit_seq = chain.state.header.seq;
-    assert_eq!(chain.close_one(&alice, commit), failed(OpFailure::AlreadyCommitted), "one PostCommit per prover and period");
+    assert_eq!(
+        chain.close_one(&alice, commit),
+        failed(OpFailure::AlreadyCommitted),
+        "one PostCommit per prover and period"
+    );
     let early_reveal = Operation::PostReveal { period: day, proof: BoundedBytes::try_from_slice(&[0]).unwrap() };
     assert_eq!(chain.close_one(&alice, early_reveal), failed(OpFailure::TooEarly));
     chain.close_empty_until(|st| st.header.seq > commit_seq + st.params.post_reveal_delay);
     // A reveal against other samples fails; the right one passes, once.
     let wrong = {
-        let r = reveal(&walked, &samples_seed(&Hash256([1; 32])), chain.state.params.post_samples as usize, &proving(&sealed)).unwrap();
+        let r = reveal(
+            &walked,
+            &samples_seed(&Hash256([1; 32])),
+            chain.state.params.post_samples as usize,
+            &proving(&sealed),
+        )
+        .unwrap();
         Operation::PostReveal { period: day, proof: BoundedBytes::try_from_slice(&encode(&r)).unwrap() }
     };
     assert_eq!(chain.close_one(&alice, wrong), failed(OpFailure::BadProof));
@@ -247,7 +286,7 @@ fn a_proven_sector_earns_the_storage_share_once_per_period() {
     let p = &chain.state.params;
     let pool = p.phase1_pool.units() / p.phase1_days;
     let storage_pool = (u128::from(pool) * u128::from(p.split_storage_ppm) / 1_000_000) as u64;
-    let cap = (u128::from(p.storage_pay_cap_per_gib_day.units()) * u128::from(MIB) >> 30) as u64;
+    let cap = ((u128::from(p.storage_pay_cap_per_gib_day.units()) * u128::from(MIB)) >> 30) as u64;
     assert_eq!(chain.balance(&alice) - before, storage_pool.min(cap));
     assert_eq!(chain.state.day_record(day).unwrap().total_weights[2], MIB);
 }
@@ -259,7 +298,11 @@ fn genesis_of(chain: &Chain) -> Genesis {
         protocol_version: 1,
         validators: BoundedVec::default(),
         reserve_account: acct(&key("reserve")),
-        founding_accounts: BoundedVec::try_from_vec(vec![GenesisAccount { account: acct(&key("alice")), balance: Amount(100 * UNITS_PER_WATT) }]).unwrap(),
+        founding_accounts: BoundedVec::try_from_vec(vec![GenesisAccount {
+            account: acct(&key("alice")),
+            balance: Amount(100 * UNITS_PER_WATT),
+        }])
+        .unwrap(),
         params: chain.state.params.clone(),
     }
 }
@@ -296,7 +339,8 @@ fn stale_tickets_wrong_commitments_and_foreign_or_tampered_seals_are_refused() {
     for at in [40usize, proof.len() / 3, proof.len() / 2, proof.len() - 5] {
         let mut bytes = proof.to_vec();
         bytes[at] ^= 1;
-        let op = Operation::SectorProveCommit { sector_number: 1, proof: BoundedBytes::try_from_slice(&bytes).unwrap() };
+        let op =
+            Operation::SectorProveCommit { sector_number: 1, proof: BoundedBytes::try_from_slice(&bytes).unwrap() };
         assert_eq!(chain.close_one(&alice, op), failed(OpFailure::BadProof), "byte {at} flipped");
     }
     assert_eq!(chain.close_one(&alice, Operation::SectorProveCommit { sector_number: 1, proof }), TxOutcome::Success);
@@ -322,7 +366,10 @@ fn missed_proofs_fault_penalise_and_terminate_and_the_pledge_comes_back() {
     // Period d: sector 2 is declared faulty, sector 1 proven alone.
     let d = chain.state.header.day + 1;
     chain.close_empty_until(|st| st.header.day == d);
-    assert_eq!(chain.close_one(&alice, Operation::SectorDeclareFault { sectors: BoundedVec::try_from_vec(vec![2]).unwrap() }), TxOutcome::Success);
+    assert_eq!(
+        chain.close_one(&alice, Operation::SectorDeclareFault { sectors: BoundedVec::try_from_vec(vec![2]).unwrap() }),
+        TxOutcome::Success
+    );
     let sealed = [(1, &a)];
     let (commit, walked) = post_commit_op(&chain, &alice, &sealed);
     assert_eq!(chain.close_one(&alice, commit), TxOutcome::Success);
@@ -364,8 +411,14 @@ fn terminating_returns_the_pledge_and_a_lapsed_precommit_forfeits_it() {
     chain.close(vec![]);
     let start = chain.balance(&alice);
     activate(&mut chain, &alice, 1);
-    assert_eq!(chain.close_one(&alice, Operation::SectorTerminate { sectors: BoundedVec::try_from_vec(vec![1, 1]).unwrap() }), failed(OpFailure::NoSuchSector));
-    assert_eq!(chain.close_one(&alice, Operation::SectorTerminate { sectors: BoundedVec::try_from_vec(vec![1]).unwrap() }), TxOutcome::Success);
+    assert_eq!(
+        chain.close_one(&alice, Operation::SectorTerminate { sectors: BoundedVec::try_from_vec(vec![1, 1]).unwrap() }),
+        failed(OpFailure::NoSuchSector)
+    );
+    assert_eq!(
+        chain.close_one(&alice, Operation::SectorTerminate { sectors: BoundedVec::try_from_vec(vec![1]).unwrap() }),
+        TxOutcome::Success
+    );
     assert_eq!(chain.balance(&alice), start);
     // A pre-commit never proven: the window closes, then the number can be reused and the pledge is gone.
     let s = seal(&chain, &alice, 2);

@@ -43,12 +43,16 @@ fn locate(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
 
 pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
     let (data, genesis_path) = locate(dir)?;
-    let genesis = Genesis::from_json(&std::fs::read(&genesis_path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let genesis =
+        Genesis::from_json(&std::fs::read(&genesis_path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let store = Store::open(&data).map_err(|e| e.to_string())?;
     let state = store.load_state(&genesis).map_err(|e| e.to_string())?.ok_or("empty store")?;
     let rec = state.day_record(day).cloned().ok_or_else(|| format!("day {day} has no record"))?;
     if !rec.distributed {
-        return Err(format!("day {day} is not distributed yet (ledger {} is on day {})", state.header.seq, state.header.day));
+        return Err(format!(
+            "day {day} is not distributed yet (ledger {} is on day {})",
+            state.header.seq, state.header.day
+        ));
     }
     let p = &genesis.params;
     let validators: BTreeSet<NodeId> = genesis.validators.iter().map(|v| v.node_id).collect();
@@ -98,7 +102,8 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
             let fee_pool = fees_in - fees_out;
             // Attester weights, straight from SPEC §5.
             let set = attesters.remove(&d).unwrap_or_default();
-            let past = |a: &AccountId| accounts.get(a).is_some_and(|x| x.founding || d >= x.created_day + p.probation_days);
+            let past =
+                |a: &AccountId| accounts.get(a).is_some_and(|x| x.founding || d >= x.created_day + p.probation_days);
             let mut weights: Vec<(AccountId, u128)> = Vec::new();
             for a in &set {
                 let me = accounts.get(a).cloned().unwrap_or_default();
@@ -126,8 +131,10 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                     weights.push((*a, w));
                 }
             }
-            let vweights: Vec<(AccountId, u128)> =
-                validator_slots.get(&d).map(|m| m.iter().map(|(n, c)| (AccountId(n.0), u128::from(*c))).collect()).unwrap_or_default();
+            let vweights: Vec<(AccountId, u128)> = validator_slots
+                .get(&d)
+                .map(|m| m.iter().map(|(n, c)| (AccountId(n.0), u128::from(*c))).collect())
+                .unwrap_or_default();
             let sweights: Vec<(AccountId, u128)> =
                 proven.remove(&d).map(|m| m.into_iter().map(|(a, b)| (a, u128::from(b))).collect()).unwrap_or_default();
             let mut pay: BTreeMap<Hash256, (AccountId, u128)> = BTreeMap::new();
@@ -159,7 +166,12 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                 let leaves: Vec<Hash256> = pay
                     .values()
                     .filter(|(_, amt)| *amt > 0)
-                    .map(|(a, amt)| hash_tagged(Domain::StateValue, &encode(&Payout { day: d, account: *a, amount: Amount(*amt as u64) })))
+                    .map(|(a, amt)| {
+                        hash_tagged(
+                            Domain::StateValue,
+                            &encode(&Payout { day: d, account: *a, amount: Amount(*amt as u64) }),
+                        )
+                    })
                     .collect();
                 let root = watt_core::merkle::root(&leaves);
                 let mut diffs = Vec::new();
@@ -206,7 +218,10 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                     let network = genesis.network_id();
                     for e in set {
                         let n = e.statement.node_id;
-                        if validators.contains(&n) && e.verify(&network).is_ok() && counted.entry(seq - 1).or_default().insert(n) {
+                        if validators.contains(&n)
+                            && e.verify(&network).is_ok()
+                            && counted.entry(seq - 1).or_default().insert(n)
+                        {
                             *validator_slots.entry(header.day).or_default().entry(n).or_insert(0) += 1;
                         }
                     }
@@ -227,7 +242,11 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                         accounts.entry(*to).or_insert(Acct { created_day: header.day, ..Default::default() });
                     }
                     Operation::Attest(a) => {
-                        accounts.entry(src).or_insert(Acct { created_day: header.day, referrer: a.inviter, ..Default::default() });
+                        accounts.entry(src).or_insert(Acct {
+                            created_day: header.day,
+                            referrer: a.inviter,
+                            ..Default::default()
+                        });
                         attesters.entry(a.day).or_default().insert(src);
                     }
                     Operation::SetSecurityCircle { members } => {
@@ -256,7 +275,11 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                     }
                     Operation::SectorDeclareFault { sectors } => {
                         // Covers this period unless it is already committed, then the next.
-                        let period = if committed.get(&src).is_some_and(|(p, _)| *p == header.day) { header.day + 1 } else { header.day };
+                        let period = if committed.get(&src).is_some_and(|(p, _)| *p == header.day) {
+                            header.day + 1
+                        } else {
+                            header.day
+                        };
                         for n in sectors.iter() {
                             declared.insert((src, *n), period);
                         }
@@ -264,8 +287,13 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                     Operation::PostCommit { period, .. } => {
                         // The deadline opens at the first ledger of the period at or after its time.
                         let k = watt_core::ledger::storage::deadline_index(&src, *period, p.post_deadlines);
-                        let open_ms = (genesis.genesis_time + period * p.day_seconds) * 1000 + u64::from(k) * (p.day_seconds * 1000 / u64::from(p.post_deadlines));
-                        let opening = day_ledgers.get(period).and_then(|l| l.iter().find(|(_, ct)| *ct >= open_ms)).map(|(s, _)| *s).unwrap_or(u64::MAX);
+                        let open_ms = (genesis.genesis_time + period * p.day_seconds) * 1000
+                            + u64::from(k) * (p.day_seconds * 1000 / u64::from(p.post_deadlines));
+                        let opening = day_ledgers
+                            .get(period)
+                            .and_then(|l| l.iter().find(|(_, ct)| *ct >= open_ms))
+                            .map(|(s, _)| *s)
+                            .unwrap_or(u64::MAX);
                         let bytes: u64 = active
                             .range((src, 0)..=(src, u64::MAX))
                             .filter(|((_, n), (_, at))| *at < opening && declared.get(&(src, *n)) != Some(period))

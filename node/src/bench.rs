@@ -72,7 +72,8 @@ pub fn ledger(accounts: usize) -> Json {
     use watt_core::ledger::apply::canonical_order;
     use watt_core::ledger::*;
 
-    let key = |i: u64| Keypair::from_seed(SecretSeed::from_bytes(*blake3::hash(&i.to_le_bytes()).as_bytes())).expect("seed");
+    let key =
+        |i: u64| Keypair::from_seed(SecretSeed::from_bytes(*blake3::hash(&i.to_le_bytes()).as_bytes())).expect("seed");
     let v = key(u64::MAX);
     let mut params = Params::mainnet();
     params.reserve = Amount(1_000_000_000 * UNITS_PER_WATT);
@@ -97,7 +98,10 @@ pub fn ledger(accounts: usize) -> Json {
     let t = Instant::now();
     let senders: Vec<Keypair> = (0..senders_n as u64).map(key).collect();
     let mut ids: Vec<AccountId> = senders.iter().map(|k| AccountId(k.public())).collect();
-    ids.extend((senders_n as u64..accounts as u64).map(|i| AccountId(watt_core::crypto::PublicKey(*blake3::hash(&i.to_be_bytes()).as_bytes()))));
+    ids.extend(
+        (senders_n as u64..accounts as u64)
+            .map(|i| AccountId(watt_core::crypto::PublicKey(*blake3::hash(&i.to_be_bytes()).as_bytes()))),
+    );
     let mut state = LedgerState::from_genesis(&g);
     // Everyone but the senders attests on day 0, so day 1's first ledgers distribute to ~all.
     state.bench_seed(&ids[senders_n..], Amount(100 * UNITS_PER_WATT), Some(0));
@@ -114,7 +118,13 @@ pub fn ledger(accounts: usize) -> Json {
         .collect();
     let t = Instant::now();
     for (i, (m, s)) in msgs.iter().enumerate() {
-        let _ = watt_core::crypto::verify(&senders[i % senders.len()].public(), &net, watt_core::crypto::Domain::Transaction, m, s);
+        let _ = watt_core::crypto::verify(
+            &senders[i % senders.len()].public(),
+            &net,
+            watt_core::crypto::Domain::Transaction,
+            m,
+            s,
+        );
     }
     let verify_rate = msgs.len() as f64 / t.elapsed().as_secs_f64();
 
@@ -123,8 +133,15 @@ pub fn ledger(accounts: usize) -> Json {
         let mut txs = txs;
         txs.sort_by(canonical_order);
         close.set(close.get() + 5_000);
-        let set = TxSet { prev_header_hash: state.header.hash(), txs: BoundedVec::try_from_vec(txs).unwrap_or_default() };
-        let inputs = HeaderInputs { close_time: close.get(), rand: Hash256::ZERO, prev_proof_hash: Hash256::ZERO, upgrades: vec![], participants: vec![] };
+        let set =
+            TxSet { prev_header_hash: state.header.hash(), txs: BoundedVec::try_from_vec(txs).unwrap_or_default() };
+        let inputs = HeaderInputs {
+            close_time: close.get(),
+            rand: Hash256::ZERO,
+            prev_proof_hash: Hash256::ZERO,
+            upgrades: vec![],
+            participants: vec![],
+        };
         let t = Instant::now();
         let out = state.apply(&inputs, &set).expect("bench ledger applies");
         let ok = out.results.iter().filter(|r| r.outcome == TxOutcome::Success).count();
@@ -167,8 +184,14 @@ pub fn ledger(accounts: usize) -> Json {
                     seq_num: state.account(&AccountId(s.public())).map_or(0, |a| a.seq_num) + 1,
                     fee: Amount::ZERO,
                     max_ledger: None,
-                    ops: BoundedVec::try_from_vec(vec![Operation::Attest(Attest { day: 0, anchor_seq: anchor.0, anchor_hash: anchor.1, inviter: None, device_token: None })])
-                        .expect("one op"),
+                    ops: BoundedVec::try_from_vec(vec![Operation::Attest(Attest {
+                        day: 0,
+                        anchor_seq: anchor.0,
+                        anchor_hash: anchor.1,
+                        inviter: None,
+                        device_token: None,
+                    })])
+                    .expect("one op"),
                 }
                 .sign(s, &net)
             })
@@ -221,7 +244,11 @@ pub fn ledger(accounts: usize) -> Json {
 pub async fn consensus(sizes: &[usize], ledgers: u64, ledger_ms: u64) -> Json {
     let mut rows = Vec::new();
     for &n in sizes {
-        let dir = std::env::temp_dir().join(format!("watt-bench-consensus-{}-{n}-{}", std::process::id(), crate::node::now_ms()));
+        let dir = std::env::temp_dir().join(format!(
+            "watt-bench-consensus-{}-{n}-{}",
+            std::process::id(),
+            crate::node::now_ms()
+        ));
         let params = watt_core::ledger::Params::devnet(ledger_ms, 86_400);
         let Ok((handles, _, _)) = crate::devnet::start_local(&dir, n, params, &[]).await else {
             rows.push(json!({ "validators": n, "error": "could not start" }));
@@ -291,13 +318,17 @@ pub async fn consensus(sizes: &[usize], ledgers: u64, ledger_ms: u64) -> Json {
 /// A genesis of `n` validators (all trusting all, threshold n - (n-1)/3) and
 /// an externalize proof of slot 2 signed by a quorum of them, the size a
 /// phone receives. Returns (anchor, header, proof).
-fn synthetic_proof(n: usize) -> Result<(watt_core::light::TrustAnchor, watt_core::ledger::LedgerHeader, watt_core::wire::ExternalizeProof), String> {
+fn synthetic_proof(
+    n: usize,
+) -> Result<(watt_core::light::TrustAnchor, watt_core::ledger::LedgerHeader, watt_core::wire::ExternalizeProof), String>
+{
     use watt_core::address::{AccountId, NodeId};
     use watt_core::codec::{encode, BoundedBytes, BoundedVec};
     use watt_core::crypto::{Hash256, Keypair};
     use watt_core::ledger::{Genesis, GenesisValidator, LedgerState, Params, ScpValue};
     use watt_core::scp::{Ballot, Pledges, QuorumSet, Statement, Value};
-    let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let keys: Vec<Keypair> =
+        (0..n).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let ids: Vec<NodeId> = keys.iter().map(|k| NodeId(k.public())).collect();
     let threshold = n - (n - 1) / 3;
     let qset = QuorumSet::flat(threshold as u32, ids.clone());
@@ -308,7 +339,13 @@ fn synthetic_proof(n: usize) -> Result<(watt_core::light::TrustAnchor, watt_core
         validators: BoundedVec::try_from_vec(
             keys.iter()
                 .enumerate()
-                .map(|(i, k)| GenesisValidator { name: format!("v{i}"), node_id: ids[i], vrf_key: k.public(), quorum_set: qset.clone(), addresses: vec![] })
+                .map(|(i, k)| GenesisValidator {
+                    name: format!("v{i}"),
+                    node_id: ids[i],
+                    vrf_key: k.public(),
+                    quorum_set: qset.clone(),
+                    addresses: vec![],
+                })
                 .collect(),
         )
         .map_err(|e| e.to_string())?,
@@ -337,12 +374,17 @@ fn synthetic_proof(n: usize) -> Result<(watt_core::light::TrustAnchor, watt_core
             Statement {
                 node_id: NodeId(k.public()),
                 slot_index: header.seq + 1,
-                pledges: Pledges::Externalize { commit: Ballot { counter: 1, value: value.clone() }, n_h: 1, commit_quorum_set_hash: qh },
+                pledges: Pledges::Externalize {
+                    commit: Ballot { counter: 1, value: value.clone() },
+                    n_h: 1,
+                    commit_quorum_set_hash: qh,
+                },
             }
             .sign(k, &net)
         })
         .collect();
-    let proof = watt_core::wire::ExternalizeProof::from_envelopes(header.seq + 1, &envelopes).map_err(|e| e.to_string())?;
+    let proof =
+        watt_core::wire::ExternalizeProof::from_envelopes(header.seq + 1, &envelopes).map_err(|e| e.to_string())?;
     Ok((watt_core::light::TrustAnchor::from_genesis(&genesis), header, proof))
 }
 
@@ -370,7 +412,9 @@ pub async fn client_bench(rounds: u32) -> Result<Json, String> {
     let dir = std::env::temp_dir().join(format!("watt-bench-client-{}-{}", std::process::id(), crate::node::now_ms()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let words = watt_core::mnemonic::Mnemonic::generate().map_err(|e| e.to_string())?;
-    let founder = watt_core::address::AccountId(watt_core::crypto::Keypair::from_seed(words.account_seed()).map_err(|e| e.to_string())?.public());
+    let founder = watt_core::address::AccountId(
+        watt_core::crypto::Keypair::from_seed(words.account_seed()).map_err(|e| e.to_string())?.public(),
+    );
     let params = watt_core::ledger::Params::devnet(1000, 3600);
     let (handles, _configs, genesis) = crate::devnet::start_local(&dir, 7, params, &[founder]).await?;
     let result = async {
@@ -446,12 +490,20 @@ pub fn client_bench_text(r: &Json) -> String {
     for v in r["verify_header_proof"].as_array().into_iter().flatten() {
         out += &format!(
             "  {:>2} validators: {:>2} signatures, {:>5} bytes, {:.3} ms\n",
-            v["validators"], v["signers"], v["proof_bytes"], v["verify_ms"].as_f64().unwrap_or(0.0)
+            v["validators"],
+            v["signers"],
+            v["proof_bytes"],
+            v["verify_ms"].as_f64().unwrap_or(0.0)
         );
     }
     let n = &r["open_to_verified_balance"];
-    out += &format!("open app -> verified balance, {} validators on loopback, {} rounds:\n", n["validators"], n["rounds"]);
-    for (name, key) in [("cold (new wallet dir)", "cold_open"), ("warm (live connections)", "warm_open"), ("relaunch (stored tip)", "relaunch")] {
+    out +=
+        &format!("open app -> verified balance, {} validators on loopback, {} rounds:\n", n["validators"], n["rounds"]);
+    for (name, key) in [
+        ("cold (new wallet dir)", "cold_open"),
+        ("warm (live connections)", "warm_open"),
+        ("relaunch (stored tip)", "relaunch"),
+    ] {
         let x = &n[key];
         out += &format!(
             "  {name:<24} {:.1} round trips/node, {} bytes/node, {} bytes total over {} nodes, {:.1} ms\n",
@@ -546,7 +598,14 @@ pub fn storage(sector_mib: u64, layers: u32) -> Result<Json, String> {
     let seed = seal_seed(&Hash256([3; 32]));
     let seal_proof = prove_seal(&store, &graph, &rid, &seed, CHALLENGES).map_err(|e| e.to_string())?;
     let seal_prove_s = t.elapsed().as_secs_f64();
-    let sector = SealedSector { shape, replica_id: rid, comm_d: comms.comm_d, comm_c: comms.comm_c, comm_r_last: comms.comm_r_last, comm_r: comms.comm_r };
+    let sector = SealedSector {
+        shape,
+        replica_id: rid,
+        comm_d: comms.comm_d,
+        comm_c: comms.comm_c,
+        comm_r_last: comms.comm_r_last,
+        comm_r: comms.comm_r,
+    };
     let t = Instant::now();
     verify_seal(&sector, &seed, CHALLENGES, &seal_proof).map_err(|e| e.to_string())?;
     let seal_verify_ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -555,7 +614,9 @@ pub fn storage(sector_mib: u64, layers: u32) -> Result<Json, String> {
     // chain's cost does not depend on the labels' values).
     let replica = replica_leaves(&store, &graph).map_err(|e| e.to_string())?;
     let tree = watt_core::merkle::levels(&replica);
-    let sectors: Vec<ProvenSector> = (0..4).map(|k| ProvenSector { sector_number: k, sector_bytes: shape.sector_bytes, comm_r_last: comms.comm_r_last }).collect();
+    let sectors: Vec<ProvenSector> = (0..4)
+        .map(|k| ProvenSector { sector_number: k, sector_bytes: shape.sector_bytes, comm_r_last: comms.comm_r_last })
+        .collect();
     let beacon = post_beacon(&Hash256([4; 32]));
     let t = Instant::now();
     let chain = PostChain::walk::<()>(&beacon, &[1; 32], &sectors, STEPS, |_, node| Ok(replica[node as usize]))
@@ -565,7 +626,9 @@ pub fn storage(sector_mib: u64, layers: u32) -> Result<Json, String> {
     let walk_ms = t.elapsed().as_secs_f64() * 1000.0;
     let samples = samples_seed(&Hash256([5; 32]));
     let t = Instant::now();
-    let reveal = chain.reveal::<()>(&samples, SAMPLES, &sectors, |_, node| Ok(watt_core::merkle::path(&tree, node))).map_err(|_| "paths".to_string())?;
+    let reveal = chain
+        .reveal::<()>(&samples, SAMPLES, &sectors, |_, node| Ok(watt_core::merkle::path(&tree, node)))
+        .map_err(|_| "paths".to_string())?;
     let reveal_ms = t.elapsed().as_secs_f64() * 1000.0;
     let t = Instant::now();
     verify_post(&beacon, &[1; 32], &sectors, STEPS, &root, &samples, SAMPLES, &reveal).map_err(|e| e.to_string())?;

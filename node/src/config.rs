@@ -74,7 +74,8 @@ pub enum ConfigError {
 impl NodeConfig {
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.into(), source: e })?;
-        let mut cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), reason: e.to_string() })?;
+        let mut cfg: NodeConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), reason: e.to_string() })?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut cfg.node_key_file, &mut cfg.genesis, &mut cfg.data_dir] {
@@ -86,8 +87,10 @@ impl NodeConfig {
     }
 
     pub fn load_genesis(&self) -> Result<Genesis, ConfigError> {
-        let bytes = std::fs::read(&self.genesis).map_err(|e| ConfigError::Read { path: self.genesis.clone(), source: e })?;
-        let hash = Hash256::from_hex(&self.genesis_hash).map_err(|_| ConfigError::BadHash(self.genesis_hash.clone()))?;
+        let bytes =
+            std::fs::read(&self.genesis).map_err(|e| ConfigError::Read { path: self.genesis.clone(), source: e })?;
+        let hash =
+            Hash256::from_hex(&self.genesis_hash).map_err(|_| ConfigError::BadHash(self.genesis_hash.clone()))?;
         Ok(Genesis::from_json_pinned(&bytes, &hash)?)
     }
 
@@ -138,7 +141,8 @@ pub fn new_network_at(
     if n == 0 || n > 1000 {
         return Err(format!("a network has 1 to 1000 validators, not {n}"));
     }
-    let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let keys: Vec<Keypair> =
+        (0..n).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let ids: Vec<NodeId> = keys.iter().map(|k| NodeId(k.public())).collect();
     let threshold = n - (n - 1) / 3;
     let qset = QuorumSet::flat(threshold as u32, ids.clone());
@@ -186,7 +190,8 @@ pub fn new_network_at(
 
 /// Writes a new network into `dir`: genesis.json, node-i.key, node-i.toml.
 pub fn write_network(dir: &Path, net: &NewNetwork) -> Result<Vec<PathBuf>, ConfigError> {
-    let w = |path: PathBuf, text: String| std::fs::write(&path, text).map_err(|e| ConfigError::Write { path, source: e });
+    let w =
+        |path: PathBuf, text: String| std::fs::write(&path, text).map_err(|e| ConfigError::Write { path, source: e });
     std::fs::create_dir_all(dir).map_err(|e| ConfigError::Write { path: dir.into(), source: e })?;
     w(dir.join("genesis.json"), net.genesis.to_json())?;
     let mut out = Vec::new();

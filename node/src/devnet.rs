@@ -40,13 +40,19 @@ pub struct DevnetOptions {
 
 /// Ports free on loopback right now (bound then released).
 fn free_ports(n: usize) -> Vec<u16> {
-    let socks: Vec<std::net::UdpSocket> = (0..n).filter_map(|_| std::net::UdpSocket::bind("127.0.0.1:0").ok()).collect();
+    let socks: Vec<std::net::UdpSocket> =
+        (0..n).filter_map(|_| std::net::UdpSocket::bind("127.0.0.1:0").ok()).collect();
     socks.iter().filter_map(|s| s.local_addr().ok().map(|a| a.port())).collect()
 }
 
 /// Starts `n` validators in this process on free loopback ports, with their
 /// files under `dir`.
-pub async fn start_local(dir: &std::path::Path, n: usize, params: Params, founders: &[AccountId]) -> Result<(Vec<NodeHandle>, Vec<NodeConfig>, Genesis), String> {
+pub async fn start_local(
+    dir: &std::path::Path,
+    n: usize,
+    params: Params,
+    founders: &[AccountId],
+) -> Result<(Vec<NodeHandle>, Vec<NodeConfig>, Genesis), String> {
     let ports = free_ports(n);
     if ports.len() != n {
         return Err("could not find free loopback ports".into());
@@ -82,7 +88,8 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // Phones are founding accounts (SPEC §5 defaults table): their words
     // exist before genesis names them.
-    let phones: Vec<Mnemonic> = (0..opts.phones).map(|_| Mnemonic::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let phones: Vec<Mnemonic> =
+        (0..opts.phones).map(|_| Mnemonic::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let founders: Vec<AccountId> = phones
         .iter()
         .map(|w| Keypair::from_seed(w.account_seed()).map(|k| AccountId(k.public())).map_err(|e| e.to_string()))
@@ -134,12 +141,18 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
         let day = st["ledger"]["day"].as_u64().unwrap_or(0);
         let seq = st["ledger"]["seq"].as_u64().unwrap_or(0);
         if day != last_day_printed && !opts.json {
-            eprintln!("day {day}: ledger {seq}, {} phones verified a header, {:.1}s", verified.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+            eprintln!(
+                "day {day}: ledger {seq}, {} phones verified a header, {:.1}s",
+                verified.load(Ordering::Relaxed),
+                started.elapsed().as_secs_f64()
+            );
             last_day_printed = day;
         }
         // Done when the last day's distribution (after its grace ledgers) is in.
         if day >= opts.days && seq > 0 {
-            let ledgers_into_day = st["ledger"]["close_time_ms"].as_u64().unwrap_or(0) / 1000 - genesis_time - opts.days * opts.day_seconds;
+            let ledgers_into_day = st["ledger"]["close_time_ms"].as_u64().unwrap_or(0) / 1000
+                - genesis_time
+                - opts.days * opts.day_seconds;
             if ledgers_into_day * 1000 >= (genesis.params.attest_grace_ledgers + 2) * opts.ledger_ms {
                 break;
             }
@@ -172,7 +185,14 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
 
 /// One simulated phone: a real [`WattClient`] with its own data dir, driven
 /// like a person would: open, tap once a day, and (some) pay a friend.
-async fn phone_loop(client: WattClient, payee: AccountId, pays: bool, stop: Arc<AtomicBool>, verified: Arc<AtomicU64>, ledger_ms: u64) {
+async fn phone_loop(
+    client: WattClient,
+    payee: AccountId,
+    pays: bool,
+    stop: Arc<AtomicBool>,
+    verified: Arc<AtomicU64>,
+    ledger_ms: u64,
+) {
     let mut paid_day: Option<u64> = None;
     while !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(ledger_ms.max(200))).await;
@@ -223,18 +243,32 @@ async fn donate_storage(client: &WattClient) {
 }
 
 /// Opens phone `i`'s wallet under `dir`, restored from its words.
-async fn open_phone(dir: &std::path::Path, genesis: &Genesis, words: &Mnemonic, i: usize, validators: usize) -> Result<WattClient, String> {
-    let config = ClientConfig { nodes_wanted: validators.min(3), selection_seed: Some(i as u64), ..ClientConfig::default() };
+async fn open_phone(
+    dir: &std::path::Path,
+    genesis: &Genesis,
+    words: &Mnemonic,
+    i: usize,
+    validators: usize,
+) -> Result<WattClient, String> {
+    let config =
+        ClientConfig { nodes_wanted: validators.min(3), selection_seed: Some(i as u64), ..ClientConfig::default() };
     let key_store = Arc::new(FileKeyStore::new(dir.join("device.key")));
-    let client = WattClient::open(dir, genesis.clone(), config, key_store).await.map_err(|e| format!("phone {i}: {e}"))?;
+    let client =
+        WattClient::open(dir, genesis.clone(), config, key_store).await.map_err(|e| format!("phone {i}: {e}"))?;
     if client.address().map_err(|e| e.to_string())?.is_none() {
         client.restore_wallet(&words.phrase(), false).map_err(|e| format!("phone {i}: {e}"))?;
     }
     Ok(client)
 }
 
-fn summarize(opts: &DevnetOptions, configs: &[NodeConfig], genesis: &Genesis, elapsed: Duration) -> Result<Json, String> {
-    let stores: Vec<Store> = configs.iter().map(|c| Store::open(&c.data_dir).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+fn summarize(
+    opts: &DevnetOptions,
+    configs: &[NodeConfig],
+    genesis: &Genesis,
+    elapsed: Duration,
+) -> Result<Json, String> {
+    let stores: Vec<Store> =
+        configs.iter().map(|c| Store::open(&c.data_dir).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let lasts: Vec<u64> = stores.iter().map(|s| s.last_seq().ok().flatten().unwrap_or(0)).collect();
     let common = lasts.iter().copied().min().unwrap_or(0);
     let last = lasts.iter().copied().max().unwrap_or(0);
@@ -250,7 +284,8 @@ fn summarize(opts: &DevnetOptions, configs: &[NodeConfig], genesis: &Genesis, el
             headers.push(h);
         }
     }
-    let mut intervals: Vec<u64> = headers.windows(2).skip(1).map(|w| w[1].close_time.saturating_sub(w[0].close_time)).collect();
+    let mut intervals: Vec<u64> =
+        headers.windows(2).skip(1).map(|w| w[1].close_time.saturating_sub(w[0].close_time)).collect();
     intervals.sort_unstable();
     let median_close_ms = intervals.get(intervals.len() / 2).copied().unwrap_or(0);
     let state = stores[0].load_state(genesis).map_err(|e| e.to_string())?.ok_or("no state")?;

@@ -15,7 +15,9 @@ use watt_core::ledger::pool::{check_tx_set, TxPool};
 use watt_core::ledger::{Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
 use watt_core::scp::proof::{verify_externalize_proof, verify_externalize_proof_with};
 use watt_core::scp::{Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value};
-use watt_core::wire::{CatchupLedger, ExternalizeProof, HeaderPush, NodeInfo, PeerMessage, Request, Response, TxRejection};
+use watt_core::wire::{
+    CatchupLedger, ExternalizeProof, HeaderPush, NodeInfo, PeerMessage, Request, Response, TxRejection,
+};
 
 /// Ledgers sent per catch-up answer.
 pub const CATCHUP_BATCH: u32 = 32;
@@ -25,7 +27,10 @@ pub const CATCHUP_BATCH: u32 = 32;
 pub enum Action {
     Send(NodeId, PeerMessage),
     /// To every connected peer except `except`.
-    Broadcast { msg: PeerMessage, except: Option<NodeId> },
+    Broadcast {
+        msg: PeerMessage,
+        except: Option<NodeId>,
+    },
     Disconnect(NodeId, &'static str),
     /// A new verifiable header for subscribed phones.
     Push(HeaderPush),
@@ -123,7 +128,13 @@ impl HerderDriver {
                 None => return Validity::MaybeValid,
                 Some(envs) => {
                     let sigs = &mut self.signatures;
-                    match verify_externalize_proof_with(lcl.seq, envs, &self.local_qset, |n| self.trusted.get(n).cloned(), |e| sigs.check(e, lcl.seq)) {
+                    match verify_externalize_proof_with(
+                        lcl.seq,
+                        envs,
+                        &self.local_qset,
+                        |n| self.trusted.get(n).cloned(),
+                        |e| sigs.check(e, lcl.seq),
+                    ) {
                         Ok(proved) if Some(&proved) == self.last_value.as_ref() => {}
                         _ => return Validity::Invalid,
                     }
@@ -235,7 +246,13 @@ pub enum HerderError {
 }
 
 impl Herder {
-    pub fn new(genesis: Genesis, key: Keypair, store: Store, ledger_ms: u64, now_ms: u64) -> Result<Herder, HerderError> {
+    pub fn new(
+        genesis: Genesis,
+        key: Keypair,
+        store: Store,
+        ledger_ms: u64,
+        now_ms: u64,
+    ) -> Result<Herder, HerderError> {
         let node_id = NodeId(key.public());
         let me = genesis.validators.iter().find(|v| v.node_id == node_id).ok_or(HerderError::NotAValidator(node_id))?;
         let local_qset = me.quorum_set.clone();
@@ -398,7 +415,12 @@ impl Herder {
         }
         let prev_value = d.last_value.clone().unwrap_or(Value(BoundedBytes::new()));
         self.nomination_started.get_or_insert((slot, now_ms));
-        self.scp.nominate(slot, Value(BoundedBytes::try_from_vec(encode(&value)).unwrap_or_default()), prev_value, now_ms);
+        self.scp.nominate(
+            slot,
+            Value(BoundedBytes::try_from_vec(encode(&value)).unwrap_or_default()),
+            prev_value,
+            now_ms,
+        );
         // Our own latest envelopes again, in case a peer missed them.
         for e in self.scp.own_envelopes(slot) {
             out.push(Action::Broadcast { msg: PeerMessage::Envelope(e), except: None });
@@ -417,7 +439,9 @@ impl Herder {
             let slots: BTreeSet<u64> = effects
                 .iter()
                 .filter_map(|e| match e {
-                    Effect::Broadcast(env) if !matches!(env.statement.pledges, Pledges::Nominate { .. }) => Some(env.statement.slot_index),
+                    Effect::Broadcast(env) if !matches!(env.statement.pledges, Pledges::Nominate { .. }) => {
+                        Some(env.statement.slot_index)
+                    }
                     _ => None,
                 })
                 .collect();
@@ -466,13 +490,24 @@ impl Herder {
     }
 
     /// Applies and persists the ledger of `proof.slot` with `value`.
-    fn close_ledger(&mut self, value: &Value, proof: ExternalizeProof, now_ms: u64, out: &mut Vec<Action>) -> Result<(), String> {
+    fn close_ledger(
+        &mut self,
+        value: &Value,
+        proof: ExternalizeProof,
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<(), String> {
         let slot = proof.slot;
         let v: ScpValue = decode(value.as_bytes()).map_err(|e| format!("externalized value does not decode: {e}"))?;
         let d = self.scp.driver_mut();
         let set = d.tx_sets.get(&v.tx_set_hash).cloned().ok_or("externalized tx set is unknown")?;
-        let prev_envs = if v.prev_proof_hash == Hash256::ZERO { Vec::new() } else { d.proof_sets.get(&v.prev_proof_hash).cloned().ok_or("proof set is unknown")? };
-        let participants: Vec<NodeId> = prev_envs.iter().filter(|e| d.signature_ok(e)).map(|e| e.statement.node_id).collect();
+        let prev_envs = if v.prev_proof_hash == Hash256::ZERO {
+            Vec::new()
+        } else {
+            d.proof_sets.get(&v.prev_proof_hash).cloned().ok_or("proof set is unknown")?
+        };
+        let participants: Vec<NodeId> =
+            prev_envs.iter().filter(|e| d.signature_ok(e)).map(|e| e.statement.node_id).collect();
         let inputs = HeaderInputs {
             close_time: v.close_time,
             rand: v.rand,
@@ -544,7 +579,12 @@ impl Herder {
         let lcl = self.lcl();
         let mut out = vec![Action::Send(
             peer,
-            PeerMessage::Hello { network_id: self.genesis.network_id(), genesis_hash: self.genesis_hash, node_id: self.node_id, ledger_seq: lcl.seq },
+            PeerMessage::Hello {
+                network_id: self.genesis.network_id(),
+                genesis_hash: self.genesis_hash,
+                node_id: self.node_id,
+                ledger_seq: lcl.seq,
+            },
         )];
         for e in self.scp.own_envelopes(lcl.seq + 1) {
             out.push(Action::Send(peer, PeerMessage::Envelope(e)));
@@ -599,8 +639,17 @@ impl Herder {
                 out.push(Action::Send(from, msg));
             }
             PeerMessage::GetProofSet { hash } => {
-                let msg = match self.scp.driver().proof_sets.get(&hash).cloned().or_else(|| self.store.proof_set(&hash).ok().flatten()) {
-                    Some(envs) => PeerMessage::ProofSet { slot: 0, envelopes: BoundedVec::try_from_vec(envs).unwrap_or_default() },
+                let msg = match self
+                    .scp
+                    .driver()
+                    .proof_sets
+                    .get(&hash)
+                    .cloned()
+                    .or_else(|| self.store.proof_set(&hash).ok().flatten())
+                {
+                    Some(envs) => {
+                        PeerMessage::ProofSet { slot: 0, envelopes: BoundedVec::try_from_vec(envs).unwrap_or_default() }
+                    }
                     None => PeerMessage::DontHave { hash },
                 };
                 out.push(Action::Send(from, msg));
@@ -615,7 +664,10 @@ impl Herder {
             PeerMessage::QuorumSet(_) | PeerMessage::DontHave { .. } => {}
             PeerMessage::GetCatchup { from: start, count } => {
                 let ledgers = self.catchup_batch(start, count.min(CATCHUP_BATCH));
-                out.push(Action::Send(from, PeerMessage::Catchup { ledgers: BoundedVec::try_from_vec(ledgers).unwrap_or_default() }));
+                out.push(Action::Send(
+                    from,
+                    PeerMessage::Catchup { ledgers: BoundedVec::try_from_vec(ledgers).unwrap_or_default() },
+                ));
             }
             PeerMessage::Catchup { ledgers } => {
                 self.catchup_inflight_until = 0;
@@ -719,13 +771,22 @@ impl Herder {
             if seq > lcl || seq < 2 {
                 break;
             }
-            let (Ok(Some(header)), Ok(Some(tx_set)), Ok(Some(proof))) = (self.store.header(seq), self.store.tx_set(seq), self.store.proof(seq)) else { break };
+            let (Ok(Some(header)), Ok(Some(tx_set)), Ok(Some(proof))) =
+                (self.store.header(seq), self.store.tx_set(seq), self.store.proof(seq))
+            else {
+                break;
+            };
             let prev_proof = committed_value(&proof)
                 .and_then(|v| decode::<ScpValue>(v.as_bytes()).ok())
                 .filter(|v| v.prev_proof_hash != Hash256::ZERO)
                 .and_then(|v| self.store.proof_set(&v.prev_proof_hash).ok().flatten())
                 .unwrap_or_default();
-            out.push(CatchupLedger { header, tx_set, proof, prev_proof: BoundedVec::try_from_vec(prev_proof).unwrap_or_default() });
+            out.push(CatchupLedger {
+                header,
+                tx_set,
+                proof,
+                prev_proof: BoundedVec::try_from_vec(prev_proof).unwrap_or_default(),
+            });
         }
         out
     }
@@ -742,8 +803,10 @@ impl Herder {
                 return Err(format!("ledger {slot} does not follow {}", lcl.seq));
             }
             let d = self.scp.driver();
-            let value = verify_externalize_proof(&d.network, slot, &l.proof.envelopes(), &d.local_qset, |n| d.trusted.get(n).cloned())
-                .map_err(|e| format!("ledger {slot}: {e}"))?;
+            let value = verify_externalize_proof(&d.network, slot, &l.proof.envelopes(), &d.local_qset, |n| {
+                d.trusted.get(n).cloned()
+            })
+            .map_err(|e| format!("ledger {slot}: {e}"))?;
             let v: ScpValue = decode(value.as_bytes()).map_err(|e| e.to_string())?;
             if v.prev_header_hash != lcl.hash() || v.tx_set_hash != l.tx_set.hash() {
                 return Err(format!("ledger {slot} does not match the proven value"));
@@ -800,10 +863,12 @@ impl Herder {
                     _ => err("no ledger closed yet"),
                 }
             }
-            Request::GetHeaders { from, count } => match self.store.headers(from, count.min(watt_core::wire::MAX_HEADERS_PER_REQUEST)) {
-                Ok(h) => Response::Headers { headers: BoundedVec::try_from_vec(h).unwrap_or_default() },
-                Err(_) => err("cannot read headers"),
-            },
+            Request::GetHeaders { from, count } => {
+                match self.store.headers(from, count.min(watt_core::wire::MAX_HEADERS_PER_REQUEST)) {
+                    Ok(h) => Response::Headers { headers: BoundedVec::try_from_vec(h).unwrap_or_default() },
+                    Err(_) => err("cannot read headers"),
+                }
+            }
             Request::GetAccount { account } => match self.state().prove_previous(&StateKey::Account(account)) {
                 Some((header, entry, proof)) => {
                     let entry = entry.and_then(|e| match e {
@@ -836,7 +901,12 @@ impl Herder {
                 }
             }
             Request::GetTx { hash } => {
-                let found = self.store.tx_ledger(&hash).ok().flatten().and_then(|seq| Some((seq, self.store.results(seq).ok()??)));
+                let found = self
+                    .store
+                    .tx_ledger(&hash)
+                    .ok()
+                    .flatten()
+                    .and_then(|seq| Some((seq, self.store.results(seq).ok()??)));
                 match found {
                     Some((seq, results)) => match results.iter().position(|r| r.tx_hash == hash) {
                         Some(i) => {
@@ -862,13 +932,17 @@ impl Herder {
                 let mut header_seq = None;
                 let mut nodes: Vec<NodeInfo> = Vec::new();
                 for id in state.nodes().map(|(id, _)| *id).take(1000) {
-                    if let Some((header, Some(watt_core::ledger::StateEntry::Node(entry)), proof)) = state.prove_previous(&StateKey::Node(id)) {
+                    if let Some((header, Some(watt_core::ledger::StateEntry::Node(entry)), proof)) =
+                        state.prove_previous(&StateKey::Node(id))
+                    {
                         header_seq = Some(header.seq);
                         nodes.push(NodeInfo { node_id: id, entry, proof });
                     }
                 }
                 match header_seq {
-                    Some(header_seq) => Response::Nodes { header_seq, nodes: BoundedVec::try_from_vec(nodes).unwrap_or_default() },
+                    Some(header_seq) => {
+                        Response::Nodes { header_seq, nodes: BoundedVec::try_from_vec(nodes).unwrap_or_default() }
+                    }
                     None => err("no provable state yet; retry after the next ledger"),
                 }
             }
@@ -912,7 +986,11 @@ mod tests {
         let statement = Statement {
             node_id: NodeId(key.public()),
             slot_index: slot,
-            pledges: Pledges::Nominate { quorum_set_hash: Hash256::ZERO, votes: Default::default(), accepted: Default::default() },
+            pledges: Pledges::Nominate {
+                quorum_set_hash: Hash256::ZERO,
+                votes: Default::default(),
+                accepted: Default::default(),
+            },
         };
         statement.sign(key, network)
     }

@@ -69,6 +69,7 @@ pub fn load_from(data_dir: &Path, name: &Path) -> Result<Keypair, KeyFileError> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyFileError::Missing(path)),
         Err(e) => return Err(KeyFileError::Io { action: "read", path, source: e }),
     };
-    let seed = decode_secret(text.trim()).map_err(|e| KeyFileError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+    let seed =
+        decode_secret(text.trim()).map_err(|e| KeyFileError::Corrupt { path: path.clone(), reason: e.to_string() })?;
     Keypair::from_seed(seed).map_err(|e| KeyFileError::Corrupt { path, reason: e.to_string() })
 }

@@ -85,10 +85,16 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn start_validators(dir: &Path, opts: &LoadOptions, founders: &[AccountId]) -> Result<(Genesis, Vec<Validator>), String> {
+fn start_validators(
+    dir: &Path,
+    opts: &LoadOptions,
+    founders: &[AccountId],
+) -> Result<(Genesis, Vec<Validator>), String> {
     let mut params = Params::devnet(opts.ledger_ms, 86_400);
     params.max_txs_per_ledger = opts.max_txs_per_ledger;
-    let listen: Vec<SocketAddr> = (0..opts.validators).map(|_| free_port().map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p))).collect::<Result<_, _>>()?;
+    let listen: Vec<SocketAddr> = (0..opts.validators)
+        .map(|_| free_port().map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p)))
+        .collect::<Result<_, _>>()?;
     let admin: Vec<SocketAddr> = (0..opts.validators)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
@@ -106,7 +112,12 @@ fn start_validators(dir: &Path, opts: &LoadOptions, founders: &[AccountId]) -> R
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start validator {i}: {e}"))?;
-        validators.push(Validator { child, listen: listen[i], admin: admin[i], node: net.genesis.validators[i].node_id });
+        validators.push(Validator {
+            child,
+            listen: listen[i],
+            admin: admin[i],
+            node: net.genesis.validators[i].node_id,
+        });
     }
     Ok((net.genesis, validators))
 }
@@ -179,14 +190,22 @@ async fn run_client(
         Some(TransactionBody { source: me, seq_num: seq, fee: Amount(fee), max_ledger: None, ops }.sign(&key, &network))
     };
     // The day's tap first (the fee-free lane).
-    let tap = Operation::Attest(Attest { day: 0, anchor_seq: anchor.0, anchor_hash: anchor.1, inviter: None, device_token: None });
+    let tap = Operation::Attest(Attest {
+        day: 0,
+        anchor_seq: anchor.0,
+        anchor_hash: anchor.1,
+        inviter: None,
+        device_token: None,
+    });
     if let Some(tx) = sign(seq, 0, tap) {
         match request_on(&conn, &Request::SubmitTx(tx)).await {
             Ok(Response::TxAccepted { hash }) => {
                 log.attest_accepted = Some(hash);
                 seq += 1;
             }
-            Ok(Response::TxRejected { reason, .. }) => *log.rejected.entry(format!("attest {}", reason_name(&reason))).or_insert(0) += 1,
+            Ok(Response::TxRejected { reason, .. }) => {
+                *log.rejected.entry(format!("attest {}", reason_name(&reason))).or_insert(0) += 1
+            }
             _ => log.errors += 1,
         }
     }
@@ -216,7 +235,8 @@ async fn run_client(
     }
     // After the drain: where did each accepted transaction go?
     tokio::time::sleep_until(check_at.into()).await;
-    let mut lookups: Vec<(Hash256, Option<(u64, u64)>)> = log.accepted.iter().map(|(h, l, t)| (*h, Some((*l, *t)))).collect();
+    let mut lookups: Vec<(Hash256, Option<(u64, u64)>)> =
+        log.accepted.iter().map(|(h, l, t)| (*h, Some((*l, *t)))).collect();
     lookups.extend(log.attest_accepted.map(|h| (h, None)));
     for (hash, payment) in lookups {
         let mut answer = request_on(&conn, &Request::GetTx { hash }).await;
@@ -248,11 +268,15 @@ pub async fn run(opts: LoadOptions) -> Result<Json, String> {
     }
     let ips_needed = opts.clients.div_ceil(opts.clients_per_ip);
     if ips_needed > 250 * 250 {
-        return Err(format!("{} clients at {} per address need more loopback addresses than 127.0.x.y has", opts.clients, opts.clients_per_ip));
+        return Err(format!(
+            "{} clients at {} per address need more loopback addresses than 127.0.x.y has",
+            opts.clients, opts.clients_per_ip
+        ));
     }
     let dir: PathBuf = std::env::temp_dir().join(format!("watt-load-{}-{}", std::process::id(), now_ms()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let keys: Vec<Keypair> = (0..opts.clients).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let keys: Vec<Keypair> =
+        (0..opts.clients).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
     let accounts: Vec<AccountId> = keys.iter().map(|k| AccountId(k.public())).collect();
     let (genesis, validators) = start_validators(&dir, &opts, &accounts)?;
     let result = drive(&opts, &dir, keys, accounts, genesis, &validators).await;
@@ -261,7 +285,14 @@ pub async fn run(opts: LoadOptions) -> Result<Json, String> {
     result
 }
 
-async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec<AccountId>, genesis: Genesis, validators: &[Validator]) -> Result<Json, String> {
+async fn drive(
+    opts: &LoadOptions,
+    dir: &Path,
+    keys: Vec<Keypair>,
+    accounts: Vec<AccountId>,
+    genesis: Genesis,
+    validators: &[Validator],
+) -> Result<Json, String> {
     // Wait for the network to close its first ledgers.
     let ready = Instant::now() + Duration::from_secs(60);
     loop {
@@ -280,7 +311,11 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
     }
     let probe = quinn::Endpoint::client("127.0.0.1:0".parse().map_err(|_| "address")?).map_err(|e| e.to_string())?;
     let start_seq = status(&validators[0]).await.and_then(|s| s["ledger"]["seq"].as_u64()).unwrap_or(0);
-    let anchor = headers(&probe, &validators[0], start_seq, start_seq).await.first().map(|h| (h.seq, h.hash())).ok_or("no anchor header")?;
+    let anchor = headers(&probe, &validators[0], start_seq, start_seq)
+        .await
+        .first()
+        .map(|h| (h.seq, h.hash()))
+        .ok_or("no anchor header")?;
 
     // Connect every client: client k from 127.0.(2 + k / per_ip / 250).(2 + k / per_ip % 250).
     let connect_started = Instant::now();
@@ -290,7 +325,8 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
         let ip_index = k / opts.clients_per_ip;
         if ip_index == endpoints.len() {
             let ip = Ipv4Addr::new(127, 0, 2 + (ip_index / 250) as u8, 2 + (ip_index % 250) as u8);
-            let ep = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(ip), 0)).map_err(|e| format!("cannot bind {ip}: {e}"))?;
+            let ep = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(ip), 0))
+                .map_err(|e| format!("cannot bind {ip}: {e}"))?;
             endpoints.push(ep);
         }
         let v = &validators[k % validators.len()];
@@ -313,7 +349,18 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
     let interval = Duration::from_secs_f64(opts.clients as f64 / opts.rate as f64);
     let mut tasks = Vec::new();
     for (k, (conn, key)) in connected.iter().cloned().zip(keys).enumerate() {
-        tasks.push(tokio::spawn(run_client(conn, key, genesis.clone(), payees.clone(), anchor, start, offer_until, check_at, interval, k as u64 + 1)));
+        tasks.push(tokio::spawn(run_client(
+            conn,
+            key,
+            genesis.clone(),
+            payees.clone(),
+            anchor,
+            start,
+            offer_until,
+            check_at,
+            interval,
+            k as u64 + 1,
+        )));
     }
     // Watch the pools while the load runs.
     let pending_peak = Arc::new(AtomicU64::new(0));
@@ -323,7 +370,12 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
         tokio::spawn(async move {
             while Instant::now() < check_at {
                 for a in &admins {
-                    if let Some(p) = fetch_admin(*a, "/status").await.ok().and_then(|b| serde_json::from_str::<Json>(&b).ok()).and_then(|s| s["pending_txs"].as_u64()) {
+                    if let Some(p) = fetch_admin(*a, "/status")
+                        .await
+                        .ok()
+                        .and_then(|b| serde_json::from_str::<Json>(&b).ok())
+                        .and_then(|s| s["pending_txs"].as_u64())
+                    {
                         peak.fetch_max(p, Ordering::Relaxed);
                     }
                 }
@@ -342,7 +394,8 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
     // limit; the last must be refused.
     let per_ip_limit = crate::config::default_max_connections_per_ip();
     let extra_ip = Ipv4Addr::new(127, 0, 1, 250);
-    let extra = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(extra_ip), 0)).map_err(|e| format!("cannot bind {extra_ip}: {e}"))?;
+    let extra = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(extra_ip), 0))
+        .map_err(|e| format!("cannot bind {extra_ip}: {e}"))?;
     let v0 = &validators[0];
     let mut held = Vec::new();
     let mut refused_at = None;
@@ -361,9 +414,14 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
     // Per-connection budget: a burst of twice the requests a connection may
     // make in a second; the node serves up to the budget and then hangs up.
     let burst_ip = Ipv4Addr::new(127, 0, 1, 251);
-    let burst = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(burst_ip), 0)).map_err(|e| format!("cannot bind {burst_ip}: {e}"))?;
+    let burst = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(burst_ip), 0))
+        .map_err(|e| format!("cannot bind {burst_ip}: {e}"))?;
     let cfg = crate::tls::client_config(&v0.node, None).map_err(|e| e.to_string())?;
-    let conn = burst.connect_with(cfg, v0.listen, "watt-node").map_err(|e| e.to_string())?.await.map_err(|e| format!("burst connection: {e}"))?;
+    let conn = burst
+        .connect_with(cfg, v0.listen, "watt-node")
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| format!("burst connection: {e}"))?;
     let budget = crate::node::PHONE_REQS_PER_SEC as usize;
     let requests: Vec<_> = (0..budget * 2)
         .map(|_| {
@@ -383,13 +441,20 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
     // The requests are malformed on purpose: the node answers them without
     // the herder, so the burst lands inside one second even here.
     let crowd_ip = Ipv4Addr::new(127, 0, 1, 252);
-    let crowd = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(crowd_ip), 0)).map_err(|e| format!("cannot bind {crowd_ip}: {e}"))?;
+    let crowd = quinn::Endpoint::client(SocketAddr::new(IpAddr::V4(crowd_ip), 0))
+        .map_err(|e| format!("cannot bind {crowd_ip}: {e}"))?;
     let per_conn = budget * 3 / 4;
     let conns_needed = (crate::config::default_max_requests_per_ip_per_sec() as usize * 3 / 2).div_ceil(per_conn);
     let mut crowd_conns = Vec::new();
     for _ in 0..conns_needed {
         let cfg = crate::tls::client_config(&v0.node, None).map_err(|e| e.to_string())?;
-        crowd_conns.push(crowd.connect_with(cfg, v0.listen, "watt-node").map_err(|e| e.to_string())?.await.map_err(|e| format!("crowd connection: {e}"))?);
+        crowd_conns.push(
+            crowd
+                .connect_with(cfg, v0.listen, "watt-node")
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| format!("crowd connection: {e}"))?,
+        );
     }
     let requests: Vec<_> = crowd_conns
         .iter()
@@ -504,7 +569,10 @@ async fn drive(opts: &LoadOptions, dir: &Path, keys: Vec<Keypair>, accounts: Vec
 }
 
 pub fn print_text(r: &Json) {
-    println!("clients {} over {} addresses, {} validators, {} s at {} ms ledgers (max {} txs/ledger)", r["clients"], r["source_addresses"], r["validators"], r["seconds"], r["ledger_ms"], r["max_txs_per_ledger"]);
+    println!(
+        "clients {} over {} addresses, {} validators, {} s at {} ms ledgers (max {} txs/ledger)",
+        r["clients"], r["source_addresses"], r["validators"], r["seconds"], r["ledger_ms"], r["max_txs_per_ledger"]
+    );
     println!(
         "offered {:.0} tx/s, accepted {:.0} tx/s, applied {:.1} per ledger (most in one ledger {}); still pending {}, lost {}",
         r["offered_tx_per_s"].as_f64().unwrap_or(0.0),
@@ -514,12 +582,21 @@ pub fn print_text(r: &Json) {
         r["still_pending"],
         r["lost"]
     );
-    println!("ledgers closed {}, close interval median {} ms, p99 {} ms", r["ledgers_closed"], r["close_ms_median"], r["close_ms_p99"]);
-    println!("pending peak {} (pool bound {}), peak RSS per validator (MiB) {}", r["pending_peak"], r["pool_capacity"], r["peak_rss_mib"]);
+    println!(
+        "ledgers closed {}, close interval median {} ms, p99 {} ms",
+        r["ledgers_closed"], r["close_ms_median"], r["close_ms_p99"]
+    );
+    println!(
+        "pending peak {} (pool bound {}), peak RSS per validator (MiB) {}",
+        r["pending_peak"], r["pool_capacity"], r["peak_rss_mib"]
+    );
     println!("rejected at submit {}, dropped after accept {}", r["rejected_at_submit"], r["dropped_after_accept"]);
     println!("attestations {}", r["attestations"]);
     for l in r["fee_levels"].as_array().into_iter().flatten() {
-        println!("  fee {:>4}: accepted {:>6} evicted {:>6} applied {:>6} median wait {:>6} ms", l["fee_per_op"], l["accepted"], l["evicted"], l["applied"], l["median_wait_ms"]);
+        println!(
+            "  fee {:>4}: accepted {:>6} evicted {:>6} applied {:>6} median wait {:>6} ms",
+            l["fee_per_op"], l["accepted"], l["evicted"], l["applied"], l["median_wait_ms"]
+        );
     }
     println!("per-address limit {}: connection {} refused", r["per_ip_limit"], r["per_ip_refused_at_connection"]);
     println!(

@@ -205,7 +205,18 @@ fn main() -> ExitCode {
     logging::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Init { dir, new_network, validators, network, host, port, ledger_ms, day_seconds, founders, attest_grace_ledgers } => {
+        Command::Init {
+            dir,
+            new_network,
+            validators,
+            network,
+            host,
+            port,
+            ledger_ms,
+            day_seconds,
+            founders,
+            attest_grace_ledgers,
+        } => {
             if !new_network {
                 let key = match watt_core::crypto::Keypair::generate() {
                     Ok(k) => k,
@@ -215,11 +226,23 @@ fn main() -> ExitCode {
                     return fail(e);
                 }
                 println!("node id: {}", watt_core::address::NodeId(key.public()));
-                println!("vrf key: {}", watt_core::crypto::vrf::VrfKeypair::from_seed(key.seed().expose()).public().0.iter().map(|b| format!("{b:02x}")).collect::<String>());
+                println!(
+                    "vrf key: {}",
+                    watt_core::crypto::vrf::VrfKeypair::from_seed(key.seed().expose())
+                        .public()
+                        .0
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                );
                 println!("key file: {}", dir.join("node.key").display());
                 return ExitCode::SUCCESS;
             }
-            let mut params = watt_core::ledger::Params { ledger_close_ms: ledger_ms, day_seconds, ..watt_core::ledger::Params::mainnet() };
+            let mut params = watt_core::ledger::Params {
+                ledger_close_ms: ledger_ms,
+                day_seconds,
+                ..watt_core::ledger::Params::mainnet()
+            };
             if let Some(g) = attest_grace_ledgers {
                 params.attest_grace_ledgers = g;
             }
@@ -231,10 +254,12 @@ fn main() -> ExitCode {
                 }
             }
             let genesis_time = watt_node::node::now_ms() / 1000;
-            let net = match watt_node::config::new_network(&network, validators, host, port, params, genesis_time, &founding) {
-                Ok(n) => n,
-                Err(e) => return fail(e),
-            };
+            let net =
+                match watt_node::config::new_network(&network, validators, host, port, params, genesis_time, &founding)
+                {
+                    Ok(n) => n,
+                    Err(e) => return fail(e),
+                };
             match watt_node::config::write_network(&dir, &net) {
                 Ok(paths) => {
                     println!("genesis: {} (hash {})", dir.join("genesis.json").display(), net.genesis.hash());
@@ -282,12 +307,24 @@ fn main() -> ExitCode {
                     } else {
                         match serde_json::from_str::<serde_json::Value>(&body) {
                             Ok(v) => {
-                                println!("ledger {} {} (lag {} ms)", v["ledger"]["seq"], v["ledger"]["hash"].as_str().unwrap_or(""), v["ledger"]["lag_ms"]);
+                                println!(
+                                    "ledger {} {} (lag {} ms)",
+                                    v["ledger"]["seq"],
+                                    v["ledger"]["hash"].as_str().unwrap_or(""),
+                                    v["ledger"]["lag_ms"]
+                                );
                                 println!("peers {}", v["peers"].as_array().map_or(0, |p| p.len()));
                                 for n in v["quorum"]["validators"].as_array().into_iter().flatten() {
-                                    println!("  {} {}", n["node"].as_str().unwrap_or(""), n["state"].as_str().unwrap_or(""));
+                                    println!(
+                                        "  {} {}",
+                                        n["node"].as_str().unwrap_or(""),
+                                        n["state"].as_str().unwrap_or("")
+                                    );
                                 }
-                                println!("quorum intersection {}, failures survivable {}", v["quorum"]["intersection"], v["quorum"]["failures_survivable"]);
+                                println!(
+                                    "quorum intersection {}, failures survivable {}",
+                                    v["quorum"]["intersection"], v["quorum"]["failures_survivable"]
+                                );
                                 println!("pending txs {}", v["pending_txs"]);
                             }
                             Err(_) => println!("{body}"),
@@ -310,7 +347,10 @@ fn main() -> ExitCode {
                     for h in hs {
                         let txs = store.tx_set(h.seq).ok().flatten().map_or(0, |s| s.txs.len());
                         let gap = prev.map_or(0, |p| h.close_time.saturating_sub(p));
-                        println!("{}", json!({ "seq": h.seq, "hash": h.hash().to_hex(), "close_time_ms": h.close_time, "interval_ms": gap, "day": h.day, "txs": txs }));
+                        println!(
+                            "{}",
+                            json!({ "seq": h.seq, "hash": h.hash().to_hex(), "close_time_ms": h.close_time, "interval_ms": gap, "day": h.day, "txs": txs })
+                        );
                         prev = Some(h.close_time);
                     }
                     ExitCode::SUCCESS
@@ -326,12 +366,40 @@ fn main() -> ExitCode {
                 } else {
                     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
                 }
-                if agrees { ExitCode::SUCCESS } else { ExitCode::from(3) }
+                if agrees {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(3)
+                }
             }
             Err(e) => fail(e),
         },
-        Command::Devnet { validators, phones, days, day_seconds, ledger_ms, data_dir, json, storage_phones, sectors, sector_mib, layers } => {
-            let opts = watt_node::devnet::DevnetOptions { validators, phones, days, day_seconds, ledger_ms, data_dir, json, storage_phones, sectors, sector_mib, layers };
+        Command::Devnet {
+            validators,
+            phones,
+            days,
+            day_seconds,
+            ledger_ms,
+            data_dir,
+            json,
+            storage_phones,
+            sectors,
+            sector_mib,
+            layers,
+        } => {
+            let opts = watt_node::devnet::DevnetOptions {
+                validators,
+                phones,
+                days,
+                day_seconds,
+                ledger_ms,
+                data_dir,
+                json,
+                storage_phones,
+                sectors,
+                sector_mib,
+                layers,
+            };
             match runtime().block_on(watt_node::devnet::run(opts)) {
                 Ok(summary) => {
                     let agree = summary["ledger_hashes_agree"].as_bool().unwrap_or(false);
@@ -340,7 +408,11 @@ fn main() -> ExitCode {
                     } else {
                         println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
                     }
-                    if agree { ExitCode::SUCCESS } else { fail("validators disagree on ledger hashes") }
+                    if agree {
+                        ExitCode::SUCCESS
+                    } else {
+                        fail("validators disagree on ledger hashes")
+                    }
                 }
                 Err(e) => fail(e),
             }
@@ -354,8 +426,25 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Bench(BenchCommand::Load { validators, clients, rate, seconds, ledger_ms, max_txs, clients_per_ip, json }) => {
-            let opts = watt_node::load::LoadOptions { validators, clients, rate, seconds, ledger_ms, max_txs_per_ledger: max_txs, clients_per_ip };
+        Command::Bench(BenchCommand::Load {
+            validators,
+            clients,
+            rate,
+            seconds,
+            ledger_ms,
+            max_txs,
+            clients_per_ip,
+            json,
+        }) => {
+            let opts = watt_node::load::LoadOptions {
+                validators,
+                clients,
+                rate,
+                seconds,
+                ledger_ms,
+                max_txs_per_ledger: max_txs,
+                clients_per_ip,
+            };
             match runtime().block_on(watt_node::load::run(opts)) {
                 Ok(report) => {
                     if json {
@@ -377,28 +466,32 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Bench(BenchCommand::Client { rounds, json }) => match runtime().block_on(watt_node::bench::client_bench(rounds)) {
-            Ok(report) => {
-                if json {
-                    println!("{report}");
-                } else {
-                    print!("{}", watt_node::bench::client_bench_text(&report));
+        Command::Bench(BenchCommand::Client { rounds, json }) => {
+            match runtime().block_on(watt_node::bench::client_bench(rounds)) {
+                Ok(report) => {
+                    if json {
+                        println!("{report}");
+                    } else {
+                        print!("{}", watt_node::bench::client_bench_text(&report));
+                    }
+                    ExitCode::SUCCESS
                 }
-                ExitCode::SUCCESS
+                Err(e) => fail(e),
             }
-            Err(e) => fail(e),
-        },
-        Command::Bench(BenchCommand::Storage { sector_mib, layers, json }) => match watt_node::bench::storage(sector_mib, layers) {
-            Ok(report) => {
-                if json {
-                    println!("{report}");
-                } else {
-                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        }
+        Command::Bench(BenchCommand::Storage { sector_mib, layers, json }) => {
+            match watt_node::bench::storage(sector_mib, layers) {
+                Ok(report) => {
+                    if json {
+                        println!("{report}");
+                    } else {
+                        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                    }
+                    ExitCode::SUCCESS
                 }
-                ExitCode::SUCCESS
+                Err(e) => fail(e),
             }
-            Err(e) => fail(e),
-        },
+        }
         Command::Bench(BenchCommand::Ledger { accounts, json }) => {
             let report = watt_node::bench::ledger(accounts.max(30_000));
             if json {

@@ -2,7 +2,6 @@
 //! and phones (`watt/1`), a TCP admin endpoint (`/metrics`, `/status`), and
 //! one task that owns the [`Herder`] and moves messages and time into it.
 
-use watt_core::net::read_frame;
 use crate::config::NodeConfig;
 use crate::herder::{Action, Herder};
 use crate::store::Store;
@@ -18,7 +17,10 @@ use watt_core::address::NodeId;
 use watt_core::codec::decode;
 use watt_core::crypto::Keypair;
 use watt_core::ledger::Genesis;
-use watt_core::wire::{encode_frame, HeaderPush, PeerMessage, Request, Response, ALPN_PEER, ALPN_PHONE, MAX_FRAME, MAX_SMALL_FRAME};
+use watt_core::net::read_frame;
+use watt_core::wire::{
+    encode_frame, HeaderPush, PeerMessage, Request, Response, ALPN_PEER, ALPN_PHONE, MAX_FRAME, MAX_SMALL_FRAME,
+};
 
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -26,15 +28,37 @@ pub fn now_ms() -> u64 {
 
 /// Messages into the herder task.
 enum Event {
-    PeerUp { node: NodeId, conn_id: usize, tx: mpsc::Sender<Arc<Vec<u8>>> },
-    PeerDown { node: NodeId, conn_id: usize },
-    Peer { from: NodeId, msg: PeerMessage },
-    Misbehaved { node: NodeId, reason: &'static str },
+    PeerUp {
+        node: NodeId,
+        conn_id: usize,
+        tx: mpsc::Sender<Arc<Vec<u8>>>,
+    },
+    PeerDown {
+        node: NodeId,
+        conn_id: usize,
+    },
+    Peer {
+        from: NodeId,
+        msg: PeerMessage,
+    },
+    Misbehaved {
+        node: NodeId,
+        reason: &'static str,
+    },
     /// A connection refused before its handshake (counted by reason).
-    Refused { reason: &'static str },
-    Phone { req: Request, reply: oneshot::Sender<Response> },
-    Status { reply: oneshot::Sender<serde_json::Value> },
-    Metrics { reply: oneshot::Sender<String> },
+    Refused {
+        reason: &'static str,
+    },
+    Phone {
+        req: Request,
+        reply: oneshot::Sender<Response>,
+    },
+    Status {
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    Metrics {
+        reply: oneshot::Sender<String>,
+    },
 }
 
 /// Per-peer message budget: more than this per second is flooding.
@@ -153,7 +177,8 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
     let herder = Herder::new(genesis, key.clone(), store, cfg.ledger_ms, now_ms())?;
     let allowed = AllowedPeers::new(cfg.peers.iter().map(|p| p.node_id));
     let server = tls::server_config(&key, allowed.clone())?;
-    let endpoint = quinn::Endpoint::server(server, cfg.listen).map_err(|e| NodeError::Listen { addr: cfg.listen, source: e })?;
+    let endpoint =
+        quinn::Endpoint::server(server, cfg.listen).map_err(|e| NodeError::Listen { addr: cfg.listen, source: e })?;
     let listen = endpoint.local_addr().map_err(|e| NodeError::Listen { addr: cfg.listen, source: e })?;
     let (events_tx, events_rx) = mpsc::channel(4096);
     let (push_tx, _) = broadcast::channel::<Arc<HeaderPush>>(64);
@@ -166,7 +191,12 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
         let events = events_tx.clone();
         let push = push_tx.clone();
         let ids = conn_ids.clone();
-        let per_ip = Arc::new(IpSlots { limit: cfg.max_connections_per_ip, requests_per_sec: cfg.max_requests_per_ip_per_sec, open: std::sync::Mutex::new(HashMap::new()), spent: std::sync::Mutex::new(HashMap::new()) });
+        let per_ip = Arc::new(IpSlots {
+            limit: cfg.max_connections_per_ip,
+            requests_per_sec: cfg.max_requests_per_ip_per_sec,
+            open: std::sync::Mutex::new(HashMap::new()),
+            spent: std::sync::Mutex::new(HashMap::new()),
+        });
         tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
                 // Before the handshake costs anything: one address gets so many.
@@ -184,7 +214,9 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
                     let Ok(conn) = incoming.await else { return };
                     let (alpn, peer) = tls::connection_identity(&conn);
                     match (alpn.as_deref(), peer) {
-                        (Some(a), Some(node)) if a == ALPN_PEER => run_peer(conn, node, ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed), events).await,
+                        (Some(a), Some(node)) if a == ALPN_PEER => {
+                            run_peer(conn, node, ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed), events).await
+                        }
                         (Some(a), _) if a == ALPN_PHONE => run_phone(conn, events, push, budget).await,
                         _ => conn.close(1u32.into(), b"peers must present a known node key"),
                     }
@@ -209,7 +241,13 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
                 if let Ok(client) = tls::client_config(&p.node_id, Some(&key)) {
                     if let Ok(connecting) = endpoint.connect_with(client, p.address, "watt-node") {
                         if let Ok(conn) = connecting.await {
-                            run_peer(conn, p.node_id, ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed), events.clone()).await;
+                            run_peer(
+                                conn,
+                                p.node_id,
+                                ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                                events.clone(),
+                            )
+                            .await;
                         }
                     }
                 }
@@ -237,6 +275,9 @@ fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Frames waiting to go to one peer.
+type PeerQueue = mpsc::Sender<Arc<Vec<u8>>>;
+
 async fn run_herder(
     mut herder: Herder,
     mut events: mpsc::Receiver<Event>,
@@ -244,7 +285,8 @@ async fn run_herder(
     mut shutdown: oneshot::Receiver<()>,
     endpoint: quinn::Endpoint,
 ) {
-    let mut peers: HashMap<NodeId, (usize, mpsc::Sender<Arc<Vec<u8>>>)> = HashMap::new();
+    // Each connected peer: its connection's index and its outbound queue.
+    let mut peers: HashMap<NodeId, (usize, PeerQueue)> = HashMap::new();
     let started = Instant::now();
     let wall0 = now_ms();
     let clock = move || wall0 + started.elapsed().as_millis() as u64;
@@ -383,7 +425,12 @@ async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events:
     let _ = events.send(Event::PeerDown { node, conn_id }).await;
 }
 
-async fn run_phone(conn: quinn::Connection, events: mpsc::Sender<Event>, push: broadcast::Sender<Arc<HeaderPush>>, per_ip: Arc<IpSlots>) {
+async fn run_phone(
+    conn: quinn::Connection,
+    events: mpsc::Sender<Event>,
+    push: broadcast::Sender<Arc<HeaderPush>>,
+    per_ip: Arc<IpSlots>,
+) {
     let ip = conn.remote_address().ip();
     let mut window = Instant::now();
     let mut count = 0u32;
@@ -442,11 +489,18 @@ async fn run_phone(conn: quinn::Connection, events: mpsc::Sender<Event>, push: b
 }
 
 fn rate_limited() -> Response {
-    Response::Error { message: watt_core::codec::BoundedBytes::try_from_slice(b"too many requests from this address; try again in a second").unwrap_or_default() }
+    Response::Error {
+        message: watt_core::codec::BoundedBytes::try_from_slice(
+            b"too many requests from this address; try again in a second",
+        )
+        .unwrap_or_default(),
+    }
 }
 
 fn bad_request() -> Response {
-    Response::Error { message: watt_core::codec::BoundedBytes::try_from_slice(b"malformed or oversize request").unwrap_or_default() }
+    Response::Error {
+        message: watt_core::codec::BoundedBytes::try_from_slice(b"malformed or oversize request").unwrap_or_default(),
+    }
 }
 
 fn percentile(v: &[u64], p: f64) -> u64 {
@@ -475,7 +529,9 @@ pub fn status_json(h: &Herder, now: u64) -> serde_json::Value {
             // Silent for 10 ledgers: missing; last heard on an older slot: delayed.
             let state = match h.heard.get(&n) {
                 None => "missing",
-                Some((_, at)) if now.saturating_sub(*at) > 10 * h.genesis().params.ledger_close_ms.max(1_000) => "missing",
+                Some((_, at)) if now.saturating_sub(*at) > 10 * h.genesis().params.ledger_close_ms.max(1_000) => {
+                    "missing"
+                }
                 Some((slot, _)) if *slot + 1 < lcl.seq => "delayed",
                 Some(_) => "agree",
             };
@@ -492,7 +548,8 @@ pub fn status_json(h: &Herder, now: u64) -> serde_json::Value {
         watt_core::scp::intersection::Intersection::Split { .. } => json!(false),
         watt_core::scp::intersection::Intersection::TooLarge { .. } => json!(null),
     };
-    let survivable = qset.as_ref().map(|q| watt_core::scp::intersection::failures_survivable(q, &me, &|n| up.contains(n)));
+    let survivable =
+        qset.as_ref().map(|q| watt_core::scp::intersection::failures_survivable(q, &me, &|n| up.contains(n)));
     json!({
         "node_id": me.to_string(),
         "ledger": { "seq": lcl.seq, "hash": lcl.hash().to_hex(), "close_time_ms": lcl.close_time, "lag_ms": now.saturating_sub(lcl.close_time), "day": lcl.day },
@@ -535,7 +592,12 @@ pub fn metrics_text(h: &Herder, peers: usize, dropped: u64) -> String {
     let lcl = h.lcl();
     gauge(&mut reg, "watt_ledger_seq", "Last closed ledger", lcl.seq as i64);
     gauge(&mut reg, "watt_ledger_close_time_ms", "Close time of the last ledger", lcl.close_time as i64);
-    gauge(&mut reg, "watt_consensus_latency_ms_median", "Nomination to externalize, median", percentile(&h.stats.consensus_ms, 0.5) as i64);
+    gauge(
+        &mut reg,
+        "watt_consensus_latency_ms_median",
+        "Nomination to externalize, median",
+        percentile(&h.stats.consensus_ms, 0.5) as i64,
+    );
     gauge(&mut reg, "watt_peers", "Connected peers", peers as i64);
     gauge(&mut reg, "watt_pending_txs", "Transactions in the pending pool", h.pool.len() as i64);
     gauge(&mut reg, "watt_outbound_dropped", "Messages dropped on full peer queues", dropped as i64);
@@ -572,7 +634,8 @@ async fn run_admin(listener: tokio::net::TcpListener, events: mpsc::Sender<Event
                 }
                 ("application/json", rx.await.map(|v| v.to_string()).unwrap_or_default())
             };
-            let resp = format!("HTTP/1.0 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            let resp =
+                format!("HTTP/1.0 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
             let _ = sock.write_all(resp.as_bytes()).await;
         });
     }
@@ -589,9 +652,18 @@ pub async fn fetch_admin(addr: SocketAddr, path: &str) -> std::io::Result<String
 
 /// A phone-side request over QUIC (used by the devnet and tools until the
 /// mobile core's client lands).
-pub async fn phone_request(endpoint: &quinn::Endpoint, addr: SocketAddr, node: &NodeId, req: &Request) -> Result<Response, String> {
+pub async fn phone_request(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    node: &NodeId,
+    req: &Request,
+) -> Result<Response, String> {
     let client = tls::client_config(node, None).map_err(|e| e.to_string())?;
-    let conn = endpoint.connect_with(client, addr, "watt-node").map_err(|e| e.to_string())?.await.map_err(|e| e.to_string())?;
+    let conn = endpoint
+        .connect_with(client, addr, "watt-node")
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
     let r = request_on(&conn, req).await;
     conn.close(0u32.into(), b"");
     r
@@ -601,4 +673,3 @@ pub async fn phone_request(endpoint: &quinn::Endpoint, addr: SocketAddr, node: &
 pub async fn request_on(conn: &quinn::Connection, req: &Request) -> Result<Response, String> {
     watt_core::net::request(conn, req).await.map_err(|e| e.to_string())
 }
-

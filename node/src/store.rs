@@ -101,9 +101,11 @@ impl Store {
 
     /// Writes the genesis ledger's full state.
     pub fn init_genesis(&self, state: &LedgerState) -> Result<(), StoreError> {
-        let entries: Vec<(StateKey, Option<StateEntry>)> = state.all_entries().into_iter().map(|(k, e)| (k, Some(e))).collect();
+        let entries: Vec<(StateKey, Option<StateEntry>)> =
+            state.all_entries().into_iter().map(|(k, e)| (k, Some(e))).collect();
         let empty = TxSet { prev_header_hash: Hash256::ZERO, txs: Default::default() };
-        let proof = ExternalizeProof { slot: 1, value: watt_core::scp::Value(Default::default()), commits: Default::default() };
+        let proof =
+            ExternalizeProof { slot: 1, value: watt_core::scp::Value(Default::default()), commits: Default::default() };
         self.commit(&ClosedLedger {
             header: &state.header,
             tx_set: &empty,
@@ -121,9 +123,18 @@ impl Store {
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let seq = c.header.seq;
-            w.open_table(HEADERS).map_err(|e| self.err(e))?.insert(seq, encode(c.header).as_slice()).map_err(|e| self.err(e))?;
-            w.open_table(TX_SETS).map_err(|e| self.err(e))?.insert(seq, encode(c.tx_set).as_slice()).map_err(|e| self.err(e))?;
-            w.open_table(PROOFS).map_err(|e| self.err(e))?.insert(seq, encode(c.proof).as_slice()).map_err(|e| self.err(e))?;
+            w.open_table(HEADERS)
+                .map_err(|e| self.err(e))?
+                .insert(seq, encode(c.header).as_slice())
+                .map_err(|e| self.err(e))?;
+            w.open_table(TX_SETS)
+                .map_err(|e| self.err(e))?
+                .insert(seq, encode(c.tx_set).as_slice())
+                .map_err(|e| self.err(e))?;
+            w.open_table(PROOFS)
+                .map_err(|e| self.err(e))?
+                .insert(seq, encode(c.proof).as_slice())
+                .map_err(|e| self.err(e))?;
             let results = watt_core::codec::to_bytes(&c.results.to_vec()).unwrap_or_default();
             w.open_table(RESULTS).map_err(|e| self.err(e))?.insert(seq, results.as_slice()).map_err(|e| self.err(e))?;
             let mut index = w.open_table(TX_INDEX).map_err(|e| self.err(e))?;
@@ -133,7 +144,10 @@ impl Store {
             drop(index);
             if let Some((hash, envs)) = c.prev_proof {
                 let bytes = watt_core::codec::to_bytes(&envs.to_vec()).unwrap_or_default();
-                w.open_table(PROOF_SETS).map_err(|e| self.err(e))?.insert(hash.0.as_slice(), bytes.as_slice()).map_err(|e| self.err(e))?;
+                w.open_table(PROOF_SETS)
+                    .map_err(|e| self.err(e))?
+                    .insert(hash.0.as_slice(), bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
             }
             let mut entries = w.open_table(ENTRIES).map_err(|e| self.err(e))?;
             for (key, entry) in c.changes {
@@ -183,11 +197,18 @@ impl Store {
         self.get_decoded(PROOFS, slot, "externalize proof")
     }
 
-    fn get_decoded<T: watt_core::Wire>(&self, table: TableDefinition<u64, &[u8]>, k: u64, what: &str) -> Result<Option<T>, StoreError> {
+    fn get_decoded<T: watt_core::Wire>(
+        &self,
+        table: TableDefinition<u64, &[u8]>,
+        k: u64,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(table).map_err(|e| self.err(e))?;
         match t.get(k).map_err(|e| self.err(e))? {
-            Some(v) => decode(v.value()).map(Some).map_err(|e| StoreError::Corrupt { what: format!("{what} {k}"), source: e }),
+            Some(v) => {
+                decode(v.value()).map(Some).map_err(|e| StoreError::Corrupt { what: format!("{what} {k}"), source: e })
+            }
             None => Ok(None),
         }
     }
@@ -240,7 +261,8 @@ impl Store {
     /// against that ledger's state root.
     pub fn load_state(&self, genesis: &Genesis) -> Result<Option<LedgerState>, StoreError> {
         let Some(lcl) = self.last_seq()? else { return Ok(None) };
-        let header = self.header(lcl)?.ok_or_else(|| StoreError::Inconsistent(format!("ledger {lcl} has no header")))?;
+        let header =
+            self.header(lcl)?.ok_or_else(|| StoreError::Inconsistent(format!("ledger {lcl} has no header")))?;
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let mut entries = Vec::new();
         for item in r.open_table(ENTRIES).map_err(|e| self.err(e))?.iter().map_err(|e| self.err(e))? {
@@ -252,14 +274,17 @@ impl Store {
         let mut payouts = Vec::new();
         for item in r.open_table(PAYOUTS).map_err(|e| self.err(e))?.iter().map_err(|e| self.err(e))? {
             let (_, v) = item.map_err(|e| self.err(e))?;
-            payouts.push(decode::<Payout>(v.value()).map_err(|e| StoreError::Corrupt { what: "payout".into(), source: e })?);
+            payouts.push(
+                decode::<Payout>(v.value()).map_err(|e| StoreError::Corrupt { what: "payout".into(), source: e })?,
+            );
         }
         let window = genesis.params.recent_window();
         let mut recent = Vec::new();
         let headers = r.open_table(HEADERS).map_err(|e| self.err(e))?;
         for item in headers.range(lcl.saturating_sub(window)..=lcl).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
-            let h: LedgerHeader = decode(v.value()).map_err(|e| StoreError::Corrupt { what: format!("header {}", k.value()), source: e })?;
+            let h: LedgerHeader = decode(v.value())
+                .map_err(|e| StoreError::Corrupt { what: format!("header {}", k.value()), source: e })?;
             recent.push((h.seq, h.hash(), h.rand));
         }
         LedgerState::restore(genesis, header, entries, payouts, recent).map(Some).map_err(StoreError::Inconsistent)
@@ -271,7 +296,10 @@ impl Store {
         let mut out = Vec::new();
         for item in t.range(from..from.saturating_add(u64::from(count))).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
-            out.push(decode(v.value()).map_err(|e| StoreError::Corrupt { what: format!("header {}", k.value()), source: e })?);
+            out.push(
+                decode(v.value())
+                    .map_err(|e| StoreError::Corrupt { what: format!("header {}", k.value()), source: e })?,
+            );
         }
         Ok(out)
     }

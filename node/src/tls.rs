@@ -28,8 +28,10 @@ fn pkcs8(key: &Keypair) -> Vec<u8> {
 pub fn node_certificate(key: &Keypair) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), TlsError> {
     let der = pkcs8(key);
     let pk = PrivatePkcs8KeyDer::from(der.clone());
-    let kp = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pk, &rcgen::PKCS_ED25519).map_err(|e| TlsError::Cert(e.to_string()))?;
-    let params = rcgen::CertificateParams::new(vec!["watt-node".to_string()]).map_err(|e| TlsError::Cert(e.to_string()))?;
+    let kp = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pk, &rcgen::PKCS_ED25519)
+        .map_err(|e| TlsError::Cert(e.to_string()))?;
+    let params =
+        rcgen::CertificateParams::new(vec!["watt-node".to_string()]).map_err(|e| TlsError::Cert(e.to_string()))?;
     let cert = params.self_signed(&kp).map_err(|e| TlsError::Cert(e.to_string()))?;
     Ok((cert.der().clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))))
 }
@@ -59,7 +61,12 @@ impl ClientCertVerifier for PinnedClients {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
         match certificate_key(end_entity) {
             Some(k) if self.0.contains(&NodeId(k)) => Ok(ClientCertVerified::assertion()),
             _ => Err(rustls::Error::General("client certificate is not a known peer's node key".into())),
@@ -68,10 +75,20 @@ impl ClientCertVerifier for PinnedClients {
     fn client_auth_mandatory(&self) -> bool {
         false // phones are anonymous; peers are checked again by ALPN after the handshake
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Err(rustls::Error::General("TLS 1.2 is not used".into()))
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_signature(m, c, d)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -162,6 +162,7 @@ mod tests {
         // SAFETY: the seed is dropped in place once and never used as a
         // SecretSeed again; its bytes stay allocated inside `slot` and are
         // read back as plain bytes, which any bit pattern is.
+        #[allow(unsafe_code)] // the one unsafe block: reads a dropped seed back
         let left = unsafe {
             std::ptr::drop_in_place(&mut *slot as *mut SecretSeed);
             std::ptr::read(std::ptr::addr_of!(slot.0))
@@ -180,10 +181,22 @@ mod tests {
         let testnet = NetworkId::from_passphrase("WATT testnet");
         let sig = k.sign(&devnet, Domain::Transaction, b"pay 5");
         assert_eq!(verify(&k.public(), &devnet, Domain::Transaction, b"pay 5", &sig), Ok(()));
-        assert_eq!(verify(&k.public(), &testnet, Domain::Transaction, b"pay 5", &sig), Err(SignatureError::BadSignature));
-        assert_eq!(verify(&k.public(), &devnet, Domain::ScpStatement, b"pay 5", &sig), Err(SignatureError::BadSignature));
-        assert_eq!(verify(&k.public(), &devnet, Domain::Transaction, b"pay 6", &sig), Err(SignatureError::BadSignature));
-        assert_eq!(verify(&pair(2).public(), &devnet, Domain::Transaction, b"pay 5", &sig), Err(SignatureError::BadSignature));
+        assert_eq!(
+            verify(&k.public(), &testnet, Domain::Transaction, b"pay 5", &sig),
+            Err(SignatureError::BadSignature)
+        );
+        assert_eq!(
+            verify(&k.public(), &devnet, Domain::ScpStatement, b"pay 5", &sig),
+            Err(SignatureError::BadSignature)
+        );
+        assert_eq!(
+            verify(&k.public(), &devnet, Domain::Transaction, b"pay 6", &sig),
+            Err(SignatureError::BadSignature)
+        );
+        assert_eq!(
+            verify(&pair(2).public(), &devnet, Domain::Transaction, b"pay 5", &sig),
+            Err(SignatureError::BadSignature)
+        );
     }
 
     #[test]

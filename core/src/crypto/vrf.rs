@@ -64,7 +64,13 @@ impl VrfKeypair {
 }
 
 /// Checks that `rand` is the VRF output of `key` for `prev_rand ‖ slot`.
-pub fn vrf_verify(key: &PublicKey, prev_rand: &Hash256, slot: u64, rand: &Hash256, proof: &[u8]) -> Result<(), VrfError> {
+pub fn vrf_verify(
+    key: &PublicKey,
+    prev_rand: &Hash256,
+    slot: u64,
+    rand: &Hash256,
+    proof: &[u8],
+) -> Result<(), VrfError> {
     if proof.len() != VRF_PROOF_LEN {
         return Err(VrfError::Malformed);
     }

@@ -82,7 +82,10 @@ impl LedgerState {
             return Err(ApplyError::WrongPrevious { expected: prev_hash, found: tx_set.prev_header_hash });
         }
         if inputs.close_time <= self.header.close_time {
-            return Err(ApplyError::CloseTimeNotIncreasing { close_time: inputs.close_time, prev: self.header.close_time });
+            return Err(ApplyError::CloseTimeNotIncreasing {
+                close_time: inputs.close_time,
+                prev: self.header.close_time,
+            });
         }
         if tx_set.txs.windows(2).any(|w| canonical_order(&w[0], &w[1]) != std::cmp::Ordering::Less) {
             return Err(ApplyError::TxSetOrder);
@@ -90,7 +93,11 @@ impl LedgerState {
         let seq = self.header.seq + 1;
         let day = self.day_of(inputs.close_time).max(self.header.day);
         // The ledger before this one stays provable (phones trust roots one ledger late).
-        self.prev = Some(super::state::Snapshot { header: self.header.clone(), tree: self.tree.clone(), old: Default::default() });
+        self.prev = Some(super::state::Snapshot {
+            header: self.header.clone(),
+            tree: self.tree.clone(),
+            old: Default::default(),
+        });
         self.new_payouts.clear();
 
         // New days get their records (days with no ledger at all too).
@@ -160,7 +167,15 @@ impl LedgerState {
         })
     }
 
-    fn apply_tx(&mut self, tx: &Transaction, tx_hash: Hash256, signature_ok: bool, seq: u64, day: u64, close_time: u64) -> TxResult {
+    fn apply_tx(
+        &mut self,
+        tx: &Transaction,
+        tx_hash: Hash256,
+        signature_ok: bool,
+        seq: u64,
+        day: u64,
+        close_time: u64,
+    ) -> TxResult {
         let reject = |f| TxResult { tx_hash, fee_charged: Amount::ZERO, outcome: TxOutcome::Rejected(f) };
         if !signature_ok {
             return reject(TxFailure::Malformed);
@@ -201,7 +216,11 @@ impl LedgerState {
         for (i, op) in body.ops.iter().enumerate() {
             if let Err(reason) = self.apply_op(op, &source, body.seq_num, seq, day, close_time, &mut undo) {
                 self.rollback(undo);
-                return TxResult { tx_hash, fee_charged: body.fee, outcome: TxOutcome::OpFailed { index: i as u32, reason } };
+                return TxResult {
+                    tx_hash,
+                    fee_charged: body.fee,
+                    outcome: TxOutcome::OpFailed { index: i as u32, reason },
+                };
             }
         }
         TxResult { tx_hash, fee_charged: body.fee, outcome: TxOutcome::Success }
@@ -287,7 +306,8 @@ impl LedgerState {
     }
 
     fn past_probation(&self, acc: &AccountEntry, day: u64) -> bool {
-        acc.flags & AccountEntry::FLAG_FOUNDING != 0 || day >= acc.created_day.saturating_add(self.params.probation_days)
+        acc.flags & AccountEntry::FLAG_FOUNDING != 0
+            || day >= acc.created_day.saturating_add(self.params.probation_days)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -320,7 +340,8 @@ impl LedgerState {
                 if let Some(s) = self.accounts.get_mut(source) {
                     s.balance = Amount(bal.units() - amount.units());
                 }
-                let d = self.accounts.entry(*to).or_insert_with(|| AccountEntry { created_day: day, ..Default::default() });
+                let d =
+                    self.accounts.entry(*to).or_insert_with(|| AccountEntry { created_day: day, ..Default::default() });
                 d.balance = new_dest;
                 Ok(())
             }
@@ -359,8 +380,14 @@ impl LedgerState {
                 if !self.accounts.contains_key(source) {
                     return Err(OpFailure::NoSuchAccount);
                 }
-                crate::crypto::verify(node_id.public_key(), &self.network_id, Domain::NodeKeyProof, &encode(source), proof_of_key)
-                    .map_err(|_| OpFailure::BadProof)?;
+                crate::crypto::verify(
+                    node_id.public_key(),
+                    &self.network_id,
+                    Domain::NodeKeyProof,
+                    &encode(source),
+                    proof_of_key,
+                )
+                .map_err(|_| OpFailure::BadProof)?;
                 if quorum_set.check_sanity(false).is_err() {
                     return Err(OpFailure::BadProof);
                 }
@@ -373,11 +400,18 @@ impl LedgerState {
                 self.mark(StateKey::Node(*node_id));
                 self.nodes.insert(
                     *node_id,
-                    NodeEntry { owner: *source, vrf_key: *vrf_key, addresses: addresses.clone(), quorum_set: quorum_set.clone() },
+                    NodeEntry {
+                        owner: *source,
+                        vrf_key: *vrf_key,
+                        addresses: addresses.clone(),
+                        quorum_set: quorum_set.clone(),
+                    },
                 );
                 Ok(())
             }
-            Operation::Participation { node_id, envelopes } => self.op_participation(node_id, envelopes, seq, day, undo),
+            Operation::Participation { node_id, envelopes } => {
+                self.op_participation(node_id, envelopes, seq, day, undo)
+            }
             Operation::PledgeLock { amount } => {
                 let acc = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?;
                 if acc.balance < *amount {
@@ -416,20 +450,37 @@ impl LedgerState {
                 }
                 Ok(())
             }
-            Operation::SectorPreCommit { sector_number, size, ticket_seq, comm_d, comm_r, comm_c, comm_r_last } => {
-                self.op_sector_precommit(source, *sector_number, *size, *ticket_seq, [*comm_d, *comm_r, *comm_c, *comm_r_last], seq, undo)
-            }
+            Operation::SectorPreCommit { sector_number, size, ticket_seq, comm_d, comm_r, comm_c, comm_r_last } => self
+                .op_sector_precommit(
+                    source,
+                    *sector_number,
+                    *size,
+                    *ticket_seq,
+                    [*comm_d, *comm_r, *comm_c, *comm_r_last],
+                    seq,
+                    undo,
+                ),
             Operation::SectorProveCommit { sector_number, proof } => {
                 self.op_sector_prove_commit(source, *sector_number, &proof[..], seq, day, undo)
             }
-            Operation::PostCommit { period, chain_root } => self.op_post_commit(source, *period, *chain_root, seq, day, close_time, undo),
+            Operation::PostCommit { period, chain_root } => {
+                self.op_post_commit(source, *period, *chain_root, seq, day, close_time, undo)
+            }
             Operation::PostReveal { period, proof } => self.op_post_reveal(source, *period, &proof[..], seq, day, undo),
             Operation::SectorDeclareFault { sectors } => self.op_declare_fault(source, sectors, day, undo),
             Operation::SectorTerminate { sectors } => self.op_terminate(source, sectors, undo),
         }
     }
 
-    fn op_attest(&mut self, a: &Attest, source: &AccountId, tx_seq: u64, seq: u64, day: u64, undo: &mut Undo) -> Result<(), OpFailure> {
+    fn op_attest(
+        &mut self,
+        a: &Attest,
+        source: &AccountId,
+        tx_seq: u64,
+        seq: u64,
+        day: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
         // Today, or yesterday during the first grace ledgers of today.
         let first_seq = self.days.get(&day).map_or(seq, |r| r.first_seq);
         let in_grace = seq < first_seq.saturating_add(self.params.attest_grace_ledgers);
@@ -458,7 +509,8 @@ impl LedgerState {
                 return Err(OpFailure::InviterNotEligible);
             }
             let yesterday = day.checked_sub(1).and_then(|d| self.days.get(&d)).map_or(0, |r| r.attesters);
-            let limit = (u128::from(yesterday) * u128::from(self.params.new_accounts_ppm_of_attesters) / 1_000_000) as u64;
+            let limit =
+                (u128::from(yesterday) * u128::from(self.params.new_accounts_ppm_of_attesters) / 1_000_000) as u64;
             let limit = limit.max(self.params.min_new_accounts_per_day);
             if self.days.get(&day).map_or(0, |r| r.new_accounts) >= limit {
                 return Err(OpFailure::NewAccountLimit);
@@ -519,7 +571,11 @@ impl LedgerState {
                 Pledges::Externalize { commit, .. } => &commit.value,
                 _ => return Err(OpFailure::BadProof),
             };
-            if st.node_id != *node || st.slot_index >= seq || seq - st.slot_index > 64 || env.verify(&self.network_id).is_err() {
+            if st.node_id != *node
+                || st.slot_index >= seq
+                || seq - st.slot_index > 64
+                || env.verify(&self.network_id).is_err()
+            {
                 return Err(OpFailure::BadProof);
             }
             // The value must be the one externalized for that slot.
@@ -572,7 +628,8 @@ impl LedgerState {
                     let amount = acc.pledge_unlocking;
                     acc.balance = Amount(acc.balance.units().saturating_add(amount.units()));
                     acc.pledge_unlocking = Amount::ZERO;
-                    self.supply.locked_pledges = Amount(self.supply.locked_pledges.units().saturating_sub(amount.units()));
+                    self.supply.locked_pledges =
+                        Amount(self.supply.locked_pledges.units().saturating_sub(amount.units()));
                 }
             }
         }

@@ -61,13 +61,19 @@ impl LedgerState {
             }
             false
         };
-        let due: Vec<u64> = self.days.values().filter(|r| !r.distributed && grace_over(r.day, self)).map(|r| r.day).collect();
+        let due: Vec<u64> =
+            self.days.values().filter(|r| !r.distributed && grace_over(r.day, self)).map(|r| r.day).collect();
         for d in due {
             let t = std::time::Instant::now();
             let dist = self.compute_distribution(d).ok_or(ApplyError::DistributionOverflow(d))?;
             let computed = t.elapsed();
             self.record_distribution(d, dist).ok_or(ApplyError::DistributionOverflow(d))?;
-            tracing::debug!(day = d, compute_ms = computed.as_millis() as u64, total_ms = t.elapsed().as_millis() as u64, "day distributed");
+            tracing::debug!(
+                day = d,
+                compute_ms = computed.as_millis() as u64,
+                total_ms = t.elapsed().as_millis() as u64,
+                "day distributed"
+            );
         }
         Ok(())
     }
@@ -106,7 +112,11 @@ impl LedgerState {
                         }
                     }
                     let refers = acc.referrer.is_some_and(|r| own_past && attested(&r));
-                    Some((PIONEER_WEIGHT + CIRCLE_BONUS * contributing.min(5), !own_past && vouches < VOUCHES_TO_SKIP_PROBATION, refers))
+                    Some((
+                        PIONEER_WEIGHT + CIRCLE_BONUS * contributing.min(5),
+                        !own_past && vouches < VOUCHES_TO_SKIP_PROBATION,
+                        refers,
+                    ))
                 })
                 .collect()
         });
@@ -192,7 +202,8 @@ impl LedgerState {
             [Amount(pool.units() / 2), Amount::ZERO, Amount(pool.units() - pool.units() / 2)]
         };
         let fee_total = self.fee_pool.units();
-        let fees: [Amount; 3] = [0, 1, 2].map(|i| Amount((u128::from(fee_total) * u128::from(split[i]) / u128::from(PPM)) as u64));
+        let fees: [Amount; 3] =
+            [0, 1, 2].map(|i| Amount((u128::from(fee_total) * u128::from(split[i]) / u128::from(PPM)) as u64));
 
         let mut emitted: u64 = 0;
         let mut fees_paid: u64 = 0;
@@ -226,7 +237,8 @@ impl LedgerState {
         let mut cursors = [0usize; 3];
         let mut last: Option<Hash256> = None;
         loop {
-            let next = (0..3).filter(|c| cursors[*c] < per_class[*c].len()).min_by_key(|c| per_class[*c][cursors[*c]].0);
+            let next =
+                (0..3).filter(|c| cursors[*c] < per_class[*c].len()).min_by_key(|c| per_class[*c][cursors[*c]].0);
             let Some(c) = next else { break };
             let (h, id, a) = per_class[c][cursors[c]];
             cursors[c] += 1;
@@ -240,7 +252,14 @@ impl LedgerState {
             }
         }
         payouts.retain(|(_, a)| !a.is_zero());
-        Some(DayDistribution { total_weights: totals, pools, fees, payouts, emitted: Amount(emitted), fees_paid: Amount(fees_paid) })
+        Some(DayDistribution {
+            total_weights: totals,
+            pools,
+            fees,
+            payouts,
+            emitted: Amount(emitted),
+            fees_paid: Amount(fees_paid),
+        })
     }
 
     fn record_distribution(&mut self, day: u64, dist: DayDistribution) -> Option<()> {

@@ -10,8 +10,8 @@ pub mod state;
 pub mod storage;
 pub mod types;
 
-pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator};
 pub use apply::{ApplyError, ApplyOutcome, HeaderInputs};
+pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator};
 pub use params::Params;
 pub use state::{LedgerState, StateEntry, StateKey};
 pub use types::*;

@@ -121,7 +121,10 @@ impl TxPool {
             return Err(TxRejection::Duplicate);
         }
         let n_ops = tx.body.ops.len();
-        if n_ops == 0 || n_ops > super::types::MAX_OPS || (n_ops > 1 && tx.body.ops.iter().any(Operation::is_attestation)) {
+        if n_ops == 0
+            || n_ops > super::types::MAX_OPS
+            || (n_ops > 1 && tx.body.ops.iter().any(Operation::is_attestation))
+        {
             return Err(TxRejection::Malformed);
         }
         if tx.check_form(&state.network_id).is_err() {
@@ -161,7 +164,8 @@ impl TxPool {
         if tx.body.seq_num != expected {
             return Err(TxRejection::BadSequence { expected });
         }
-        let queued_fees: u64 = queued.into_iter().flatten().filter_map(|(_, h)| self.by_hash.get(h)).map(|p| p.tx.body.fee.units()).sum();
+        let queued_fees: u64 =
+            queued.into_iter().flatten().filter_map(|(_, h)| self.by_hash.get(h)).map(|p| p.tx.body.fee.units()).sum();
         if acc.balance.units() < queued_fees.saturating_add(tx.body.fee.units()) {
             return Err(TxRejection::InsufficientBalance);
         }
@@ -192,11 +196,8 @@ impl TxPool {
         let Some(p) = self.by_hash.get(hash) else { return };
         let source = p.tx.body.source;
         let seq = p.tx.body.seq_num;
-        let later: Vec<Hash256> = self
-            .by_account
-            .get(&source)
-            .map(|m| m.range(seq..).map(|(_, h)| *h).collect())
-            .unwrap_or_default();
+        let later: Vec<Hash256> =
+            self.by_account.get(&source).map(|m| m.range(seq..).map(|(_, h)| *h).collect()).unwrap_or_default();
         for h in later {
             self.remove(&h);
             self.note_dropped(h, why.clone());
@@ -261,7 +262,7 @@ impl TxPool {
         let head_of = |pool: &TxPool, acct: &AccountId, seq: u64| -> Option<(Priority, Hash256)> {
             let h = pool.by_account.get(acct)?.get(&seq)?;
             let p = pool.by_hash.get(h)?;
-            (!p.tx.is_attestation()).then(|| (Priority(p.fee_per_op, std::cmp::Reverse(*h)), *h))
+            (!p.tx.is_attestation()).then_some((Priority(p.fee_per_op, std::cmp::Reverse(*h)), *h))
         };
         for (acct, txs) in &self.by_account {
             let base = state.account(acct).map_or(0, |a| a.seq_num);

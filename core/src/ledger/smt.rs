@@ -159,7 +159,7 @@ impl Smt {
     /// the touched paths is rehashed once, and the two halves of the tree are
     /// updated on separate threads when the batch is large.
     pub fn update_many(&mut self, mut items: Vec<(Hash256, Option<Hash256>)>) {
-        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.sort_by_key(|a| a.0);
         items.dedup_by(|later, earlier| {
             // Keep the last update of a key.
             if later.0 == earlier.0 {
@@ -186,7 +186,8 @@ impl Smt {
                 (Self::build(depth, &leaves), n)
             }
             Node::Leaf { key, value_hash } => {
-                let mut leaves: Vec<(Hash256, Hash256)> = items.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+                let mut leaves: Vec<(Hash256, Hash256)> =
+                    items.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
                 if !items.iter().any(|(k, _)| *k == key) {
                     let at = leaves.partition_point(|(k, _)| *k < key);
                     leaves.insert(at, (key, value_hash));

@@ -3,8 +3,8 @@
 //! invariant of SPEC §5.
 
 use super::params::Params;
-use super::storage::{ProverEntry, SectorEntry};
 use super::smt::{self, Smt};
+use super::storage::{ProverEntry, SectorEntry};
 use super::types::{AccountEntry, LedgerHeader, StateProof};
 use super::Genesis;
 use crate::address::{AccountId, NodeId};
@@ -264,7 +264,11 @@ impl LedgerState {
                     owner: AccountId(v.node_id.0),
                     vrf_key: v.vrf_key,
                     addresses: BoundedVec::try_from_vec(
-                        v.addresses.iter().filter_map(|a| BoundedBytes::try_from_slice(a.as_bytes()).ok()).take(4).collect(),
+                        v.addresses
+                            .iter()
+                            .filter_map(|a| BoundedBytes::try_from_slice(a.as_bytes()).ok())
+                            .take(4)
+                            .collect(),
                     )
                     .unwrap_or_default(),
                     quorum_set: v.quorum_set.clone(),
@@ -370,14 +374,20 @@ impl LedgerState {
     /// balances, independently of the running totals.
     pub fn check_invariant(&self) -> Result<(), InvariantError> {
         let balances: u128 = self.accounts.values().map(|a| u128::from(a.balance.units())).sum();
-        let pledges: u128 =
-            self.accounts.values().map(|a| u128::from(a.pledge_locked.units()) + u128::from(a.pledge_unlocking.units())).sum();
+        let pledges: u128 = self
+            .accounts
+            .values()
+            .map(|a| u128::from(a.pledge_locked.units()) + u128::from(a.pledge_unlocking.units()))
+            .sum();
         if pledges != u128::from(self.supply.locked_pledges.units()) {
             return Err(InvariantError::Pledges { accounts: pledges, recorded: self.supply.locked_pledges.units() });
         }
         let in_sectors: u128 = self.sectors.values().map(|s| u128::from(s.pledge.units())).sum();
         if in_sectors != u128::from(self.supply.sector_pledges.units()) {
-            return Err(InvariantError::SectorPledges { sectors: in_sectors, recorded: self.supply.sector_pledges.units() });
+            return Err(InvariantError::SectorPledges {
+                sectors: in_sectors,
+                recorded: self.supply.sector_pledges.units(),
+            });
         }
         let pledges = pledges + in_sectors;
         let queued: u128 = self.payouts.iter().map(|p| u128::from(p.amount.units())).sum();
@@ -385,14 +395,24 @@ impl LedgerState {
         let minted = self.supply.minted.units();
         let total = balances + u128::from(self.fee_pool.units()) + u128::from(pending) + pledges;
         if total != u128::from(minted) || queued != u128::from(pending) {
-            return Err(InvariantError::Mismatch { balances, fee_pool: self.fee_pool.units(), pending, pledges, minted });
+            return Err(InvariantError::Mismatch {
+                balances,
+                fee_pool: self.fee_pool.units(),
+                pending,
+                pledges,
+                minted,
+            });
         }
         if self.supply.minted > self.params.supply_cap {
             return Err(InvariantError::OverCap { minted, cap: self.params.supply_cap.units() });
         }
         let emitted = self.supply.phase1_emitted.units() as u128 + self.supply.phase2_emitted.units() as u128;
         if u128::from(self.params.reserve.units()) + emitted != u128::from(minted) {
-            return Err(InvariantError::Emissions { minted, reserve: self.params.reserve.units(), emitted: emitted as u64 });
+            return Err(InvariantError::Emissions {
+                minted,
+                reserve: self.params.reserve.units(),
+                emitted: emitted as u64,
+            });
         }
         Ok(())
     }
@@ -512,7 +532,11 @@ impl LedgerState {
     #[doc(hidden)]
     pub fn bench_seed(&mut self, accounts: &[AccountId], balance: Amount, attest_day: Option<u64>) {
         let total = balance.units().saturating_mul(accounts.len() as u64);
-        let reserve = self.accounts.iter().find(|(_, a)| a.flags & AccountEntry::FLAG_FOUNDING != 0 && a.balance.units() >= total).map(|(id, _)| *id);
+        let reserve = self
+            .accounts
+            .iter()
+            .find(|(_, a)| a.flags & AccountEntry::FLAG_FOUNDING != 0 && a.balance.units() >= total)
+            .map(|(id, _)| *id);
         if let Some(r) = reserve {
             if let Some(acc) = self.accounts.get_mut(&r) {
                 acc.balance = Amount(acc.balance.units() - total);

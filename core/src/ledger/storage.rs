@@ -188,7 +188,8 @@ impl LedgerState {
         // A lapsed pre-commit under the same number may be replaced; its pledge is forfeit.
         let mut forfeit = Amount::ZERO;
         if let Some(old) = self.sectors.get(&(*source, number)) {
-            let lapsed = old.state == SectorState::PreCommitted && seq > old.precommit_seq.saturating_add(self.params.prove_commit_window);
+            let lapsed = old.state == SectorState::PreCommitted
+                && seq > old.precommit_seq.saturating_add(self.params.prove_commit_window);
             if !lapsed {
                 return Err(OpFailure::SectorExists);
             }
@@ -202,14 +203,22 @@ impl LedgerState {
             return Err(OpFailure::BadProof);
         }
         let prover = self.provers.get(source).cloned().unwrap_or_default();
-        if forfeit.is_zero() && !self.sectors.contains_key(&(*source, number)) && prover.sectors as usize >= MAX_PROVER_SECTORS {
+        if forfeit.is_zero()
+            && !self.sectors.contains_key(&(*source, number))
+            && prover.sectors as usize >= MAX_PROVER_SECTORS
+        {
             return Err(OpFailure::TooManySectors);
         }
         let pledge = sector_pledge(self.params.pledge_per_gib, size);
         if balance < pledge {
             return Err(OpFailure::Underfunded);
         }
-        let pledges = self.supply.sector_pledges.checked_sub(forfeit).and_then(|p| p.checked_add(pledge)).map_err(|_| OpFailure::Overflow)?;
+        let pledges = self
+            .supply
+            .sector_pledges
+            .checked_sub(forfeit)
+            .and_then(|p| p.checked_add(pledge))
+            .map_err(|_| OpFailure::Overflow)?;
         let fee_pool = self.fee_pool.checked_add(forfeit).map_err(|_| OpFailure::Overflow)?;
         let replaced = self.sectors.contains_key(&(*source, number));
         self.touch_account(*source, undo);
@@ -278,7 +287,8 @@ impl LedgerState {
             comm_r: s.comm_r,
         };
         let proof: proof::SealProof = decode(proof_bytes).map_err(|_| OpFailure::BadProof)?;
-        proof::verify_seal(&sealed, &proof::seal_seed(&rand), self.params.seal_challenges as usize, &proof).map_err(|_| OpFailure::BadProof)?;
+        proof::verify_seal(&sealed, &proof::seal_seed(&rand), self.params.seal_challenges as usize, &proof)
+            .map_err(|_| OpFailure::BadProof)?;
         let bytes = s.size.bytes();
         self.touch_sector((*source, number), undo);
         self.touch_prover(*source, undo);
@@ -293,7 +303,16 @@ impl LedgerState {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn op_post_commit(&mut self, source: &AccountId, period: u64, chain_root: Hash256, seq: u64, day: u64, close_time: u64, undo: &mut Undo) -> Result<(), OpFailure> {
+    pub(crate) fn op_post_commit(
+        &mut self,
+        source: &AccountId,
+        period: u64,
+        chain_root: Hash256,
+        seq: u64,
+        day: u64,
+        close_time: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
         if period != day {
             return Err(OpFailure::BadDay);
         }
@@ -302,12 +321,11 @@ impl LedgerState {
             return Err(OpFailure::AlreadyCommitted);
         }
         let k = deadline_index(source, period, self.params.post_deadlines);
-        let (opening_seq, opening_rand) = *self
-            .days
-            .get(&period)
-            .and_then(|r| r.post_openings.get(k as usize))
-            .ok_or(OpFailure::TooEarly)?;
-        if close_time >= self.deadline_open_ms(period, k).saturating_add(self.params.post_window_seconds.saturating_mul(1000)) {
+        let (opening_seq, opening_rand) =
+            *self.days.get(&period).and_then(|r| r.post_openings.get(k as usize)).ok_or(OpFailure::TooEarly)?;
+        if close_time
+            >= self.deadline_open_ms(period, k).saturating_add(self.params.post_window_seconds.saturating_mul(1000))
+        {
             return Err(OpFailure::WindowClosed);
         }
         let sectors = self.post_sectors(source, opening_seq, period);
@@ -317,7 +335,15 @@ impl LedgerState {
         let sectors = BoundedVec::try_from_vec(sectors).map_err(|_| OpFailure::TooManySectors)?;
         self.touch_prover(*source, undo);
         if let Some(p) = self.provers.get_mut(source) {
-            p.post = Some(PostCommitment { period, chain_root, commit_seq: seq, opening_seq, opening_rand, sectors, revealed: false });
+            p.post = Some(PostCommitment {
+                period,
+                chain_root,
+                commit_seq: seq,
+                opening_seq,
+                opening_rand,
+                sectors,
+                revealed: false,
+            });
         }
         Ok(())
     }
@@ -325,12 +351,24 @@ impl LedgerState {
     /// The sectors a PoSt opened at `opening_seq` covers (sector-number order).
     pub fn post_sectors(&self, owner: &AccountId, opening_seq: u64, period: u64) -> Vec<CommittedSector> {
         self.sectors_of(owner)
-            .filter(|(_, s)| s.state != SectorState::PreCommitted && s.activated_seq < opening_seq && s.declared_fault_period != Some(period))
+            .filter(|(_, s)| {
+                s.state != SectorState::PreCommitted
+                    && s.activated_seq < opening_seq
+                    && s.declared_fault_period != Some(period)
+            })
             .map(|(number, s)| CommittedSector { number, bytes: s.size.bytes(), comm_r_last: s.comm_r_last })
             .collect()
     }
 
-    pub(crate) fn op_post_reveal(&mut self, source: &AccountId, period: u64, proof_bytes: &[u8], seq: u64, day: u64, undo: &mut Undo) -> Result<(), OpFailure> {
+    pub(crate) fn op_post_reveal(
+        &mut self,
+        source: &AccountId,
+        period: u64,
+        proof_bytes: &[u8],
+        seq: u64,
+        day: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
         let prover = self.provers.get(source).ok_or(OpFailure::NoPostCommit)?;
         let c = prover.post.as_ref().filter(|c| c.period == period).ok_or(OpFailure::NoPostCommit)?;
         if c.revealed {
@@ -345,8 +383,11 @@ impl LedgerState {
         }
         let rand = self.recent_rand(samples_seq).ok_or(OpFailure::WindowClosed)?;
         let reveal: proof::PostReveal = decode(proof_bytes).map_err(|_| OpFailure::BadProof)?;
-        let sectors: Vec<ProvenSector> =
-            c.sectors.iter().map(|s| ProvenSector { sector_number: s.number, sector_bytes: s.bytes, comm_r_last: s.comm_r_last }).collect();
+        let sectors: Vec<ProvenSector> = c
+            .sectors
+            .iter()
+            .map(|s| ProvenSector { sector_number: s.number, sector_bytes: s.bytes, comm_r_last: s.comm_r_last })
+            .collect();
         proof::verify_post(
             &proof::post_beacon(&c.opening_rand),
             &source.0 .0,
@@ -389,7 +430,13 @@ impl LedgerState {
         Ok(())
     }
 
-    pub(crate) fn op_declare_fault(&mut self, source: &AccountId, numbers: &[u64], day: u64, undo: &mut Undo) -> Result<(), OpFailure> {
+    pub(crate) fn op_declare_fault(
+        &mut self,
+        source: &AccountId,
+        numbers: &[u64],
+        day: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
         // Before this period's commitment the declaration covers this period, after it the next.
         let committed = self.provers.get(source).and_then(|p| p.post.as_ref()).is_some_and(|c| c.period == day);
         let period = if committed { day + 1 } else { day };
@@ -408,7 +455,12 @@ impl LedgerState {
         Ok(())
     }
 
-    pub(crate) fn op_terminate(&mut self, source: &AccountId, numbers: &[u64], undo: &mut Undo) -> Result<(), OpFailure> {
+    pub(crate) fn op_terminate(
+        &mut self,
+        source: &AccountId,
+        numbers: &[u64],
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
         let mut seen = std::collections::BTreeSet::new();
         for n in numbers {
             if !seen.insert(*n) || !self.sectors.contains_key(&(*source, *n)) {
@@ -448,7 +500,9 @@ impl LedgerState {
     pub(crate) fn settle_periods(&mut self, seq: u64, day: u64) {
         let mut budget = self.params.payout_batch as usize;
         while budget > 0 {
-            let Some(period) = self.days.values().find(|r| !r.settled && r.day + 2 <= day).map(|r| r.day) else { return };
+            let Some(period) = self.days.values().find(|r| !r.settled && r.day + 2 <= day).map(|r| r.day) else {
+                return;
+            };
             let cursor = self.days.get(&period).and_then(|r| r.settle_cursor);
             let range = match cursor {
                 Some(c) => self.provers.range((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded)),
@@ -476,7 +530,8 @@ impl LedgerState {
 
     fn settle_prover(&mut self, prover: &AccountId, period: u64, seq: u64) {
         let p = &self.params;
-        let (window, lifetime, penalty_ppm, to_terminate) = (p.prove_commit_window, p.sector_lifetime_periods, p.fault_penalty_ppm, p.faulty_periods_to_terminate);
+        let (window, lifetime, penalty_ppm, to_terminate) =
+            (p.prove_commit_window, p.sector_lifetime_periods, p.fault_penalty_ppm, p.faulty_periods_to_terminate);
         let k = deadline_index(prover, period, p.post_deadlines);
         let opening = self.days.get(&period).and_then(|r| r.post_openings.get(k as usize)).map(|(s, _)| *s);
         let proven: Vec<u64> = self
@@ -539,7 +594,8 @@ impl LedgerState {
             }
         }
         // A prover with nothing left and no credit still to be paid goes away.
-        let gone = self.provers.get(prover).is_some_and(|e| e.sectors == 0 && e.credits.iter().all(|(d, _)| *d <= period));
+        let gone =
+            self.provers.get(prover).is_some_and(|e| e.sectors == 0 && e.credits.iter().all(|(d, _)| *d <= period));
         if gone || changed {
             self.mark(StateKey::Prover(*prover));
         }

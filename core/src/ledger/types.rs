@@ -63,7 +63,10 @@ pub enum Upgrade {
     ProtocolVersion(u32),
     /// A validator's quorum set changes; phones follow only upgrades proven by
     /// the set they already trust (SPEC §7).
-    QuorumSet { node_id: NodeId, quorum_set: QuorumSet },
+    QuorumSet {
+        node_id: NodeId,
+        quorum_set: QuorumSet,
+    },
 }
 
 /// The value SCP agrees on for slot `s` (SPEC §4).
@@ -121,10 +124,17 @@ impl SectorSize {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Operation {
-    Pay { to: AccountId, amount: Amount },
+    Pay {
+        to: AccountId,
+        amount: Amount,
+    },
     Attest(Attest),
-    SetSecurityCircle { members: BoundedVec<AccountId, MAX_CIRCLE> },
-    SetReferrer { account: AccountId },
+    SetSecurityCircle {
+        members: BoundedVec<AccountId, MAX_CIRCLE>,
+    },
+    SetReferrer {
+        account: AccountId,
+    },
     AnnounceNode {
         node_id: NodeId,
         vrf_key: PublicKey,
@@ -134,9 +144,16 @@ pub enum Operation {
         /// announce a node whose key they do not hold.
         proof_of_key: Signature,
     },
-    Participation { node_id: NodeId, envelopes: BoundedVec<Envelope, 64> },
-    PledgeLock { amount: Amount },
-    PledgeUnlock { amount: Amount },
+    Participation {
+        node_id: NodeId,
+        envelopes: BoundedVec<Envelope, 64>,
+    },
+    PledgeLock {
+        amount: Amount,
+    },
+    PledgeUnlock {
+        amount: Amount,
+    },
     SectorPreCommit {
         sector_number: u64,
         size: SectorSize,
@@ -146,11 +163,24 @@ pub enum Operation {
         comm_c: Hash256,
         comm_r_last: Hash256,
     },
-    SectorProveCommit { sector_number: u64, proof: BoundedBytes<MAX_SEAL_PROOF> },
-    PostCommit { period: u64, chain_root: Hash256 },
-    PostReveal { period: u64, proof: BoundedBytes<MAX_POST_PROOF> },
-    SectorDeclareFault { sectors: BoundedVec<u64, 1024> },
-    SectorTerminate { sectors: BoundedVec<u64, 1024> },
+    SectorProveCommit {
+        sector_number: u64,
+        proof: BoundedBytes<MAX_SEAL_PROOF>,
+    },
+    PostCommit {
+        period: u64,
+        chain_root: Hash256,
+    },
+    PostReveal {
+        period: u64,
+        proof: BoundedBytes<MAX_POST_PROOF>,
+    },
+    SectorDeclareFault {
+        sectors: BoundedVec<u64, 1024>,
+    },
+    SectorTerminate {
+        sectors: BoundedVec<u64, 1024>,
+    },
 }
 
 impl Operation {
@@ -316,7 +346,10 @@ pub enum TxOutcome {
     /// Not applied: no fee, no sequence number used.
     Rejected(TxFailure),
     /// Fee charged and sequence used; operation `index` failed, so none took effect.
-    OpFailed { index: u32, reason: OpFailure },
+    OpFailed {
+        index: u32,
+        reason: OpFailure,
+    },
 }
 
 /// One transaction's outcome, committed under the header's `results_hash`.

@@ -8,7 +8,9 @@ use crate::address::{AccountId, NodeId};
 use crate::codec::{decode, encode};
 use crate::crypto::{Hash256, NetworkId};
 use crate::ledger::smt::{self, Proven};
-use crate::ledger::{AccountEntry, Genesis, LedgerHeader, MerklePath, ScpValue, StateEntry, StateKey, StateProof, TxResult};
+use crate::ledger::{
+    AccountEntry, Genesis, LedgerHeader, MerklePath, ScpValue, StateEntry, StateKey, StateProof, TxResult,
+};
 use crate::scp::proof::{verify_externalize_proof, ProofError};
 use crate::scp::{QuorumSet, Value};
 use crate::wire::ExternalizeProof;
@@ -31,8 +33,10 @@ impl TrustAnchor {
     /// Pins a genesis: the phone trusts what its validators' quorum sets
     /// trust, and requires a quorum of the first validator's set.
     pub fn from_genesis(g: &Genesis) -> TrustAnchor {
-        let quorum_sets: BTreeMap<NodeId, QuorumSet> = g.validators.iter().map(|v| (v.node_id, v.quorum_set.clone())).collect();
-        let local_qset = g.validators.first().map(|v| v.quorum_set.clone()).unwrap_or_else(|| QuorumSet::flat(1, vec![]));
+        let quorum_sets: BTreeMap<NodeId, QuorumSet> =
+            g.validators.iter().map(|v| (v.node_id, v.quorum_set.clone())).collect();
+        let local_qset =
+            g.validators.first().map(|v| v.quorum_set.clone()).unwrap_or_else(|| QuorumSet::flat(1, vec![]));
         TrustAnchor {
             genesis_hash: g.hash(),
             network_id: g.network_id(),
@@ -75,19 +79,20 @@ pub struct VerifiedHeader {
 }
 
 /// Accepts header `s-1` only through the externalize proof of slot `s` (SPEC §7).
-pub fn verify_latest(anchor: &TrustAnchor, header: &LedgerHeader, proof: &ExternalizeProof) -> Result<VerifiedHeader, LightError> {
-    let value = verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes(), &anchor.local_qset, |n| {
-        anchor.quorum_sets.get(n).cloned()
-    })?;
+pub fn verify_latest(
+    anchor: &TrustAnchor,
+    header: &LedgerHeader,
+    proof: &ExternalizeProof,
+) -> Result<VerifiedHeader, LightError> {
+    let value =
+        verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes(), &anchor.local_qset, |n| {
+            anchor.quorum_sets.get(n).cloned()
+        })?;
     let v: ScpValue = decode(value.as_bytes()).map_err(|_| LightError::BadValue)?;
     if header.seq + 1 != proof.slot || v.prev_header_hash != header.hash() {
         return Err(LightError::HeaderMismatch { seq: header.seq, slot: proof.slot });
     }
-    Ok(VerifiedHeader {
-        header: header.clone(),
-        next_value: value,
-        signers: proof.signers().collect(),
-    })
+    Ok(VerifiedHeader { header: header.clone(), next_value: value, signers: proof.signers().collect() })
 }
 
 /// Older headers, accepted by `prev_hash` links down from a verified one.
@@ -128,7 +133,12 @@ pub fn verify_account(
 /// Any state entry (raw encoding as served) proven against a verified
 /// header's `state_root` (the tip, or a header chained to it); the entry
 /// must be of the key's kind.
-pub fn verify_entry(header: &LedgerHeader, key: &StateKey, entry: Option<&[u8]>, proof: &StateProof) -> Result<Option<StateEntry>, LightError> {
+pub fn verify_entry(
+    header: &LedgerHeader,
+    key: &StateKey,
+    entry: Option<&[u8]>,
+    proof: &StateProof,
+) -> Result<Option<StateEntry>, LightError> {
     let proven = smt::verify(&header.state_root, &key.hash(), proof).map_err(|_| LightError::BadStateProof)?;
     match (proven, entry) {
         (Proven::Absent, None) => Ok(None),
@@ -248,7 +258,12 @@ impl LightClient {
 
     /// A `Latest` answer from `node`. Invalid answers demote the node and
     /// change nothing else; a second valid value for a known slot is a fork.
-    pub fn on_latest(&mut self, node: NodeId, header: &LedgerHeader, proof: &ExternalizeProof) -> (Result<u64, LightError>, Vec<LightEvent>) {
+    pub fn on_latest(
+        &mut self,
+        node: NodeId,
+        header: &LedgerHeader,
+        proof: &ExternalizeProof,
+    ) -> (Result<u64, LightError>, Vec<LightEvent>) {
         match verify_latest(&self.anchor, header, proof) {
             Ok(v) => {
                 let (r, events) = self.on_verified(node, v, proof);
@@ -268,7 +283,12 @@ impl LightClient {
     /// A header `node` sent that [`verify_latest`] accepted (with its proof).
     /// Returns the verified header (also when it is older than the newest,
     /// which is `Stale` only if it is older than that by more than one ledger).
-    pub fn on_verified(&mut self, node: NodeId, verified: VerifiedHeader, proof: &ExternalizeProof) -> (Result<VerifiedHeader, LightError>, Vec<LightEvent>) {
+    pub fn on_verified(
+        &mut self,
+        node: NodeId,
+        verified: VerifiedHeader,
+        proof: &ExternalizeProof,
+    ) -> (Result<VerifiedHeader, LightError>, Vec<LightEvent>) {
         let mut events = Vec::new();
         let s = self.standing.entry(node).or_default();
         s.good_answers += 1;
@@ -325,7 +345,10 @@ impl LightClient {
 }
 
 fn verify_latest_value(anchor: &TrustAnchor, proof: &ExternalizeProof) -> Option<Value> {
-    verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes(), &anchor.local_qset, |n| anchor.quorum_sets.get(n).cloned()).ok()
+    verify_externalize_proof(&anchor.network_id, proof.slot, &proof.envelopes(), &anchor.local_qset, |n| {
+        anchor.quorum_sets.get(n).cloned()
+    })
+    .ok()
 }
 
 #[cfg(test)]

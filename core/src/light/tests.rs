@@ -32,12 +32,22 @@ fn world() -> World {
         validators: BoundedVec::try_from_vec(
             vals.iter()
                 .enumerate()
-                .map(|(i, k)| GenesisValidator { name: format!("v{i}"), node_id: NodeId(k.public()), vrf_key: k.public(), quorum_set: q.clone(), addresses: vec![] })
+                .map(|(i, k)| GenesisValidator {
+                    name: format!("v{i}"),
+                    node_id: NodeId(k.public()),
+                    vrf_key: k.public(),
+                    quorum_set: q.clone(),
+                    addresses: vec![],
+                })
                 .collect(),
         )
         .unwrap(),
         reserve_account: AccountId(key(8).public()),
-        founding_accounts: BoundedVec::try_from_vec(vec![GenesisAccount { account: AccountId(payer.public()), balance: Amount(1_000) }]).unwrap(),
+        founding_accounts: BoundedVec::try_from_vec(vec![GenesisAccount {
+            account: AccountId(payer.public()),
+            balance: Amount(1_000),
+        }])
+        .unwrap(),
         params: Params::devnet(1000, 100),
     };
     let state = LedgerState::from_genesis(&genesis);
@@ -81,7 +91,13 @@ impl World {
                 Statement {
                     node_id: NodeId(key(*i).public()),
                     slot_index: slot,
-                    pledges: Pledges::Confirm { ballot: Ballot { counter: 1, value: value.clone() }, n_prepared: 1, n_commit: 1, n_h: 1, quorum_set_hash: qh },
+                    pledges: Pledges::Confirm {
+                        ballot: Ballot { counter: 1, value: value.clone() },
+                        n_prepared: 1,
+                        n_commit: 1,
+                        n_h: 1,
+                        quorum_set_hash: qh,
+                    },
                 }
                 .sign(&key(*i), &self.genesis.network_id())
             })
@@ -160,7 +176,10 @@ fn stale_headers_do_not_replace_newer_ones() {
     assert_eq!(lc.on_latest(node(3), &h1, &p1).0, Err(LightError::Stale { got: h1.seq, have: h3.seq }));
     // One ledger behind is a node a moment late: accepted, not newest.
     assert_eq!(lc.on_latest(node(2), &h2, &w.proof(&h2, &[0, 1, 2], 0)).0, Ok(h2.seq));
-    assert_eq!(lc.on_latest(node(1), &h1, &w.proof(&h1, &[0, 1, 2], 0)).0, Err(LightError::Stale { got: h1.seq, have: h3.seq }));
+    assert_eq!(
+        lc.on_latest(node(1), &h1, &w.proof(&h1, &[0, 1, 2], 0)).0,
+        Err(LightError::Stale { got: h1.seq, have: h3.seq })
+    );
     assert_eq!(lc.latest().unwrap().header.seq, h3.seq);
     let h2 = h3;
     assert!(lc.is_stale(h2.close_time + 60_001, 60_000));
@@ -231,8 +250,15 @@ fn compact_proofs_rebuild_the_signed_envelopes_exactly() {
         e
     }));
     assert_eq!(ExternalizeProof::from_envelopes(p.slot, &mixed), Err(crate::wire::ProofShapeError::MixedValues));
-    assert_eq!(ExternalizeProof::from_envelopes(p.slot + 1, &envelopes), Err(crate::wire::ProofShapeError::WrongSlot(node(0))));
+    assert_eq!(
+        ExternalizeProof::from_envelopes(p.slot + 1, &envelopes),
+        Err(crate::wire::ProofShapeError::WrongSlot(node(0)))
+    );
     let mut nominate = envelopes[0].clone();
-    nominate.statement.pledges = Pledges::Nominate { quorum_set_hash: Hash256::ZERO, votes: BoundedVec::new(), accepted: BoundedVec::new() };
-    assert_eq!(ExternalizeProof::from_envelopes(p.slot, &[nominate]), Err(crate::wire::ProofShapeError::NotCommit(node(0))));
+    nominate.statement.pledges =
+        Pledges::Nominate { quorum_set_hash: Hash256::ZERO, votes: BoundedVec::new(), accepted: BoundedVec::new() };
+    assert_eq!(
+        ExternalizeProof::from_envelopes(p.slot, &[nominate]),
+        Err(crate::wire::ProofShapeError::NotCommit(node(0)))
+    );
 }

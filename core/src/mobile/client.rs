@@ -14,7 +14,9 @@ use crate::address::{AccountId, NodeId};
 use crate::amount::Amount;
 use crate::codec::{encode, BoundedBytes, BoundedVec};
 use crate::crypto::{Hash256, Keypair, NetworkId};
-use crate::ledger::{Attest, Genesis, LedgerHeader, Operation, StateEntry, StateKey, Transaction, TransactionBody, TxOutcome};
+use crate::ledger::{
+    Attest, Genesis, LedgerHeader, Operation, StateEntry, StateKey, Transaction, TransactionBody, TxOutcome,
+};
 use crate::light::{self, ForkEvidence, LightClient, LightError, LightEvent, TrustAnchor, VerifiedHeader};
 use crate::mnemonic::Mnemonic;
 use crate::net::{request_within, tls, NetError};
@@ -98,14 +100,22 @@ struct NodeAnswer {
 impl WattClient {
     /// Opens (or creates) the phone's state under `data_dir` for the network
     /// `genesis` pins. Must run inside a tokio runtime.
-    pub async fn open(data_dir: &Path, genesis: Genesis, config: ClientConfig, key_store: Arc<dyn SecretKeyStore>) -> Result<WattClient, ClientError> {
+    pub async fn open(
+        data_dir: &Path,
+        genesis: Genesis,
+        config: ClientConfig,
+        key_store: Arc<dyn SecretKeyStore>,
+    ) -> Result<WattClient, ClientError> {
         let store = ClientStore::open(data_dir)?;
         let pin_path = data_dir.join("genesis.hash");
         let given = genesis.hash().to_hex();
         match std::fs::read_to_string(&pin_path) {
-            Ok(stored) if stored.trim() != given => return Err(ClientError::WrongNetwork { stored: stored.trim().to_string(), given }),
+            Ok(stored) if stored.trim() != given => {
+                return Err(ClientError::WrongNetwork { stored: stored.trim().to_string(), given })
+            }
             Ok(_) => {}
-            Err(_) => std::fs::write(&pin_path, &given).map_err(|e| ClientError::Storage(format!("{}: {e}", pin_path.display())))?,
+            Err(_) => std::fs::write(&pin_path, &given)
+                .map_err(|e| ClientError::Storage(format!("{}: {e}", pin_path.display())))?,
         }
         let mut light = LightClient::new(TrustAnchor::from_genesis(&genesis));
         if let Some(tip) = store.tip()? {
@@ -120,7 +130,12 @@ impl WattClient {
         for r in store.nodes()? {
             light.standing.insert(
                 r.node_id,
-                light::Standing { good_answers: r.good_answers, bad_answers: r.bad_answers, timeouts: r.timeouts, demoted: r.demoted },
+                light::Standing {
+                    good_answers: r.good_answers,
+                    bad_answers: r.bad_answers,
+                    timeouts: r.timeouts,
+                    demoted: r.demoted,
+                },
             );
         }
         if store.nodes()?.is_empty() {
@@ -131,7 +146,8 @@ impl WattClient {
                 .collect();
             store.put_nodes(&seeds)?;
         }
-        let endpoint = client_endpoint().map_err(|e| ClientError::NoNodeReachable(format!("cannot open a UDP socket: {e}")))?;
+        let endpoint =
+            client_endpoint().map_err(|e| ClientError::NoNodeReachable(format!("cannot open a UDP socket: {e}")))?;
         let seed = config.selection_seed.unwrap_or_else(|| {
             let mut b = [0u8; 8];
             let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
@@ -145,7 +161,12 @@ impl WattClient {
                 store,
                 key_store,
                 endpoint,
-                state: tokio::sync::Mutex::new(State { light, conns: BTreeMap::new(), recent: BTreeMap::new(), picker: Picker::new(seed) }),
+                state: tokio::sync::Mutex::new(State {
+                    light,
+                    conns: BTreeMap::new(),
+                    recent: BTreeMap::new(),
+                    picker: Picker::new(seed),
+                }),
                 listener: RwLock::new(None),
                 stats: Mutex::new(NetStats::default()),
                 background: Mutex::new(None),
@@ -204,7 +225,11 @@ impl WattClient {
     fn store_wallet(&self, m: &Mnemonic, replace: bool) -> Result<AccountId, ClientError> {
         let account = account_of(m)?;
         let sealed = vault::seal(self.inner.key_store.as_ref(), &m.entropy()[..])?;
-        let record = WalletRecord { account, sealed_entropy: BoundedBytes::try_from_vec(sealed).map_err(|_| ClientError::Storage("sealed secret too large".into()))? };
+        let record = WalletRecord {
+            account,
+            sealed_entropy: BoundedBytes::try_from_vec(sealed)
+                .map_err(|_| ClientError::Storage("sealed secret too large".into()))?,
+        };
         if !self.inner.store.set_wallet(&record, replace)? {
             return Err(ClientError::WalletExists { account: account.to_string() });
         }
@@ -219,8 +244,12 @@ impl WattClient {
     fn mnemonic(&self) -> Result<Mnemonic, ClientError> {
         let w = self.inner.store.wallet()?.ok_or(ClientError::NoWallet)?;
         let plain = vault::open(self.inner.key_store.as_ref(), &w.sealed_entropy)?;
-        let entropy: Zeroizing<[u8; 32]> =
-            Zeroizing::new(plain.as_slice().try_into().map_err(|_| ClientError::Corrupt("the sealed wallet secret has the wrong length".into()))?);
+        let entropy: Zeroizing<[u8; 32]> = Zeroizing::new(
+            plain
+                .as_slice()
+                .try_into()
+                .map_err(|_| ClientError::Corrupt("the sealed wallet secret has the wrong length".into()))?,
+        );
         let m = Mnemonic::from_entropy(&entropy).map_err(|e| ClientError::Mnemonic(e.to_string()))?;
         if account_of(&m)? != w.account {
             return Err(ClientError::Corrupt("the wallet secret does not belong to the stored account".into()));
@@ -229,7 +258,8 @@ impl WattClient {
     }
 
     fn keypair(&self) -> Result<Keypair, ClientError> {
-        Keypair::from_seed(self.mnemonic()?.account_seed()).map_err(|e| ClientError::KeyStore(super::vault::KeyStoreError::Unavailable(e.to_string())))
+        Keypair::from_seed(self.mnemonic()?.account_seed())
+            .map_err(|e| ClientError::KeyStore(super::vault::KeyStoreError::Unavailable(e.to_string())))
     }
 
     pub fn address(&self) -> Result<Option<AccountId>, ClientError> {
@@ -272,8 +302,11 @@ impl WattClient {
         // nothing else is left; nodes that lied never do.
         let all_demoted = records.iter().all(|r| demoted(&r.node_id) || skip.contains(&r.node_id));
         let only_unreachable = |id: &NodeId| st.light.standing.get(id).is_none_or(|s| s.bad_answers == 0);
-        let usable = |r: &&NodeRecord| !skip.contains(&r.node_id) && (!demoted(&r.node_id) || (all_demoted && only_unreachable(&r.node_id)));
-        let mut out: Vec<NodeRecord> = records.iter().filter(|r| r.origin == NodeOrigin::User).filter(usable).cloned().collect();
+        let usable = |r: &&NodeRecord| {
+            !skip.contains(&r.node_id) && (!demoted(&r.node_id) || (all_demoted && only_unreachable(&r.node_id)))
+        };
+        let mut out: Vec<NodeRecord> =
+            records.iter().filter(|r| r.origin == NodeOrigin::User).filter(usable).cloned().collect();
         // Keep nodes we are connected to and that behave: stable sets are cheap.
         for r in records.iter().filter(usable) {
             if out.len() < want && st.conns.contains_key(&r.node_id) && !out.iter().any(|o| o.node_id == r.node_id) {
@@ -287,7 +320,8 @@ impl WattClient {
                 .map(|r| DirectoryNode { node_id: r.node_id, owner: None, quorum_set: self.qset_of(&r.node_id) })
                 .collect();
             let pinned: Vec<NodeId> = self.inner.genesis.validators.iter().map(|v| v.node_id).collect();
-            let exclude: BTreeSet<NodeId> = records.iter().filter(|r| !usable(r)).map(|r| r.node_id).chain(out.iter().map(|o| o.node_id)).collect();
+            let exclude: BTreeSet<NodeId> =
+                records.iter().filter(|r| !usable(r)).map(|r| r.node_id).chain(out.iter().map(|o| o.node_id)).collect();
             let picks = directory::default_node_set(&[], &dir, &pinned, &exclude, want - out.len(), &mut st.picker);
             out.extend(picks.iter().filter_map(|id| records.iter().find(|r| r.node_id == *id).cloned()));
         }
@@ -311,7 +345,9 @@ impl WattClient {
     pub async fn refresh_directory(&self) -> Result<usize, ClientError> {
         self.refresh().await?;
         let mut st = self.inner.state.lock().await;
-        let Some(tip) = st.light.latest().cloned() else { return Err(ClientError::Unverified("no verified ledger".into())) };
+        let Some(tip) = st.light.latest().cloned() else {
+            return Err(ClientError::Unverified("no verified ledger".into()));
+        };
         let conns: Vec<(NodeId, quinn::Connection)> = st.conns.iter().map(|(k, v)| (*k, v.clone())).collect();
         let timeout = Duration::from_millis(self.inner.config.request_timeout_ms);
         let mut proven: Vec<(NodeId, crate::ledger::state::NodeEntry)> = Vec::new();
@@ -321,7 +357,12 @@ impl WattClient {
                 Ok(Response::Nodes { header_seq, nodes }) if header_seq == tip.header.seq => {
                     let mut bad = None;
                     for n in nodes.iter() {
-                        match prove_state(&tip.header, &StateKey::Node(n.node_id), &StateEntry::Node(n.entry.clone()), &n.proof) {
+                        match prove_state(
+                            &tip.header,
+                            &StateKey::Node(n.node_id),
+                            &StateEntry::Node(n.entry.clone()),
+                            &n.proof,
+                        ) {
                             Ok(()) => proven.push((n.node_id, n.entry.clone())),
                             Err(e) => bad = Some(e),
                         }
@@ -340,7 +381,9 @@ impl WattClient {
         }
         drop(st);
         if answered_by.is_none() {
-            return Err(ClientError::Unverified("no node served a directory proven against the verified ledger".into()));
+            return Err(ClientError::Unverified(
+                "no node served a directory proven against the verified ledger".into(),
+            ));
         }
         // Trust graph: circles of the wallet and its neighbours, proven one by one.
         let me = self.address()?;
@@ -363,12 +406,22 @@ impl WattClient {
             }
         }
         let neighbours = me.map(|m| directory::trust_neighbours(&m, &circles, 50)).unwrap_or_default();
-        let dir: Vec<DirectoryNode> = proven.iter().map(|(id, e)| DirectoryNode { node_id: *id, owner: Some(e.owner), quorum_set: e.quorum_set.clone() }).collect();
+        let dir: Vec<DirectoryNode> = proven
+            .iter()
+            .map(|(id, e)| DirectoryNode { node_id: *id, owner: Some(e.owner), quorum_set: e.quorum_set.clone() })
+            .collect();
         let pinned: Vec<NodeId> = self.inner.genesis.validators.iter().map(|v| v.node_id).collect();
         let records = self.inner.store.nodes()?;
         let exclude: BTreeSet<NodeId> = records.iter().filter(|r| r.demoted).map(|r| r.node_id).collect();
         let mut st = self.inner.state.lock().await;
-        let picks = directory::default_node_set(&neighbours, &dir, &pinned, &exclude, self.inner.config.nodes_wanted.max(1) * 2, &mut st.picker);
+        let picks = directory::default_node_set(
+            &neighbours,
+            &dir,
+            &pinned,
+            &exclude,
+            self.inner.config.nodes_wanted.max(1) * 2,
+            &mut st.picker,
+        );
         drop(st);
         let mut added = Vec::new();
         for id in picks {
@@ -392,7 +445,9 @@ impl WattClient {
         drop(st);
         let timeout = Duration::from_millis(self.inner.config.request_timeout_ms);
         for conn in conns {
-            if let Ok(Response::Account { header_seq, entry, proof }) = request_within(&conn, &Request::GetAccount { account: *account }, timeout).await {
+            if let Ok(Response::Account { header_seq, entry, proof }) =
+                request_within(&conn, &Request::GetAccount { account: *account }, timeout).await
+            {
                 if header_seq == tip.header.seq {
                     return Ok(light::verify_account(&tip, account, entry.as_ref(), &proof)?);
                 }
@@ -416,7 +471,11 @@ impl WattClient {
         result
     }
 
-    async fn refresh_locked(&self, st: &mut State, events: &mut Vec<ClientEvent>) -> Result<RefreshSummary, ClientError> {
+    async fn refresh_locked(
+        &self,
+        st: &mut State,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<RefreshSummary, ClientError> {
         let me = self.address()?;
         let records = self.inner.store.nodes()?;
         let before_account = self.inner.store.account()?;
@@ -453,26 +512,28 @@ impl WattClient {
                     }
                 }
                 let verified = match a.latest {
-                    Ok(Response::Latest { header, proof }) => match light::verify_latest(&st.light.anchor, &header, &proof) {
-                        Ok(v) => {
-                            let (r, ev) = st.light.on_verified(a.node, v, &proof);
-                            light_events.extend(ev);
-                            match r {
-                                Ok(v) => Some(v),
-                                Err(e) => {
-                                    failures.push(format!("{}: {e}", a.node));
-                                    had_lie = Some(e);
-                                    None
+                    Ok(Response::Latest { header, proof }) => {
+                        match light::verify_latest(&st.light.anchor, &header, &proof) {
+                            Ok(v) => {
+                                let (r, ev) = st.light.on_verified(a.node, v, &proof);
+                                light_events.extend(ev);
+                                match r {
+                                    Ok(v) => Some(v),
+                                    Err(e) => {
+                                        failures.push(format!("{}: {e}", a.node));
+                                        had_lie = Some(e);
+                                        None
+                                    }
                                 }
                             }
+                            Err(e) => {
+                                light_events.extend(st.light.on_invalid(a.node, &e));
+                                failures.push(format!("{}: {e}", a.node));
+                                had_lie = Some(e);
+                                None
+                            }
                         }
-                        Err(e) => {
-                            light_events.extend(st.light.on_invalid(a.node, &e));
-                            failures.push(format!("{}: {e}", a.node));
-                            had_lie = Some(e);
-                            None
-                        }
-                    },
+                    }
                     Ok(Response::Error { message }) => {
                         failures.push(format!("{}: {}", a.node, String::from_utf8_lossy(&message)));
                         None
@@ -560,11 +621,22 @@ impl WattClient {
         }
         let settled = self.settle_pending(st, &tip, events).await?;
         self.attribute_credits(&tip, before_account, events)?;
-        tracing::debug!(seq = tip.header.seq, nodes_verified = verified_nodes, nodes_failed = failures.len(), settled, "refreshed");
+        tracing::debug!(
+            seq = tip.header.seq,
+            nodes_verified = verified_nodes,
+            nodes_failed = failures.len(),
+            settled,
+            "refreshed"
+        );
         for f in &failures {
             tracing::info!(failure = %f, "a node's answer was not used");
         }
-        Ok(RefreshSummary { verified_seq: tip.header.seq, nodes_verified: verified_nodes, nodes_failed: failures.len(), settled })
+        Ok(RefreshSummary {
+            verified_seq: tip.header.seq,
+            nodes_verified: verified_nodes,
+            nodes_failed: failures.len(),
+            settled,
+        })
     }
 
     fn persist_standing(&self, st: &State, records: &[NodeRecord]) -> Result<(), ClientError> {
@@ -613,7 +685,8 @@ impl WattClient {
                         }
                     },
                 };
-                let before = if connected_now { (0, 0) } else { (conn.stats().udp_rx.bytes, conn.stats().udp_tx.bytes) };
+                let before =
+                    if connected_now { (0, 0) } else { (conn.stats().udp_rx.bytes, conn.stats().udp_tx.bytes) };
                 let latest = request_within(&conn, &Request::GetLatest, req_timeout);
                 let (latest, account) = match me {
                     Some(a) => {
@@ -653,18 +726,32 @@ impl WattClient {
     /// Its standing is updated like any answer's.
     pub async fn check_node(&self, node_id: &NodeId) -> Result<u64, ClientError> {
         let me = self.address()?;
-        let rec = self.inner.store.nodes()?.into_iter().find(|r| r.node_id == *node_id).ok_or_else(|| ClientError::UnknownNode(node_id.to_string()))?;
+        let rec = self
+            .inner
+            .store
+            .nodes()?
+            .into_iter()
+            .find(|r| r.node_id == *node_id)
+            .ok_or_else(|| ClientError::UnknownNode(node_id.to_string()))?;
         let mut events = Vec::new();
         let r = async {
             let mut st = self.inner.state.lock().await;
-            let answer = self.ask_all(&st, &[rec], me).await.pop().ok_or_else(|| ClientError::NoNodeReachable(node_id.to_string()))?;
+            let answer = self
+                .ask_all(&st, &[rec], me)
+                .await
+                .pop()
+                .ok_or_else(|| ClientError::NoNodeReachable(node_id.to_string()))?;
             if let Some(c) = answer.conn.clone() {
                 st.conns.insert(*node_id, c);
             }
             let (header, proof) = match answer.latest {
                 Ok(Response::Latest { header, proof }) => (header, proof),
-                Ok(Response::Error { message }) => return Err(ClientError::NoNodeReachable(String::from_utf8_lossy(&message).into_owned())),
-                Ok(other) => return Err(ClientError::Unverified(format!("unexpected answer {}", response_name(&other)))),
+                Ok(Response::Error { message }) => {
+                    return Err(ClientError::NoNodeReachable(String::from_utf8_lossy(&message).into_owned()))
+                }
+                Ok(other) => {
+                    return Err(ClientError::Unverified(format!("unexpected answer {}", response_name(&other))))
+                }
                 Err(e) => {
                     events.extend(light_to_client(st.light.on_timeout(*node_id)));
                     return Err(ClientError::NoNodeReachable(e.to_string()));
@@ -711,7 +798,13 @@ impl WattClient {
 
     /// A verified header at `seq`: the tip, a cached one, or fetched and
     /// linked down by `prev_hash` from the tip.
-    async fn header_at(&self, st: &mut State, seq: u64, tip: &VerifiedHeader, conn: &quinn::Connection) -> Option<LedgerHeader> {
+    async fn header_at(
+        &self,
+        st: &mut State,
+        seq: u64,
+        tip: &VerifiedHeader,
+        conn: &quinn::Connection,
+    ) -> Option<LedgerHeader> {
         if let Some(h) = st.recent.get(&seq) {
             return Some(h.clone());
         }
@@ -720,7 +813,11 @@ impl WattClient {
         }
         let count = (tip.header.seq - seq) as u32;
         let timeout = Duration::from_millis(self.inner.config.request_timeout_ms);
-        let Ok(Response::Headers { headers }) = request_within(conn, &Request::GetHeaders { from: seq, count }, timeout).await else { return None };
+        let Ok(Response::Headers { headers }) =
+            request_within(conn, &Request::GetHeaders { from: seq, count }, timeout).await
+        else {
+            return None;
+        };
         if headers.len() != count as usize || headers.first().map(|h| h.seq) != Some(seq) {
             return None;
         }
@@ -733,15 +830,24 @@ impl WattClient {
 
     /// Settles pending transactions that a verified ledger included, expires
     /// the ones proven unusable, and re-submits the rest.
-    async fn settle_pending(&self, st: &mut State, tip: &VerifiedHeader, events: &mut Vec<ClientEvent>) -> Result<usize, ClientError> {
+    async fn settle_pending(
+        &self,
+        st: &mut State,
+        tip: &VerifiedHeader,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<usize, ClientError> {
         let pending = self.inner.store.pending()?;
         if pending.is_empty() {
             return Ok(0);
         }
         let account = self.inner.store.account()?;
         let timeout = Duration::from_millis(self.inner.config.request_timeout_ms);
-        let conns: Vec<(NodeId, quinn::Connection)> =
-            st.conns.iter().filter(|(n, _)| !st.light.standing.get(n).is_some_and(|s| s.demoted)).map(|(k, v)| (*k, v.clone())).collect();
+        let conns: Vec<(NodeId, quinn::Connection)> = st
+            .conns
+            .iter()
+            .filter(|(n, _)| !st.light.standing.get(n).is_some_and(|s| s.demoted))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
         let mut settled = 0;
         for mut p in pending {
             let hash = p.tx.hash();
@@ -775,14 +881,19 @@ impl WattClient {
             if let Some((seq, result)) = outcome {
                 let (status, took_effect) = match &result.outcome {
                     TxOutcome::Success => (TxStatus::Confirmed { seq }, true),
-                    TxOutcome::OpFailed { reason, .. } => (TxStatus::Failed { seq, reason: format!("{reason:?}") }, false),
+                    TxOutcome::OpFailed { reason, .. } => {
+                        (TxStatus::Failed { seq, reason: format!("{reason:?}") }, false)
+                    }
                     TxOutcome::Rejected(f) => (TxStatus::Failed { seq, reason: format!("{f:?}") }, false),
                 };
                 let attest_day = match p.kind {
                     TxKind::Attest { day } => Some(day),
                     _ => None,
                 };
-                let already = matches!(result.outcome, TxOutcome::OpFailed { reason: crate::ledger::OpFailure::AlreadyAttested, .. });
+                let already = matches!(
+                    result.outcome,
+                    TxOutcome::OpFailed { reason: crate::ledger::OpFailure::AlreadyAttested, .. }
+                );
                 let s = Settlement {
                     hash,
                     history: history_of(&p, status.clone(), result.fee_charged),
@@ -808,7 +919,12 @@ impl WattClient {
                         TxKind::Attest { day } => Some(day),
                         _ => None,
                     };
-                    let s = Settlement { hash, history: history_of(&p, status.clone(), Amount::ZERO), attested_day: None, release_day: day };
+                    let s = Settlement {
+                        hash,
+                        history: history_of(&p, status.clone(), Amount::ZERO),
+                        attested_day: None,
+                        release_day: day,
+                    };
                     if self.inner.store.settle(s)? {
                         settled += 1;
                         events.push(ClientEvent::TransactionSettled { hash, status });
@@ -834,7 +950,9 @@ impl WattClient {
         let mut rejections = Vec::new();
         for (_, conn) in conns {
             match request_within(conn, &Request::SubmitTx(tx.clone()), timeout).await {
-                Ok(Response::TxAccepted { .. }) | Ok(Response::TxRejected { reason: TxRejection::Duplicate, .. }) => accepted += 1,
+                Ok(Response::TxAccepted { .. }) | Ok(Response::TxRejected { reason: TxRejection::Duplicate, .. }) => {
+                    accepted += 1
+                }
                 Ok(Response::TxRejected { reason, .. }) => rejections.push(reason),
                 _ => {}
             }
@@ -845,7 +963,12 @@ impl WattClient {
     /// Proven balance increases not explained by the wallet's own settled
     /// transactions become history: a reward when a day this wallet attested
     /// has since ended (payouts follow the day boundary), a payment otherwise.
-    fn attribute_credits(&self, tip: &VerifiedHeader, before: Option<ProvenAccount>, events: &mut Vec<ClientEvent>) -> Result<(), ClientError> {
+    fn attribute_credits(
+        &self,
+        tip: &VerifiedHeader,
+        before: Option<ProvenAccount>,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<(), ClientError> {
         let Some(now) = self.inner.store.account()? else { return Ok(()) };
         let (Some(before), Some(new_entry)) = (before, now.entry.as_ref()) else { return Ok(()) };
         if now.header_seq <= before.header_seq {
@@ -865,7 +988,11 @@ impl WattClient {
             .history(512)?
             .iter()
             .filter_map(|h| match (&h.status, &h.kind) {
-                (TxStatus::Confirmed { seq } | TxStatus::Failed { seq, .. }, _) if *seq > before.header_seq && *seq <= now.header_seq => Some(h.charged.units()),
+                (TxStatus::Confirmed { seq } | TxStatus::Failed { seq, .. }, _)
+                    if *seq > before.header_seq && *seq <= now.header_seq =>
+                {
+                    Some(h.charged.units())
+                }
                 _ => None,
             })
             .sum();
@@ -911,19 +1038,33 @@ impl WattClient {
         Ok(entry_seq.max(pending_max) + 1)
     }
 
-    async fn fresh_view(&self, st: &mut State, events: &mut Vec<ClientEvent>) -> Result<(VerifiedHeader, ProvenAccount), ClientError> {
+    async fn fresh_view(
+        &self,
+        st: &mut State,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<(VerifiedHeader, ProvenAccount), ClientError> {
         self.refresh_locked(st, events).await?;
         if let Some(f) = &st.light.fork {
             return Err(ClientError::ForkDetected { slot: f.slot });
         }
         let tip = st.light.latest().cloned().ok_or_else(|| ClientError::Unverified("no verified ledger".into()))?;
-        let account = self.inner.store.account()?.ok_or_else(|| ClientError::Unverified("no node proved this account's state".into()))?;
+        let account = self
+            .inner
+            .store
+            .account()?
+            .ok_or_else(|| ClientError::Unverified("no node proved this account's state".into()))?;
         Ok((tip, account))
     }
 
     /// Signs, stores, then sends (in that order: a crash after signing leaves
     /// the transaction pending, to be re-sent, never re-signed).
-    async fn sign_and_send(&self, st: &mut State, body: TransactionBody, kind: TxKind, attest_day: Option<u64>) -> Result<Hash256, ClientError> {
+    async fn sign_and_send(
+        &self,
+        st: &mut State,
+        body: TransactionBody,
+        kind: TxKind,
+        attest_day: Option<u64>,
+    ) -> Result<Hash256, ClientError> {
         let key = self.keypair()?;
         let tx = body.sign(&key, &self.inner.network_id);
         drop(key);
@@ -977,9 +1118,15 @@ impl WattClient {
                 .store
                 .pending()?
                 .iter()
-                .map(|p| p.tx.body.fee.units() + if let TxKind::Pay { amount, .. } = &p.kind { amount.units() } else { 0 })
+                .map(|p| {
+                    p.tx.body.fee.units() + if let TxKind::Pay { amount, .. } = &p.kind { amount.units() } else { 0 }
+                })
                 .sum();
-            let needed = amount.units().checked_add(fee.units()).and_then(|n| n.checked_add(pending_out)).ok_or(ClientError::InvalidArgument("amount too large".into()))?;
+            let needed = amount
+                .units()
+                .checked_add(fee.units())
+                .and_then(|n| n.checked_add(pending_out))
+                .ok_or(ClientError::InvalidArgument("amount too large".into()))?;
             if entry.balance.units() < needed {
                 return Err(ClientError::InsufficientBalance { available: entry.balance, needed: Amount(needed) });
             }
@@ -988,7 +1135,8 @@ impl WattClient {
                 seq_num: self.next_seq(entry.seq_num)?,
                 fee,
                 max_ledger: Some(tip.header.seq + self.inner.config.tx_lifetime_ledgers),
-                ops: BoundedVec::try_from_vec(vec![Operation::Pay { to, amount }]).map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,
+                ops: BoundedVec::try_from_vec(vec![Operation::Pay { to, amount }])
+                    .map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,
             };
             self.sign_and_send(&mut st, body, TxKind::Pay { to, amount }, None).await
         }
@@ -1006,7 +1154,10 @@ impl WattClient {
             let (tip, account) = self.fresh_view(&mut st, &mut events).await?;
             let day = tip.header.day;
             let already = self.inner.store.attested(day)?.is_some()
-                || account.entry.as_ref().is_some_and(|e| e.last_attest_day == Some(day) || e.prev_attest_day == Some(day));
+                || account
+                    .entry
+                    .as_ref()
+                    .is_some_and(|e| e.last_attest_day == Some(day) || e.prev_attest_day == Some(day));
             if already {
                 return Err(ClientError::AlreadyAttested { day, next_day_in_s: self.next_day_in_s(day) });
             }
@@ -1038,7 +1189,8 @@ impl WattClient {
 
     /// Sets the wallet's security circle (at most 5 accounts).
     pub async fn set_security_circle(&self, members: Vec<AccountId>) -> Result<Hash256, ClientError> {
-        let members = BoundedVec::try_from_vec(members).map_err(|_| ClientError::InvalidArgument("a security circle has at most 5 members".into()))?;
+        let members = BoundedVec::try_from_vec(members)
+            .map_err(|_| ClientError::InvalidArgument("a security circle has at most 5 members".into()))?;
         self.simple_op(Operation::SetSecurityCircle { members }, TxKind::SetSecurityCircle).await
     }
 
@@ -1049,13 +1201,20 @@ impl WattClient {
 
     /// A one-operation, fee-free transaction with the next sequence number
     /// and the usual lifetime.
-    fn fee_free_body(&self, me: AccountId, entry_seq: u64, tip: &VerifiedHeader, op: Operation) -> Result<TransactionBody, ClientError> {
+    fn fee_free_body(
+        &self,
+        me: AccountId,
+        entry_seq: u64,
+        tip: &VerifiedHeader,
+        op: Operation,
+    ) -> Result<TransactionBody, ClientError> {
         Ok(TransactionBody {
             source: me,
             seq_num: self.next_seq(entry_seq)?,
             fee: Amount::ZERO,
             max_ledger: Some(tip.header.seq + self.inner.config.tx_lifetime_ledgers),
-            ops: BoundedVec::try_from_vec(vec![op]).map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,
+            ops: BoundedVec::try_from_vec(vec![op])
+                .map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,
         })
     }
 
@@ -1096,7 +1255,11 @@ impl WattClient {
     /// The balance proven against a freshly verified ledger.
     pub async fn balance(&self) -> Result<(Amount, u64), ClientError> {
         self.refresh().await?;
-        let a = self.inner.store.account()?.ok_or_else(|| ClientError::Unverified("no node proved this account's state".into()))?;
+        let a = self
+            .inner
+            .store
+            .account()?
+            .ok_or_else(|| ClientError::Unverified("no node proved this account's state".into()))?;
         Ok((a.entry.map_or(Amount::ZERO, |e| e.balance), a.header_seq))
     }
 
@@ -1115,7 +1278,10 @@ impl WattClient {
             None => AttestState::NotYet,
             Some(d) => {
                 let confirmed = self.inner.store.confirmed_attest_days()?.contains(&d)
-                    || account.as_ref().and_then(|a| a.entry.as_ref()).is_some_and(|e| e.last_attest_day == Some(d) || e.prev_attest_day == Some(d));
+                    || account
+                        .as_ref()
+                        .and_then(|a| a.entry.as_ref())
+                        .is_some_and(|e| e.last_attest_day == Some(d) || e.prev_attest_day == Some(d));
                 if confirmed {
                     AttestState::Confirmed
                 } else if self.inner.store.attested(d)?.is_some() {
@@ -1131,7 +1297,12 @@ impl WattClient {
             .store
             .pending()?
             .into_iter()
-            .map(|p| PendingStatus { hash: p.tx.hash(), seq_num: p.tx.body.seq_num, kind: p.kind, signed_ms: p.signed_ms })
+            .map(|p| PendingStatus {
+                hash: p.tx.hash(),
+                seq_num: p.tx.body.seq_num,
+                kind: p.kind,
+                signed_ms: p.signed_ms,
+            })
             .collect();
         let nodes = self
             .inner
@@ -1185,7 +1356,11 @@ impl WattClient {
 
     /// Donates `bytes` of this device's storage in sectors of `shape`
     /// (lowering it drops the newest sectors first).
-    pub fn donate(&self, bytes: u64, shape: crate::storage::graph::SectorShape) -> Result<super::StorageStatus, ClientError> {
+    pub fn donate(
+        &self,
+        bytes: u64,
+        shape: crate::storage::graph::SectorShape,
+    ) -> Result<super::StorageStatus, ClientError> {
         super::storage::donate(&self.inner.store, self.data_dir(), bytes, shape)
     }
 
@@ -1195,10 +1370,21 @@ impl WattClient {
 
     /// Does the most urgent storage work the device's state allows, within
     /// `budget_ms` (runs on the calling thread: call it from a worker).
-    pub fn run_background(&self, facts: &crate::storage::power::DeviceFacts, budget_ms: u64) -> Result<super::BackgroundProgress, ClientError> {
+    pub fn run_background(
+        &self,
+        facts: &crate::storage::power::DeviceFacts,
+        budget_ms: u64,
+    ) -> Result<super::BackgroundProgress, ClientError> {
         let owner = self.account_id()?;
         let tip = self.inner.store.tip()?.map(|t| (t.header.seq, t.header.rand));
-        super::storage::run_background(&self.inner.store, self.data_dir(), &owner.0 .0, tip, facts, Duration::from_millis(budget_ms))
+        super::storage::run_background(
+            &self.inner.store,
+            self.data_dir(),
+            &owner.0 .0,
+            tip,
+            facts,
+            Duration::from_millis(budget_ms),
+        )
     }
 
     fn data_dir(&self) -> &Path {
@@ -1246,7 +1432,16 @@ fn account_of(m: &Mnemonic) -> Result<AccountId, ClientError> {
 }
 
 fn node_record(node_id: NodeId, address: String, origin: NodeOrigin) -> NodeRecord {
-    NodeRecord { node_id, address, origin, good_answers: 0, bad_answers: 0, timeouts: 0, demoted: false, last_error: None }
+    NodeRecord {
+        node_id,
+        address,
+        origin,
+        good_answers: 0,
+        bad_answers: 0,
+        timeouts: 0,
+        demoted: false,
+        last_error: None,
+    }
 }
 
 fn history_of(p: &PendingTx, status: TxStatus, fee_charged: Amount) -> HistoryEntry {
@@ -1262,12 +1457,26 @@ fn history_of(p: &PendingTx, status: TxStatus, fee_charged: Amount) -> HistoryEn
         (TxKind::Pay { amount, .. }, true) => amount.units(),
         _ => 0,
     };
-    HistoryEntry { id: 0, time_ms: now_ms(), kind, tx_hash: Some(p.tx.hash()), status, charged: Amount(fee_charged.units().saturating_add(moved)) }
+    HistoryEntry {
+        id: 0,
+        time_ms: now_ms(),
+        kind,
+        tx_hash: Some(p.tx.hash()),
+        status,
+        charged: Amount(fee_charged.units().saturating_add(moved)),
+    }
 }
 
 /// Rejections that no retry can fix.
 fn is_final_rejection(r: &TxRejection) -> bool {
-    matches!(r, TxRejection::Malformed | TxRejection::BadSignature | TxRejection::WrongNetwork | TxRejection::Expired | TxRejection::AlreadyAttested)
+    matches!(
+        r,
+        TxRejection::Malformed
+            | TxRejection::BadSignature
+            | TxRejection::WrongNetwork
+            | TxRejection::Expired
+            | TxRejection::AlreadyAttested
+    )
 }
 
 fn light_to_client(events: Vec<LightEvent>) -> Vec<ClientEvent> {
@@ -1300,7 +1509,12 @@ fn response_name(r: &Response) -> &'static str {
 }
 
 /// A state entry proven against a verified header's root.
-fn prove_state(header: &LedgerHeader, key: &StateKey, entry: &StateEntry, proof: &crate::ledger::StateProof) -> Result<(), LightError> {
+fn prove_state(
+    header: &LedgerHeader,
+    key: &StateKey,
+    entry: &StateEntry,
+    proof: &crate::ledger::StateProof,
+) -> Result<(), LightError> {
     match crate::ledger::smt::verify(&header.state_root, &key.hash(), proof) {
         Ok(crate::ledger::smt::Proven::Present(vh)) if vh == crate::ledger::smt::value_hash(&encode(entry)) => Ok(()),
         _ => Err(LightError::BadStateProof),
@@ -1311,7 +1525,11 @@ fn parse_addr(address: &str) -> Result<SocketAddr, String> {
     address.parse::<SocketAddr>().map_err(|_| format!("not an IP:port address: {address:?}"))
 }
 
-async fn connect(endpoint: &quinn::Endpoint, rec: &NodeRecord, timeout: Duration) -> Result<quinn::Connection, NetError> {
+async fn connect(
+    endpoint: &quinn::Endpoint,
+    rec: &NodeRecord,
+    timeout: Duration,
+) -> Result<quinn::Connection, NetError> {
     let err = |reason: String| NetError::Connect { addr: rec.address.clone(), reason };
     let addr = match parse_addr(&rec.address) {
         Ok(a) => a,
@@ -1332,7 +1550,8 @@ async fn connect(endpoint: &quinn::Endpoint, rec: &NodeRecord, timeout: Duration
 
 /// A client UDP socket: dual-stack where the system allows, IPv4 otherwise.
 fn client_endpoint() -> std::io::Result<quinn::Endpoint> {
-    quinn::Endpoint::client("[::]:0".parse().expect("literal address")).or_else(|_| quinn::Endpoint::client("0.0.0.0:0".parse().expect("literal address")))
+    quinn::Endpoint::client("[::]:0".parse().expect("literal address"))
+        .or_else(|_| quinn::Endpoint::client("0.0.0.0:0".parse().expect("literal address")))
 }
 
 /// The data directory's conventional layout, for shells that want to show it.

@@ -50,7 +50,8 @@ pub fn pagerank(nodes: &[DirectoryNode], pinned: &[NodeId]) -> BTreeMap<NodeId, 
     let mut out_edges: Vec<Vec<usize>> = vec![Vec::new(); n];
     for node in nodes {
         let from = index[&node.node_id];
-        let mut targets: BTreeSet<usize> = node.quorum_set.nodes().iter().filter_map(|t| index.get(t).copied()).collect();
+        let mut targets: BTreeSet<usize> =
+            node.quorum_set.nodes().iter().filter_map(|t| index.get(t).copied()).collect();
         targets.remove(&from);
         out_edges[from] = targets.into_iter().collect();
     }
@@ -116,7 +117,8 @@ pub fn default_node_set(
         }
     }
     let ranks = pagerank(directory, pinned);
-    let mut ranked: Vec<(NodeId, f64)> = ranks.into_iter().filter(|(id, r)| *r > 1e-12 && !exclude.contains(id) && !chosen.contains(id)).collect();
+    let mut ranked: Vec<(NodeId, f64)> =
+        ranks.into_iter().filter(|(id, r)| *r > 1e-12 && !exclude.contains(id) && !chosen.contains(id)).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate((2 * want).max(8));
     while chosen.len() < want && !ranked.is_empty() {
@@ -138,7 +140,11 @@ mod tests {
         AccountId(PublicKey([i; 32]))
     }
     fn dir(i: u8, owner: Option<u8>, trusts: &[u8]) -> DirectoryNode {
-        DirectoryNode { node_id: node(i), owner: owner.map(acct), quorum_set: QuorumSet::flat(1, trusts.iter().map(|t| node(*t)).collect()) }
+        DirectoryNode {
+            node_id: node(i),
+            owner: owner.map(acct),
+            quorum_set: QuorumSet::flat(1, trusts.iter().map(|t| node(*t)).collect()),
+        }
     }
 
     #[test]
@@ -201,7 +207,8 @@ mod tests {
             assert_eq!(uniq.len(), 3);
         }
         // Different seeds spread the load over the top-ranked nodes.
-        let picks: BTreeSet<NodeId> = (0..20).flat_map(|s| default_node_set(&[], &d, &pinned, &exclude, 2, &mut Picker::new(s))).collect();
+        let picks: BTreeSet<NodeId> =
+            (0..20).flat_map(|s| default_node_set(&[], &d, &pinned, &exclude, 2, &mut Picker::new(s))).collect();
         assert!(picks.len() >= 4, "{picks:?}");
     }
 }

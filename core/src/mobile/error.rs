@@ -20,7 +20,9 @@ pub enum ClientError {
     InvalidArgument(String),
     #[error("already attested today (day {day}); the next day starts in {next_day_in_s} s")]
     AlreadyAttested { day: u64, next_day_in_s: u64 },
-    #[error("this account is not on the ledger yet: its first attestation needs an inviter (an active account's address)")]
+    #[error(
+        "this account is not on the ledger yet: its first attestation needs an inviter (an active account's address)"
+    )]
     NeedsInviter,
     #[error("this account is not on the ledger yet: attest first or receive a payment")]
     NoAccount,
@@ -63,5 +65,7 @@ impl From<StoreError> for ClientError {
 /// redb reports a damaged file in several ways; all of them mean "corrupt".
 fn looks_corrupt(reason: &str) -> bool {
     let r = reason.to_ascii_lowercase();
-    ["corrupt", "invalid", "magic", "checksum", "not a redb", "upgrade", "unexpected", "eof", "fill whole buffer"].iter().any(|k| r.contains(k))
+    ["corrupt", "invalid", "magic", "checksum", "not a redb", "upgrade", "unexpected", "eof", "fill whole buffer"]
+        .iter()
+        .any(|k| r.contains(k))
 }

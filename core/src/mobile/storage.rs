@@ -144,7 +144,12 @@ fn plan(store: &ClientStore) -> Result<StoragePlan, ClientError> {
 
 /// Sets the donation. Lowering it releases space at once by dropping the
 /// newest sectors first.
-pub fn donate(store: &ClientStore, data_dir: &Path, bytes: u64, shape: SectorShape) -> Result<StorageStatus, ClientError> {
+pub fn donate(
+    store: &ClientStore,
+    data_dir: &Path,
+    bytes: u64,
+    shape: SectorShape,
+) -> Result<StorageStatus, ClientError> {
     shape.validate().map_err(ClientError::InvalidArgument)?;
     let mut p = plan(store)?;
     p.donated_bytes = bytes;
@@ -164,8 +169,10 @@ pub fn donate(store: &ClientStore, data_dir: &Path, bytes: u64, shape: SectorSha
             Err(e) => return Err(io(e)),
         }
     }
-    p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
-    p.to_terminate = BoundedVec::try_from_vec(to_terminate).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+    p.sectors =
+        BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+    p.to_terminate =
+        BoundedVec::try_from_vec(to_terminate).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
     store.set_storage_plan(&p)?;
     status(store, data_dir)
 }
@@ -208,7 +215,12 @@ pub fn status(store: &ClientStore, data_dir: &Path) -> Result<StorageStatus, Cli
 
 /// Starts a sector over with a new ticket (its ticket went stale, its
 /// pre-commit lapsed, or the ledger terminated it): the old layers go.
-pub(crate) fn reset_sector(data_dir: &Path, rec: &mut SectorRecord, owner: &[u8; 32], ticket_from: (u64, Hash256)) -> Result<(), ClientError> {
+pub(crate) fn reset_sector(
+    data_dir: &Path,
+    rec: &mut SectorRecord,
+    owner: &[u8; 32],
+    ticket_from: (u64, Hash256),
+) -> Result<(), ClientError> {
     match std::fs::remove_dir_all(sector_dir(data_dir, rec.number)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -244,7 +256,8 @@ pub fn run_background(
     let mut p = plan(store)?;
     let next_bytes = if p.sectors.iter().any(|s| s.commitments.is_none()) { 0 } else { p.sector_bytes };
     let decision = power::decide(facts, next_bytes, None);
-    let mut progress = BackgroundProgress { decision: decision.clone(), labels_done: 0, sectors_sealed: 0, idle: false };
+    let mut progress =
+        BackgroundProgress { decision: decision.clone(), labels_done: 0, sectors_sealed: 0, idle: false };
     if !decision.may_seal {
         return Ok(progress);
     }
@@ -264,7 +277,9 @@ pub fn run_background(
                     return Ok(progress);
                 }
                 let Some((ticket_seq, rand)) = ticket_from else {
-                    return Err(ClientError::NoNodeReachable("a new sector needs a verified ledger for its ticket: refresh first".into()));
+                    return Err(ClientError::NoNodeReachable(
+                        "a new sector needs a verified ledger for its ticket: refresh first".into(),
+                    ));
                 };
                 let number = p.sectors.iter().map(|s| s.number + 1).max().unwrap_or(1).max(p.next_number).max(1);
                 p.next_number = number + 1;
@@ -280,7 +295,8 @@ pub fn run_background(
                     activated_seq: None,
                     inner_layers_dropped: false,
                 });
-                p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+                p.sectors = BoundedVec::try_from_vec(sectors)
+                    .map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
                 store.set_storage_plan(&p)?;
                 p.sectors.len() - 1
             }
@@ -303,7 +319,8 @@ pub fn run_background(
         let mut sectors = p.sectors.into_vec();
         sectors[idx].commitments = Some([c.comm_d, c.comm_c, c.comm_r_last, c.comm_r]);
         sectors[idx].phase = SectorPhase::Sealed;
-        p.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+        p.sectors =
+            BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
         store.set_storage_plan(&p)?;
         progress.sectors_sealed += 1;
         if started.elapsed() >= budget {
@@ -342,7 +359,8 @@ pub(crate) fn storage_share(rec: &crate::ledger::state::DayRecord, bytes: u64, c
         return Amount::ZERO;
     }
     let b = u128::from(bytes);
-    let emitted = (u128::from(rec.pools[2].units()) * b / total).min(u128::from(cap_per_gib.units()) * b / (1u128 << 30));
+    let emitted =
+        (u128::from(rec.pools[2].units()) * b / total).min(u128::from(cap_per_gib.units()) * b / (1u128 << 30));
     let fees = u128::from(rec.fees[2].units()) * b / total;
     Amount(u64::try_from(emitted + fees).unwrap_or(u64::MAX))
 }

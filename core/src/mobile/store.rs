@@ -80,7 +80,11 @@ impl ClientStore {
     }
 
     fn decode<T: Wire>(&self, what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-        decode(bytes).map_err(|e| StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), reason: e.to_string() })
+        decode(bytes).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     fn meta<T: Wire>(&self, key: &str) -> Result<Option<T>, StoreError> {
@@ -186,7 +190,10 @@ impl ClientStore {
                 }
                 t.insert(day, hash.0.as_slice()).map_err(|e| self.err(e))?;
             }
-            w.open_table(PENDING).map_err(|e| self.err(e))?.insert(hash.0.as_slice(), encode(p).as_slice()).map_err(|e| self.err(e))?;
+            w.open_table(PENDING)
+                .map_err(|e| self.err(e))?
+                .insert(hash.0.as_slice(), encode(p).as_slice())
+                .map_err(|e| self.err(e))?;
         }
         w.commit().map_err(|e| self.err(e))?;
         Ok(true)
@@ -308,7 +315,12 @@ impl ClientStore {
 
     pub fn remove_node(&self, id: &NodeId) -> Result<bool, StoreError> {
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
-        let removed = w.open_table(NODES).map_err(|e| self.err(e))?.remove(id.0 .0.as_slice()).map_err(|e| self.err(e))?.is_some();
+        let removed = w
+            .open_table(NODES)
+            .map_err(|e| self.err(e))?
+            .remove(id.0 .0.as_slice())
+            .map_err(|e| self.err(e))?
+            .is_some();
         w.commit().map_err(|e| self.err(e))?;
         Ok(removed)
     }

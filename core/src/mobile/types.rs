@@ -73,9 +73,14 @@ impl Wire for PendingTx {
 pub enum TxStatus {
     Pending,
     /// Included in ledger `seq` and its operations took effect.
-    Confirmed { seq: u64 },
+    Confirmed {
+        seq: u64,
+    },
     /// Included in ledger `seq`; the fee was charged but the operations failed.
-    Failed { seq: u64, reason: String },
+    Failed {
+        seq: u64,
+        reason: String,
+    },
     /// Not included before its `max_ledger`; nothing was charged.
     Expired,
     /// Its sequence number was used by another transaction of this account.
@@ -85,15 +90,28 @@ pub enum TxStatus {
 /// One line of the wallet's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HistoryKind {
-    Sent { to: AccountId, amount: Amount, fee: Amount },
-    Attested { day: u64 },
+    Sent {
+        to: AccountId,
+        amount: Amount,
+        fee: Amount,
+    },
+    Attested {
+        day: u64,
+    },
     /// A proven balance increase not explained by the wallet's own
     /// transactions: a payment from someone else.
-    Received { amount: Amount },
+    Received {
+        amount: Amount,
+    },
     /// A proven balance increase after a day this wallet attested was distributed.
-    Reward { day: u64, amount: Amount },
+    Reward {
+        day: u64,
+        amount: Amount,
+    },
     SecurityCircleSet,
-    ReferrerSet { referrer: AccountId },
+    ReferrerSet {
+        referrer: AccountId,
+    },
     Storage,
 }
 
@@ -212,14 +230,33 @@ pub struct ClientStatus {
 /// What the core tells the app as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
-    NewVerifiedLedger { seq: u64, close_time_ms: u64 },
-    PaymentReceived { amount: Amount, balance: Amount },
+    NewVerifiedLedger {
+        seq: u64,
+        close_time_ms: u64,
+    },
+    PaymentReceived {
+        amount: Amount,
+        balance: Amount,
+    },
     /// One of the wallet's transactions reached its end state.
-    TransactionSettled { hash: Hash256, status: TxStatus },
-    AttestationConfirmed { day: u64 },
-    RewardPaid { day: u64, amount: Amount },
-    ForkDetected { slot: u64 },
-    NodeDemoted { node: NodeId, reason: String },
+    TransactionSettled {
+        hash: Hash256,
+        status: TxStatus,
+    },
+    AttestationConfirmed {
+        day: u64,
+    },
+    RewardPaid {
+        day: u64,
+        amount: Amount,
+    },
+    ForkDetected {
+        slot: u64,
+    },
+    NodeDemoted {
+        node: NodeId,
+        reason: String,
+    },
 }
 
 /// The app's listener for [`ClientEvent`]s. Called from the core's own

@@ -65,7 +65,9 @@ pub fn open(store: &dyn SecretKeyStore, sealed: &[u8]) -> Result<Zeroizing<Vec<u
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
     let mut buf = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
-    let plain = key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(AAD), &mut *buf).map_err(|_| KeyStoreError::WrongKey)?;
+    let plain = key
+        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(AAD), &mut buf)
+        .map_err(|_| KeyStoreError::WrongKey)?;
     Ok(Zeroizing::new(plain.to_vec()))
 }
 

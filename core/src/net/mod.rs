@@ -47,7 +47,10 @@ pub async fn request(conn: &quinn::Connection, req: &Request) -> Result<Response
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| NetError::Lost(e.to_string()))?;
     send.write_all(&encode_frame(req)).await.map_err(|e| NetError::Lost(e.to_string()))?;
     let _ = send.finish();
-    let body = read_frame(&mut recv, MAX_FRAME).await.map_err(|e| NetError::Malformed(e.to_string()))?.ok_or(NetError::NoAnswer)?;
+    let body = read_frame(&mut recv, MAX_FRAME)
+        .await
+        .map_err(|e| NetError::Malformed(e.to_string()))?
+        .ok_or(NetError::NoAnswer)?;
     decode::<Response>(&body).map_err(|e| NetError::Malformed(e.to_string()))
 }
 

@@ -41,7 +41,11 @@ pub fn certificate_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
 }
 
 /// Checks a TLS 1.3 handshake signature with the certificate's key.
-pub fn verify_signature(message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+pub fn verify_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
     rustls::crypto::verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
 }
 
@@ -63,10 +67,20 @@ impl ServerCertVerifier for PinnedServer {
             _ => Err(rustls::Error::General("server is not the pinned node key".into())),
         }
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Err(rustls::Error::General("TLS 1.2 is not used".into()))
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_signature(m, c, d)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -88,7 +102,9 @@ pub fn transport(long_lived: bool) -> Arc<quinn::TransportConfig> {
 }
 
 /// A rustls client builder that accepts only `expected`'s key, TLS 1.3 only.
-pub fn pinned_client_builder(expected: &NodeId) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>, TlsError> {
+pub fn pinned_client_builder(
+    expected: &NodeId,
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>, TlsError> {
     Ok(rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?

@@ -39,7 +39,8 @@ pub fn check_intersection(qsets: &BTreeMap<NodeId, QuorumSet>) -> Intersection {
         loop {
             let mut next = mask;
             for (i, q) in sets.iter().enumerate() {
-                if mask & (1 << i) != 0 && !q.is_slice(&|m: &NodeId| index.get(m).is_some_and(|j| mask & (1 << j) != 0)) {
+                if mask & (1 << i) != 0 && !q.is_slice(&|m: &NodeId| index.get(m).is_some_and(|j| mask & (1 << j) != 0))
+                {
                     next &= !(1 << i);
                 }
             }

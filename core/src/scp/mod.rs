@@ -41,16 +41,30 @@ pub struct LocalNode {
 }
 
 /// What the shell must do after an input.
+// Effects are drained at once, never stored in bulk: boxing the envelope
+// would cost an allocation per statement for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Send this envelope to every peer.
     Broadcast(Envelope),
     /// Call [`Scp::timer_fired`] with this token at `at_ms` (replaces any timer
     /// of the same slot and kind).
-    ArmTimer { slot: u64, kind: TimerKind, at_ms: u64, token: u64 },
-    CancelTimer { slot: u64, kind: TimerKind },
+    ArmTimer {
+        slot: u64,
+        kind: TimerKind,
+        at_ms: u64,
+        token: u64,
+    },
+    CancelTimer {
+        slot: u64,
+        kind: TimerKind,
+    },
     /// Consensus reached on `value` for `slot`.
-    Externalized { slot: u64, value: Value },
+    Externalized {
+        slot: u64,
+        value: Value,
+    },
 }
 
 /// Why an envelope was dropped; counted in [`Scp::drops`].
@@ -241,7 +255,8 @@ impl<D: Driver> Scp<D> {
             if env.statement.node_id != self.local.id || !self.driver.verify(env) {
                 return Err(DropReason::BadSignature);
             }
-            let slot = self.slots.entry(env.statement.slot_index).or_insert_with(|| Slot::new(env.statement.slot_index));
+            let slot =
+                self.slots.entry(env.statement.slot_index).or_insert_with(|| Slot::new(env.statement.slot_index));
             match env.statement.pledges {
                 Pledges::Nominate { .. } => slot.restore_own_nomination(env)?,
                 _ => slot.restore_own_ballot(env)?,

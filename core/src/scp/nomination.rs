@@ -46,7 +46,11 @@ fn is_newer_nomination(old: &Envelope, new: &Envelope) -> bool {
 }
 
 impl Slot {
-    pub(crate) fn process_nomination<D: Driver>(&mut self, ctx: &mut Ctx<'_, D>, env: &Envelope) -> Result<(), DropReason> {
+    pub(crate) fn process_nomination<D: Driver>(
+        &mut self,
+        ctx: &mut Ctx<'_, D>,
+        env: &Envelope,
+    ) -> Result<(), DropReason> {
         let Some((votes, accepted)) = nomination_sets(env) else { return Err(DropReason::Insane) };
         if !strictly_sorted(votes) || !strictly_sorted(accepted) || votes.len() + accepted.len() == 0 {
             return Err(DropReason::Insane);
@@ -102,7 +106,8 @@ impl Slot {
                 continue;
             }
             let acc = |e: &Envelope| nomination_sets(e).is_some_and(|(_, x)| x.binary_search(&a).is_ok());
-            if is_quorum(&local_qset, self.nom.latest.iter(), |e: &Envelope| ctx.qsets.of_statement(&e.statement), acc) {
+            if is_quorum(&local_qset, self.nom.latest.iter(), |e: &Envelope| ctx.qsets.of_statement(&e.statement), acc)
+            {
                 self.nom.candidates.insert(a);
                 new_candidates = true;
             }
@@ -149,7 +154,13 @@ impl Slot {
     }
 
     /// Starts (or, on a timeout, continues) nominating `value` for this slot.
-    pub(crate) fn nominate<D: Driver>(&mut self, ctx: &mut Ctx<'_, D>, value: Value, prev: Value, timed_out: bool) -> bool {
+    pub(crate) fn nominate<D: Driver>(
+        &mut self,
+        ctx: &mut Ctx<'_, D>,
+        value: Value,
+        prev: Value,
+        timed_out: bool,
+    ) -> bool {
         if timed_out && !self.nom.started {
             return false; // nomination was stopped meanwhile
         }
@@ -160,7 +171,10 @@ impl Slot {
         self.update_round_leaders(ctx);
 
         let mut updated = false;
-        if self.nom.round_leaders.contains(&ctx.local.id) && self.nom.votes.len() < MAX_NOMINATED && self.nom.votes.insert(value) {
+        if self.nom.round_leaders.contains(&ctx.local.id)
+            && self.nom.votes.len() < MAX_NOMINATED
+            && self.nom.votes.insert(value)
+        {
             updated = true;
         }
         let leaders: Vec<NodeId> = self.nom.round_leaders.iter().copied().collect();

@@ -337,11 +337,20 @@ pub(crate) mod tests {
     #[test]
     fn sanity_rules() {
         assert_eq!(qs(3, &[1, 2, 3], vec![]).check_sanity(true), Ok(()));
-        assert_eq!(qs(0, &[1], vec![]).check_sanity(false), Err(QuorumSetError::BadThreshold { threshold: 0, entries: 1 }));
-        assert_eq!(qs(3, &[1, 2], vec![]).check_sanity(false), Err(QuorumSetError::BadThreshold { threshold: 3, entries: 2 }));
+        assert_eq!(
+            qs(0, &[1], vec![]).check_sanity(false),
+            Err(QuorumSetError::BadThreshold { threshold: 0, entries: 1 })
+        );
+        assert_eq!(
+            qs(3, &[1, 2], vec![]).check_sanity(false),
+            Err(QuorumSetError::BadThreshold { threshold: 3, entries: 2 })
+        );
         assert_eq!(qs(2, &[1, 1], vec![]).check_sanity(false), Err(QuorumSetError::Duplicate(node(1))));
         assert_eq!(qs(1, &[1], vec![qs(1, &[1], vec![])]).check_sanity(false), Err(QuorumSetError::Duplicate(node(1))));
-        assert_eq!(qs(2, &[1, 2, 3, 4], vec![]).check_sanity(true), Err(QuorumSetError::BelowMajority { threshold: 2, entries: 4 }));
+        assert_eq!(
+            qs(2, &[1, 2, 3, 4], vec![]).check_sanity(true),
+            Err(QuorumSetError::BelowMajority { threshold: 2, entries: 4 })
+        );
         assert_eq!(qs(2, &[1, 2, 3, 4], vec![]).check_sanity(false), Ok(()));
         let mut deep = qs(1, &[50], vec![]);
         for i in 0..4u8 {

@@ -271,6 +271,8 @@ impl Driver for SimDriver {
     }
 }
 
+// One queue of pending events; the size of an envelope is what it carries.
+#[allow(clippy::large_enum_variant)]
 enum Event {
     Nominate { node: usize, slot: u64 },
     Deliver { to: usize, env: Envelope },
@@ -442,7 +444,8 @@ impl Simulation {
                     }
                     self.nodes[node].nominating = slot;
                     self.first_nomination.entry(slot).or_insert(self.now);
-                    let prev = self.nodes[node].externalized.get(&(slot - 1)).cloned().unwrap_or(Value(BoundedBytes::new()));
+                    let prev =
+                        self.nodes[node].externalized.get(&(slot - 1)).cloned().unwrap_or(Value(BoundedBytes::new()));
                     let value = sim_value(slot, node as u64);
                     let now = self.now;
                     self.nodes[node].scp.nominate(slot, value, prev, now);
@@ -488,7 +491,9 @@ impl Simulation {
         for e in effects {
             match e {
                 Effect::Broadcast(env) => self.broadcast(node, env),
-                Effect::ArmTimer { slot, kind, at_ms, token } => self.schedule(at_ms, Event::Timer { node, slot, kind, token }),
+                Effect::ArmTimer { slot, kind, at_ms, token } => {
+                    self.schedule(at_ms, Event::Timer { node, slot, kind, token })
+                }
                 Effect::CancelTimer { .. } => {}
                 Effect::Externalized { slot, value } => {
                     if self.honest(node) {
@@ -567,12 +572,16 @@ impl Simulation {
                 out.push(forged);
                 // Junk values, validly signed.
                 let mut junk = env.statement.clone();
-                let v = Value(BoundedBytes::try_from_vec((0..16).map(|_| self.rng.next_u64() as u8).collect()).expect("small"));
+                let v = Value(
+                    BoundedBytes::try_from_vec((0..16).map(|_| self.rng.next_u64() as u8).collect()).expect("small"),
+                );
                 junk.pledges = map_values(&junk.pledges, &v);
                 out.push(self.nodes[from].scp.driver_mut().sign(junk));
                 // Impossible counters, validly signed.
                 let mut insane = env.statement.clone();
-                if let Pledges::Prepare { n_c, n_h, .. } | Pledges::Confirm { n_commit: n_c, n_h, .. } = &mut insane.pledges {
+                if let Pledges::Prepare { n_c, n_h, .. } | Pledges::Confirm { n_commit: n_c, n_h, .. } =
+                    &mut insane.pledges
+                {
                     *n_c = n_h.saturating_add(5);
                 }
                 out.push(self.nodes[from].scp.driver_mut().sign(insane));
@@ -622,8 +631,16 @@ fn map_values(p: &Pledges, v: &Value) -> Pledges {
     match p {
         Pledges::Nominate { quorum_set_hash, votes, accepted } => Pledges::Nominate {
             quorum_set_hash: *quorum_set_hash,
-            votes: if votes.is_empty() { BoundedVec::new() } else { BoundedVec::try_from_vec(vec![v.clone()]).unwrap_or_default() },
-            accepted: if accepted.is_empty() { BoundedVec::new() } else { BoundedVec::try_from_vec(vec![v.clone()]).unwrap_or_default() },
+            votes: if votes.is_empty() {
+                BoundedVec::new()
+            } else {
+                BoundedVec::try_from_vec(vec![v.clone()]).unwrap_or_default()
+            },
+            accepted: if accepted.is_empty() {
+                BoundedVec::new()
+            } else {
+                BoundedVec::try_from_vec(vec![v.clone()]).unwrap_or_default()
+            },
         },
         Pledges::Prepare { quorum_set_hash, ballot, prepared, n_c, n_h, .. } => Pledges::Prepare {
             quorum_set_hash: *quorum_set_hash,

@@ -12,6 +12,10 @@ use crate::crypto::Hash256;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// `(b, p, p', h, c)` of the ballot protocol, for tests and status pages.
+pub type BallotView<'a> =
+    (Option<&'a Ballot>, Option<&'a Ballot>, Option<&'a Ballot>, Option<&'a Ballot>, Option<&'a Ballot>);
+
 /// Everything a slot may touch while handling one input.
 pub(crate) struct Ctx<'a, D: Driver> {
     pub local: &'a LocalNode,
@@ -176,7 +180,8 @@ impl Slot {
         self.bal.check_invariants()
     }
 
-    pub fn ballot_state(&self) -> (Option<&Ballot>, Option<&Ballot>, Option<&Ballot>, Option<&Ballot>, Option<&Ballot>) {
+    /// The ballot protocol's `(b, p, p', h, c)`.
+    pub fn ballot_state(&self) -> BallotView<'_> {
         (self.bal.b.as_ref(), self.bal.p.as_ref(), self.bal.p_prime.as_ref(), self.bal.h.as_ref(), self.bal.c.as_ref())
     }
 

@@ -77,7 +77,13 @@ impl Harness {
         let qh = qset.hash();
         let mut qsets = HashMap::new();
         qsets.insert(qh, qset.clone());
-        let driver = TestDriver { key: keypair(0), qsets, priority: HashMap::new(), value_hash: HashMap::new(), invalid: BTreeSet::new() };
+        let driver = TestDriver {
+            key: keypair(0),
+            qsets,
+            priority: HashMap::new(),
+            value_hash: HashMap::new(),
+            invalid: BTreeSet::new(),
+        };
         Harness { scp: Scp::new(id(0), qset, driver), qh, now: 0, externalized: Vec::new() }
     }
 
@@ -108,7 +114,14 @@ impl Harness {
         Statement {
             node_id: id(i),
             slot_index: SLOT,
-            pledges: Pledges::Prepare { quorum_set_hash: self.qh, ballot: b, prepared: p, prepared_prime: pp, n_c, n_h },
+            pledges: Pledges::Prepare {
+                quorum_set_hash: self.qh,
+                ballot: b,
+                prepared: p,
+                prepared_prime: pp,
+                n_c,
+                n_h,
+            },
         }
         .sign(&keypair(i), &net())
     }
@@ -405,7 +418,14 @@ fn bad_envelopes_are_dropped_and_counted() {
     let stranger = Statement {
         node_id: id(9),
         slot_index: SLOT,
-        pledges: Pledges::Prepare { quorum_set_hash: t.qh, ballot: b(1, &x), prepared: None, prepared_prime: None, n_c: 0, n_h: 0 },
+        pledges: Pledges::Prepare {
+            quorum_set_hash: t.qh,
+            ballot: b(1, &x),
+            prepared: None,
+            prepared_prime: None,
+            n_c: 0,
+            n_h: 0,
+        },
     }
     .sign(&keypair(9), &net());
     assert_eq!(t.scp.receive_envelope(&stranger, 0), Err(DropReason::NotInQuorum));
@@ -426,9 +446,18 @@ fn bad_envelopes_are_dropped_and_counted() {
     assert_eq!(t.scp.receive_envelope(&ok, 0), Err(DropReason::Stale));
     // Invalid value.
     t.scp.driver_mut().invalid.insert(value(66));
-    assert_eq!(t.scp.receive_envelope(&t.prepare(2, b(1, &value(66)), None, 0, 0, None), 0), Err(DropReason::InvalidValue));
+    assert_eq!(
+        t.scp.receive_envelope(&t.prepare(2, b(1, &value(66)), None, 0, 0, None), 0),
+        Err(DropReason::InvalidValue)
+    );
     let d = t.scp.drops();
-    for r in [DropReason::BadSignature, DropReason::NotInQuorum, DropReason::Insane, DropReason::UnknownQuorumSet, DropReason::InvalidValue] {
+    for r in [
+        DropReason::BadSignature,
+        DropReason::NotInQuorum,
+        DropReason::Insane,
+        DropReason::UnknownQuorumSet,
+        DropReason::InvalidValue,
+    ] {
         assert_eq!(d.get(&r), Some(&1), "{r:?}");
     }
     assert_eq!(d.get(&DropReason::Stale), Some(&2));

@@ -31,7 +31,10 @@ impl SectorShape {
     pub fn validate(&self) -> Result<(), String> {
         let n = self.nodes();
         if self.sector_bytes % NODE_BYTES != 0 || n < 2 || !n.is_power_of_two() {
-            return Err(format!("sector size {} is not a power-of-two number (≥ 2) of 32-byte nodes", self.sector_bytes));
+            return Err(format!(
+                "sector size {} is not a power-of-two number (≥ 2) of 32-byte nodes",
+                self.sector_bytes
+            ));
         }
         if self.layers == 0 || self.layers > 64 {
             return Err(format!("{} layers is outside 1..=64", self.layers));
@@ -74,8 +77,15 @@ impl StackedGraph {
         let exp_key = graph_key(b"watt/v1/drg/exp", &shape);
         let mut keys = [0u8; 8 * FEISTEL_ROUNDS as usize];
         blake3::Hasher::new().update(&exp_key).finalize_xof().fill(&mut keys);
-        let round_keys = std::array::from_fn(|r| u64::from_le_bytes(keys[8 * r..8 * r + 8].try_into().expect("8 bytes")));
-        Ok(StackedGraph { shape, nodes, base_key: graph_key(b"watt/v1/drg/base", &shape), half_bits: bits.div_ceil(2), round_keys })
+        let round_keys =
+            std::array::from_fn(|r| u64::from_le_bytes(keys[8 * r..8 * r + 8].try_into().expect("8 bytes")));
+        Ok(StackedGraph {
+            shape,
+            nodes,
+            base_key: graph_key(b"watt/v1/drg/base", &shape),
+            half_bits: bits.div_ceil(2),
+            round_keys,
+        })
     }
 
     pub fn shape(&self) -> SectorShape {
@@ -209,7 +219,10 @@ mod tests {
         assert!(children.iter().all(|&c| c == EXP_DEGREE as u32));
         // Keyed by size and layers: another shape is another graph.
         let other = StackedGraph::new(SectorShape { sector_bytes: 1 << 16, layers: 3 }).unwrap();
-        assert_ne!((0..64).map(|i| g.exp_parents(i)).collect::<Vec<_>>(), (0..64).map(|i| other.exp_parents(i)).collect::<Vec<_>>());
+        assert_ne!(
+            (0..64).map(|i| g.exp_parents(i)).collect::<Vec<_>>(),
+            (0..64).map(|i| other.exp_parents(i)).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -96,7 +96,10 @@ pub fn decide(facts: &DeviceFacts, next_sector_bytes: u64, deadline_in_ms: Optio
         && (facts.charging || (facts.battery_percent >= min_battery && facts.thermal <= Thermal::Serious));
     let mut reason = seal_refusals.join("; ");
     if deadline_in_ms.is_some() && !may_prove {
-        reason = format!("no proving: battery {}% < {min_battery}% or device {:?}; no sealing: {reason}", facts.battery_percent, facts.thermal);
+        reason = format!(
+            "no proving: battery {}% < {min_battery}% or device {:?}; no sealing: {reason}",
+            facts.battery_percent, facts.thermal
+        );
     }
     PowerDecision {
         may_seal: seal_refusals.is_empty(),
@@ -129,7 +132,8 @@ mod tests {
         let ok = decide(&plugged_in(), GIB, Some(10 * HOUR_MS));
         assert!(ok.may_seal && ok.may_prove && ok.may_upload_seal_proofs, "{ok:?}");
         assert_eq!(ok.reason, "");
-        let cases: [(fn(&mut DeviceFacts), &str); 5] = [
+        type Case = (fn(&mut DeviceFacts), &'static str);
+        let cases: [Case; 5] = [
             (|f| f.charging = false, "not charging"),
             (|f| f.battery_percent = 49, "battery 49%"),
             (|f| f.thermal = Thermal::Serious, "serious"),
@@ -190,7 +194,16 @@ mod tests {
                         for screen_on in [false, true] {
                             for free in [0, 3 * GIB, 64 * GIB, u64::MAX / 4] {
                                 for deadline in [None, Some(0), Some(HOUR_MS - 1), Some(10 * HOUR_MS)] {
-                                    let f = DeviceFacts { battery_percent: battery, charging: false, thermal, low_power_mode: low_power, network, free_bytes: free, total_bytes: 128 * GIB, screen_on };
+                                    let f = DeviceFacts {
+                                        battery_percent: battery,
+                                        charging: false,
+                                        thermal,
+                                        low_power_mode: low_power,
+                                        network,
+                                        free_bytes: free,
+                                        total_bytes: 128 * GIB,
+                                        screen_on,
+                                    };
                                     let d = decide(&f, GIB, deadline);
                                     assert!(!d.may_seal, "sealing allowed on battery: {f:?}");
                                     assert!(d.reason.contains("not charging"), "{}", d.reason);

@@ -125,7 +125,13 @@ pub fn zero_path(index: u64, nodes: u64) -> MerklePath {
 
 /// Opens `challenges` nodes of a sealed sector (all its layers in `store`).
 /// Memory: the column tree and the replica tree (about 4 × sector), not the layers.
-pub fn prove_seal(store: &dyn SealStore, graph: &StackedGraph, replica_id: &Hash256, seed: &Hash256, challenges: usize) -> Result<SealProof, super::seal::SealError> {
+pub fn prove_seal(
+    store: &dyn SealStore,
+    graph: &StackedGraph,
+    replica_id: &Hash256,
+    seed: &Hash256,
+    challenges: usize,
+) -> Result<SealProof, super::seal::SealError> {
     let n = graph.nodes();
     let layers = graph.shape().layers;
     let comm_c_tree = merkle::levels(&super::seal::column_hashes(store, graph)?);
@@ -136,7 +142,10 @@ pub fn prove_seal(store: &dyn SealStore, graph: &StackedGraph, replica_id: &Hash
             let v = store.read_labels(l, i, 1)?;
             labels.push(*v.first().ok_or(super::seal::SealError::Truncated { layer: l, have: i, want: i + 1 })?);
         }
-        Ok(ColumnOpening { labels: BoundedVec::try_from_vec(labels).unwrap_or_default(), path: merkle::path(&comm_c_tree, i) })
+        Ok(ColumnOpening {
+            labels: BoundedVec::try_from_vec(labels).unwrap_or_default(),
+            path: merkle::path(&comm_c_tree, i),
+        })
     };
     let mut parents = Vec::new();
     let mut openings = Vec::with_capacity(challenges);
@@ -145,8 +154,12 @@ pub fn prove_seal(store: &dyn SealStore, graph: &StackedGraph, replica_id: &Hash
         graph.base_parents(c, &mut parents);
         openings.push(ChallengeOpening {
             node: column(c)?,
-            base: BoundedVec::try_from_vec(parents.iter().map(|&p| column(p)).collect::<Result<Vec<_>, _>>()?).unwrap_or_default(),
-            exp: BoundedVec::try_from_vec(graph.exp_parents(c).iter().map(|&p| column(p)).collect::<Result<Vec<_>, _>>()?).unwrap_or_default(),
+            base: BoundedVec::try_from_vec(parents.iter().map(|&p| column(p)).collect::<Result<Vec<_>, _>>()?)
+                .unwrap_or_default(),
+            exp: BoundedVec::try_from_vec(
+                graph.exp_parents(c).iter().map(|&p| column(p)).collect::<Result<Vec<_>, _>>()?,
+            )
+            .unwrap_or_default(),
             replica_path: merkle::path(&replica_tree, c),
             data_path: zero_path(c, n),
         });
@@ -161,7 +174,12 @@ fn check_path(data: &Hash256, path: &MerklePath, index: u64, nodes: u64, root: &
 /// Checks a seal proof: every opened column against `comm_c`, every label
 /// of each challenged node recomputed from its parents, the replica leaf
 /// against `comm_r_last` and the data leaf (zeros) against `comm_d`.
-pub fn verify_seal(sector: &SealedSector, seed: &Hash256, challenges: usize, proof: &SealProof) -> Result<(), ProofError> {
+pub fn verify_seal(
+    sector: &SealedSector,
+    seed: &Hash256,
+    challenges: usize,
+    proof: &SealProof,
+) -> Result<(), ProofError> {
     let graph = StackedGraph::new(sector.shape).map_err(ProofError::Shape)?;
     let n = graph.nodes();
     let layers = sector.shape.layers as usize;
@@ -190,7 +208,9 @@ pub fn verify_seal(sector: &SealedSector, seed: &Hash256, challenges: usize, pro
             return Err(ProofError::WrongNode(k));
         }
         for col in std::iter::once(&o.node).chain(o.base.iter()).chain(o.exp.iter()) {
-            if col.labels.len() != layers || !check_path(&column_hash(&col.labels), &col.path, col.path.index, n, &sector.comm_c) {
+            if col.labels.len() != layers
+                || !check_path(&column_hash(&col.labels), &col.path, col.path.index, n, &sector.comm_c)
+            {
                 return Err(ProofError::Column(k));
             }
         }
@@ -313,7 +333,13 @@ impl PostChain {
 
     /// Opens the sampled steps; `replica_path(sector index, node)` gives the
     /// leaf's path under that sector's `comm_r_last`.
-    pub fn reveal<E>(&self, samples_seed: &Hash256, samples: usize, sectors: &[ProvenSector], mut replica_path: impl FnMut(usize, u64) -> Result<MerklePath, E>) -> Result<PostReveal, E> {
+    pub fn reveal<E>(
+        &self,
+        samples_seed: &Hash256,
+        samples: usize,
+        sectors: &[ProvenSector],
+        mut replica_path: impl FnMut(usize, u64) -> Result<MerklePath, E>,
+    ) -> Result<PostReveal, E> {
         let steps = self.leaves.len() as u64;
         let tree = self.tree();
         let mut out = Vec::with_capacity(samples);
@@ -396,12 +422,18 @@ pub fn verify_post(
             }
         } else {
             let (Some(leaf_prev), Some(path)) = (&o.leaf_prev, &o.prev_path) else { return Err(bad()) };
-            if path.index != j - 2 || path.siblings.len() != chain_depth || merkle::root_from_path(&step_leaf(&o.c_prev, leaf_prev), path) != *chain_root {
+            if path.index != j - 2
+                || path.siblings.len() != chain_depth
+                || merkle::root_from_path(&step_leaf(&o.c_prev, leaf_prev), path) != *chain_root
+            {
                 return Err(bad());
             }
         }
         let c_j = chain_next(&o.c_prev, &o.leaf, j, beacon);
-        if o.step_path.index != j - 1 || o.step_path.siblings.len() != chain_depth || merkle::root_from_path(&step_leaf(&c_j, &o.leaf), &o.step_path) != *chain_root {
+        if o.step_path.index != j - 1
+            || o.step_path.siblings.len() != chain_depth
+            || merkle::root_from_path(&step_leaf(&c_j, &o.leaf), &o.step_path) != *chain_root
+        {
             return Err(bad());
         }
         let (sector, node) = locate(sectors, &o.c_prev).ok_or(ProofError::NoSectors)?;

@@ -32,21 +32,32 @@ fn leaf(s: &ProvingSector<'_>, node: u64) -> Result<Hash256, SealError> {
 }
 
 /// Walks the chain of `steps` steps over `sectors` (in sector-number order).
-pub fn walk(beacon: &Hash256, prover: &[u8; 32], sectors: &[ProvingSector<'_>], steps: u64) -> Result<PostChain, ProveError> {
+pub fn walk(
+    beacon: &Hash256,
+    prover: &[u8; 32],
+    sectors: &[ProvingSector<'_>],
+    steps: u64,
+) -> Result<PostChain, ProveError> {
     let proven: Vec<ProvenSector> = sectors.iter().map(|s| s.sector).collect();
     Ok(PostChain::walk(beacon, prover, &proven, steps, |k, node| leaf(&sectors[k], node))??)
 }
 
 /// Opens `samples` steps of a walked chain, building each touched sector's
 /// replica tree once.
-pub fn reveal(chain: &PostChain, samples_seed: &Hash256, samples: usize, sectors: &[ProvingSector<'_>]) -> Result<PostReveal, ProveError> {
+pub fn reveal(
+    chain: &PostChain,
+    samples_seed: &Hash256,
+    samples: usize,
+    sectors: &[ProvingSector<'_>],
+) -> Result<PostReveal, ProveError> {
     let proven: Vec<ProvenSector> = sectors.iter().map(|s| s.sector).collect();
     let mut trees: HashMap<usize, Vec<Vec<Hash256>>> = HashMap::new();
     let r = chain.reveal(samples_seed, samples, &proven, |k, node| -> Result<MerklePath, SealError> {
-        if !trees.contains_key(&k) {
+        if let std::collections::hash_map::Entry::Vacant(e) = trees.entry(k) {
             let s = &sectors[k];
-            let graph = StackedGraph::new(SectorShape { sector_bytes: s.sector.sector_bytes, layers: s.layers }).map_err(SealError::Shape)?;
-            trees.insert(k, merkle::levels(&replica_leaves(s.store, &graph)?));
+            let graph = StackedGraph::new(SectorShape { sector_bytes: s.sector.sector_bytes, layers: s.layers })
+                .map_err(SealError::Shape)?;
+            e.insert(merkle::levels(&replica_leaves(s.store, &graph)?));
         }
         Ok(merkle::path(&trees[&k], node))
     })?;

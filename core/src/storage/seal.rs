@@ -59,6 +59,7 @@ pub fn zero_root(nodes: u64) -> Hash256 {
 
 /// Labels every base parent of `node` in `layer` and every expander parent
 /// in the layer below, from the labels given, into `base` and `exp`.
+#[allow(clippy::too_many_arguments)] // the hot loop's buffers, reused across nodes
 pub(crate) fn parent_labels(
     graph: &StackedGraph,
     layer: u32,
@@ -184,7 +185,8 @@ impl Sealer {
                 (cp.layer, cp.next_node.min(n))
             }
         };
-        let mut sealer = Sealer { graph, replica_id, layer, next_node, prev: Vec::new(), cur: Vec::with_capacity(n as usize) };
+        let mut sealer =
+            Sealer { graph, replica_id, layer, next_node, prev: Vec::new(), cur: Vec::with_capacity(n as usize) };
         if layer <= shape.layers {
             if layer > 1 {
                 sealer.prev = read_exact(store, layer - 1, 0, n)?;
@@ -200,7 +202,13 @@ impl Sealer {
         let total = n * u64::from(shape.layers);
         let done_layers = u64::from(self.layer.min(shape.layers + 1) - 1);
         let labels_done = (done_layers * n + if self.layer <= shape.layers { self.next_node } else { 0 }).min(total);
-        SealProgress { layer: self.layer, next_node: self.next_node, labels_done, labels_total: total, done: self.layer > shape.layers }
+        SealProgress {
+            layer: self.layer,
+            next_node: self.next_node,
+            labels_done,
+            labels_total: total,
+            done: self.layer > shape.layers,
+        }
     }
 
     /// Labels at most `budget` nodes, makes them durable and checkpoints.
@@ -208,13 +216,23 @@ impl Sealer {
         let shape = self.graph.shape();
         let n = self.graph.nodes();
         let mut left = budget.max(1);
-        let (mut scratch, mut base, mut exp) = (Vec::with_capacity(BASE_DEGREE), Vec::with_capacity(BASE_DEGREE), Vec::with_capacity(EXP_DEGREE));
+        let (mut scratch, mut base, mut exp) =
+            (Vec::with_capacity(BASE_DEGREE), Vec::with_capacity(BASE_DEGREE), Vec::with_capacity(EXP_DEGREE));
         while left > 0 && self.layer <= shape.layers {
             let start = self.next_node;
             let end = start.saturating_add(left).min(n);
             for i in start..end {
                 let (cur, prev) = (&self.cur, &self.prev);
-                parent_labels(&self.graph, self.layer, i, |p| cur[p as usize], |p| prev[p as usize], &mut scratch, &mut base, &mut exp);
+                parent_labels(
+                    &self.graph,
+                    self.layer,
+                    i,
+                    |p| cur[p as usize],
+                    |p| prev[p as usize],
+                    &mut scratch,
+                    &mut base,
+                    &mut exp,
+                );
                 let l = label(&self.replica_id, self.layer, i, &base, &exp);
                 self.cur.push(l);
             }
@@ -256,7 +274,8 @@ pub fn column_hashes(store: &dyn SealStore, graph: &StackedGraph) -> Result<Vec<
     let mut start = 0;
     while start < n {
         let count = chunk.min(n - start);
-        let per_layer: Vec<Vec<Hash256>> = (1..=layers).map(|l| read_exact(store, l, start, count)).collect::<Result<_, _>>()?;
+        let per_layer: Vec<Vec<Hash256>> =
+            (1..=layers).map(|l| read_exact(store, l, start, count)).collect::<Result<_, _>>()?;
         let mut col = Vec::with_capacity(layers as usize);
         for k in 0..count as usize {
             col.clear();
@@ -349,7 +368,8 @@ impl FileSealStore {
 impl SealStore for FileSealStore {
     fn write_labels(&mut self, layer: u32, start: u64, labels: &[Hash256]) -> std::io::Result<()> {
         use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(self.layer_path(layer))?;
+        let mut f =
+            std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(self.layer_path(layer))?;
         f.seek(SeekFrom::Start(start * 32))?;
         let mut buf = Vec::with_capacity(labels.len() * 32);
         for l in labels {
@@ -392,7 +412,9 @@ impl SealStore for FileSealStore {
 
     fn checkpoint(&self) -> std::io::Result<Option<SealCheckpoint>> {
         match std::fs::read(self.dir.join("checkpoint")) {
-            Ok(b) => SealCheckpoint::decode(&b).map(Some).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "damaged seal checkpoint")),
+            Ok(b) => SealCheckpoint::decode(&b)
+                .map(Some)
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "damaged seal checkpoint")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

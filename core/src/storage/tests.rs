@@ -59,7 +59,11 @@ fn a_sealed_sectors_proof_verifies_and_binds_replica_owner_and_ticket() {
     assert!(crate::codec::encode(&proof).len() > 100_000, "openings of 40 nodes with 15 columns each");
 
     // Another owner, another sector number or a stale ticket is another replica id.
-    for other in [replica_id(&owner(2), 7, &ticket(&Hash256([3; 32]))), replica_id(&owner(1), 8, &ticket(&Hash256([3; 32]))), replica_id(&owner(1), 7, &ticket(&Hash256([4; 32])))] {
+    for other in [
+        replica_id(&owner(2), 7, &ticket(&Hash256([3; 32]))),
+        replica_id(&owner(1), 8, &ticket(&Hash256([3; 32]))),
+        replica_id(&owner(1), 7, &ticket(&Hash256([4; 32]))),
+    ] {
         let mut claimed = sector_of(&s);
         claimed.replica_id = other;
         assert!(verify_seal(&claimed, &seed(), SEAL_CHALLENGES, &proof).is_err());
@@ -90,7 +94,10 @@ fn flipping_any_byte_of_an_opened_replica_node_fails_the_seal_proof() {
         let mut store = s.store.clone();
         store.layers.get_mut(&layer).unwrap()[node as usize].0[byte] ^= 0x01;
         let proof = prove_seal(&store, &s.graph, &s.replica_id, &seed(), SEAL_CHALLENGES).unwrap();
-        assert!(verify_seal(&sector_of(&s), &seed(), SEAL_CHALLENGES, &proof).is_err(), "layer {layer} node {node} byte {byte}");
+        assert!(
+            verify_seal(&sector_of(&s), &seed(), SEAL_CHALLENGES, &proof).is_err(),
+            "layer {layer} node {node} byte {byte}"
+        );
     }
 }
 
@@ -102,7 +109,17 @@ fn empty_proofs_prove_nothing() {
     assert!(verify_seal(&sector_of(&s), &seed(), 0, &empty).is_err());
     let ss = sectors(&[&s], &[7]);
     let nothing = PostReveal { steps: Default::default() };
-    assert!(verify_post(&post_beacon(&Hash256([1; 32])), &owner(1), &ss, STEPS, &Hash256::ZERO, &Hash256::ZERO, 0, &nothing).is_err());
+    assert!(verify_post(
+        &post_beacon(&Hash256([1; 32])),
+        &owner(1),
+        &ss,
+        STEPS,
+        &Hash256::ZERO,
+        &Hash256::ZERO,
+        0,
+        &nothing
+    )
+    .is_err());
 }
 
 #[test]
@@ -175,11 +192,15 @@ fn file_store_seals_resumably_on_disk() {
 }
 
 fn sectors(list: &[&Sealed], numbers: &[u64]) -> Vec<ProvenSector> {
-    list.iter().zip(numbers).map(|(s, &n)| ProvenSector { sector_number: n, sector_bytes: MIB, comm_r_last: s.comms.comm_r_last }).collect()
+    list.iter()
+        .zip(numbers)
+        .map(|(s, &n)| ProvenSector { sector_number: n, sector_bytes: MIB, comm_r_last: s.comms.comm_r_last })
+        .collect()
 }
 
 fn replica_paths<'a>(list: &'a [&Sealed]) -> impl FnMut(usize, u64) -> Result<crate::ledger::MerklePath, ()> + 'a {
-    let trees: Vec<Vec<Vec<Hash256>>> = list.iter().map(|s| merkle::levels(&replica_leaves(&s.store, &s.graph).unwrap())).collect();
+    let trees: Vec<Vec<Vec<Hash256>>> =
+        list.iter().map(|s| merkle::levels(&replica_leaves(&s.store, &s.graph).unwrap())).collect();
     move |k, node| Ok(merkle::path(&trees[k], node))
 }
 
@@ -192,7 +213,8 @@ fn post_chain_over_several_sectors_verifies_and_a_half_deleted_replica_does_not(
     let beacon = post_beacon(&Hash256([5; 32]));
     let samples = samples_seed(&Hash256([6; 32]));
     let replicas: Vec<Vec<Hash256>> = list.iter().map(|s| replica_leaves(&s.store, &s.graph).unwrap()).collect();
-    let chain = PostChain::walk::<()>(&beacon, &prover, &ss, STEPS, |k, node| Ok(replicas[k][node as usize])).unwrap().unwrap();
+    let chain =
+        PostChain::walk::<()>(&beacon, &prover, &ss, STEPS, |k, node| Ok(replicas[k][node as usize])).unwrap().unwrap();
     // Both sectors are hit, in proportion to their size.
     let hits_a = chain.cs[..STEPS as usize].iter().filter(|c| locate(&ss, c).unwrap().0 == 0).count();
     assert!((1700..2400).contains(&hits_a), "{hits_a} of {STEPS} steps in sector 1");
@@ -201,15 +223,20 @@ fn post_chain_over_several_sectors_verifies_and_a_half_deleted_replica_does_not(
     verify_post(&beacon, &prover, &ss, STEPS, &root, &samples, SAMPLES, &reveal).unwrap();
     assert!(crate::codec::encode(&reveal).len() < 400_000);
     // Another period's beacon, other sectors or another committed root do not verify.
-    assert!(verify_post(&post_beacon(&Hash256([7; 32])), &prover, &ss, STEPS, &root, &samples, SAMPLES, &reveal).is_err());
+    assert!(
+        verify_post(&post_beacon(&Hash256([7; 32])), &prover, &ss, STEPS, &root, &samples, SAMPLES, &reveal).is_err()
+    );
     let c = seal_sector(2, 1, 3);
-    assert!(verify_post(&beacon, &owner(2), &sectors(&[&c, &b], &[1, 2]), STEPS, &root, &samples, SAMPLES, &reveal).is_err());
+    assert!(verify_post(&beacon, &owner(2), &sectors(&[&c, &b], &[1, 2]), STEPS, &root, &samples, SAMPLES, &reveal)
+        .is_err());
     assert!(verify_post(&beacon, &prover, &ss, STEPS, &Hash256([1; 32]), &samples, SAMPLES, &reveal).is_err());
 
     // Replaying last period's chain behind a correct first step: every
     // sampled step after the seam fails, because each step hashes the beacon.
     let old_beacon = post_beacon(&Hash256([4; 32]));
-    let old = PostChain::walk::<()>(&old_beacon, &prover, &ss, STEPS, |k, node| Ok(replicas[k][node as usize])).unwrap().unwrap();
+    let old = PostChain::walk::<()>(&old_beacon, &prover, &ss, STEPS, |k, node| Ok(replicas[k][node as usize]))
+        .unwrap()
+        .unwrap();
     let mut spliced = old.clone();
     spliced.cs[0] = chain.cs[0];
     spliced.cs[1] = chain.cs[1];
@@ -220,7 +247,11 @@ fn post_chain_over_several_sectors_verifies_and_a_half_deleted_replica_does_not(
     // Deleting half of sector 1's replica: the prover fills the holes with
     // zeros and commits; the reveal at default samples fails.
     let kept = |node: u64| node % 2 == 0;
-    let lossy = PostChain::walk::<()>(&beacon, &prover, &ss, STEPS, |k, node| Ok(if k == 0 && !kept(node) { Hash256::ZERO } else { replicas[k][node as usize] })).unwrap().unwrap();
+    let lossy = PostChain::walk::<()>(&beacon, &prover, &ss, STEPS, |k, node| {
+        Ok(if k == 0 && !kept(node) { Hash256::ZERO } else { replicas[k][node as usize] })
+    })
+    .unwrap()
+    .unwrap();
     let lossy_reveal = lossy.reveal(&samples, SAMPLES, &ss, replica_paths(&list)).unwrap();
     assert!(verify_post(&beacon, &prover, &ss, STEPS, &lossy.root(), &samples, SAMPLES, &lossy_reveal).is_err());
     assert!(detection_probability(0.25, SAMPLES) > 0.999_999);
@@ -247,13 +278,20 @@ impl Regenerator<'_> {
                 continue;
             }
             self.graph.base_parents(i, &mut parents);
-            let mut missing: Vec<(u32, u64)> = parents.iter().map(|&p| (l, p)).filter(|k| !self.memo.contains_key(k)).collect();
+            let mut missing: Vec<(u32, u64)> =
+                parents.iter().map(|&p| (l, p)).filter(|k| !self.memo.contains_key(k)).collect();
             if l > 1 {
-                missing.extend(self.graph.exp_parents(i).iter().map(|&p| (l - 1, p)).filter(|k| !self.memo.contains_key(k)));
+                missing.extend(
+                    self.graph.exp_parents(i).iter().map(|&p| (l - 1, p)).filter(|k| !self.memo.contains_key(k)),
+                );
             }
             if missing.is_empty() {
                 let base: Vec<Hash256> = parents.iter().map(|&p| self.memo[&(l, p)]).collect();
-                let exp: Vec<Hash256> = if l > 1 { self.graph.exp_parents(i).iter().map(|&p| self.memo[&(l - 1, p)]).collect() } else { Vec::new() };
+                let exp: Vec<Hash256> = if l > 1 {
+                    self.graph.exp_parents(i).iter().map(|&p| self.memo[&(l - 1, p)]).collect()
+                } else {
+                    Vec::new()
+                };
                 self.memo.insert((l, i), label(&self.replica_id, l, i, &base, &exp));
                 self.computed += 1;
                 stack.pop();
@@ -273,10 +311,15 @@ fn regenerating_a_deleted_replica_on_demand_costs_nearly_a_full_reseal_per_perio
     for period in 0..2u8 {
         let mut cheat = Regenerator { graph: &s.graph, replica_id: s.replica_id, memo: HashMap::new(), computed: 0 };
         let beacon = post_beacon(&Hash256([period; 32]));
-        let chain = PostChain::walk::<()>(&beacon, &owner(1), &ss, STEPS, |_, node| Ok(cheat.label(2, node))).unwrap().unwrap();
+        let chain =
+            PostChain::walk::<()>(&beacon, &owner(1), &ss, STEPS, |_, node| Ok(cheat.label(2, node))).unwrap().unwrap();
         // The cheat's chain is the honest one (so it would pass)...
         let honest = replica_leaves(&s.store, &s.graph).unwrap();
-        assert!(chain.leaves.iter().zip(&chain.cs).all(|(leaf, c)| *leaf == honest[locate(&ss, c).unwrap().1 as usize]));
+        assert!(chain
+            .leaves
+            .iter()
+            .zip(&chain.cs)
+            .all(|(leaf, c)| *leaf == honest[locate(&ss, c).unwrap().1 as usize]));
         // ...and it paid for nearly every label of a full re-seal.
         let ratio = cheat.computed as f64 / full_reseal as f64;
         assert!(ratio >= 0.9, "period {period}: {} of {full_reseal} labels ({ratio:.3})", cheat.computed);

@@ -129,8 +129,13 @@ pub(crate) enum StorageCommand {
 #[derive(Subcommand)]
 pub(crate) enum NodesCommand {
     /// Add your own node (it is preferred over all others).
-    Add { address: String, node_id: String },
-    Remove { node_id: String },
+    Add {
+        address: String,
+        node_id: String,
+    },
+    Remove {
+        node_id: String,
+    },
     /// Fetch the proven validator directory and add trust-graph and high-PageRank nodes.
     Discover,
 }
@@ -201,7 +206,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             let address = AccountId(pair.public()).to_strkey();
             if cli.json {
                 let phrase = words.phrase();
-                println!("{}", json!({ "ok": true, "address": address, "mnemonic": phrase.as_str(), "key_file": path }));
+                println!(
+                    "{}",
+                    json!({ "ok": true, "address": address, "mnemonic": phrase.as_str(), "key_file": path })
+                );
             } else {
                 println!("address: {address}");
                 println!("key file: {}", path.display());

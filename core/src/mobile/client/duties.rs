@@ -52,12 +52,25 @@ fn storage_err(e: impl std::fmt::Display) -> ClientError {
 
 impl WattClient {
     /// A state entry proven against the verified tip or a header chained to it.
-    async fn proven_entry(&self, st: &mut State, tip: &VerifiedHeader, key: StateKey) -> Result<Option<StateEntry>, ClientError> {
+    async fn proven_entry(
+        &self,
+        st: &mut State,
+        tip: &VerifiedHeader,
+        key: StateKey,
+    ) -> Result<Option<StateEntry>, ClientError> {
         let timeout = Duration::from_millis(self.inner.config.request_timeout_ms);
-        let conns: Vec<(NodeId, quinn::Connection)> =
-            st.conns.iter().filter(|(n, _)| !st.light.standing.get(n).is_some_and(|s| s.demoted)).map(|(k, v)| (*k, v.clone())).collect();
+        let conns: Vec<(NodeId, quinn::Connection)> = st
+            .conns
+            .iter()
+            .filter(|(n, _)| !st.light.standing.get(n).is_some_and(|s| s.demoted))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
         for (node, conn) in conns {
-            let Ok(Response::Entry { header_seq, entry, proof }) = request_within(&conn, &Request::GetEntry { key }, timeout).await else { continue };
+            let Ok(Response::Entry { header_seq, entry, proof }) =
+                request_within(&conn, &Request::GetEntry { key }, timeout).await
+            else {
+                continue;
+            };
             // Only headers this phone verified: the tip or one chained down from it.
             let header = if header_seq == tip.header.seq {
                 Some(tip.header.clone())
@@ -102,7 +115,10 @@ impl WattClient {
             let entry = account.entry.ok_or(ClientError::NoAccount)?;
             let mut plan = self.inner.store.storage_plan()?.unwrap_or_default();
             let mut out = StorageDuties::default();
-            if plan.sectors.iter().all(|s| s.commitments.is_none()) && plan.uncounted.is_empty() && plan.to_terminate.is_empty() {
+            if plan.sectors.iter().all(|s| s.commitments.is_none())
+                && plan.uncounted.is_empty()
+                && plan.to_terminate.is_empty()
+            {
                 return Ok(out);
             }
             let p = self.inner.genesis.params.clone();
@@ -124,7 +140,9 @@ impl WattClient {
             };
             let mut on_ledger: BTreeMap<u64, SectorEntry> = BTreeMap::new();
             for rec in plan.sectors.iter().filter(|s| s.commitments.is_some()) {
-                if let Some(StateEntry::Sector(e)) = self.proven_entry(&mut st, &tip, StateKey::Sector(me, rec.number)).await? {
+                if let Some(StateEntry::Sector(e)) =
+                    self.proven_entry(&mut st, &tip, StateKey::Sector(me, rec.number)).await?
+                {
                     on_ledger.insert(rec.number, e);
                 }
             }
@@ -132,7 +150,7 @@ impl WattClient {
             // Sectors the user no longer donates: terminate those the ledger still holds.
             let mut terminate = Vec::new();
             let mut keep = Vec::new();
-            for n in plan.to_terminate.to_vec() {
+            for n in plan.to_terminate.iter().copied() {
                 if pending.contains(&Pending::Terminate(n)) {
                     keep.push(n);
                     continue;
@@ -143,7 +161,9 @@ impl WattClient {
                         keep.push(n);
                     }
                     // Gone from the ledger; a pre-commit still on its way is waited for.
-                    _ if pending.contains(&Pending::PreCommit(n)) || pending.contains(&Pending::ProveCommit(n)) => keep.push(n),
+                    _ if pending.contains(&Pending::PreCommit(n)) || pending.contains(&Pending::ProveCommit(n)) => {
+                        keep.push(n)
+                    }
                     _ => {}
                 }
             }
@@ -169,20 +189,23 @@ impl WattClient {
             let mut ops: Vec<(Operation, String)> = Vec::new();
             if !terminate.is_empty() {
                 let what = format!("terminate sectors {terminate:?}");
-                let sectors = BoundedVec::try_from_vec(terminate).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+                let sectors = BoundedVec::try_from_vec(terminate)
+                    .map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
                 ops.push((Operation::SectorTerminate { sectors }, what));
             }
             let ticket_from = (tip.header.seq, tip.header.rand);
             let mut sectors = std::mem::take(&mut plan.sectors).into_vec();
             for rec in sectors.iter_mut() {
                 let Some(comms) = rec.commitments else { continue };
-                let Some(size) = donation::sector_size(rec.sector_bytes).filter(|_| rec.layers == p.sector_layers) else {
+                let Some(size) = donation::sector_size(rec.sector_bytes).filter(|_| rec.layers == p.sector_layers)
+                else {
                     rec.phase = SectorPhase::Unprovable;
                     continue;
                 };
                 match on_ledger.get(&rec.number) {
                     None => {
-                        let was_on_ledger = matches!(rec.phase, SectorPhase::PreCommitted | SectorPhase::Active | SectorPhase::Faulty);
+                        let was_on_ledger =
+                            matches!(rec.phase, SectorPhase::PreCommitted | SectorPhase::Active | SectorPhase::Faulty);
                         if pending.contains(&Pending::PreCommit(rec.number)) {
                             continue;
                         }
@@ -194,7 +217,15 @@ impl WattClient {
                         }
                         rec.phase = SectorPhase::Sealed;
                         let [comm_d, comm_c, comm_r_last, comm_r] = comms;
-                        let op = Operation::SectorPreCommit { sector_number: rec.number, size, ticket_seq: rec.ticket_seq, comm_d, comm_r, comm_c, comm_r_last };
+                        let op = Operation::SectorPreCommit {
+                            sector_number: rec.number,
+                            size,
+                            ticket_seq: rec.ticket_seq,
+                            comm_d,
+                            comm_r,
+                            comm_c,
+                            comm_r_last,
+                        };
                         ops.push((op, format!("pre-commit sector {}", rec.number)));
                     }
                     Some(e) if e.state == SectorState::PreCommitted => {
@@ -214,44 +245,71 @@ impl WattClient {
                             continue;
                         }
                         if !decision.may_upload_seal_proofs {
-                            out.deferred.push(format!("seal proof of sector {}: needs an unmetered network", rec.number));
+                            out.deferred
+                                .push(format!("seal proof of sector {}: needs an unmetered network", rec.number));
                             continue;
                         }
                         let Some(rand) = self.verified_rand(&mut st, &tip, seed_seq).await else {
-                            out.deferred.push(format!("seal proof of sector {}: seed ledger {seed_seq} not verified yet", rec.number));
+                            out.deferred.push(format!(
+                                "seal proof of sector {}: seed ledger {seed_seq} not verified yet",
+                                rec.number
+                            ));
                             continue;
                         };
                         let fs = donation::open_sector(&dir, rec.number)?;
-                        let graph = StackedGraph::new(SectorShape { sector_bytes: rec.sector_bytes, layers: rec.layers }).map_err(ClientError::InvalidArgument)?;
-                        let proof = prove_seal(&fs, &graph, &rec.replica_id, &seal_seed(&rand), p.seal_challenges as usize).map_err(storage_err)?;
-                        let proof = BoundedBytes::try_from_slice(&encode(&proof)).map_err(|_| storage_err("seal proof too large"))?;
-                        ops.push((Operation::SectorProveCommit { sector_number: rec.number, proof }, format!("prove-commit sector {}", rec.number)));
+                        let graph =
+                            StackedGraph::new(SectorShape { sector_bytes: rec.sector_bytes, layers: rec.layers })
+                                .map_err(ClientError::InvalidArgument)?;
+                        let proof =
+                            prove_seal(&fs, &graph, &rec.replica_id, &seal_seed(&rand), p.seal_challenges as usize)
+                                .map_err(storage_err)?;
+                        let proof = BoundedBytes::try_from_slice(&encode(&proof))
+                            .map_err(|_| storage_err("seal proof too large"))?;
+                        ops.push((
+                            Operation::SectorProveCommit { sector_number: rec.number, proof },
+                            format!("prove-commit sector {}", rec.number),
+                        ));
                     }
                     Some(e) => {
-                        rec.phase = if e.state == SectorState::Faulty { SectorPhase::Faulty } else { SectorPhase::Active };
+                        rec.phase =
+                            if e.state == SectorState::Faulty { SectorPhase::Faulty } else { SectorPhase::Active };
                         rec.activated_seq = Some(e.activated_seq);
                         if !rec.inner_layers_dropped {
-                            donation::open_sector(&dir, rec.number)?.drop_inner_layers(rec.layers).map_err(storage_err)?;
+                            donation::open_sector(&dir, rec.number)?
+                                .drop_inner_layers(rec.layers)
+                                .map_err(storage_err)?;
                             rec.inner_layers_dropped = true;
                         }
                     }
                 }
             }
-            plan.sectors = BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+            plan.sectors = BoundedVec::try_from_vec(sectors)
+                .map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
 
             // The period's PoSt: commit inside the window, reveal after the sample ledger.
             let opening = day.as_ref().and_then(|r| r.post_openings.get(k as usize).copied());
             match (committed, opening) {
-                (None, Some((opening_seq, opening_rand))) if post_due && tip.header.close_time < close_ms && !pending.contains(&Pending::PostCommit(period)) => {
+                (None, Some((opening_seq, opening_rand)))
+                    if post_due
+                        && tip.header.close_time < close_ms
+                        && !pending.contains(&Pending::PostCommit(period)) =>
+                {
                     let due: Vec<CommittedSector> = on_ledger
                         .iter()
-                        .filter(|(_, e)| e.state != SectorState::PreCommitted && e.activated_seq < opening_seq && e.declared_fault_period != Some(period))
+                        .filter(|(_, e)| {
+                            e.state != SectorState::PreCommitted
+                                && e.activated_seq < opening_seq
+                                && e.declared_fault_period != Some(period)
+                        })
                         .map(|(n, e)| CommittedSector { number: *n, bytes: e.size.bytes(), comm_r_last: e.comm_r_last })
                         .collect();
                     if !due.is_empty() && decision.may_prove {
                         let stores = Self::open_stores(&dir, &plan, &due)?;
                         let chain = self.walk_post(&Self::proving(&due, &stores), &opening_rand, &owner)?;
-                        ops.push((Operation::PostCommit { period, chain_root: chain.root() }, format!("PoSt commit for period {period}")));
+                        ops.push((
+                            Operation::PostCommit { period, chain_root: chain.root() },
+                            format!("PoSt commit for period {period}"),
+                        ));
                     } else if !due.is_empty() {
                         out.deferred.push(format!("PoSt for period {period}: {}", decision.reason));
                     }
@@ -264,9 +322,15 @@ impl WattClient {
                             let stores = Self::open_stores(&dir, &plan, &c.sectors)?;
                             let sectors = Self::proving(&c.sectors, &stores);
                             let chain = self.walk_post(&sectors, &c.opening_rand, &owner)?;
-                            let reveal = prover::reveal(&chain, &samples_seed(&rand), p.post_samples as usize, &sectors).map_err(storage_err)?;
-                            let proof = BoundedBytes::try_from_slice(&encode(&reveal)).map_err(|_| storage_err("PoSt reveal too large"))?;
-                            ops.push((Operation::PostReveal { period, proof }, format!("PoSt reveal for period {period}")));
+                            let reveal =
+                                prover::reveal(&chain, &samples_seed(&rand), p.post_samples as usize, &sectors)
+                                    .map_err(storage_err)?;
+                            let proof = BoundedBytes::try_from_slice(&encode(&reveal))
+                                .map_err(|_| storage_err("PoSt reveal too large"))?;
+                            ops.push((
+                                Operation::PostReveal { period, proof },
+                                format!("PoSt reveal for period {period}"),
+                            ));
                         }
                     }
                 }
@@ -292,7 +356,10 @@ impl WattClient {
             for (d, b) in uncounted {
                 match self.proven_entry(&mut st, &tip, StateKey::Day(d)).await {
                     Ok(Some(StateEntry::Day(r))) if r.distributed => {
-                        plan.earned = plan.earned.checked_add(donation::storage_share(&r, b, p.storage_pay_cap_per_gib_day)).unwrap_or(plan.earned);
+                        plan.earned = plan
+                            .earned
+                            .checked_add(donation::storage_share(&r, b, p.storage_pay_cap_per_gib_day))
+                            .unwrap_or(plan.earned);
                         plan.mark_counted(d);
                     }
                     _ => still.push((d, b)),
@@ -321,15 +388,17 @@ impl WattClient {
         start.saturating_add(u64::from(k).saturating_mul(p.day_seconds * 1000 / u64::from(p.post_deadlines.max(1))))
     }
 
-    fn open_stores(dir: &Path, plan: &donation::StoragePlan, sectors: &[CommittedSector]) -> Result<Vec<(FileSealStore, u32)>, ClientError> {
+    fn open_stores(
+        dir: &Path,
+        plan: &donation::StoragePlan,
+        sectors: &[CommittedSector],
+    ) -> Result<Vec<(FileSealStore, u32)>, ClientError> {
         sectors
             .iter()
             .map(|c| {
-                let rec = plan
-                    .sectors
-                    .iter()
-                    .find(|r| r.number == c.number)
-                    .ok_or_else(|| ClientError::Storage(format!("sector {} is on the ledger but not on this device", c.number)))?;
+                let rec = plan.sectors.iter().find(|r| r.number == c.number).ok_or_else(|| {
+                    ClientError::Storage(format!("sector {} is on the ledger but not on this device", c.number))
+                })?;
                 Ok((donation::open_sector(dir, c.number)?, rec.layers))
             })
             .collect()
@@ -347,7 +416,13 @@ impl WattClient {
             .collect()
     }
 
-    fn walk_post(&self, sectors: &[ProvingSector<'_>], opening_rand: &Hash256, owner: &[u8; 32]) -> Result<crate::storage::proof::PostChain, ClientError> {
-        prover::walk(&post_beacon(opening_rand), owner, sectors, u64::from(self.inner.genesis.params.post_chain_steps)).map_err(storage_err)
+    fn walk_post(
+        &self,
+        sectors: &[ProvingSector<'_>],
+        opening_rand: &Hash256,
+        owner: &[u8; 32],
+    ) -> Result<crate::storage::proof::PostChain, ClientError> {
+        prover::walk(&post_beacon(opening_rand), owner, sectors, u64::from(self.inner.genesis.params.post_chain_steps))
+            .map_err(storage_err)
     }
 }

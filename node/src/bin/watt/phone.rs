@@ -9,7 +9,10 @@ use std::sync::Arc;
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::Amount;
 use watt_core::ledger::Genesis;
-use watt_core::mobile::{AttestState, ClientConfig, ClientError, ClientStatus, FileKeyStore, HistoryKind, NodeOrigin, TxKind, TxStatus, WattClient};
+use watt_core::mobile::{
+    AttestState, ClientConfig, ClientError, ClientStatus, FileKeyStore, HistoryKind, NodeOrigin, TxKind, TxStatus,
+    WattClient,
+};
 
 /// Exit codes, one per kind of problem a script may want to tell apart.
 pub mod exit {
@@ -27,13 +30,23 @@ pub mod exit {
 fn failure(e: ClientError) -> Failure {
     let code = match &e {
         ClientError::NoWallet => exit::NO_WALLET,
-        ClientError::WalletExists { .. } | ClientError::Mnemonic(_) | ClientError::Address(_) | ClientError::InvalidArgument(_) | ClientError::UnknownNode(_) => exit::BAD_INPUT,
+        ClientError::WalletExists { .. }
+        | ClientError::Mnemonic(_)
+        | ClientError::Address(_)
+        | ClientError::InvalidArgument(_)
+        | ClientError::UnknownNode(_) => exit::BAD_INPUT,
         ClientError::AlreadyAttested { .. } => exit::ALREADY_ATTESTED,
         ClientError::NeedsInviter | ClientError::NoAccount | ClientError::InsufficientBalance { .. } => exit::FUNDS,
-        ClientError::NoNodeReachable(_) | ClientError::Unverified(_) | ClientError::Verification(_) | ClientError::SettleTimeout => exit::NETWORK,
+        ClientError::NoNodeReachable(_)
+        | ClientError::Unverified(_)
+        | ClientError::Verification(_)
+        | ClientError::SettleTimeout => exit::NETWORK,
         ClientError::ForkDetected { .. } => exit::FORK,
         ClientError::Rejected(_) => exit::REJECTED,
-        ClientError::KeyStore(_) | ClientError::Storage(_) | ClientError::Corrupt(_) | ClientError::WrongNetwork { .. } => exit::DATA_DIR,
+        ClientError::KeyStore(_)
+        | ClientError::Storage(_)
+        | ClientError::Corrupt(_)
+        | ClientError::WrongNetwork { .. } => exit::DATA_DIR,
     };
     Failure { code, message: e.to_string() }
 }
@@ -53,15 +66,24 @@ fn load_genesis(cli: &Cli, dir: &Path) -> Result<Genesis, Failure> {
         (None, false) => {
             return Err(Failure {
                 code: exit::DATA_DIR,
-                message: format!("no genesis file: pass --genesis FILE (or set WATT_GENESIS) the first time you use {}", dir.display()),
+                message: format!(
+                    "no genesis file: pass --genesis FILE (or set WATT_GENESIS) the first time you use {}",
+                    dir.display()
+                ),
             })
         }
     };
-    let bytes = std::fs::read(&path).map_err(|e| Failure { code: exit::DATA_DIR, message: format!("cannot read genesis {}: {e}", path.display()) })?;
-    let genesis = Genesis::from_json(&bytes).map_err(|e| Failure { code: exit::DATA_DIR, message: format!("genesis {}: {e}", path.display()) })?;
+    let bytes = std::fs::read(&path).map_err(|e| Failure {
+        code: exit::DATA_DIR,
+        message: format!("cannot read genesis {}: {e}", path.display()),
+    })?;
+    let genesis = Genesis::from_json(&bytes)
+        .map_err(|e| Failure { code: exit::DATA_DIR, message: format!("genesis {}: {e}", path.display()) })?;
     if given.is_some() && !kept.exists() {
-        std::fs::create_dir_all(dir).map_err(|e| Failure { code: exit::DATA_DIR, message: format!("cannot create {}: {e}", dir.display()) })?;
-        std::fs::write(&kept, &bytes).map_err(|e| Failure { code: exit::DATA_DIR, message: format!("cannot write {}: {e}", kept.display()) })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure { code: exit::DATA_DIR, message: format!("cannot create {}: {e}", dir.display()) })?;
+        std::fs::write(&kept, &bytes)
+            .map_err(|e| Failure { code: exit::DATA_DIR, message: format!("cannot write {}: {e}", kept.display()) })?;
     }
     Ok(genesis)
 }
@@ -70,7 +92,9 @@ async fn open(cli: &Cli) -> Result<WattClient, Failure> {
     let dir = data_dir(cli);
     let genesis = load_genesis(cli, &dir)?;
     let key_file = std::env::var_os("WATT_KEY_FILE").map(PathBuf::from).unwrap_or_else(|| dir.join("device.key"));
-    WattClient::open(&dir, genesis, ClientConfig::default(), Arc::new(FileKeyStore::new(key_file))).await.map_err(failure)
+    WattClient::open(&dir, genesis, ClientConfig::default(), Arc::new(FileKeyStore::new(key_file)))
+        .await
+        .map_err(failure)
 }
 
 pub fn run(cli: &Cli) -> Result<(), Failure> {
@@ -152,14 +176,25 @@ fn origin_name(o: NodeOrigin) -> &'static str {
     }
 }
 
-async fn settle(cli: &Cli, client: &WattClient, hash: watt_core::crypto::Hash256, what: &str, no_wait: bool, timeout_s: u64) -> Result<(), Failure> {
+async fn settle(
+    cli: &Cli,
+    client: &WattClient,
+    hash: watt_core::crypto::Hash256,
+    what: &str,
+    no_wait: bool,
+    timeout_s: u64,
+) -> Result<(), Failure> {
     if no_wait {
-        print(cli, json!({ "ok": true, "hash": hash.to_hex(), "status": { "state": "pending" } }), || format!("{what} submitted: {}", hash.to_hex()));
+        print(cli, json!({ "ok": true, "hash": hash.to_hex(), "status": { "state": "pending" } }), || {
+            format!("{what} submitted: {}", hash.to_hex())
+        });
         return Ok(());
     }
     let status = client.wait_settled(hash, timeout_s * 1000).await.map_err(failure)?;
     let ok = matches!(status, TxStatus::Confirmed { .. });
-    print(cli, json!({ "ok": ok, "hash": hash.to_hex(), "status": tx_status_json(&status) }), || format!("{what} {}: {}", tx_status_text(&status), hash.to_hex()));
+    print(cli, json!({ "ok": ok, "hash": hash.to_hex(), "status": tx_status_json(&status) }), || {
+        format!("{what} {}: {}", tx_status_text(&status), hash.to_hex())
+    });
     if ok {
         Ok(())
     } else {
@@ -169,7 +204,8 @@ async fn settle(cli: &Cli, client: &WattClient, hash: watt_core::crypto::Hash256
 
 async fn run_async(cli: &Cli) -> Result<(), Failure> {
     if let Command::Bench { rounds } = &cli.command {
-        let report = watt_node::bench::client_bench(*rounds).await.map_err(|e| Failure { code: exit::OTHER, message: e })?;
+        let report =
+            watt_node::bench::client_bench(*rounds).await.map_err(|e| Failure { code: exit::OTHER, message: e })?;
         print(cli, report.clone(), || watt_node::bench::client_bench_text(&report));
         return Ok(());
     }
@@ -190,7 +226,9 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Restore { replace } => {
             let mut phrase = zeroize::Zeroizing::new(String::new());
-            std::io::stdin().read_to_string(&mut phrase).map_err(|e| bad_input(format!("cannot read the words from standard input: {e}")))?;
+            std::io::stdin()
+                .read_to_string(&mut phrase)
+                .map_err(|e| bad_input(format!("cannot read the words from standard input: {e}")))?;
             let account = client.restore_wallet(&phrase, *replace).map_err(failure)?;
             print(cli, json!({ "ok": true, "address": account.to_string() }), || format!("restored {account}"));
         }
@@ -201,9 +239,11 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
         Command::Balance => {
             client.address().map_err(failure)?.ok_or_else(|| failure(ClientError::NoWallet))?;
             let (balance, seq) = client.balance().await.map_err(failure)?;
-            print(cli, json!({ "ok": true, "balance_units": balance.units(), "balance": balance.to_string(), "ledger": seq }), || {
-                format!("{balance} (proven at ledger {seq})")
-            });
+            print(
+                cli,
+                json!({ "ok": true, "balance_units": balance.units(), "balance": balance.to_string(), "ledger": seq }),
+                || format!("{balance} (proven at ledger {seq})"),
+            );
         }
         Command::Pay { to, amount, fee, no_wait, timeout_s } => {
             let to: AccountId = to.trim().parse().map_err(|e| bad_input(format!("invalid address {to:?}: {e}")))?;
@@ -229,9 +269,18 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
             }
             print(cli, v, || {
                 let mut out = String::new();
-                out += &format!("account:  {}\n", s.account.map(|a| a.to_string()).unwrap_or_else(|| "(no wallet: run `watt init`)".into()));
+                out += &format!(
+                    "account:  {}\n",
+                    s.account.map(|a| a.to_string()).unwrap_or_else(|| "(no wallet: run `watt init`)".into())
+                );
                 match (s.verified_seq, s.verified_age_ms) {
-                    (Some(seq), Some(age)) => out += &format!("ledger:   {seq} verified, {:.1} s old{}\n", age as f64 / 1000.0, if s.stale { " (STALE)" } else { "" }),
+                    (Some(seq), Some(age)) => {
+                        out += &format!(
+                            "ledger:   {seq} verified, {:.1} s old{}\n",
+                            age as f64 / 1000.0,
+                            if s.stale { " (STALE)" } else { "" }
+                        )
+                    }
                     _ => out += "ledger:   none verified yet\n",
                 }
                 if let (Some(b), Some(seq)) = (s.balance, s.balance_seq) {
@@ -245,7 +294,10 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
                     };
                     out += &format!("day:      {day}, today's tap {tap}");
                     if let Some(next) = s.next_day_starts_ms {
-                        out += &format!(", next day in {} s", next.saturating_sub(watt_core::mobile::client::now_ms()) / 1000);
+                        out += &format!(
+                            ", next day in {} s",
+                            next.saturating_sub(watt_core::mobile::client::now_ms()) / 1000
+                        );
                     }
                     out += "\n";
                 }
@@ -273,24 +325,36 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
                 print(cli, json!({ "ok": true, "nodes": list }), || {
                     nodes
                         .iter()
-                        .map(|n| format!("{} {} {}{}", n.node_id, n.address, origin_name(n.origin), if n.demoted { " DEMOTED" } else { "" }))
+                        .map(|n| {
+                            format!(
+                                "{} {} {}{}",
+                                n.node_id,
+                                n.address,
+                                origin_name(n.origin),
+                                if n.demoted { " DEMOTED" } else { "" }
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("\n")
                 });
             }
             Some(NodesCommand::Add { address, node_id }) => {
-                let id: NodeId = node_id.trim().parse().map_err(|e| bad_input(format!("invalid node id {node_id:?}: {e}")))?;
+                let id: NodeId =
+                    node_id.trim().parse().map_err(|e| bad_input(format!("invalid node id {node_id:?}: {e}")))?;
                 client.add_node(address, id).map_err(failure)?;
                 print(cli, json!({ "ok": true }), || format!("added {id} at {address}"));
             }
             Some(NodesCommand::Remove { node_id }) => {
-                let id: NodeId = node_id.trim().parse().map_err(|e| bad_input(format!("invalid node id {node_id:?}: {e}")))?;
+                let id: NodeId =
+                    node_id.trim().parse().map_err(|e| bad_input(format!("invalid node id {node_id:?}: {e}")))?;
                 client.remove_node(&id).await.map_err(failure)?;
                 print(cli, json!({ "ok": true }), || format!("removed {id}"));
             }
             Some(NodesCommand::Discover) => {
                 let added = client.refresh_directory().await.map_err(failure)?;
-                print(cli, json!({ "ok": true, "added": added }), || format!("{added} nodes added from the proven directory"));
+                print(cli, json!({ "ok": true, "added": added }), || {
+                    format!("{added} nodes added from the proven directory")
+                });
             }
         },
         Command::History { limit } => {
@@ -352,7 +416,12 @@ fn storage_json(s: &watt_core::mobile::StorageStatus) -> Value {
 
 fn storage_text(s: &watt_core::mobile::StorageStatus) -> String {
     use watt_core::mobile::SectorPhase as P;
-    let mut out = format!("donated {} MiB, {} MiB in sectors, earned {} WATT\n", s.donated_bytes >> 20, s.used_bytes >> 20, s.earned);
+    let mut out = format!(
+        "donated {} MiB, {} MiB in sectors, earned {} WATT\n",
+        s.donated_bytes >> 20,
+        s.used_bytes >> 20,
+        s.earned
+    );
     if let Some(p) = s.last_proven_period {
         out += &format!("last proven period: day {p}\n");
     }
@@ -409,7 +478,10 @@ async fn storage(cli: &Cli, client: &WattClient, command: &crate::StorageCommand
                     }
                 }
                 if !p.decision.may_seal {
-                    return Err(Failure { code: exit::OTHER, message: format!("storage work not allowed now: {}", p.decision.reason) });
+                    return Err(Failure {
+                        code: exit::OTHER,
+                        message: format!("storage work not allowed now: {}", p.decision.reason),
+                    });
                 }
                 if p.idle || !*until_done {
                     break;
@@ -418,7 +490,9 @@ async fn storage(cli: &Cli, client: &WattClient, command: &crate::StorageCommand
             // Then what the ledger expects (pre-commit, seal proof, PoSt), when a node answers.
             let ledger = match client.storage_duties(&facts).await {
                 Ok(d) => json!({ "submitted": d.submitted, "resealing": d.resealing, "deferred": d.deferred }),
-                Err(e @ (ClientError::NoNodeReachable(_) | ClientError::Unverified(_) | ClientError::NoAccount)) => json!({ "skipped": e.to_string() }),
+                Err(e @ (ClientError::NoNodeReachable(_) | ClientError::Unverified(_) | ClientError::NoAccount)) => {
+                    json!({ "skipped": e.to_string() })
+                }
                 Err(e) => return Err(failure(e)),
             };
             let s = client.storage_status().map_err(failure)?;
