@@ -564,8 +564,32 @@ impl<T, const N: usize> BoundedVec<T, N> {
     pub fn as_slice(&self) -> &[T] {
         &self.0
     }
+    /// The items in place, for edits that keep the length (so the bound holds).
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.0
+    }
     pub fn into_vec(self) -> Vec<T> {
         self.0
+    }
+    /// The first `N` items of `items`: only for collections whose bound holds
+    /// by construction elsewhere (say where, at the call), never for input.
+    pub fn from_iter_capped(items: impl IntoIterator<Item = T>) -> Self {
+        BoundedVec(items.into_iter().take(N).collect())
+    }
+    /// Keeps the items `keep` accepts, in order (shrinking keeps the bound).
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.0.retain(keep);
+    }
+    /// Pushes `item`, first dropping the oldest (front) items to make room:
+    /// for windows of the most recent records.
+    pub fn push_evicting_front(&mut self, item: T) {
+        if N == 0 {
+            return;
+        }
+        while self.0.len() >= N {
+            self.0.remove(0);
+        }
+        self.0.push(item);
     }
 }
 

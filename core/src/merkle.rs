@@ -57,7 +57,7 @@ fn root_parallel(leaves: &[Hash256]) -> Hash256 {
     let (l, r) = std::thread::scope(|s| {
         let h = s.spawn(|| sub(leaves, half, half, &zero));
         let l = sub(leaves, 0, half, &zero);
-        (l, h.join().unwrap_or(Hash256::ZERO))
+        (l, join_worker(h))
     });
     node_hash(&l, &r)
 }
@@ -100,22 +100,33 @@ pub fn frontier_root(frontier: &[Hash256], count: u64) -> Hash256 {
 
 /// Maps `f` over `items` on the machine's cores (order kept).
 pub fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    par_chunks(items, |c| c.iter().map(&f).collect())
+    par_chunks(items, PAR_MIN_ITEMS, |c| c.iter().map(&f).collect())
+}
+
+/// Below this many items, work runs on the calling thread.
+pub const PAR_MIN_ITEMS: usize = 4096;
+
+/// The result of a scoped worker; its panic is re-raised in the caller.
+/// Every parallel step of `apply` joins through this, so a worker that
+/// panics can never turn into a short or default result and a wrong root.
+pub fn join_worker<U>(h: std::thread::ScopedJoinHandle<'_, U>) -> U {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 /// Runs `f` on one contiguous chunk of `items` per core and concatenates
 /// the results in order (for work that wants per-thread scratch space).
 /// A panic in a worker is re-raised here, never turned into a short result.
-pub fn par_chunks<T: Sync, U: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<U> + Sync) -> Vec<U> {
+/// Fewer than `min_items` run on the calling thread.
+pub fn par_chunks<T: Sync, U: Send>(items: &[T], min_items: usize, f: impl Fn(&[T]) -> Vec<U> + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if items.len() < 4096 || threads < 2 {
+    if items.len() < min_items.max(1) || threads < 2 {
         return f(items);
     }
     let size = items.len().div_ceil(threads);
     let f = &f;
     std::thread::scope(|s| {
         let hs: Vec<_> = items.chunks(size).map(|c| s.spawn(move || f(c))).collect();
-        hs.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        hs.into_iter().flat_map(join_worker).collect()
     })
 }
 

@@ -277,7 +277,7 @@ pub enum Response {
 }
 
 /// Largest state entry a node serves (`StateEntry::MAX_ENCODED_LEN`).
-pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
+pub const MAX_ENTRY_BYTES: usize = 128 * 1024;
 
 impl Wire for Response {
     const MAX_ENCODED_LEN: usize = MAX_FRAME;

@@ -527,3 +527,185 @@ mod pool {
         assert_eq!(pool.add(t, &ch.state), Err(TxRejection::Duplicate));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Regression tests of the adversarial review (issue 16). Each failed on the
+// code the review was filed against.
+
+fn failed(r: &TxResult, reason: OpFailure) {
+    assert_eq!(r.outcome, TxOutcome::OpFailed { index: 0, reason }, "{r:?}");
+}
+
+/// Issue 16 #2: a payment opened an account that then tapped with no
+/// inviter, so one fee-free transaction of 100 zero payments made 100 miners
+/// around every sybil limit. A paid-into account is a wallet.
+#[test]
+fn paid_into_wallets_do_not_mine_until_their_own_invited_first_tap() {
+    let (a, v) = (key("a"), key("v"));
+    let g = genesis(&[&a], &[&v], params());
+    let mut ch = Chain::new(&g);
+    let wallets: Vec<Keypair> = (0..100).map(|i| key(&format!("wallet{i}"))).collect();
+    let pays = wallets.iter().map(|w| Operation::Pay { to: acct(w), amount: Amount::ZERO }).collect();
+    ch.submit(&a, 0, pays);
+    ok(&ch.close(vec![]));
+    assert!(wallets.iter().all(|w| ch.state.account(&acct(w)).is_some_and(|e| !e.is_miner())));
+    // Taps without an inviter: refused, no new miner, no attester counted.
+    for w in &wallets {
+        ch.attest(w, None);
+    }
+    for r in ch.close(vec![]) {
+        failed(&r, OpFailure::InviterNotEligible);
+    }
+    let rec = ch.state.day_record(0).unwrap();
+    assert_eq!((rec.new_accounts, rec.attesters), (0, 0));
+    assert!(ch.state.attesters_of(0).is_empty());
+    // With an eligible inviter a wallet becomes a miner under the inviter's
+    // quota (3 a day): the fourth is refused.
+    ch.attest(&a, None);
+    ok(&ch.close(vec![]));
+    for w in &wallets[..4] {
+        ch.attest(w, Some(acct(&a)));
+    }
+    let r = ch.close(vec![]);
+    let admitted = r.iter().filter(|x| x.outcome == TxOutcome::Success).count();
+    assert_eq!(admitted, 3, "{r:?}");
+    assert_eq!(ch.state.day_record(0).unwrap().new_accounts, 3);
+    let miners = wallets.iter().filter(|w| ch.state.account(&acct(w)).unwrap().is_miner()).count();
+    assert_eq!(miners, 3);
+    for w in wallets.iter().filter(|w| ch.state.account(&acct(w)).unwrap().is_miner()) {
+        let e = ch.state.account(&acct(w)).unwrap();
+        assert_eq!((e.referrer, e.created_day), (Some(acct(&a)), 0), "probation runs from the admitting tap");
+    }
+}
+
+/// Issue 16 #11: `Attest { day: u64::MAX }` overflowed `a.day + 1` (debug:
+/// every validator panicked; release: accepted in day 0's grace window).
+#[test]
+fn an_attestation_for_day_u64_max_is_refused_without_overflow() {
+    let (a, v) = (key("a"), key("v"));
+    let g = genesis(&[&a], &[&v], params());
+    let mut ch = Chain::new(&g);
+    let h = ch.state.header.clone();
+    let op = Operation::Attest(Attest {
+        day: u64::MAX,
+        anchor_seq: h.seq,
+        anchor_hash: h.hash(),
+        inviter: None,
+        device_token: None,
+    });
+    ch.submit(&a, 0, vec![op]);
+    failed(&ch.close(vec![])[0], OpFailure::BadDay);
+    assert_eq!(ch.state.day_record(0).unwrap().attesters, 0);
+}
+
+/// `v`'s signed EXTERNALIZE of `slot`, for the value that slot agreed on
+/// (its parent's hash and its `rand`).
+fn externalize(ch: &Chain, v: &Keypair, slot: u64) -> watt_core::scp::Envelope {
+    use watt_core::scp::{Ballot, Pledges, Statement, Value};
+    let value = ScpValue {
+        prev_header_hash: slot.checked_sub(1).and_then(|p| ch.state.recent_hash(p)).unwrap_or(Hash256::ZERO),
+        tx_set_hash: Hash256([3; 32]),
+        close_time: 0,
+        proposer: node(v),
+        rand: ch.state.recent_rand(slot).unwrap_or(Hash256::ZERO),
+        rand_proof: Default::default(),
+        prev_proof_hash: Hash256::ZERO,
+        upgrades: BoundedVec::new(),
+    };
+    let value = Value(watt_core::codec::BoundedBytes::try_from_vec(watt_core::codec::encode(&value)).unwrap());
+    Statement {
+        node_id: node(v),
+        slot_index: slot,
+        pledges: Pledges::Externalize {
+            commit: Ballot { counter: 1, value },
+            n_h: 1,
+            commit_quorum_set_hash: Hash256::ZERO,
+        },
+    }
+    .sign(v, &ch.net)
+}
+
+fn participation(v: &Keypair, envelopes: Vec<watt_core::scp::Envelope>) -> Operation {
+    Operation::Participation { node_id: node(v), envelopes: BoundedVec::try_from_vec(envelopes).unwrap() }
+}
+
+fn counted_slots(ch: &Chain, v: &Keypair) -> u64 {
+    let day = ch.state.header.day;
+    let rec = ch.state.day_record(day).unwrap();
+    rec.validator_slots.iter().find(|(n, _)| *n == node(v)).map_or(0, |(_, c)| *c)
+}
+
+/// Issue 16 #4, #7 and #11: anyone could submit `Participation` for a
+/// validator, for slots up to 64 ledgers old (so an offline validator could
+/// claim a day's share afterwards), slot 0 underflowed, and a failing
+/// transaction left its counted slots behind.
+#[test]
+fn participation_is_the_validators_own_claim_within_eight_ledgers() {
+    let (a, v1, v2) = (key("a"), key("v1"), key("v2"));
+    let g = genesis(&[&a], &[&v1, &v2], params());
+    let mut ch = Chain::new(&g);
+    // v1's account exists because someone paid it (validators are wallets).
+    ch.submit(&a, 0, vec![Operation::Pay { to: acct(&v1), amount: Amount(UNITS_PER_WATT) }]);
+    ok(&ch.close(vec![node(&v2)]));
+    // Slot 0 (no parent), while it is inside the window: refused, not a panic.
+    ch.submit(&v1, 0, vec![participation(&v1, vec![externalize(&ch, &v1, 0)])]);
+    failed(&ch.close(vec![])[0], OpFailure::BadProof);
+    for _ in 0..10 {
+        ch.close(vec![node(&v2)]); // v1 is left out of every proof
+    }
+    let seq = ch.state.header.seq;
+    // A stranger holding v1's public envelopes: refused.
+    ch.submit(&a, 0, vec![participation(&v1, vec![externalize(&ch, &v1, seq - 1)])]);
+    failed(&ch.close(vec![])[0], OpFailure::NotOwner);
+    assert_eq!(counted_slots(&ch, &v1), 0);
+    let seq = ch.state.header.seq;
+    // v1 itself, 9 ledgers late (the next ledger is seq + 1): refused.
+    ch.submit(&v1, 0, vec![participation(&v1, vec![externalize(&ch, &v1, seq - 8)])]);
+    failed(&ch.close(vec![])[0], OpFailure::BadProof);
+    // A claim bundled with a failing operation leaves nothing counted...
+    let seq = ch.state.header.seq;
+    let claim = participation(&v1, vec![externalize(&ch, &v1, seq)]);
+    let overdraw = Operation::Pay { to: acct(&a), amount: Amount(2 * UNITS_PER_WATT) };
+    ch.submit(&v1, 0, vec![claim.clone(), overdraw]);
+    assert_eq!(ch.close(vec![])[0].outcome, TxOutcome::OpFailed { index: 1, reason: OpFailure::Underfunded });
+    assert_eq!(counted_slots(&ch, &v1), 0);
+    // ...so the same claim, alone and in time, counts once.
+    ch.submit(&v1, 0, vec![claim.clone()]);
+    ok(&ch.close(vec![]));
+    assert_eq!(counted_slots(&ch, &v1), 1);
+    ch.submit(&v1, 0, vec![claim]);
+    ok(&ch.close(vec![]));
+    assert_eq!(counted_slots(&ch, &v1), 1, "a slot counts once");
+}
+
+/// Issue 16 #4: what a slot's participation counted was not rebuilt by
+/// `restore`, so a claim for an already-counted slot was skipped by nodes
+/// that never restarted and counted by one that did: another `state_root`.
+#[test]
+fn a_restarted_node_counts_participation_exactly_as_one_that_never_stopped() {
+    let (a, v1, v2) = (key("a"), key("v1"), key("v2"));
+    let g = genesis(&[&a], &[&v1, &v2], params());
+    let mut ch = Chain::new(&g);
+    ch.submit(&a, 0, vec![Operation::Pay { to: acct(&v1), amount: Amount(UNITS_PER_WATT) }]);
+    ok(&ch.close(vec![node(&v1), node(&v2)]));
+    ch.close(vec![node(&v1), node(&v2)]); // v1 counted for the last slots through the proofs
+    let st = &ch.state;
+    let mut restarted =
+        LedgerState::restore(&g, st.header.clone(), st.all_entries(), st.payout_queue(), st.recent_headers()).unwrap();
+    assert_eq!(restarted.state_root(), ch.state.state_root());
+    // v1 claims a slot the proofs already counted; both nodes apply the same ledger.
+    let seq = ch.state.header.seq;
+    let tx = ch.submit(&v1, 0, vec![participation(&v1, vec![externalize(&ch, &v1, seq - 1)])]);
+    let set = TxSet { prev_header_hash: ch.state.header.hash(), txs: BoundedVec::try_from_vec(vec![tx]).unwrap() };
+    let inputs = HeaderInputs {
+        close_time: ch.state.header.close_time + STEP,
+        rand: Hash256([7; 32]),
+        prev_proof_hash: Hash256::ZERO,
+        upgrades: vec![],
+        participants: vec![node(&v1), node(&v2)],
+    };
+    let on_restarted = restarted.apply(&inputs, &set).unwrap();
+    let on_running = ch.close(vec![node(&v1), node(&v2)]);
+    assert_eq!(on_running, on_restarted.results);
+    assert_eq!(restarted.state_root(), ch.state.state_root(), "every node computes the same root");
+}

@@ -432,3 +432,43 @@ fn terminating_returns_the_pledge_and_a_lapsed_precommit_forfeits_it() {
     assert_eq!(chain.state.fee_pool().units() - fee_pool, UNITS_PER_WATT, "the lapsed pledge went to the fee pool");
     assert_eq!(chain.balance(&alice), start - 2 * UNITS_PER_WATT);
 }
+
+/// Issue 16 #3: settlement of period p ran after the commitment of p+1 had
+/// replaced p's, so an honest prover that proved every period was marked
+/// faulty, penalised and terminated after three periods.
+#[test]
+fn a_prover_that_proves_every_period_keeps_every_sector_with_no_penalty() {
+    let alice = key("alice");
+    let mut p = params(1_024 * UNITS_PER_WATT); // a pledge, so a penalty would show
+    p.fault_penalty_ppm = 100_000;
+    let mut chain = Chain::new(&[&alice], p);
+    chain.close(vec![]);
+    let a = activate(&mut chain, &alice, 1);
+    let b = activate(&mut chain, &alice, 2);
+    let pledges = chain.state.supply().sector_pledges;
+    let sealed = [(1, &a), (2, &b)];
+    let first = chain.state.header.day + 1;
+    for period in first..first + 8 {
+        chain.close_empty_until(|st| st.header.day == period);
+        let (commit, walked) = post_commit_op(&chain, &alice, &sealed);
+        assert_eq!(chain.close_one(&alice, commit), TxOutcome::Success, "commit of period {period}");
+        let commit_seq = chain.state.header.seq;
+        chain.close_empty_until(|st| st.header.seq > commit_seq + st.params.post_reveal_delay);
+        let reveal = post_reveal_op(&chain, &walked, &sealed, period, commit_seq);
+        assert_eq!(chain.close_one(&alice, reveal), TxOutcome::Success, "reveal of period {period}");
+        for n in [1, 2] {
+            let s = chain.state.sector(&acct(&alice), n).expect("the sector is still on the ledger");
+            assert_eq!((s.state, s.faulty_periods), (SectorState::Active, 0), "sector {n} after period {period}");
+        }
+    }
+    // Every one of the eight periods settles (the last two days after it).
+    chain.close_empty_until(|st| st.day_record(first + 7).is_some_and(|r| r.settled));
+    for n in [1, 2] {
+        let s = chain.state.sector(&acct(&alice), n).expect("never terminated");
+        assert_eq!((s.state, s.faulty_periods), (SectorState::Active, 0), "sector {n}");
+        assert_eq!(s.pledge.units(), UNITS_PER_WATT, "no penalty taken from sector {n}");
+    }
+    assert_eq!(chain.state.supply().sector_pledges, pledges);
+    let prover = chain.state.prover(&acct(&alice)).unwrap();
+    assert!(prover.proven.iter().all(|r| r.period > first + 7), "settled records are dropped: {:?}", prover.proven);
+}

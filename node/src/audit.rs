@@ -24,6 +24,8 @@ use watt_core::ledger::{Genesis, Operation, ScpValue, StateKey, TxOutcome};
 struct Acct {
     created_day: u64,
     founding: bool,
+    /// Admitted by its own invited first attestation (a paid-into wallet is not).
+    miner: bool,
     circle: Vec<AccountId>,
     referrer: Option<AccountId>,
 }
@@ -242,11 +244,14 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                         accounts.entry(*to).or_insert(Acct { created_day: header.day, ..Default::default() });
                     }
                     Operation::Attest(a) => {
-                        accounts.entry(src).or_insert(Acct {
-                            created_day: header.day,
-                            referrer: a.inviter,
-                            ..Default::default()
-                        });
+                        // A successful first tap (of a new key or a wallet) makes a
+                        // miner whose probation and referrer start that day.
+                        let x = accounts.entry(src).or_default();
+                        if !x.founding && !x.miner {
+                            x.miner = true;
+                            x.created_day = header.day;
+                            x.referrer = a.inviter;
+                        }
                         attesters.entry(a.day).or_default().insert(src);
                     }
                     Operation::SetSecurityCircle { members } => {

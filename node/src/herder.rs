@@ -11,7 +11,7 @@ use watt_core::address::NodeId;
 use watt_core::codec::{decode, encode, BoundedBytes, BoundedVec};
 use watt_core::crypto::vrf::{vrf_verify, VrfKeypair};
 use watt_core::crypto::{Hash256, Keypair, NetworkId};
-use watt_core::ledger::pool::{check_tx_set, TxPool};
+use watt_core::ledger::pool::{candidate_rank, check_tx_set, TxPool};
 use watt_core::ledger::{Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
 use watt_core::scp::proof::{verify_externalize_proof, verify_externalize_proof_with};
 use watt_core::scp::{Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value};
@@ -162,17 +162,16 @@ impl Driver for HerderDriver {
         r
     }
 
-    /// SPEC §4: the candidate with the most operations, then the highest
-    /// total fees, then the lowest hash; its proposer, beacon and proof stay together.
+    /// SPEC §4: the candidate with the highest total fees, then the most
+    /// operations, then the lowest hash, so zero-fee padding cannot win a
+    /// slot (or its `rand`); its proposer, beacon and proof stay together.
     fn combine_candidates(&mut self, _slot: u64, candidates: &BTreeSet<Value>) -> Option<Value> {
         candidates
             .iter()
             .filter_map(|c| {
                 let v: ScpValue = decode(c.as_bytes()).ok()?;
                 let set = self.tx_sets.get(&v.tx_set_hash)?;
-                let ops: usize = set.txs.iter().map(|t| t.body.ops.len()).sum();
-                let fees: u64 = set.txs.iter().map(|t| t.body.fee.units()).sum();
-                Some(((ops, fees, std::cmp::Reverse(Self::value_hash(c))), c))
+                Some(((candidate_rank(set), std::cmp::Reverse(Self::value_hash(c))), c))
             })
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, c)| c.clone())

@@ -14,6 +14,9 @@ use crate::crypto::{Domain, Hash256};
 use crate::scp::{Envelope, Pledges};
 use std::collections::BTreeSet;
 
+/// How many ledgers back a validator may claim its participation (SPEC §4, §9).
+pub const PARTICIPATION_WINDOW: u64 = 8;
+
 /// What consensus fixed for the ledger besides its transactions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderInputs {
@@ -65,6 +68,8 @@ pub(crate) struct Undo {
     nodes: Vec<(NodeId, Option<NodeEntry>)>,
     days: Vec<(u64, Option<DayRecord>)>,
     attesters: Vec<(u64, Hash256)>,
+    /// (slot, validator) participation counted by this transaction.
+    participation: Vec<(u64, NodeId)>,
     unlocking: Vec<(u64, AccountId, bool)>,
     supply: Option<super::state::Supply>,
     pub(crate) sectors: Vec<((AccountId, u64), Option<SectorEntry>)>,
@@ -153,18 +158,7 @@ impl LedgerState {
     /// Signature checks and transaction ids, computed in parallel up front.
     fn check_signatures(&self, txs: &[Transaction]) -> Vec<(bool, Hash256)> {
         let network = self.network_id;
-        let check = |chunk: &[Transaction]| -> Vec<(bool, Hash256)> {
-            chunk.iter().map(|t| (t.check_form(&network).is_ok(), t.hash())).collect()
-        };
-        if txs.len() < 64 {
-            return check(txs);
-        }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        let size = txs.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = txs.chunks(size).map(|c| s.spawn(move || check(c))).collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-        })
+        verdicts(txs, |t| (t.check_form(&network).is_ok(), t.hash()))
     }
 
     fn apply_tx(
@@ -244,6 +238,11 @@ impl LedgerState {
                 Some(r) => self.days.insert(d, r),
                 None => self.days.remove(&d),
             };
+        }
+        for (slot, node) in undo.participation {
+            if let Some(set) = self.participation.get_mut(&slot) {
+                set.remove(&node);
+            }
         }
         for (d, key) in undo.attesters {
             if let Some(set) = self.attesters.get_mut(&d) {
@@ -410,7 +409,7 @@ impl LedgerState {
                 Ok(())
             }
             Operation::Participation { node_id, envelopes } => {
-                self.op_participation(node_id, envelopes, seq, day, undo)
+                self.op_participation(source, node_id, envelopes, seq, day, undo)
             }
             Operation::PledgeLock { amount } => {
                 let acc = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?;
@@ -484,7 +483,9 @@ impl LedgerState {
         // Today, or yesterday during the first grace ledgers of today.
         let first_seq = self.days.get(&day).map_or(seq, |r| r.first_seq);
         let in_grace = seq < first_seq.saturating_add(self.params.attest_grace_ledgers);
-        if !(a.day == day || (a.day + 1 == day && in_grace)) {
+        // Checked: a hostile `day` of u64::MAX must fail here, not wrap (SPEC §1).
+        let yesterday = a.day.checked_add(1) == Some(day) && in_grace;
+        if !(a.day == day || yesterday) {
             return Err(OpFailure::BadDay);
         }
         // The anchor must be a ledger the phone verified recently.
@@ -494,18 +495,25 @@ impl LedgerState {
         if self.recent_hash(a.anchor_seq) != Some(a.anchor_hash) {
             return Err(OpFailure::BadAnchor);
         }
-        if let Some(acc) = self.accounts.get(source) {
+        let existing = self.accounts.get(source);
+        if let Some(acc) = existing.filter(|acc| acc.is_miner()) {
             if acc.last_attest_day == Some(a.day) || acc.prev_attest_day == Some(a.day) {
                 return Err(OpFailure::AlreadyAttested);
             }
         } else {
-            // A first attestation creates the account, vouched for by an inviter.
-            debug_assert_eq!(tx_seq, 1);
+            // A first attestation makes a miner, vouched for by an inviter, under
+            // the inviter's quota and the day's cap, whether the key is new or a
+            // wallet someone paid into (SPEC §5: no path creates a miner around them).
+            debug_assert!(existing.is_some() || tx_seq == 1);
             let inviter_id = a.inviter.ok_or(OpFailure::InviterNotEligible)?;
             let inviter = self.accounts.get(&inviter_id).ok_or(OpFailure::InviterNotEligible)?;
             let recent = inviter.last_attest_day.is_some_and(|d| d.saturating_add(7) >= day);
             let used = if inviter.invites_day == day { inviter.invites_used } else { 0 };
-            if !self.past_probation(inviter, day) || !recent || used >= self.params.invites_per_day {
+            if !inviter.is_miner()
+                || !self.past_probation(inviter, day)
+                || !recent
+                || used >= self.params.invites_per_day
+            {
                 return Err(OpFailure::InviterNotEligible);
             }
             let yesterday = day.checked_sub(1).and_then(|d| self.days.get(&d)).map_or(0, |r| r.attesters);
@@ -521,10 +529,11 @@ impl LedgerState {
                 inv.invites_day = day;
             }
             self.touch_account(*source, undo);
-            self.accounts.insert(
-                *source,
-                AccountEntry { seq_num: 1, created_day: day, referrer: Some(inviter_id), ..Default::default() },
-            );
+            // Probation and the referrer window run from the day it became a miner.
+            let acc = self.accounts.entry(*source).or_insert_with(|| AccountEntry { seq_num: 1, ..Default::default() });
+            acc.created_day = day;
+            acc.referrer = Some(inviter_id);
+            acc.flags |= AccountEntry::FLAG_MINER;
             self.touch_day(day, undo);
             if let Some(r) = self.days.get_mut(&day) {
                 r.new_accounts += 1;
@@ -551,16 +560,20 @@ impl LedgerState {
         Ok(())
     }
 
-    /// A validator's own evidence of signing slots left out of a `prev_proof`.
+    /// A validator's own evidence of signing slots left out of a `prev_proof`
+    /// (SPEC §4): submitted by the validator's own account, for slots at most
+    /// `PARTICIPATION_WINDOW` ledgers old, each envelope for the value the
+    /// slot externalized.
     fn op_participation(
         &mut self,
+        source: &AccountId,
         node: &NodeId,
         envelopes: &BoundedVec<Envelope, 64>,
         seq: u64,
         day: u64,
         undo: &mut Undo,
     ) -> Result<(), OpFailure> {
-        if !self.reward_set.contains(node) {
+        if !self.reward_set.contains(node) || self.nodes.get(node).map(|n| n.owner) != Some(*source) {
             return Err(OpFailure::NotOwner);
         }
         let mut slots = Vec::new();
@@ -571,16 +584,18 @@ impl LedgerState {
                 Pledges::Externalize { commit, .. } => &commit.value,
                 _ => return Err(OpFailure::BadProof),
             };
-            if st.node_id != *node
-                || st.slot_index >= seq
-                || seq - st.slot_index > 64
-                || env.verify(&self.network_id).is_err()
-            {
+            let age = seq.checked_sub(st.slot_index).ok_or(OpFailure::BadProof)?;
+            if st.node_id != *node || age == 0 || age > PARTICIPATION_WINDOW {
                 return Err(OpFailure::BadProof);
             }
-            // The value must be the one externalized for that slot.
+            // The value must be the one externalized for that slot: it follows
+            // the slot's parent and carries the slot's agreed `rand`.
             let v: ScpValue = decode(value.as_bytes()).map_err(|_| OpFailure::BadProof)?;
-            if self.recent_hash(st.slot_index - 1) != Some(v.prev_header_hash) {
+            let parent = st.slot_index.checked_sub(1).and_then(|p| self.recent_hash(p));
+            if parent != Some(v.prev_header_hash) || self.recent_rand(st.slot_index) != Some(v.rand) {
+                return Err(OpFailure::BadProof);
+            }
+            if env.verify(&self.network_id).is_err() {
                 return Err(OpFailure::BadProof);
             }
             slots.push(st.slot_index);
@@ -589,7 +604,9 @@ impl LedgerState {
             if self.participation.get(&s).is_some_and(|set| set.contains(node)) {
                 continue;
             }
+            self.mark(StateKey::Participation(s));
             self.participation.entry(s).or_default().insert(*node);
+            undo.participation.push((s, *node));
             self.touch_day(day, undo);
             if let Some(r) = self.days.get_mut(&day) {
                 bump_validator(r, node);
@@ -600,6 +617,7 @@ impl LedgerState {
 
     fn count_participation(&mut self, day: u64, participants: &[NodeId], slot: u64) {
         let counted: Vec<NodeId> = participants.iter().filter(|n| self.reward_set.contains(n)).copied().collect();
+        self.mark(StateKey::Participation(slot));
         let set = self.participation.entry(slot).or_default();
         let fresh: Vec<NodeId> = counted.into_iter().filter(|n| set.insert(*n)).collect();
         self.mark(StateKey::Day(day));
@@ -609,8 +627,14 @@ impl LedgerState {
                 bump_validator(r, n);
             }
         }
-        while self.participation.len() > 130 {
-            self.participation.pop_first();
+        // Slots past the claim window can no longer change: forget them.
+        let oldest = slot.saturating_sub(PARTICIPATION_WINDOW);
+        while let Some((&s, _)) = self.participation.first_key_value() {
+            if s >= oldest {
+                break;
+            }
+            self.mark(StateKey::Participation(s));
+            self.participation.remove(&s);
         }
     }
 
@@ -704,4 +728,33 @@ fn bump_validator(r: &mut DayRecord, node: &NodeId) {
         }
     }
     r.validator_slots = BoundedVec::try_from_vec(v).unwrap_or_default();
+}
+
+/// One verdict per transaction, in order, computed on the machine's cores.
+/// A worker's panic is re-raised: a short list would misalign verdicts and
+/// transactions and give a wrong `state_root` with no error.
+fn verdicts<T: Sync>(txs: &[T], check: impl Fn(&T) -> (bool, Hash256) + Sync) -> Vec<(bool, Hash256)> {
+    crate::merkle::par_chunks(txs, 64, |chunk| chunk.iter().map(&check).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16 #12: a panicking worker used to become an empty chunk of
+    /// verdicts (`join().unwrap_or_default()`).
+    #[test]
+    fn a_panicking_verdict_worker_is_raised_never_a_short_list() {
+        let txs: Vec<u64> = (0..1_000).collect();
+        let fine = verdicts(&txs, |t| (t % 2 == 0, Hash256::ZERO));
+        assert_eq!(fine.len(), txs.len());
+        assert!(fine.iter().enumerate().all(|(i, (ok, _))| *ok == (i % 2 == 0)));
+        let raised = std::panic::catch_unwind(|| {
+            verdicts(&txs, |t| {
+                assert!(*t != 999, "a worker fails on the last chunk");
+                (true, Hash256::ZERO)
+            })
+        });
+        assert!(raised.is_err(), "a worker's panic must reach the caller: {:?}", raised.map(|v| v.len()));
+    }
 }

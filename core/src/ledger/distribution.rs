@@ -96,30 +96,31 @@ impl LedgerState {
         let past = |id: &AccountId| self.accounts.get(id).is_some_and(|a| is_past_probation(a, day, probation));
         // Pass 1, in parallel: everything but referral bonuses, kept small
         // (weight, on probation, refers to an attester) because there are millions.
-        let partial: Vec<Option<(u64, bool, bool)>> = crate::merkle::par_chunks(&members, |chunk| {
-            chunk
-                .iter()
-                .map(|(_, id)| {
-                    let acc = self.accounts.get(id)?;
-                    let own_past = is_past_probation(acc, day, probation);
-                    let (mut contributing, mut vouches) = (0u64, 0usize);
-                    for m in acc.security_circle.iter() {
-                        if self.accounts.get(m).is_some_and(|ma| ma.security_circle.contains(id)) && past(m) {
-                            vouches += 1;
-                            if attested(m) {
-                                contributing += 1;
+        let partial: Vec<Option<(u64, bool, bool)>> =
+            crate::merkle::par_chunks(&members, crate::merkle::PAR_MIN_ITEMS, |chunk| {
+                chunk
+                    .iter()
+                    .map(|(_, id)| {
+                        let acc = self.accounts.get(id)?;
+                        let own_past = is_past_probation(acc, day, probation);
+                        let (mut contributing, mut vouches) = (0u64, 0usize);
+                        for m in acc.security_circle.iter() {
+                            if self.accounts.get(m).is_some_and(|ma| ma.security_circle.contains(id)) && past(m) {
+                                vouches += 1;
+                                if attested(m) {
+                                    contributing += 1;
+                                }
                             }
                         }
-                    }
-                    let refers = acc.referrer.is_some_and(|r| own_past && attested(&r));
-                    Some((
-                        PIONEER_WEIGHT + CIRCLE_BONUS * contributing.min(5),
-                        !own_past && vouches < VOUCHES_TO_SKIP_PROBATION,
-                        refers,
-                    ))
-                })
-                .collect()
-        });
+                        let refers = acc.referrer.is_some_and(|r| own_past && attested(&r));
+                        Some((
+                            PIONEER_WEIGHT + CIRCLE_BONUS * contributing.min(5),
+                            !own_past && vouches < VOUCHES_TO_SKIP_PROBATION,
+                            refers,
+                        ))
+                    })
+                    .collect()
+            });
         // Ambassador bonuses: each referred attester past probation lifts its referrer.
         let mut referrals: HashMap<AccountId, u64> = HashMap::new();
         for ((_, id), p) in members.iter().zip(&partial) {

@@ -324,6 +324,16 @@ pub enum TxSetError {
     CannotApply(Hash256),
 }
 
+/// How SCP's combine ranks a candidate's tx set (SPEC §4): total fees first,
+/// then the number of operations (the value's hash breaks the last ties), so
+/// a round leader cannot win a slot, and its `rand`, by padding its set with
+/// zero-fee transactions.
+pub fn candidate_rank(set: &TxSet) -> (u128, usize) {
+    let fees: u128 = set.txs.iter().map(|t| u128::from(t.body.fee.units())).sum();
+    let ops: usize = set.txs.iter().map(|t| t.body.ops.len()).sum();
+    (fees, ops)
+}
+
 /// What a validator checks before voting for a tx set (SCP value validation).
 pub fn check_tx_set(state: &LedgerState, set: &TxSet) -> Result<(), TxSetError> {
     if set.prev_header_hash != state.header.hash() {

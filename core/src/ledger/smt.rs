@@ -204,7 +204,7 @@ impl Smt {
                     std::thread::scope(|s| {
                         let h = s.spawn(move || Self::batch(r, depth + 1, ri));
                         let lres = Self::batch(l, depth + 1, li);
-                        let rres = h.join().unwrap_or((Node::Empty, 0));
+                        let rres = crate::merkle::join_worker(h);
                         (lres, rres)
                     })
                 } else {

@@ -26,6 +26,9 @@ pub enum StateKey {
     Node(NodeId),
     Sector(AccountId, u64),
     Prover(AccountId),
+    /// The validators whose participation in a recent slot has been counted
+    /// (SPEC §4), kept while the slot can still be claimed.
+    Participation(u64),
 }
 
 /// The codec's bytes before the 32 key bytes of `StateKey::Account`.
@@ -128,10 +131,17 @@ pub enum StateEntry {
     Node(NodeEntry),
     Sector(SectorEntry),
     Prover(ProverEntry),
+    Participation(BoundedVec<NodeId, MAX_COUNTED_PER_SLOT>),
 }
 
+/// Most validators counted for one slot (a quorum set's node limit, SPEC §4).
+pub const MAX_COUNTED_PER_SLOT: usize = 1000;
+
 impl Wire for StateEntry {
-    const MAX_ENCODED_LEN: usize = 64 * 1024;
+    /// A prover entry is the largest: an unrevealed PoSt commitment over
+    /// `MAX_PROVER_SECTORS` sectors (~49 KB) and its unsettled proven
+    /// periods (~8 KB each).
+    const MAX_ENCODED_LEN: usize = crate::wire::MAX_ENTRY_BYTES;
 }
 
 /// A payout waiting to be credited (SPEC §5: batches of `payout_batch`).
@@ -179,7 +189,8 @@ pub struct LedgerState {
     pub(crate) payouts: std::collections::VecDeque<Payout>,
     /// Pledges being unlocked, by release day.
     pub(crate) unlocking: BTreeSet<(u64, AccountId)>,
-    /// Validators counted per recent slot (no slot counts twice for a node).
+    /// Validators counted per recent slot (no slot counts twice for a node),
+    /// committed as `StateKey::Participation` entries so a restart rebuilds it.
     pub(crate) participation: BTreeMap<u64, BTreeSet<NodeId>>,
     /// Recent headers' (seq, hash, rand): attestation anchors, participation
     /// evidence, storage tickets, seeds and samples.
@@ -334,6 +345,10 @@ impl LedgerState {
             StateKey::Node(n) => self.nodes.get(n).cloned().map(StateEntry::Node),
             StateKey::Sector(a, n) => self.sectors.get(&(*a, *n)).cloned().map(StateEntry::Sector),
             StateKey::Prover(a) => self.provers.get(a).cloned().map(StateEntry::Prover),
+            StateKey::Participation(slot) => self.participation.get(slot).map(|set| {
+                // Only reward-set members are counted, and genesis holds at most 1,000.
+                StateEntry::Participation(BoundedVec::from_iter_capped(set.iter().copied()))
+            }),
         }
     }
 
@@ -346,16 +361,7 @@ impl LedgerState {
         let hash = |chunk: &[(StateKey, Option<StateEntry>)]| -> Vec<(Hash256, Option<Hash256>)> {
             chunk.iter().map(|(k, e)| (k.hash(), e.as_ref().map(|e| smt::value_hash(&encode(e))))).collect()
         };
-        let items: Vec<(Hash256, Option<Hash256>)> = if out.len() < 256 {
-            hash(&out)
-        } else {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-            let size = out.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let hs: Vec<_> = out.chunks(size).map(|c| s.spawn(move || hash(c))).collect();
-                hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-            })
-        };
+        let items = crate::merkle::par_chunks(&out, 256, hash);
         self.tree.update_many(items);
         out
     }
@@ -476,6 +482,9 @@ impl LedgerState {
                 (StateKey::Prover(a), StateEntry::Prover(e)) => {
                     s.provers.insert(a, e);
                 }
+                (StateKey::Participation(slot), StateEntry::Participation(nodes)) => {
+                    s.participation.insert(slot, nodes.iter().copied().collect());
+                }
                 (k, _) => return Err(format!("stored entry under {k:?} has the wrong kind")),
             }
             s.dirty.insert(key);
@@ -524,6 +533,7 @@ impl LedgerState {
         keys.extend(self.nodes.keys().map(|n| StateKey::Node(*n)));
         keys.extend(self.sectors.keys().map(|(a, n)| StateKey::Sector(*a, *n)));
         keys.extend(self.provers.keys().map(|a| StateKey::Prover(*a)));
+        keys.extend(self.participation.keys().map(|s| StateKey::Participation(*s)));
         keys.into_iter().filter_map(|k| self.entry(&k).map(|e| (k, e))).collect()
     }
 
@@ -567,6 +577,11 @@ impl LedgerState {
         let h = self.header.clone();
         self.recent.clear();
         self.recent.push_back((h.seq, h.hash(), h.rand));
+    }
+
+    /// The recent headers' `(seq, hash, rand)` that `restore` takes back.
+    pub fn recent_headers(&self) -> Vec<(u64, Hash256, Hash256)> {
+        self.recent.iter().copied().collect()
     }
 
     pub fn payout_queue(&self) -> Vec<Payout> {

@@ -13,6 +13,9 @@
 //!   the period has closed by then), `payout_batch` provers per ledger, like
 //!   payouts, so a day with many provers never makes one ledger slow.
 //! - Proven bytes count for the day in which the reveal lands.
+//! - A reveal records the period it proves and the sectors its commitment
+//!   covered ([`ProvenPeriod`]); settlement of that period reads the record
+//!   and drops it, so the next period's commitment never hides a proof.
 //! - A sector terminated (by its owner, after `faulty_periods_to_terminate`
 //!   faulty periods, or at the end of its lifetime) returns what is left of
 //!   its pledge to the owner; a pre-commit that misses its window forfeits
@@ -86,6 +89,20 @@ pub struct PostCommitment {
     pub revealed: bool,
 }
 
+/// Most proven-but-unsettled periods a prover entry keeps. A period settles
+/// once day `period + 2` begins, so at most three (`p`, `p+1`, `p+2`) wait at
+/// a time; one more is slack for a settlement spread over many ledgers.
+pub const MAX_UNSETTLED_PROOFS: usize = 4;
+
+/// What a prover's reveal proved in one period (SPEC §6: a per-period record,
+/// never the prover's latest commitment), read when the period is settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenPeriod {
+    pub period: u64,
+    /// The sectors the period's commitment covered, by number.
+    pub sectors: BoundedVec<u64, MAX_PROVER_SECTORS>,
+}
+
 /// A storage prover's state entry (`StateKey::Prover(account)`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ProverEntry {
@@ -95,6 +112,8 @@ pub struct ProverEntry {
     pub sector_bytes: u64,
     pub post: Option<PostCommitment>,
     pub last_proven_period: Option<u64>,
+    /// Proven periods not yet settled, oldest first.
+    pub proven: BoundedVec<ProvenPeriod, MAX_UNSETTLED_PROOFS>,
     /// Proven bytes credited per day (the last two days), from which a
     /// restart rebuilds the storage weights of days not yet distributed.
     pub credits: BoundedVec<(u64, u64), 2>,
@@ -411,21 +430,22 @@ impl LedgerState {
             }
             r.proven_bytes = r.proven_bytes.saturating_add(bytes);
         }
+        let numbers: Vec<u64> = sectors.iter().map(|s| s.sector_number).collect();
+        let numbers = BoundedVec::try_from_vec(numbers).map_err(|_| OpFailure::TooManySectors)?;
         if let Some(p) = self.provers.get_mut(source) {
             if let Some(c) = &mut p.post {
                 c.revealed = true;
+                // The record below keeps what settlement needs; the entry stays small.
+                c.sectors = BoundedVec::new();
             }
             p.last_proven_period = Some(period);
-            let mut credits = std::mem::take(&mut p.credits).into_vec();
-            match credits.iter_mut().find(|(d, _)| *d == day) {
+            // Oldest first; past the bound the oldest record goes (documented above).
+            p.proven.push_evicting_front(ProvenPeriod { period, sectors: numbers });
+            // Reveals land in increasing days, so the oldest credit is at the front.
+            match p.credits.as_mut_slice().iter_mut().find(|(d, _)| *d == day) {
                 Some((_, b)) => *b = b.saturating_add(bytes),
-                None => credits.push((day, bytes)),
+                None => p.credits.push_evicting_front((day, bytes)),
             }
-            credits.sort();
-            while credits.len() > 2 {
-                credits.remove(0);
-            }
-            p.credits = BoundedVec::try_from_vec(credits).unwrap_or_default();
         }
         Ok(())
     }
@@ -534,13 +554,12 @@ impl LedgerState {
             (p.prove_commit_window, p.sector_lifetime_periods, p.fault_penalty_ppm, p.faulty_periods_to_terminate);
         let k = deadline_index(prover, period, p.post_deadlines);
         let opening = self.days.get(&period).and_then(|r| r.post_openings.get(k as usize)).map(|(s, _)| *s);
+        // What the reveal for this period recorded (SPEC §6), not the latest commitment.
         let proven: Vec<u64> = self
             .provers
             .get(prover)
-            .and_then(|e| e.post.as_ref())
-            .filter(|c| c.period == period && c.revealed)
-            .map(|c| c.sectors.iter().map(|s| s.number).collect())
-            .unwrap_or_default();
+            .and_then(|e| e.proven.iter().find(|r| r.period == period))
+            .map_or_else(Vec::new, |r| r.sectors.to_vec());
         let sectors: Vec<(u64, SectorEntry)> = self.sectors_of(prover).map(|(n, s)| (n, s.clone())).collect();
         let mut changed = false;
         for (n, s) in sectors {
@@ -591,6 +610,13 @@ impl LedgerState {
             };
             if terminate {
                 self.remove_sector(prover, n, Amount::ZERO);
+            }
+        }
+        // The period's record has been read: drop it (and any older one).
+        if let Some(e) = self.provers.get_mut(prover) {
+            if e.proven.iter().any(|r| r.period <= period) {
+                e.proven.retain(|r| r.period > period);
+                changed = true;
             }
         }
         // A prover with nothing left and no credit still to be paid goes away.

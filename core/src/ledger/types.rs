@@ -400,6 +400,15 @@ pub struct AccountEntry {
 impl AccountEntry {
     /// Founding accounts (genesis) are past probation from day 0.
     pub const FLAG_FOUNDING: u32 = 1;
+    /// Passed its own invited first attestation (SPEC §5). An account that
+    /// exists only because it was paid into is a *wallet*: it holds and sends
+    /// WATT but earns nothing until then.
+    pub const FLAG_MINER: u32 = 2;
+
+    /// A miner: a founding account, or one admitted by an invited first tap.
+    pub fn is_miner(&self) -> bool {
+        self.flags & (Self::FLAG_FOUNDING | Self::FLAG_MINER) != 0
+    }
 }
 
 impl Wire for AccountEntry {

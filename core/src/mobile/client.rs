@@ -1161,9 +1161,14 @@ impl WattClient {
             if already {
                 return Err(ClientError::AlreadyAttested { day, next_day_in_s: self.next_day_in_s(day) });
             }
+            // A new key, or a wallet someone paid into, becomes a miner only
+            // through its own invited first tap (SPEC §5).
+            let needs_invite = !account.entry.as_ref().is_some_and(|e| e.is_miner());
+            if needs_invite && inviter.is_none() {
+                return Err(ClientError::NeedsInviter);
+            }
             let seq_num = match &account.entry {
                 Some(e) => self.next_seq(e.seq_num)?,
-                None if inviter.is_none() => return Err(ClientError::NeedsInviter),
                 None => 1,
             };
             let body = TransactionBody {
@@ -1175,7 +1180,7 @@ impl WattClient {
                     day,
                     anchor_seq: tip.header.seq,
                     anchor_hash: tip.header.hash(),
-                    inviter: inviter.filter(|_| account.entry.is_none()),
+                    inviter: inviter.filter(|_| needs_invite),
                     device_token: None,
                 })])
                 .map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,
