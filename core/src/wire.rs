@@ -179,6 +179,8 @@ pub enum TxRejection {
     /// Accepted once, then dropped from a full pool for a better fee
     /// (`GetTx` says so, so the sender knows to resubmit).
     Evicted,
+    /// Encoded larger than the network's `max_tx_bytes` (SPEC §3).
+    TooLarge,
 }
 
 /// A phone's request (one per bidirectional stream).

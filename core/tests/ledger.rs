@@ -526,6 +526,96 @@ mod pool {
         pool.add(t.clone(), &ch.state).unwrap();
         assert_eq!(pool.add(t, &ch.state), Err(TxRejection::Duplicate));
     }
+
+    fn fat_proof(net: &NetworkId, from: &Keypair, seq: u64, fee: u64, bytes: usize) -> Transaction {
+        let proof = watt_core::codec::BoundedBytes::try_from_vec(vec![0xa5; bytes]).unwrap();
+        TransactionBody {
+            source: acct(from),
+            seq_num: seq,
+            fee: Amount(fee),
+            max_ledger: None,
+            ops: BoundedVec::try_from_vec(vec![Operation::SectorProveCommit { sector_number: seq, proof }]).unwrap(),
+        }
+        .sign(from, net)
+    }
+
+    /// Issue 16 #1: tx sets were limited by count only, so two pending 2 MiB
+    /// proofs (fee 0) made every validator nominate a set no peer could fetch
+    /// (frames stop at 4 MiB) and consensus halted.
+    #[test]
+    fn fat_transactions_never_make_a_tx_set_over_its_byte_budgets() {
+        use watt_core::wire::{PeerMessage, MAX_FRAME};
+        let senders: Vec<Keypair> = (0..6).map(|i| key(&format!("prover{i}"))).collect();
+        let refs: Vec<&Keypair> = senders.iter().collect();
+        let v = key("v");
+        let g = genesis(&refs, &[&v], params());
+        let mut ch = Chain::new(&g);
+        let p = ch.state.params.clone();
+        let mut pool = TxPool::new(1000, 5000, 4);
+        // Over max_tx_bytes (1 MiB): refused on arrival, before its signature is checked.
+        let huge = fat_proof(&ch.net, &senders[0], 1, 0, 2 * 1024 * 1024 - 1024);
+        assert_eq!(pool.add(huge, &ch.state), Err(TxRejection::TooLarge));
+        // Five honest-sized proofs of 600 KB and a payment: each ledger takes at
+        // most 1 MiB of proofs, the set fits a frame, and all land in turn.
+        for s in &senders[..5] {
+            pool.add(fat_proof(&ch.net, s, 1, 0, 600 * 1024), &ch.state).unwrap();
+        }
+        pool.add(pay(&ch.net, &senders[5], 1, 0, &v), &ch.state).unwrap();
+        let mut landed = 0;
+        for _ in 0..5 {
+            let set = pool.build_tx_set(&ch.state);
+            check_tx_set(&ch.state, &set).unwrap();
+            let bytes = watt_core::ledger::pool::lane_bytes(&p, &set.txs);
+            assert!(bytes.proofs <= u64::from(p.max_proof_bytes_per_ledger), "{bytes:?}");
+            assert!(bytes.total <= u64::from(p.max_tx_set_bytes), "{bytes:?}");
+            let frame = watt_core::codec::encode(&PeerMessage::TxSet(set.clone())).len();
+            assert!(frame <= MAX_FRAME, "a {frame}-byte tx set cannot be fetched");
+            landed += set.txs.len();
+            ch.pending = set.txs.to_vec();
+            let results = ch.close(vec![]);
+            let applied: Vec<Hash256> = results.iter().map(|r| r.tx_hash).collect();
+            pool.ledger_closed(&ch.state, &applied);
+        }
+        assert_eq!(landed, 6, "every pending transaction lands, one proof a ledger");
+        assert!(pool.is_empty());
+        // A peer's set over the proof budget is refused before any signature check.
+        let hostile: Vec<Transaction> = senders[..2].iter().map(|s| fat_proof(&ch.net, s, 2, 0, 900 * 1024)).collect();
+        let mut hostile_sorted = hostile.clone();
+        hostile_sorted.sort_by(watt_core::ledger::apply::canonical_order);
+        let set =
+            TxSet { prev_header_hash: ch.state.header.hash(), txs: BoundedVec::try_from_vec(hostile_sorted).unwrap() };
+        assert!(matches!(
+            check_tx_set(&ch.state, &set),
+            Err(watt_core::ledger::pool::TxSetError::TooManyProofBytes(_))
+        ));
+    }
+
+    /// Issue 16 #14: combine picked the candidate with the most operations,
+    /// so a round leader padding its set with zero-fee transactions won the
+    /// slot and its `rand`. Fees rank first.
+    #[test]
+    fn a_candidate_padded_with_free_transactions_loses_to_one_that_pays() {
+        use watt_core::ledger::pool::candidate_rank;
+        let senders: Vec<Keypair> = (0..100).map(|i| key(&format!("pad{i}"))).collect();
+        let refs: Vec<&Keypair> = senders.iter().collect();
+        let v = key("v");
+        let g = genesis(&refs, &[&v], params());
+        let ch = Chain::new(&g);
+        let prev = ch.state.header.hash();
+        let mut padded: Vec<Transaction> = senders.iter().map(|s| pay(&ch.net, s, 1, 0, &v)).collect();
+        padded.sort_by(watt_core::ledger::apply::canonical_order);
+        let padded = TxSet { prev_header_hash: prev, txs: BoundedVec::try_from_vec(padded).unwrap() };
+        let paying = TxSet {
+            prev_header_hash: prev,
+            txs: BoundedVec::try_from_vec(vec![pay(&ch.net, &senders[0], 1, 1, &v)]).unwrap(),
+        };
+        assert!(candidate_rank(&paying) > candidate_rank(&padded));
+        // Equal fees: more operations still win.
+        let mut two: Vec<Transaction> = senders[..2].iter().map(|s| pay(&ch.net, s, 1, 0, &v)).collect();
+        two.sort_by(watt_core::ledger::apply::canonical_order);
+        let two = TxSet { prev_header_hash: prev, txs: BoundedVec::try_from_vec(two).unwrap() };
+        assert!(candidate_rank(&padded) > candidate_rank(&two));
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -472,3 +472,74 @@ fn a_prover_that_proves_every_period_keeps_every_sector_with_no_penalty() {
     let prover = chain.state.prover(&acct(&alice)).unwrap();
     assert!(prover.proven.iter().all(|r| r.period > first + 7), "settled records are dropped: {:?}", prover.proven);
 }
+
+fn junk_proof(number: u64, bytes: usize) -> Operation {
+    Operation::SectorProveCommit {
+        sector_number: number,
+        proof: BoundedBytes::try_from_vec(vec![0x5a; bytes]).unwrap(),
+    }
+}
+
+/// Issue 16 #14: a rival could starve a PoSt reveal that must land within
+/// `post_reveal_window` ledgers by outbidding it for proof-lane space,
+/// faulting every sector of its prover. Reveals go first in the proof lane,
+/// and every full lane extends the window open across it.
+#[test]
+fn reveals_go_first_in_the_proof_lane_and_full_lanes_extend_their_window() {
+    use watt_core::ledger::pool::{lane_bytes, TxPool};
+    let alice = key("alice");
+    let rivals: Vec<Keypair> = (0..4).map(|i| key(&format!("rival{i}"))).collect();
+    let mut p = params(0);
+    // A small proof lane, so this devnet's reveal travels in it.
+    p.proof_lane_min_bytes = 1024;
+    p.max_tx_bytes = 160 * 1024;
+    p.max_proof_bytes_per_ledger = 256 * 1024;
+    p.max_tx_set_bytes = 512 * 1024;
+    let mut founders = vec![&alice];
+    founders.extend(rivals.iter());
+    let mut chain = Chain::new(&founders, p.clone());
+    chain.close(vec![]);
+    let a = activate(&mut chain, &alice, 1);
+    let period = chain.state.header.day + 1;
+    chain.close_empty_until(|st| st.header.day == period);
+    let sealed = [(1, &a)];
+    let (commit, walked) = post_commit_op(&chain, &alice, &sealed);
+    assert_eq!(chain.close_one(&alice, commit), TxOutcome::Success);
+    let commit_seq = chain.state.header.seq;
+    chain.close_empty_until(|st| st.header.seq > commit_seq + st.params.post_reveal_delay);
+    let reveal = post_reveal_op(&chain, &walked, &sealed, period, commit_seq);
+
+    // The pool: Alice's fee-free reveal against rivals' 150 KB proofs paying 1 WATT each.
+    let sign = |k: &Keypair, fee: u64, op: Operation| {
+        let seq_num = chain.state.account(&acct(k)).map_or(0, |a| a.seq_num) + 1;
+        let ops = BoundedVec::try_from_vec(vec![op]).unwrap();
+        TransactionBody { source: acct(k), seq_num, fee: Amount(fee), max_ledger: None, ops }.sign(k, &chain.net)
+    };
+    let reveal_tx = sign(&alice, 0, reveal.clone());
+    // Two rivals' proofs leave less room than the reveal needs.
+    let reveal_bytes = watt_core::ledger::pool::tx_bytes(&reveal_tx) as usize;
+    let rival_bytes = (p.max_proof_bytes_per_ledger as usize - reveal_bytes) / 2 + 64;
+    let mut pool = TxPool::new(1000, 5000, 4);
+    for (i, r) in rivals.iter().enumerate() {
+        pool.add(sign(r, UNITS_PER_WATT, junk_proof(100 + i as u64, rival_bytes)), &chain.state).unwrap();
+    }
+    pool.add(reveal_tx.clone(), &chain.state).unwrap();
+    let set = pool.build_tx_set(&chain.state);
+    let used = lane_bytes(&p, &set.txs);
+    assert!(used.proofs <= u64::from(p.max_proof_bytes_per_ledger), "{used:?}");
+    assert!(set.txs.iter().any(|t| t.hash() == reveal_tx.hash()), "the reveal is outbid out of the lane");
+
+    // Rivals fill every proof lane (more than half of it) past the window's
+    // end: each full ledger extends the window, so the reveal still lands.
+    let window_end = commit_seq + p.post_reveal_delay + p.post_reveal_window;
+    let full_before = chain.state.full_proof_lanes();
+    let mut i = 0;
+    while chain.state.header.seq <= window_end + 2 {
+        let r = &rivals[i % rivals.len()];
+        chain.close(vec![(r, vec![junk_proof(200 + i as u64, 150 * 1024)])]);
+        i += 1;
+    }
+    assert!(chain.state.full_proof_lanes() - full_before > p.post_reveal_window);
+    assert_eq!(chain.close_one(&alice, reveal), TxOutcome::Success, "the window was extended");
+    assert_eq!(chain.state.prover(&acct(&alice)).unwrap().last_proven_period, Some(period));
+}

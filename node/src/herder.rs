@@ -21,6 +21,9 @@ use watt_core::wire::{
 
 /// Ledgers sent per catch-up answer.
 pub const CATCHUP_BATCH: u32 = 32;
+/// Most encoded bytes of ledgers in one catch-up answer: the frame less room
+/// for the message around them.
+pub const CATCHUP_MAX_BYTES: usize = watt_core::wire::MAX_FRAME - 64 * 1024;
 
 /// What the herder asks its shell to do.
 #[derive(Debug, Clone)]
@@ -662,11 +665,10 @@ impl Herder {
             }
             PeerMessage::QuorumSet(_) | PeerMessage::DontHave { .. } => {}
             PeerMessage::GetCatchup { from: start, count } => {
+                // `count` is capped at CATCHUP_BATCH, the message's own bound.
                 let ledgers = self.catchup_batch(start, count.min(CATCHUP_BATCH));
-                out.push(Action::Send(
-                    from,
-                    PeerMessage::Catchup { ledgers: BoundedVec::try_from_vec(ledgers).unwrap_or_default() },
-                ));
+                let ledgers = BoundedVec::from_iter_capped(ledgers);
+                out.push(Action::Send(from, PeerMessage::Catchup { ledgers }));
             }
             PeerMessage::Catchup { ledgers } => {
                 self.catchup_inflight_until = 0;
@@ -763,8 +765,12 @@ impl Herder {
         }
     }
 
+    /// Up to `count` closed ledgers from `from`, as many as fit one frame
+    /// (at least one: a tx set is within `max_tx_set_bytes`, far below the
+    /// frame), so an answer can always be delivered (SPEC §3).
     fn catchup_batch(&self, from: u64, count: u32) -> Vec<CatchupLedger> {
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         let lcl = self.lcl().seq;
         for seq in from..from.saturating_add(u64::from(count)) {
             if seq > lcl || seq < 2 {
@@ -775,17 +781,27 @@ impl Herder {
             else {
                 break;
             };
-            let prev_proof = committed_value(&proof)
-                .and_then(|v| decode::<ScpValue>(v.as_bytes()).ok())
-                .filter(|v| v.prev_proof_hash != Hash256::ZERO)
-                .and_then(|v| self.store.proof_set(&v.prev_proof_hash).ok().flatten())
-                .unwrap_or_default();
-            out.push(CatchupLedger {
-                header,
-                tx_set,
-                proof,
-                prev_proof: BoundedVec::try_from_vec(prev_proof).unwrap_or_default(),
-            });
+            // The proof set the value names; a ledger whose set is missing ends
+            // the batch (an empty one would make the peer count nobody).
+            let Some(value) = committed_value(&proof).and_then(|v| decode::<ScpValue>(v.as_bytes()).ok()) else {
+                break;
+            };
+            let prev_proof = if value.prev_proof_hash == Hash256::ZERO {
+                Vec::new()
+            } else {
+                match self.store.proof_set(&value.prev_proof_hash) {
+                    Ok(Some(envs)) => envs,
+                    _ => break,
+                }
+            };
+            let Ok(prev_proof) = BoundedVec::try_from_vec(prev_proof) else { break };
+            let ledger = CatchupLedger { header, tx_set, proof, prev_proof };
+            let size = watt_core::codec::to_bytes(&ledger).map_or(usize::MAX, |b| b.len());
+            if bytes.saturating_add(size) > CATCHUP_MAX_BYTES && !out.is_empty() {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            out.push(ledger);
         }
         out
     }

@@ -126,6 +126,12 @@ impl LedgerState {
             results.push(self.apply_tx(tx, hash, ok, seq, day, inputs.close_time));
         }
 
+        // A full proof lane extends every reveal window open across it (SPEC §3).
+        if super::pool::lane_bytes(&self.params, &tx_set.txs).proof_lane_full(&self.params) {
+            self.mark(StateKey::FullProofLanes);
+            self.full_proof_lanes = self.full_proof_lanes.saturating_add(1);
+        }
+
         let payouts_credited = self.credit_payouts();
         for u in &inputs.upgrades {
             if let Upgrade::ProtocolVersion(v) = u {

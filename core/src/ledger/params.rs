@@ -55,6 +55,15 @@ pub struct Params {
     pub sector_lifetime_periods: u64,
     pub fault_penalty_ppm: u64,
     pub faulty_periods_to_terminate: u32,
+    /// Most encoded bytes of transactions in one tx set (SPEC §3), so every
+    /// value's tx set fits one frame whatever is pending.
+    pub max_tx_set_bytes: u32,
+    /// Most bytes of proof-lane transactions in one tx set.
+    pub max_proof_bytes_per_ledger: u32,
+    /// A transaction larger than this travels in the proof lane.
+    pub proof_lane_min_bytes: u32,
+    /// Largest encoded transaction a pool admits or a tx set may hold.
+    pub max_tx_bytes: u32,
 }
 
 impl Wire for Params {
@@ -106,6 +115,10 @@ impl Params {
             sector_lifetime_periods: 180,
             fault_penalty_ppm: 10_000,
             faulty_periods_to_terminate: 3,
+            max_tx_set_bytes: 2 * 1024 * 1024,
+            max_proof_bytes_per_ledger: 1024 * 1024,
+            proof_lane_min_bytes: 64 * 1024,
+            max_tx_bytes: 1024 * 1024,
         }
     }
 
@@ -159,6 +172,28 @@ impl Params {
         }
         if self.payout_batch == 0 || self.max_txs_per_ledger == 0 || self.max_attestations_per_ledger == 0 {
             return Err("per-ledger limits must be positive".into());
+        }
+        let per_ledger = u64::from(self.max_txs_per_ledger) + u64::from(self.max_attestations_per_ledger);
+        if per_ledger > crate::ledger::types::MAX_TXSET_TXS as u64 {
+            return Err(format!(
+                "max_txs_per_ledger + max_attestations_per_ledger ({per_ledger}) exceed a tx set's {} transactions",
+                crate::ledger::types::MAX_TXSET_TXS
+            ));
+        }
+        // The byte budgets nest, and a full tx set stays inside the frame
+        // that carries it (with room for the message around it).
+        let frame_room = (crate::ledger::types::MAX_TXSET_BYTES - 64 * 1024) as u64;
+        let (set, proofs, lane, tx) = (
+            u64::from(self.max_tx_set_bytes),
+            u64::from(self.max_proof_bytes_per_ledger),
+            u64::from(self.proof_lane_min_bytes),
+            u64::from(self.max_tx_bytes),
+        );
+        if !(lane > 0 && lane <= tx && tx <= proofs && proofs <= set && set <= frame_room) {
+            return Err(format!(
+                "byte budgets must nest: 0 < proof_lane_min_bytes ({lane}) <= max_tx_bytes ({tx}) <= \
+                 max_proof_bytes_per_ledger ({proofs}) <= max_tx_set_bytes ({set}) <= {frame_room}"
+            ));
         }
         Ok(())
     }

@@ -1,11 +1,22 @@
 //! The pending pool and tx-set building (SPEC §3): validation on arrival,
-//! an ordinary lane ordered by fee per operation and a fee-free attestation
-//! lane, eviction of the lowest fees when full, expiry, and the check every
-//! validator runs on a proposed tx set before voting for it.
+//! an ordinary lane ordered by fee per operation, a fee-free attestation
+//! lane and a proof lane for large transactions, eviction of the lowest fees
+//! when full, expiry, and the check every validator runs on a proposed tx
+//! set before voting for it.
+//!
+//! Byte budgets (SPEC §3): a tx set holds at most `max_tx_set_bytes` of
+//! encoded transactions, of which proof-lane transactions (over
+//! `proof_lane_min_bytes`) take at most `max_proof_bytes_per_ledger`, and no
+//! transaction is over `max_tx_bytes`. Building, checking, serving and
+//! catch-up all keep to them, so no pending transactions can make a value
+//! whose tx set peers cannot fetch. The proof lane is filled first (PoSt
+//! reveals by window end, then by fee per byte), then attestations in
+//! arrival order, then the ordinary lane by fee per operation.
 
 use super::apply::canonical_order;
+use super::params::Params;
 use super::state::LedgerState;
-use super::types::{Operation, Transaction, TxSet, MAX_TXSET_TXS};
+use super::types::{Operation, Transaction, TxSet};
 use crate::address::AccountId;
 use crate::codec::BoundedVec;
 use crate::crypto::Hash256;
@@ -23,8 +34,58 @@ pub const DROPPED_REMEMBERED: usize = 65_536;
 struct Pending {
     tx: Transaction,
     fee_per_op: u64,
+    /// Encoded size (the byte budgets' unit).
+    bytes: u64,
     arrived_seq: u64,
     order: u64,
+}
+
+/// A transaction's encoded size, what the byte budgets count.
+pub fn tx_bytes(tx: &Transaction) -> u64 {
+    crate::codec::encode(tx).len() as u64
+}
+
+/// Whether a transaction of `bytes` travels in the proof lane.
+pub fn in_proof_lane(params: &Params, bytes: u64) -> bool {
+    bytes > u64::from(params.proof_lane_min_bytes)
+}
+
+/// The bytes a tx set spends: all of it, and its proof lane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneBytes {
+    pub total: u64,
+    pub proofs: u64,
+}
+
+impl LaneBytes {
+    fn fits(&self, params: &Params, bytes: u64) -> bool {
+        let proofs = if in_proof_lane(params, bytes) { self.proofs + bytes } else { self.proofs };
+        bytes <= u64::from(params.max_tx_bytes)
+            && self.total + bytes <= u64::from(params.max_tx_set_bytes)
+            && proofs <= u64::from(params.max_proof_bytes_per_ledger)
+    }
+    fn add(&mut self, params: &Params, bytes: u64) {
+        self.total += bytes;
+        if in_proof_lane(params, bytes) {
+            self.proofs += bytes;
+        }
+    }
+    /// Whether the proof lane counts as full for window extensions (SPEC
+    /// §3): more than half of it is used, so a reveal of up to half the lane
+    /// (at defaults every reveal: ≤ 512 KiB of 1 MiB) may not have fit.
+    /// Decided from the tx set alone, so every validator agrees.
+    pub fn proof_lane_full(&self, params: &Params) -> bool {
+        self.proofs > u64::from(params.max_proof_bytes_per_ledger) / 2
+    }
+}
+
+/// The bytes of a tx set's transactions, by lane.
+pub fn lane_bytes(params: &Params, txs: &[Transaction]) -> LaneBytes {
+    let mut b = LaneBytes::default();
+    for tx in txs {
+        b.add(params, tx_bytes(tx));
+    }
+    b
 }
 
 /// Ordering key for eviction and selection: fee per op, then hash (lower hash wins ties).
@@ -127,6 +188,11 @@ impl TxPool {
         {
             return Err(TxRejection::Malformed);
         }
+        // Size before the signature: a fat transaction costs no verification.
+        let bytes = tx_bytes(&tx);
+        if bytes > u64::from(state.params.max_tx_bytes) {
+            return Err(TxRejection::TooLarge);
+        }
         if tx.check_form(&state.network_id).is_err() {
             return Err(TxRejection::BadSignature);
         }
@@ -156,7 +222,7 @@ impl TxPool {
                 return Err(TxRejection::PoolFull);
             }
             self.attest_days.insert((source, a.day));
-            let order = self.push(hash, tx, next_seq);
+            let order = self.push(hash, tx, bytes, next_seq);
             self.attestations.insert(order, hash);
             return Ok(hash);
         }
@@ -179,15 +245,15 @@ impl TxPool {
             self.evict(&lowest_hash, TxRejection::Evicted);
         }
         self.ordinary.insert((prio, hash));
-        self.push(hash, tx, next_seq);
+        self.push(hash, tx, bytes, next_seq);
         Ok(hash)
     }
 
-    fn push(&mut self, hash: Hash256, tx: Transaction, seq: u64) -> u64 {
+    fn push(&mut self, hash: Hash256, tx: Transaction, bytes: u64, seq: u64) -> u64 {
         let order = self.next_order;
         self.next_order += 1;
         self.by_account.entry(tx.body.source).or_default().insert(tx.body.seq_num, hash);
-        self.by_hash.insert(hash, Pending { fee_per_op: tx.fee_per_op(), tx, arrived_seq: seq, order });
+        self.by_hash.insert(hash, Pending { fee_per_op: tx.fee_per_op(), tx, bytes, arrived_seq: seq, order });
         order
     }
 
@@ -249,63 +315,120 @@ impl TxPool {
         }
     }
 
-    /// The tx set to nominate: the highest fee per operation first (each
-    /// account's transactions in sequence), up to `max_txs`, plus up to
-    /// `max_attestations` attestations in arrival order; canonically sorted.
+    /// The tx set to nominate (SPEC §3), canonically sorted and within the
+    /// byte budgets: first the proof lane (accounts whose next transaction is
+    /// a proof: PoSt reveals by window end, then the rest by fee per byte),
+    /// then up to `max_attestations` attestations in arrival order, then the
+    /// ordinary lane by fee per operation (each account's transactions in
+    /// sequence); proofs and ordinary transactions together at most `max_txs`.
     pub fn build_tx_set(&mut self, state: &LedgerState) -> TxSet {
-        let max_txs = state.params.max_txs_per_ledger as usize;
-        let max_att = state.params.max_attestations_per_ledger as usize;
+        let params = &state.params;
+        let max_txs = params.max_txs_per_ledger as usize;
+        let max_att = params.max_attestations_per_ledger as usize;
         let mut chosen: Vec<Transaction> = Vec::new();
-        // A heap of each account's next transaction.
-        let mut heap: BinaryHeap<(Priority, Hash256)> = BinaryHeap::new();
-        let mut cursor: HashMap<AccountId, u64> = HashMap::new();
+        let mut used = LaneBytes::default();
+        let mut ordinary = 0usize;
+        // The sequence number each account's next chosen transaction must have.
+        let mut next: HashMap<AccountId, u64> = HashMap::new();
+        let base = |acct: &AccountId| state.account(acct).map_or(0, |a| a.seq_num).saturating_add(1);
+
+        // The proof lane: accounts whose next transaction is a proof.
+        let mut proofs: Vec<(ProofPriority, Hash256)> = Vec::new();
+        for (acct, txs) in &self.by_account {
+            let Some(p) = txs.get(&base(acct)).and_then(|h| self.by_hash.get(h)) else { continue };
+            if !p.tx.is_attestation() && in_proof_lane(params, p.bytes) {
+                proofs.push((proof_priority(state, p), p.tx.hash()));
+            }
+        }
+        proofs.sort();
+        for (_, h) in proofs {
+            let Some(p) = self.by_hash.get(&h) else { continue };
+            if ordinary < max_txs && used.fits(params, p.bytes) {
+                used.add(params, p.bytes);
+                ordinary += 1;
+                next.insert(p.tx.body.source, p.tx.body.seq_num.saturating_add(1));
+                chosen.push(p.tx.clone());
+            }
+        }
+
+        // Attestations in arrival order (a first attestation, or the account's next sequence number).
+        let mut attestations = 0usize;
+        for h in self.attestations.values() {
+            if attestations >= max_att {
+                break;
+            }
+            let Some(p) = self.by_hash.get(h) else { continue };
+            let source = p.tx.body.source;
+            let expected = next.get(&source).copied().unwrap_or_else(|| base(&source));
+            if p.tx.body.seq_num == expected && used.fits(params, p.bytes) {
+                used.add(params, p.bytes);
+                attestations += 1;
+                next.insert(source, expected.saturating_add(1));
+                chosen.push(p.tx.clone());
+            }
+        }
+
+        // The ordinary lane: a heap of each account's next transaction.
         let head_of = |pool: &TxPool, acct: &AccountId, seq: u64| -> Option<(Priority, Hash256)> {
             let h = pool.by_account.get(acct)?.get(&seq)?;
             let p = pool.by_hash.get(h)?;
             (!p.tx.is_attestation()).then_some((Priority(p.fee_per_op, std::cmp::Reverse(*h)), *h))
         };
-        for (acct, txs) in &self.by_account {
-            let base = state.account(acct).map_or(0, |a| a.seq_num);
-            if let Some((&first, _)) = txs.iter().next() {
-                if first == base + 1 {
-                    if let Some(e) = head_of(self, acct, first) {
-                        heap.push(e);
-                        cursor.insert(*acct, first);
-                    }
-                }
+        let mut heap: BinaryHeap<(Priority, Hash256)> = BinaryHeap::new();
+        for acct in self.by_account.keys() {
+            let seq = next.get(acct).copied().unwrap_or_else(|| base(acct));
+            if let Some(e) = head_of(self, acct, seq) {
+                heap.push(e);
             }
         }
         let mut full = false;
         let mut lowest = None;
         while let Some((prio, h)) = heap.pop() {
-            if chosen.len() >= max_txs {
+            if ordinary >= max_txs {
                 full = true;
                 break;
             }
             let Some(p) = self.by_hash.get(&h) else { continue };
+            if !used.fits(params, p.bytes) {
+                // Out of bytes for this one (and so for its account's later ones).
+                full = true;
+                continue;
+            }
+            used.add(params, p.bytes);
+            ordinary += 1;
             lowest = Some(prio.0);
             let acct = p.tx.body.source;
+            let after = p.tx.body.seq_num.saturating_add(1);
             chosen.push(p.tx.clone());
-            let next = cursor.get(&acct).copied().unwrap_or(0) + 1;
-            if let Some(e) = head_of(self, &acct, next) {
-                cursor.insert(acct, next);
+            next.insert(acct, after);
+            if let Some(e) = head_of(self, &acct, after) {
                 heap.push(e);
             }
         }
         self.surge_fee_per_op = if full { lowest } else { None };
-        for h in self.attestations.values().take(max_att) {
-            if let Some(p) = self.by_hash.get(h) {
-                // A first attestation or the account's next sequence number.
-                let base = state.account(&p.tx.body.source).map_or(0, |a| a.seq_num);
-                if p.tx.body.seq_num == base + 1 && !chosen.iter().any(|t| t.body.source == p.tx.body.source) {
-                    chosen.push(p.tx.clone());
-                }
-            }
-        }
         chosen.sort_by(canonical_order);
-        chosen.truncate(MAX_TXSET_TXS);
-        TxSet { prev_header_hash: state.header.hash(), txs: BoundedVec::try_from_vec(chosen).unwrap_or_default() }
+        // At most max_txs + max_attestations, which `Params::validate` keeps within MAX_TXSET_TXS.
+        TxSet { prev_header_hash: state.header.hash(), txs: BoundedVec::from_iter_capped(chosen) }
     }
+}
+
+/// Proof-lane order (SPEC §3): PoSt reveals first, the earliest window end
+/// first; then everything else by fee per byte, the highest first.
+type ProofPriority = (u8, u64, std::cmp::Reverse<u128>);
+
+fn proof_priority(state: &LedgerState, p: &Pending) -> ProofPriority {
+    if let [Operation::PostReveal { period, .. }] = p.tx.body.ops.as_slice() {
+        let end = state
+            .prover(&p.tx.body.source)
+            .and_then(|e| e.post.as_ref())
+            .filter(|c| c.period == *period && !c.revealed)
+            .map(|c| state.reveal_window_end(c));
+        if let Some(end) = end {
+            return (0, end, std::cmp::Reverse(0));
+        }
+    }
+    let per_byte = (u128::from(p.tx.body.fee.units()) << 20) / u128::from(p.bytes.max(1));
+    (1, 0, std::cmp::Reverse(per_byte))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -322,6 +445,12 @@ pub enum TxSetError {
     BadTx(Hash256),
     #[error("transaction {0} cannot apply: wrong sequence number or unpayable fee")]
     CannotApply(Hash256),
+    #[error("transaction {tx} is {bytes} bytes, over max_tx_bytes")]
+    TxTooLarge { tx: Hash256, bytes: u64 },
+    #[error("{0} bytes of transactions exceed max_tx_set_bytes")]
+    TooManyBytes(u64),
+    #[error("{0} bytes of proofs exceed max_proof_bytes_per_ledger")]
+    TooManyProofBytes(u64),
 }
 
 /// How SCP's combine ranks a candidate's tx set (SPEC §4): total fees first,
@@ -349,6 +478,22 @@ pub fn check_tx_set(state: &LedgerState, set: &TxSet) -> Result<(), TxSetError> 
     }
     if set.txs.windows(2).any(|w| canonical_order(&w[0], &w[1]) != std::cmp::Ordering::Less) {
         return Err(TxSetError::Order);
+    }
+    // The byte budgets, before any signature is checked.
+    let params = &state.params;
+    let mut used = LaneBytes::default();
+    for tx in set.txs.iter() {
+        let bytes = tx_bytes(tx);
+        if bytes > u64::from(params.max_tx_bytes) {
+            return Err(TxSetError::TxTooLarge { tx: tx.hash(), bytes });
+        }
+        used.add(params, bytes);
+    }
+    if used.total > u64::from(params.max_tx_set_bytes) {
+        return Err(TxSetError::TooManyBytes(used.total));
+    }
+    if used.proofs > u64::from(params.max_proof_bytes_per_ledger) {
+        return Err(TxSetError::TooManyProofBytes(used.proofs));
     }
     let mut next: HashMap<AccountId, (u64, u64)> = HashMap::new();
     for tx in set.txs.iter() {

@@ -29,6 +29,9 @@ pub enum StateKey {
     /// The validators whose participation in a recent slot has been counted
     /// (SPEC §4), kept while the slot can still be claimed.
     Participation(u64),
+    /// How many ledgers so far had a full proof lane (SPEC §3: each one
+    /// extends the reveal windows open across it).
+    FullProofLanes,
 }
 
 /// The codec's bytes before the 32 key bytes of `StateKey::Account`.
@@ -132,6 +135,7 @@ pub enum StateEntry {
     Sector(SectorEntry),
     Prover(ProverEntry),
     Participation(BoundedVec<NodeId, MAX_COUNTED_PER_SLOT>),
+    FullProofLanes(u64),
 }
 
 /// Most validators counted for one slot (a quorum set's node limit, SPEC §4).
@@ -192,6 +196,8 @@ pub struct LedgerState {
     /// Validators counted per recent slot (no slot counts twice for a node),
     /// committed as `StateKey::Participation` entries so a restart rebuilds it.
     pub(crate) participation: BTreeMap<u64, BTreeSet<NodeId>>,
+    /// Ledgers so far whose proof lane was full (`StateKey::FullProofLanes`).
+    pub(crate) full_proof_lanes: u64,
     /// Recent headers' (seq, hash, rand): attestation anchors, participation
     /// evidence, storage tickets, seeds and samples.
     pub(crate) recent: std::collections::VecDeque<(u64, Hash256, Hash256)>,
@@ -246,6 +252,7 @@ impl LedgerState {
             payouts: Default::default(),
             unlocking: BTreeSet::new(),
             participation: BTreeMap::new(),
+            full_proof_lanes: 0,
             recent: Default::default(),
             sectors: BTreeMap::new(),
             provers: BTreeMap::new(),
@@ -289,7 +296,7 @@ impl LedgerState {
         }
         s.supply.minted = g.params.reserve;
         s.days.insert(0, DayRecord { day: 0, first_seq: 1, ..Default::default() });
-        s.dirty.extend([StateKey::Supply, StateKey::FeePool, StateKey::Day(0)]);
+        s.dirty.extend([StateKey::Supply, StateKey::FeePool, StateKey::FullProofLanes, StateKey::Day(0)]);
         s.flush_tree();
         s.header.state_root = s.tree.root();
         s.header.params_hash = s.params_hash;
@@ -349,6 +356,7 @@ impl LedgerState {
                 // Only reward-set members are counted, and genesis holds at most 1,000.
                 StateEntry::Participation(BoundedVec::from_iter_capped(set.iter().copied()))
             }),
+            StateKey::FullProofLanes => Some(StateEntry::FullProofLanes(self.full_proof_lanes)),
         }
     }
 
@@ -485,6 +493,7 @@ impl LedgerState {
                 (StateKey::Participation(slot), StateEntry::Participation(nodes)) => {
                     s.participation.insert(slot, nodes.iter().copied().collect());
                 }
+                (StateKey::FullProofLanes, StateEntry::FullProofLanes(n)) => s.full_proof_lanes = n,
                 (k, _) => return Err(format!("stored entry under {k:?} has the wrong kind")),
             }
             s.dirty.insert(key);
@@ -528,7 +537,7 @@ impl LedgerState {
     /// Every entry, for a full snapshot (tests and new nodes).
     pub fn all_entries(&self) -> Vec<(StateKey, StateEntry)> {
         let mut keys: Vec<StateKey> = self.accounts.keys().map(|a| StateKey::Account(*a)).collect();
-        keys.extend([StateKey::FeePool, StateKey::Supply]);
+        keys.extend([StateKey::FeePool, StateKey::Supply, StateKey::FullProofLanes]);
         keys.extend(self.days.keys().map(|d| StateKey::Day(*d)));
         keys.extend(self.nodes.keys().map(|n| StateKey::Node(*n)));
         keys.extend(self.sectors.keys().map(|(a, n)| StateKey::Sector(*a, *n)));

@@ -87,6 +87,9 @@ pub struct PostCommitment {
     pub opening_rand: Hash256,
     pub sectors: BoundedVec<CommittedSector, MAX_PROVER_SECTORS>,
     pub revealed: bool,
+    /// `FullProofLanes` when the commitment landed: every full proof lane
+    /// since extends the reveal window by one ledger (SPEC §3).
+    pub full_lanes_at_commit: u64,
 }
 
 /// Most proven-but-unsettled periods a prover entry keeps. A period settles
@@ -145,6 +148,23 @@ impl LedgerState {
     /// Proven bytes per prover credited to `day` so far.
     pub fn storage_weights_of(&self, day: u64) -> Vec<(AccountId, u64)> {
         self.storage_weights.get(&day).map(|m| m.iter().map(|(a, b)| (*a, *b)).collect()).unwrap_or_default()
+    }
+
+    /// Ledgers so far whose proof lane was full.
+    pub fn full_proof_lanes(&self) -> u64 {
+        self.full_proof_lanes
+    }
+
+    /// The last ledger in which the reveal of commitment `c` may land:
+    /// `post_reveal_window` ledgers after its samples ledger, plus one for
+    /// every ledger since the commitment whose proof lane was full, so
+    /// outbidding a reveal cannot make it miss its window (SPEC §3).
+    pub fn reveal_window_end(&self, c: &PostCommitment) -> u64 {
+        let extension = self.full_proof_lanes.saturating_sub(c.full_lanes_at_commit);
+        c.commit_seq
+            .saturating_add(self.params.post_reveal_delay)
+            .saturating_add(self.params.post_reveal_window)
+            .saturating_add(extension)
     }
 
     /// Unix ms at which deadline `k` of `period` opens.
@@ -362,6 +382,7 @@ impl LedgerState {
                 opening_rand,
                 sectors,
                 revealed: false,
+                full_lanes_at_commit: self.full_proof_lanes,
             });
         }
         Ok(())
@@ -397,7 +418,7 @@ impl LedgerState {
         if seq <= samples_seq {
             return Err(OpFailure::TooEarly);
         }
-        if seq > samples_seq.saturating_add(self.params.post_reveal_window) {
+        if seq > self.reveal_window_end(c) {
             return Err(OpFailure::WindowClosed);
         }
         let rand = self.recent_rand(samples_seq).ok_or(OpFailure::WindowClosed)?;
