@@ -799,3 +799,57 @@ fn a_restarted_node_counts_participation_exactly_as_one_that_never_stopped() {
     assert_eq!(on_running, on_restarted.results);
     assert_eq!(restarted.state_root(), ch.state.state_root(), "every node computes the same root");
 }
+
+/// Issue 16 #6: the round leader's value could name any directory node as
+/// proposer, and announcing a node is free, so a leader announced K keys and
+/// picked the best of K VRF outputs (seal challenges and PoSt samples follow
+/// `rand`). The proposer must be in the validator set, whose VRF keys are fixed.
+#[test]
+fn only_validator_set_members_propose_and_their_vrf_keys_are_fixed() {
+    use watt_core::codec::{encode, BoundedBytes};
+    use watt_core::crypto::vrf::VrfKeypair;
+    use watt_core::crypto::Domain;
+    use watt_core::ledger::value::{check_value_header, ValueError};
+    let vrf_of = |tag: &str| VrfKeypair::from_seed(blake3::hash(tag.as_bytes()).as_bytes());
+    let (a, v, sybil) = (key("a"), key("v"), key("sybil"));
+    let mut g = genesis(&[&a], &[&v], params());
+    g.validators.as_mut_slice()[0].vrf_key = vrf_of("v").public();
+    let mut ch = Chain::new(&g);
+    let announce = |ch: &Chain, node_key: &Keypair, vrf: &str| Operation::AnnounceNode {
+        node_id: node(node_key),
+        vrf_key: vrf_of(vrf).public(),
+        addresses: BoundedVec::new(),
+        quorum_set: QuorumSet::flat(1, vec![node(&v)]),
+        proof_of_key: node_key.sign(&ch.net, Domain::NodeKeyProof, &encode(&acct(&a))),
+    };
+    // A sybil node announced by an ordinary account, with a VRF key of its own.
+    let op = announce(&ch, &sybil, "sybil");
+    ch.submit(&a, 0, vec![op]);
+    ok(&ch.close(vec![]));
+    let value_by = |ch: &Chain, who: &Keypair, vrf: &str| {
+        let h = &ch.state.header;
+        let (rand, proof) = vrf_of(vrf).prove(&h.rand, h.seq + 1);
+        ScpValue {
+            prev_header_hash: h.hash(),
+            tx_set_hash: Hash256::ZERO,
+            close_time: h.close_time + 1,
+            proposer: node(who),
+            rand,
+            rand_proof: BoundedBytes::try_from_slice(&proof).unwrap(),
+            prev_proof_hash: Hash256::ZERO,
+            upgrades: BoundedVec::new(),
+        }
+    };
+    let now = ch.state.header.close_time + 1;
+    assert_eq!(check_value_header(&ch.state, &value_by(&ch, &v, "v"), now), Ok(()));
+    assert_eq!(
+        check_value_header(&ch.state, &value_by(&ch, &sybil, "sybil"), now),
+        Err(ValueError::ProposerNotAValidator)
+    );
+    // The validator's own key holder cannot re-key its VRF after seeing `rand`.
+    let op = announce(&ch, &v, "v, re-keyed");
+    ch.submit(&a, 0, vec![op]);
+    failed(&ch.close(vec![])[0], OpFailure::KeyFixed);
+    let now = ch.state.header.close_time + 1;
+    assert_eq!(check_value_header(&ch.state, &value_by(&ch, &v, "v"), now), Ok(()));
+}

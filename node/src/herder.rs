@@ -9,9 +9,10 @@ use crate::store::{proof_set_hash, ClosedLedger, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use watt_core::address::NodeId;
 use watt_core::codec::{decode, encode, BoundedBytes, BoundedVec};
-use watt_core::crypto::vrf::{vrf_verify, VrfKeypair};
+use watt_core::crypto::vrf::VrfKeypair;
 use watt_core::crypto::{Hash256, Keypair, NetworkId};
 use watt_core::ledger::pool::{candidate_rank, check_tx_set, TxPool};
+use watt_core::ledger::value::check_value_header;
 use watt_core::ledger::{Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
 use watt_core::scp::proof::{verify_externalize_proof, verify_externalize_proof_with};
 use watt_core::scp::{Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value};
@@ -112,14 +113,8 @@ impl HerderDriver {
             return Validity::MaybeValid;
         }
         let Ok(v) = decode::<ScpValue>(value.as_bytes()) else { return Validity::Invalid };
-        if v.prev_header_hash != lcl.hash() || v.close_time <= lcl.close_time || v.close_time > self.now_ms + 5_000 {
-            return Validity::Invalid;
-        }
-        if !v.upgrades.is_empty() {
-            return Validity::Invalid;
-        }
-        let Some(entry) = self.state.node_entry(&v.proposer) else { return Validity::Invalid };
-        if vrf_verify(&entry.vrf_key, &lcl.rand, slot, &v.rand, v.rand_proof.as_slice()).is_err() {
+        if let Err(e) = check_value_header(&self.state, &v, self.now_ms) {
+            tracing::debug!(slot, error = %e, "value refused");
             return Validity::Invalid;
         }
         if lcl.seq == 1 {
@@ -178,6 +173,11 @@ impl Driver for HerderDriver {
             })
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, c)| c.clone())
+    }
+
+    /// A leader's own value names it as proposer (SPEC §4).
+    fn proposed_by(&mut self, _slot: u64, value: &Value, leader: &NodeId) -> bool {
+        decode::<ScpValue>(value.as_bytes()).is_ok_and(|v| v.proposer == *leader)
     }
 
     fn sign(&mut self, statement: Statement) -> Envelope {

@@ -399,6 +399,12 @@ impl LedgerState {
                 if self.nodes.get(node_id).is_some_and(|n| n.owner != *source && !self.reward_set.contains(node_id)) {
                     return Err(OpFailure::NotOwner);
                 }
+                // A validator's VRF key is fixed with the validator set: a round
+                // leader that could re-key after seeing `rand` would pick its next output.
+                let rekey = self.nodes.get(node_id).is_some_and(|n| n.vrf_key != *vrf_key);
+                if rekey && self.reward_set.contains(node_id) {
+                    return Err(OpFailure::KeyFixed);
+                }
                 if !undo.nodes.iter().any(|(n, _)| n == node_id) {
                     undo.nodes.push((*node_id, self.nodes.get(node_id).cloned()));
                 }

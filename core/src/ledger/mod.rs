@@ -9,6 +9,7 @@ pub mod smt;
 pub mod state;
 pub mod storage;
 pub mod types;
+pub mod value;
 
 pub use apply::{ApplyError, ApplyOutcome, HeaderInputs};
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator};

@@ -337,6 +337,8 @@ pub enum OpFailure {
     /// The prover has no sectors this period's proof would cover.
     NoSectors,
     TooManySectors,
+    /// A validator-set member's VRF key changes only with the validator set.
+    KeyFixed,
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]

@@ -37,6 +37,14 @@ pub trait Driver {
         None
     }
 
+    /// Whether `value`, found in round leader `leader`'s NOMINATE, is that
+    /// leader's own proposal. Only such values are taken up (SPEC §4: the
+    /// proposer is the nominator), so a leader cannot offer a choice of
+    /// proposers, and of their randomness.
+    fn proposed_by(&mut self, _slot: u64, _value: &Value, _leader: &NodeId) -> bool {
+        true
+    }
+
     /// Makes one value out of the confirmed nominated candidates.
     fn combine_candidates(&mut self, slot: u64, candidates: &BTreeSet<Value>) -> Option<Value>;
 

@@ -245,7 +245,11 @@ impl Slot {
         let (votes, accepted) = nomination_sets(env)?;
         let prev = self.nom.previous_value.clone().unwrap_or_else(empty_value);
         let mut best: Option<(u64, Value)> = None;
+        let leader = env.statement.node_id;
         for v in accepted.iter().chain(votes.iter()) {
+            if !ctx.driver.proposed_by(self.index, v, &leader) {
+                continue;
+            }
             let candidate = match ctx.driver.validate_value(self.index, v, true) {
                 Validity::FullyValid => Some(v.clone()),
                 _ => ctx.driver.extract_valid_value(self.index, v),

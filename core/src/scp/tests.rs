@@ -28,6 +28,8 @@ pub(crate) struct TestDriver {
     pub priority: HashMap<NodeId, u64>,
     pub value_hash: HashMap<Value, u64>,
     pub invalid: BTreeSet<Value>,
+    /// Who proposed a value (missing: anyone may carry it).
+    pub proposer: HashMap<Value, NodeId>,
 }
 
 impl Driver for TestDriver {
@@ -40,6 +42,9 @@ impl Driver for TestDriver {
     }
     fn combine_candidates(&mut self, _slot: u64, c: &BTreeSet<Value>) -> Option<Value> {
         c.iter().next_back().cloned()
+    }
+    fn proposed_by(&mut self, _slot: u64, v: &Value, leader: &NodeId) -> bool {
+        self.proposer.get(v).is_none_or(|p| p == leader)
     }
     fn sign(&mut self, st: Statement) -> Envelope {
         st.sign(&self.key, &net())
@@ -83,6 +88,7 @@ impl Harness {
             priority: HashMap::new(),
             value_hash: HashMap::new(),
             invalid: BTreeSet::new(),
+            proposer: HashMap::new(),
         };
         Harness { scp: Scp::new(id(0), qset, driver), qh, now: 0, externalized: Vec::new() }
     }
@@ -389,6 +395,24 @@ fn nomination_core5_follows_the_round_leader() {
     // Non-leaders' votes are not echoed.
     t.recv(t.nominate_env(2, vec![value(9)], vec![]));
     assert_eq!(t.emitted(), vec![]);
+}
+
+/// Issue 16 #6: a round leader offering values of other proposers (sybil
+/// keys, each with its own VRF output) let it pick the best `rand`. Only the
+/// leader's own proposal is taken up, whatever the others' value hashes.
+#[test]
+fn nomination_takes_up_only_the_round_leaders_own_proposal() {
+    let mut t = Harness::new(4, 5);
+    let (own, other, sybil) = (value(2), value(3), value(4));
+    t.scp.driver_mut().priority.insert(id(1), 1000);
+    for (v, by, hash) in [(&own, 1, 1), (&other, 3, 50), (&sybil, 9, 99)] {
+        t.scp.driver_mut().proposer.insert(v.clone(), id(by));
+        t.scp.driver_mut().value_hash.insert(v.clone(), hash);
+    }
+    assert!(!t.scp.nominate(SLOT, value(1), value(0), 0));
+    assert_eq!(t.emitted(), vec![]);
+    t.recv(t.nominate_env(1, vec![own.clone(), other, sybil], vec![]));
+    assert_eq!(t.emitted(), vec![t.nominate_env(0, vec![own], vec![])]);
 }
 
 /// A v-blocking set accepting a value makes v0 accept it without voting first.
