@@ -209,6 +209,8 @@ enum Lie {
     WrongStateProof,
     StaleHeader,
     ConflictingChain,
+    /// Says it never heard of any transaction.
+    TxUnknown,
 }
 
 /// A server that speaks `watt/1` under its own node key, forwards each
@@ -250,6 +252,7 @@ impl Forger {
             }
             (Lie::StaleHeader, Response::Latest { .. }) => self.first_latest.clone(),
             (Lie::ConflictingChain, Response::Latest { header, proof }) => self.conflicting(header, proof),
+            (Lie::TxUnknown, Response::Tx { result, .. }) => Response::TxUnknown { hash: result.tx_hash },
             (_, other) => other,
         }
     }
@@ -284,7 +287,13 @@ impl Forger {
 async fn start_lying_node(net: &Network, upstream: usize) -> LyingNode {
     let genesis = net.genesis();
     let upstream_id = genesis.validators[upstream].node_id;
-    let key = Keypair::generate().unwrap();
+    // An id below every validator's: a phone that asks nodes in id order asks the liar first.
+    let key = loop {
+        let k = Keypair::generate().unwrap();
+        if genesis.validators.iter().all(|v| NodeId(k.public()) < v.node_id) {
+            break k;
+        }
+    };
     let node_id = NodeId(key.public());
     let server = watt_node::tls::server_config(&key, watt_node::tls::AllowedPeers::default()).unwrap();
     let endpoint = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -326,6 +335,28 @@ async fn start_lying_node(net: &Network, upstream: usize) -> LyingNode {
         }
     });
     LyingNode { address, node_id, lie, _endpoint: endpoint }
+}
+
+/// Issue 16 #8: the wallet stopped asking at the first `TxUnknown` (nodes in
+/// id order), and after three refreshes called an applied payment
+/// superseded with nothing charged: the user paid again. It now asks the
+/// other nodes and settles from their proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_denying_a_payment_cannot_make_it_look_unsent() {
+    let (founder_address, founder_words) = new_account();
+    let net = Network::start_with("denier", 4, 500, 600, &["--founder", &founder_address]);
+    let liar = start_lying_node(&net, 0).await;
+    *liar.lie.lock().unwrap() = Lie::TxUnknown;
+    let dir = TempDir::new("denied-phone");
+    let (client, _events) = open_phone(dir.path(), &net).await;
+    client.restore_wallet(&founder_words, false).unwrap();
+    client.add_node(&liar.address.to_string(), liar.node_id).unwrap();
+    until_verified(&client).await;
+    let before = proven_balance(&client).await;
+    let payee = AccountId(Keypair::generate().unwrap().public());
+    let paid = client.pay(payee, Amount(UNITS_PER_WATT), Amount(1_000)).await.expect("pay");
+    settled(&client, paid).await;
+    assert_eq!(proven_balance(&client).await, before - UNITS_PER_WATT - 1_000, "charged once, as proven");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

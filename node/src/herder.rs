@@ -38,6 +38,9 @@ pub enum Action {
     Disconnect(NodeId, &'static str),
     /// A new verifiable header for subscribed phones.
     Push(HeaderPush),
+    /// The validator cannot go on safely (a ledger it applied could not be
+    /// written): stop, and restart from what is on disk.
+    Fatal(String),
 }
 
 /// Envelopes whose signatures checked out (hash -> slot), for the open slot
@@ -487,7 +490,10 @@ impl Herder {
             }
         };
         if let Err(e) = self.close_ledger(&value, proof, now_ms, out) {
-            tracing::error!(slot, error = %e, "closing an externalized ledger failed");
+            // Memory may be ahead of disk now: going on would serve and build
+            // on a ledger that a restart forgets. Stop; a restart reads the disk.
+            tracing::error!(slot, error = %e, "closing an externalized ledger failed; stopping");
+            out.push(Action::Fatal(format!("closing ledger {slot} failed: {e}")));
         }
     }
 
@@ -1035,5 +1041,39 @@ mod tests {
         assert_eq!(cache.verified.len(), 1);
         assert!(cache.check(&nominate(&key, &network, 7), 7));
         assert_eq!(cache.verified.len(), 2);
+    }
+
+    /// Issue 16 #13: a failed ledger commit was logged and consensus went
+    /// on with memory ahead of disk. It is fatal now: the validator stops,
+    /// and a restart reads the last ledger the disk holds.
+    #[test]
+    fn a_ledger_that_cannot_be_written_stops_the_validator() {
+        let dir = std::env::temp_dir().join(format!("watt-herder-fatal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().expect("address");
+        let params = watt_core::ledger::Params::devnet(200, 30);
+        let net = crate::config::new_network_at("fatal test", &[addr], None, params, 1_700_000_000, &[])
+            .expect("a one-validator network");
+        let key = Keypair::from_seed(net.keys[0].seed().clone()).expect("key");
+        let store = Store::open(&dir).expect("store");
+        let mut now = 1_700_000_000_000;
+        let mut herder = Herder::new(net.genesis.clone(), key, store, 200, now).expect("herder");
+        herder.store.fail_commits = true;
+        let mut fatal = None;
+        for _ in 0..100 {
+            now += 50;
+            if let Some(Action::Fatal(reason)) = herder.tick(now).into_iter().find(|a| matches!(a, Action::Fatal(_))) {
+                fatal = Some(reason);
+                break;
+            }
+        }
+        let reason = fatal.expect("a commit failure stops the validator");
+        assert!(reason.contains("closing ledger 2"), "{reason}");
+        drop(herder);
+        let store = Store::open(&dir).expect("store reopens");
+        let state = store.load_state(&net.genesis).expect("loads").expect("genesis is on disk");
+        assert_eq!(state.header.seq, 1, "the disk holds what was committed, and a restart starts there");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

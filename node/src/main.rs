@@ -280,14 +280,22 @@ fn main() -> ExitCode {
                 cfg.admin = metrics;
             }
             runtime().block_on(async move {
-                let handle = match watt_node::node::start(cfg).await {
+                let mut handle = match watt_node::node::start(cfg).await {
                     Ok(h) => h,
                     Err(e) => return fail(e),
                 };
                 eprintln!("validator {} listening on {}", handle.node_id, handle.listen);
-                let _ = tokio::signal::ctrl_c().await;
-                handle.stop().await;
-                ExitCode::SUCCESS
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {
+                        handle.stop().await;
+                        ExitCode::SUCCESS
+                    }
+                    // It stopped itself: exit non-zero so a supervisor restarts it from disk.
+                    r = handle.stopped() => match r {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => fail(e),
+                    },
+                }
             })
         }
         Command::Status { config, admin, json } => {

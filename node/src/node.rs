@@ -87,7 +87,8 @@ pub struct NodeHandle {
     pub node_id: NodeId,
     pub listen: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
-    pub task: tokio::task::JoinHandle<()>,
+    /// Ends with the reason when the validator stopped itself (`Action::Fatal`).
+    pub task: tokio::task::JoinHandle<Result<(), String>>,
     events: mpsc::Sender<Event>,
 }
 
@@ -97,6 +98,15 @@ impl NodeHandle {
             let _ = s.send(());
         }
         let _ = self.task.await;
+    }
+
+    /// Waits until the validator stops by itself: `Err` with the reason when
+    /// it could not go on safely (the process should exit and be restarted).
+    pub async fn stopped(&mut self) -> Result<(), String> {
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(format!("the validator task failed: {e}")),
+        }
     }
 
     pub async fn status(&self) -> Option<serde_json::Value> {
@@ -284,7 +294,8 @@ async fn run_herder(
     push: broadcast::Sender<Arc<HeaderPush>>,
     mut shutdown: oneshot::Receiver<()>,
     endpoint: quinn::Endpoint,
-) {
+) -> Result<(), String> {
+    let mut fatal = None;
     // Each connected peer: its connection's index and its outbound queue.
     let mut peers: HashMap<NodeId, (usize, PeerQueue)> = HashMap::new();
     let started = Instant::now();
@@ -366,10 +377,15 @@ async fn run_herder(
                 Action::Push(p) => {
                     let _ = push.send(Arc::new(p));
                 }
+                Action::Fatal(reason) => fatal = Some(reason),
             }
+        }
+        if fatal.is_some() {
+            break;
         }
     }
     endpoint.close(0u32.into(), b"shutting down");
+    fatal.map_or(Ok(()), Err)
 }
 
 /// Reads one length-prefixed frame of at most `limit` bytes.

@@ -37,6 +37,16 @@ pub enum StoreError {
     Corrupt { what: String, source: CodecError },
     #[error("stored state does not match its ledger: {0}")]
     Inconsistent(String),
+    #[error("cannot encode {what}: {source}")]
+    Encode { what: &'static str, source: CodecError },
+    /// Injected by tests: a commit that fails as a full or broken disk would.
+    #[cfg(test)]
+    #[error("injected commit failure")]
+    Injected,
+}
+
+fn encoded<T: serde::Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Vec<u8>, StoreError> {
+    watt_core::codec::to_bytes(v).map_err(|source| StoreError::Encode { what, source })
 }
 
 /// A closed ledger as it is written.
@@ -54,6 +64,9 @@ pub struct ClosedLedger<'a> {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Tests make the next commits fail, as a full disk would.
+    #[cfg(test)]
+    pub(crate) fail_commits: bool,
 }
 
 /// Hash of a proof set's canonical encoding (what `prev_proof_hash` commits to).
@@ -86,7 +99,12 @@ impl Store {
             w.open_table(SCP_STATE).map_err(|e| db_err(e.into()))?;
         }
         w.commit().map_err(|e| db_err(e.into()))?;
-        Ok(Store { db, path })
+        Ok(Store {
+            db,
+            path,
+            #[cfg(test)]
+            fail_commits: false,
+        })
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> StoreError {
@@ -120,6 +138,10 @@ impl Store {
 
     /// Commits one closed ledger atomically.
     pub fn commit(&self, c: &ClosedLedger<'_>) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.fail_commits {
+            return Err(StoreError::Injected);
+        }
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let seq = c.header.seq;
@@ -135,7 +157,7 @@ impl Store {
                 .map_err(|e| self.err(e))?
                 .insert(seq, encode(c.proof).as_slice())
                 .map_err(|e| self.err(e))?;
-            let results = watt_core::codec::to_bytes(&c.results.to_vec()).unwrap_or_default();
+            let results = encoded("results", c.results)?;
             w.open_table(RESULTS).map_err(|e| self.err(e))?.insert(seq, results.as_slice()).map_err(|e| self.err(e))?;
             let mut index = w.open_table(TX_INDEX).map_err(|e| self.err(e))?;
             for r in c.results {
@@ -143,7 +165,7 @@ impl Store {
             }
             drop(index);
             if let Some((hash, envs)) = c.prev_proof {
-                let bytes = watt_core::codec::to_bytes(&envs.to_vec()).unwrap_or_default();
+                let bytes = encoded("proof set", envs)?;
                 w.open_table(PROOF_SETS)
                     .map_err(|e| self.err(e))?
                     .insert(hash.0.as_slice(), bytes.as_slice())
@@ -154,7 +176,7 @@ impl Store {
                 let k = key.hash();
                 match entry {
                     Some(e) => {
-                        let bytes = watt_core::codec::to_bytes(&(key, e)).unwrap_or_default();
+                        let bytes = encoded("state entry", &(key, e))?;
                         entries.insert(k.0.as_slice(), bytes.as_slice()).map_err(|e| self.err(e))?;
                     }
                     None => {
@@ -215,7 +237,7 @@ impl Store {
 
     /// Persists the node's own latest envelopes for `slot` (before sending them).
     pub fn save_scp_state(&self, slot: u64, envs: &[Envelope]) -> Result<(), StoreError> {
-        let bytes = watt_core::codec::to_bytes(&envs.to_vec()).unwrap_or_default();
+        let bytes = encoded("scp state", envs)?;
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         w.open_table(SCP_STATE).map_err(|e| self.err(e))?.insert(slot, bytes.as_slice()).map_err(|e| self.err(e))?;
         w.commit().map_err(|e| self.err(e))

@@ -852,7 +852,9 @@ impl WattClient {
         for mut p in pending {
             let hash = p.tx.hash();
             let mut outcome: Option<(u64, crate::ledger::TxResult)> = None;
-            let mut unknown = false;
+            // A node saying it does not know the transaction proves nothing:
+            // ask every other node for a proof before believing it.
+            let mut unknown_to = 0usize;
             for (node, conn) in &conns {
                 match request_within(conn, &Request::GetTx { hash }, timeout).await {
                     Ok(Response::Tx { header_seq, result, path }) => {
@@ -872,12 +874,14 @@ impl WattClient {
                         break;
                     }
                     Ok(Response::TxUnknown { .. }) => {
-                        unknown = true;
-                        break;
+                        unknown_to += 1;
+                        continue;
                     }
                     _ => continue,
                 }
             }
+            // Unknown only when no node could prove it and every node asked said so.
+            let unknown = outcome.is_none() && unknown_to > 0 && unknown_to == conns.len();
             if let Some((seq, result)) = outcome {
                 let (status, took_effect) = match &result.outcome {
                     TxOutcome::Success => (TxStatus::Confirmed { seq }, true),
