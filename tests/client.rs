@@ -117,7 +117,9 @@ async fn three_phones_attest_earn_the_day_reward_and_pay_each_other() {
     settled(&phones[0].0, taps[0]).await;
     for (c, _) in &phones[1..] {
         until_verified(c).await;
-        taps.push(c.attest(Some(founder_id)).await.expect("phone attests"));
+        let me = c.address().unwrap().expect("address");
+        let invite = phones[0].0.create_invite(me, 3).await.expect("the founder invites");
+        taps.push(c.attest(Some(invite)).await.expect("phone attests"));
     }
     for ((c, events), tap) in phones.iter().zip(&taps) {
         settled(c, *tap).await;
@@ -574,7 +576,12 @@ fn cli_killed_mid_payment_confirms_it_exactly_once_and_the_tap_reports_clear_err
         *b = 0xA5;
     }
     std::fs::write(&db, &bytes).unwrap();
-    let bad = watt(corrupt.path(), &genesis, &["attest", "--inviter", &founder_address], None);
+    // A well-formed invite (the wallet is read before the invite is checked).
+    let someone = AccountId(Keypair::generate().unwrap().public());
+    let invite =
+        watt_core::ledger::Invite::sign(&Keypair::generate().unwrap(), &net.genesis().network_id(), &someone, 9)
+            .to_text();
+    let bad = watt(corrupt.path(), &genesis, &["attest", "--invite", &invite], None);
     assert_eq!(bad.code, 6, "{}", bad.stderr);
     assert!(error_of(&bad).contains("wallet.redb"), "{}", error_of(&bad));
     assert_eq!(std::fs::read(&db).unwrap(), bytes, "the damaged file is left for recovery");
@@ -585,7 +592,7 @@ fn cli_killed_mid_payment_confirms_it_exactly_once_and_the_tap_reports_clear_err
     for i in 0..net.n {
         net.kill(i);
     }
-    let offline = watt(fresh.path(), &genesis, &["attest", "--inviter", &founder_address], None);
+    let offline = watt(fresh.path(), &genesis, &["attest", "--invite", &invite], None);
     assert_eq!(offline.code, 4, "{}", offline.stderr);
     assert!(error_of(&offline).contains("no node"), "{}", error_of(&offline));
 }

@@ -21,7 +21,7 @@ pub enum WattError {
     InvalidRecoveryWords { reason: String },
     #[error("already attested today (day {day}); the next day starts in {next_day_in_s} s")]
     AlreadyAttested { day: u64, next_day_in_s: u64 },
-    #[error("the first tap of a new or paid-into account needs an inviter (an active account's address)")]
+    #[error("the first tap of a new or paid-into account needs an invite from an active account")]
     NeedsInviter,
     #[error("this account is not on the ledger yet: tap first or receive a payment")]
     NoAccount,

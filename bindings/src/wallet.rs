@@ -40,6 +40,10 @@ fn account(text: &str) -> Result<AccountId, WattError> {
         .map_err(|e: watt_core::address::AddressError| WattError::InvalidAddress { reason: e.to_string() })
 }
 
+fn invite_from_text(text: &str) -> Result<watt_core::ledger::Invite, WattError> {
+    watt_core::ledger::Invite::from_text(text).map_err(|e| WattError::InvalidArgument { detail: e.to_string() })
+}
+
 fn tx_hash(text: &str) -> Result<Hash256, WattError> {
     Hash256::from_hex(text.trim()).map_err(|e| WattError::InvalidArgument { detail: format!("transaction hash: {e}") })
 }
@@ -170,11 +174,20 @@ impl Wallet {
         on_core(async move { Ok(c.pay(to, Amount(amount_units), Amount(fee_units)).await?.to_hex()) }).await
     }
 
-    /// Today's tap. A new account's first tap names its inviter.
-    pub async fn attest(&self, inviter: Option<String>) -> Result<String, WattError> {
-        let inviter = inviter.as_deref().map(account).transpose()?;
+    /// Today's tap. A new account's first tap carries the invite its
+    /// inviter made for it (`watt-invite:...`).
+    pub async fn attest(&self, invite: Option<String>) -> Result<String, WattError> {
+        let invite = invite.as_deref().map(invite_from_text).transpose()?;
         let c = self.client.clone();
-        on_core(async move { Ok(c.attest(inviter).await?.to_hex()) }).await
+        on_core(async move { Ok(c.attest(invite).await?.to_hex()) }).await
+    }
+
+    /// An invite for `invitee`'s first tap, valid `valid_days` days from
+    /// today, as text for a QR code or a link.
+    pub async fn create_invite(&self, invitee: String, valid_days: u32) -> Result<String, WattError> {
+        let invitee = account(&invitee)?;
+        let c = self.client.clone();
+        on_core(async move { Ok(c.create_invite(invitee, valid_days).await?.to_text()) }).await
     }
 
     pub async fn set_security_circle(&self, members: Vec<String>) -> Result<String, WattError> {

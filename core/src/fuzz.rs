@@ -47,6 +47,9 @@ pub fn text(data: &[u8]) {
         assert_eq!(a.to_string().parse::<crate::amount::Amount>().ok(), Some(a));
     }
     let _ = crate::ledger::Genesis::from_json(data);
+    if let Ok(invite) = crate::ledger::Invite::from_text(s) {
+        assert_eq!(crate::ledger::Invite::from_text(&invite.to_text()).ok(), Some(invite));
+    }
 }
 
 /// A small fixed network the verifiers check against.

@@ -181,6 +181,10 @@ pub enum TxRejection {
     Evicted,
     /// Encoded larger than the network's `max_tx_bytes` (SPEC §3).
     TooLarge,
+    /// Checked against the last closed ledger, the operation would fail for
+    /// this reason: refused before it costs a place (attestations: a bad
+    /// anchor or day, or a first tap without a valid invite or over the cap).
+    WouldFail(crate::ledger::OpFailure),
 }
 
 /// A phone's request (one per bidirectional stream).

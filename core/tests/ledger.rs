@@ -92,16 +92,29 @@ impl Chain {
         self.pending.push(tx.clone());
         tx
     }
-    fn attest(&mut self, k: &Keypair, inviter: Option<AccountId>) -> Transaction {
+    /// `k`'s tap for the next ledger, with an invite (valid 3 days) signed by `inviter`.
+    fn attest(&mut self, k: &Keypair, inviter: Option<&Keypair>) -> Transaction {
         let h = &self.state.header;
+        let day = h.day_for(T0, DAY, h.close_time + STEP);
+        let invite = inviter.map(|i| Invite::sign(i, &self.net, &acct(k), day + 2));
+        let op =
+            Operation::Attest(Attest { day, anchor_seq: h.seq, anchor_hash: h.hash(), invite, device_token: None });
+        self.submit(k, 0, vec![op])
+    }
+    /// `k`'s tap for the next ledger, signed but not queued (for pool tests).
+    fn attest_tx(&self, k: &Keypair) -> Transaction {
+        let h = &self.state.header;
+        let day = h.day_for(T0, DAY, h.close_time + STEP);
         let op = Operation::Attest(Attest {
-            day: h.day_for(T0, DAY, h.close_time + STEP),
+            day,
             anchor_seq: h.seq,
             anchor_hash: h.hash(),
-            inviter,
+            invite: None,
             device_token: None,
         });
-        self.submit(k, 0, vec![op])
+        let seq_num = self.state.account(&acct(k)).map_or(0, |a| a.seq_num) + 1;
+        let ops = BoundedVec::try_from_vec(vec![op]).unwrap();
+        TransactionBody { source: acct(k), seq_num, fee: Amount(0), max_ledger: None, ops }.sign(k, &self.net)
     }
     /// Closes the next ledger STEP seconds later.
     fn close(&mut self, participants: Vec<NodeId>) -> Vec<TxResult> {
@@ -225,12 +238,12 @@ fn first_attestation_creates_an_account_only_with_an_eligible_inviter() {
     assert_eq!(ch.close(vec![])[0].outcome, TxOutcome::OpFailed { index: 0, reason: OpFailure::InviterNotEligible });
     assert!(ch.state.account(&acct(&n1)).is_none());
     // The inviter has not attested recently: refused.
-    ch.attest(&n1, Some(acct(&a)));
+    ch.attest(&n1, Some(&a));
     assert_eq!(ch.close(vec![])[0].outcome, TxOutcome::OpFailed { index: 0, reason: OpFailure::InviterNotEligible });
     ch.attest(&a, None);
     ok(&ch.close(vec![]));
-    ch.attest(&n1, Some(acct(&a)));
-    ch.attest(&n2, Some(acct(&a)));
+    ch.attest(&n1, Some(&a));
+    ch.attest(&n2, Some(&a));
     ok(&ch.close(vec![]));
     let created = ch.state.account(&acct(&n1)).unwrap();
     assert_eq!(created.referrer, Some(acct(&a)));
@@ -387,7 +400,7 @@ proptest! {
                 Action::Pay { from, to, amount, fee } => {
                     last = Some(ch.submit(&keys[from], fee, vec![Operation::Pay { to: acct(&keys[to]), amount: Amount(amount) }]));
                 }
-                Action::Attest { who } => { ch.attest(&keys[who], Some(acct(&keys[0]))); }
+                Action::Attest { who } => { ch.attest(&keys[who], Some(&keys[0])); }
                 Action::Circle { who, with } => {
                     ch.submit(&keys[who], 0, vec![Operation::SetSecurityCircle { members: BoundedVec::try_from_vec(vec![acct(&keys[with])]).unwrap() }]);
                 }
@@ -654,7 +667,7 @@ fn paid_into_wallets_do_not_mine_until_their_own_invited_first_tap() {
     ch.attest(&a, None);
     ok(&ch.close(vec![]));
     for w in &wallets[..4] {
-        ch.attest(w, Some(acct(&a)));
+        ch.attest(w, Some(&a));
     }
     let r = ch.close(vec![]);
     let admitted = r.iter().filter(|x| x.outcome == TxOutcome::Success).count();
@@ -680,7 +693,7 @@ fn an_attestation_for_day_u64_max_is_refused_without_overflow() {
         day: u64::MAX,
         anchor_seq: h.seq,
         anchor_hash: h.hash(),
-        inviter: None,
+        invite: None,
         device_token: None,
     });
     ch.submit(&a, 0, vec![op]);
@@ -852,4 +865,128 @@ fn only_validator_set_members_propose_and_their_vrf_keys_are_fixed() {
     failed(&ch.close(vec![])[0], OpFailure::KeyFixed);
     let now = ch.state.header.close_time + 1;
     assert_eq!(check_value_header(&ch.state, &value_by(&ch, &v, "v"), now), Ok(()));
+}
+
+/// Issue 16 #5: a first tap named any public eligible account as inviter,
+/// without its consent, and burnt its quota and the day's cap. An invite is
+/// the inviter's signature for that invitee, and it expires.
+#[test]
+fn a_first_tap_needs_its_inviters_signed_invite_for_that_invitee() {
+    let (a, mallory, n1, n2, v) = (key("a"), key("mallory"), key("new1"), key("new2"), key("v"));
+    let g = genesis(&[&a], &[&v], params());
+    let mut ch = Chain::new(&g);
+    ch.attest(&a, None);
+    ok(&ch.close(vec![]));
+    let tap_with = |ch: &mut Chain, k: &Keypair, invite: Invite| {
+        let h = &ch.state.header;
+        let op = Operation::Attest(Attest {
+            day: 0,
+            anchor_seq: h.seq,
+            anchor_hash: h.hash(),
+            invite: Some(invite),
+            device_token: None,
+        });
+        ch.submit(k, 0, vec![op]);
+        ch.close(vec![]).remove(0)
+    };
+    // Mallory names `a` as inviter with her own signature: refused.
+    let forged = Invite { inviter: acct(&a), ..Invite::sign(&mallory, &ch.net, &acct(&n1), 5) };
+    failed(&tap_with(&mut ch, &n1, forged), OpFailure::BadInvite);
+    // An invite `a` made for n1 does not admit n2.
+    let for_n1 = Invite::sign(&a, &ch.net, &acct(&n1), 5);
+    failed(&tap_with(&mut ch, &n2, for_n1.clone()), OpFailure::BadInvite);
+    // An invite signed for another network does not count here.
+    let elsewhere = Invite::sign(&a, &NetworkId::from_passphrase("elsewhere"), &acct(&n2), 5);
+    failed(&tap_with(&mut ch, &n2, elsewhere), OpFailure::BadInvite);
+    assert_eq!(ch.state.account(&acct(&a)).unwrap().invites_used, 0, "nothing of a's quota was spent");
+    assert_eq!(ch.state.day_record(0).unwrap().new_accounts, 0);
+    // The text form (a QR code or a link) carries it exactly; anything else is refused.
+    assert_eq!(Invite::from_text(&for_n1.to_text()), Ok(for_n1.clone()));
+    assert!(Invite::from_text("watt-invite:zz").is_err() && Invite::from_text(&acct(&a).to_string()).is_err());
+    // The real one admits n1 once.
+    assert_eq!(tap_with(&mut ch, &n1, for_n1).outcome, TxOutcome::Success);
+    assert!(ch.state.account(&acct(&n1)).unwrap().is_miner());
+    assert_eq!(ch.state.account(&acct(&a)).unwrap().invites_used, 1);
+    // An expired invite is refused (day 0 is past its expiry of day 0 only on day 1).
+    while ch.state.header.day < 1 {
+        ch.close(vec![]);
+    }
+    let stale = Invite::sign(&a, &ch.net, &acct(&n2), 0);
+    let h = ch.state.header.clone();
+    let op = Operation::Attest(Attest {
+        day: 1,
+        anchor_seq: h.seq,
+        anchor_hash: h.hash(),
+        invite: Some(stale),
+        device_token: None,
+    });
+    ch.submit(&n2, 0, vec![op]);
+    failed(&ch.close(vec![])[0], OpFailure::BadInvite);
+}
+
+/// Issue 16 #5: first taps from unknown keys with any inviter entered the
+/// pool and failed only in `apply` (no fee, no sequence used, replayable):
+/// ~1,000/s from one address filled the 5,000-a-ledger lane and real taps
+/// got `PoolFull`. Admission now checks the invite, the inviter and the cap.
+#[test]
+fn six_thousand_junk_first_taps_never_take_a_place_from_honest_taps() {
+    use watt_core::ledger::pool::TxPool;
+    use watt_core::wire::TxRejection;
+    let founders: Vec<Keypair> = (0..50).map(|i| key(&format!("tapper{i}"))).collect();
+    let refs: Vec<&Keypair> = founders.iter().collect();
+    let (v, mallory) = (key("v"), key("mallory"));
+    let mut p = params();
+    p.max_attestations_per_ledger = 100;
+    let g = genesis(&refs, &[&v], p);
+    let mut ch = Chain::new(&g);
+    ch.attest(&founders[0], None);
+    ok(&ch.close(vec![]));
+    let mut pool = TxPool::new(1000, 100, 1); // a lane of 100 places
+    let h = ch.state.header.clone();
+    let tap = |k: &Keypair, invite: Option<Invite>| {
+        let op =
+            Operation::Attest(Attest { day: 0, anchor_seq: h.seq, anchor_hash: h.hash(), invite, device_token: None });
+        TransactionBody {
+            source: acct(k),
+            seq_num: 1,
+            fee: Amount(0),
+            max_ledger: None,
+            ops: BoundedVec::try_from_vec(vec![op]).unwrap(),
+        }
+        .sign(k, &ch.net)
+    };
+    let mut refused = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..6_000u32 {
+        let junk = Keypair::from_seed(SecretSeed::from_bytes(*blake3::hash(&i.to_le_bytes()).as_bytes())).unwrap();
+        let invite = match i % 3 {
+            0 => None,
+            // Naming an eligible inviter without its consent.
+            1 => Some(Invite { inviter: acct(&founders[0]), ..Invite::sign(&mallory, &ch.net, &acct(&junk), 9) }),
+            // Mallory's own invite: she is no miner.
+            _ => Some(Invite::sign(&mallory, &ch.net, &acct(&junk), 9)),
+        };
+        let why = pool.add(tap(&junk, invite), &ch.state).expect_err("junk is refused at the door");
+        *refused.entry(format!("{why:?}")).or_default() += 1;
+    }
+    assert_eq!(pool.len(), 0, "no junk took a place: {refused:?}");
+    assert!(refused.keys().all(|k| k.starts_with("WouldFail")), "{refused:?}");
+    // Every honest tap gets a place and lands in the next ledger.
+    for f in &founders[1..] {
+        pool.add(ch.attest_tx(f), &ch.state).expect("an honest tap is admitted");
+    }
+    let set = pool.build_tx_set(&ch.state);
+    assert_eq!(set.txs.len(), founders.len() - 1);
+    // The inviter's quota counts taps still waiting: a 4th pending invite is refused.
+    let invitees: Vec<Keypair> = (0..4).map(|i| key(&format!("invitee{i}"))).collect();
+    for (i, n) in invitees.iter().enumerate() {
+        let r = pool.add(tap(n, Some(Invite::sign(&founders[0], &ch.net, &acct(n), 9))), &ch.state);
+        if i < 3 {
+            r.expect("within the inviter's 3 a day");
+        } else {
+            assert_eq!(r, Err(TxRejection::WouldFail(OpFailure::InviterNotEligible)));
+        }
+    }
+    // One pending first tap per invitee.
+    let again = tap(&invitees[0], Some(Invite::sign(&founders[0], &ch.net, &acct(&invitees[0]), 8)));
+    assert_eq!(pool.add(again, &ch.state), Err(TxRejection::AlreadyAttested));
 }

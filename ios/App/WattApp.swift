@@ -146,7 +146,7 @@ struct WordsView: View {
 
 struct TapView: View {
     @EnvironmentObject var model: WalletModel
-    @State private var inviter = ""
+    @State private var invite = ""
     var body: some View {
         TimelineView(.periodic(from: .now, by: 1)) { context in
             VStack(spacing: 16) {
@@ -155,8 +155,8 @@ struct TapView: View {
                 case .confirmed: Text("Tapped today.")
                 case .pending: Text("Tap sent; waiting for the network…")
                 default:
-                    if model.status?.balanceUnits == nil { TextField("Inviter's address (first tap)", text: $inviter) }
-                    Button("TAP") { model.act { w in _ = try await w.tap(inviter: inviter.isEmpty ? nil : inviter); return "Tapped" } }
+                    if model.status?.balanceUnits == nil { TextField("Invite (first tap)", text: $invite) }
+                    Button("TAP") { model.act { w in _ = try await w.tap(invite: invite.isEmpty ? nil : invite); return "Tapped" } }
                         .font(.largeTitle).disabled(model.status?.canSign != true)
                 }
                 if let next = model.status?.nextDayStartsMs {

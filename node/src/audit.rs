@@ -250,7 +250,7 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
                         if !x.founding && !x.miner {
                             x.miner = true;
                             x.created_day = header.day;
-                            x.referrer = a.inviter;
+                            x.referrer = a.invite.as_ref().map(|i| i.inviter);
                         }
                         attesters.entry(a.day).or_default().insert(src);
                     }

@@ -188,7 +188,7 @@ pub fn ledger(accounts: usize) -> Json {
                         day: 0,
                         anchor_seq: anchor.0,
                         anchor_hash: anchor.1,
-                        inviter: None,
+                        invite: None,
                         device_token: None,
                     })])
                     .expect("one op"),

@@ -194,7 +194,7 @@ async fn run_client(
         day: 0,
         anchor_seq: anchor.0,
         anchor_hash: anchor.1,
-        inviter: None,
+        invite: None,
         device_token: None,
     });
     if let Some(tx) = sign(seq, 0, tap) {

@@ -135,7 +135,9 @@ fun main() {
             untilVerified(phone)
             val needsInviter = runCatching { phone.tap() }.exceptionOrNull()
             check(needsInviter is WattException.NeedsInviter) { "got $needsInviter" }
-            val tap = phone.tap(inviter = founder)
+            val invite = founderWallet.invite(phoneAddress)
+            check(invite.startsWith("watt-invite:")) { invite }
+            val tap = phone.tap(invite = invite)
             val settled = phone.awaitSettled(tap)
             check(settled is TxState.Confirmed) { "tap ended $settled" }
             val event = awaitEvent(phoneEvents, 10_000, { phone.refresh() }) { it is WalletEvent.AttestationConfirmed }

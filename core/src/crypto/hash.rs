@@ -60,6 +60,7 @@ pub enum Domain {
     NodeKeyProof,
     Vrf,
     Attestation,
+    Invite,
     Test,
 }
 
@@ -81,6 +82,7 @@ impl Domain {
         Domain::NodeKeyProof,
         Domain::Vrf,
         Domain::Attestation,
+        Domain::Invite,
         Domain::Test,
     ];
 
@@ -102,6 +104,7 @@ impl Domain {
             Domain::NodeKeyProof => b"watt/v1/node-key-proof",
             Domain::Vrf => b"watt/v1/vrf",
             Domain::Attestation => b"watt/v1/attestation",
+            Domain::Invite => b"watt/v1/invite",
             Domain::Test => b"watt/v1/test",
         }
     }

@@ -14,6 +14,14 @@ use crate::crypto::{Domain, Hash256};
 use crate::scp::{Envelope, Pledges};
 use std::collections::BTreeSet;
 
+/// A first tap that passed [`LedgerState::first_tap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstTap {
+    pub inviter: AccountId,
+    /// Invitations the inviter had used that day before this one.
+    pub invites_used: u32,
+}
+
 /// How many ledgers back a validator may claim its participation (SPEC §4, §9).
 pub const PARTICIPATION_WINDOW: u64 = 8;
 
@@ -517,24 +525,7 @@ impl LedgerState {
             // the inviter's quota and the day's cap, whether the key is new or a
             // wallet someone paid into (SPEC §5: no path creates a miner around them).
             debug_assert!(existing.is_some() || tx_seq == 1);
-            let inviter_id = a.inviter.ok_or(OpFailure::InviterNotEligible)?;
-            let inviter = self.accounts.get(&inviter_id).ok_or(OpFailure::InviterNotEligible)?;
-            let recent = inviter.last_attest_day.is_some_and(|d| d.saturating_add(7) >= day);
-            let used = if inviter.invites_day == day { inviter.invites_used } else { 0 };
-            if !inviter.is_miner()
-                || !self.past_probation(inviter, day)
-                || !recent
-                || used >= self.params.invites_per_day
-            {
-                return Err(OpFailure::InviterNotEligible);
-            }
-            let yesterday = day.checked_sub(1).and_then(|d| self.days.get(&d)).map_or(0, |r| r.attesters);
-            let limit =
-                (u128::from(yesterday) * u128::from(self.params.new_accounts_ppm_of_attesters) / 1_000_000) as u64;
-            let limit = limit.max(self.params.min_new_accounts_per_day);
-            if self.days.get(&day).map_or(0, |r| r.new_accounts) >= limit {
-                return Err(OpFailure::NewAccountLimit);
-            }
+            let FirstTap { inviter: inviter_id, invites_used: used } = self.first_tap(source, a, day, 0, 0)?;
             self.touch_account(inviter_id, undo);
             if let Some(inv) = self.accounts.get_mut(&inviter_id) {
                 inv.invites_used = used + 1;
@@ -570,6 +561,50 @@ impl LedgerState {
             undo.attesters.push((a.day, key));
         }
         Ok(())
+    }
+
+    /// Whether `source`'s first tap `a` may make it a miner on `day` (SPEC
+    /// §5): a valid, unexpired invite for it, from a miner past probation that
+    /// attested within 7 days and has invitations left, under the day's cap
+    /// of new miners. `pending_invites` (of this inviter) and `pending_new`
+    /// (first taps overall) count what a pool has admitted but no ledger has
+    /// applied yet; `apply` passes 0. One rule for the pool and the ledger.
+    pub fn first_tap(
+        &self,
+        source: &AccountId,
+        a: &Attest,
+        day: u64,
+        pending_invites: u32,
+        pending_new: u64,
+    ) -> Result<FirstTap, OpFailure> {
+        let invite = a.invite.as_ref().ok_or(OpFailure::InviterNotEligible)?;
+        if invite.expiry_day < day || invite.verify(&self.network_id, source).is_err() {
+            return Err(OpFailure::BadInvite);
+        }
+        let inviter = self.accounts.get(&invite.inviter).ok_or(OpFailure::InviterNotEligible)?;
+        let recent = inviter.last_attest_day.is_some_and(|d| d.saturating_add(7) >= day);
+        let used = if inviter.invites_day == day { inviter.invites_used } else { 0 };
+        if invite.inviter == *source
+            || !inviter.is_miner()
+            || !self.past_probation(inviter, day)
+            || !recent
+            || used.saturating_add(pending_invites) >= self.params.invites_per_day
+        {
+            return Err(OpFailure::InviterNotEligible);
+        }
+        let admitted = self.days.get(&day).map_or(0, |r| r.new_accounts);
+        if admitted.saturating_add(pending_new) >= self.new_accounts_limit(day) {
+            return Err(OpFailure::NewAccountLimit);
+        }
+        Ok(FirstTap { inviter: invite.inviter, invites_used: used })
+    }
+
+    /// New miners admitted on `day` at most: `max(1% of the previous day's
+    /// attesters, min_new_accounts_per_day)` (SPEC §5).
+    pub fn new_accounts_limit(&self, day: u64) -> u64 {
+        let yesterday = day.checked_sub(1).and_then(|d| self.days.get(&d)).map_or(0, |r| r.attesters);
+        let limit = u128::from(yesterday) * u128::from(self.params.new_accounts_ppm_of_attesters) / 1_000_000;
+        u64::try_from(limit).unwrap_or(u64::MAX).max(self.params.min_new_accounts_per_day)
     }
 
     /// A validator's own evidence of signing slots left out of a `prev_proof`

@@ -103,6 +103,10 @@ pub struct TxPool {
     attestations: BTreeMap<u64, Hash256>,
     /// (account, day) of pending attestations: one per account per day.
     attest_days: BTreeSet<(AccountId, u64)>,
+    /// Pending first taps, invitee → inviter: one per invitee (SPEC §5).
+    first_taps: HashMap<AccountId, AccountId>,
+    /// Pending first taps per inviter, counted against its daily invitations.
+    invites_pending: HashMap<AccountId, u32>,
     next_order: u64,
     /// The lowest fee per operation that made it into the last full ledger.
     pub surge_fee_per_op: Option<u64>,
@@ -122,6 +126,8 @@ impl TxPool {
             ordinary: BTreeSet::new(),
             attestations: BTreeMap::new(),
             attest_days: BTreeSet::new(),
+            first_taps: HashMap::new(),
+            invites_pending: HashMap::new(),
             next_order: 0,
             surge_fee_per_op: None,
             dropped: HashMap::new(),
@@ -218,8 +224,29 @@ impl TxPool {
             if tx.body.seq_num != expected {
                 return Err(TxRejection::BadSequence { expected });
             }
+            check_tap(state, a)?;
+            // A first tap (a new key or a wallet) is admitted only with a valid
+            // invite from an eligible inviter under the day's remaining cap,
+            // counting the first taps already waiting here (SPEC §5).
+            let first = !account.is_some_and(|acc| acc.is_miner());
+            let mut inviter = None;
+            if first {
+                if self.first_taps.contains_key(&source) {
+                    return Err(TxRejection::AlreadyAttested);
+                }
+                let named = a.invite.as_ref().map(|i| i.inviter);
+                let pending = named.and_then(|i| self.invites_pending.get(&i)).copied().unwrap_or(0);
+                let tap = state
+                    .first_tap(&source, a, state.header.day, pending, self.first_taps.len() as u64)
+                    .map_err(TxRejection::WouldFail)?;
+                inviter = Some(tap.inviter);
+            }
             if self.attestations.len() >= self.attest_capacity {
                 return Err(TxRejection::PoolFull);
+            }
+            if let Some(inviter) = inviter {
+                self.first_taps.insert(source, inviter);
+                *self.invites_pending.entry(inviter).or_insert(0) += 1;
             }
             self.attest_days.insert((source, a.day));
             let order = self.push(hash, tx, bytes, next_seq);
@@ -283,6 +310,14 @@ impl TxPool {
             self.attestations.remove(&p.order);
             if let Operation::Attest(a) = &p.tx.body.ops[0] {
                 self.attest_days.remove(&(source, a.day));
+            }
+            if let Some(inviter) = self.first_taps.remove(&source) {
+                if let Some(n) = self.invites_pending.get_mut(&inviter) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.invites_pending.remove(&inviter);
+                    }
+                }
             }
         } else {
             self.ordinary.remove(&(Priority(p.fee_per_op, std::cmp::Reverse(*hash)), *hash));
@@ -410,6 +445,24 @@ impl TxPool {
         // At most max_txs + max_attestations, which `Params::validate` keeps within MAX_TXSET_TXS.
         TxSet { prev_header_hash: state.header.hash(), txs: BoundedVec::from_iter_capped(chosen) }
     }
+}
+
+/// What `apply` will check of a tap's day and anchor, against the last closed
+/// ledger, so a tap that must fail costs no place in the fee-free lane. The
+/// next ledger may open a new day, so the day may be one ahead, or one behind
+/// (the grace window); `apply` has the last word.
+fn check_tap(state: &LedgerState, a: &super::types::Attest) -> Result<(), TxRejection> {
+    use super::types::OpFailure;
+    let today = state.header.day;
+    if a.day > today.saturating_add(1) || a.day.saturating_add(1) < today {
+        return Err(TxRejection::WouldFail(OpFailure::BadDay));
+    }
+    let next = state.header.seq.saturating_add(1);
+    let in_window = a.anchor_seq < next && next - a.anchor_seq <= state.params.attest_anchor_window;
+    if !in_window || state.recent_hash(a.anchor_seq) != Some(a.anchor_hash) {
+        return Err(TxRejection::WouldFail(OpFailure::BadAnchor));
+    }
+    Ok(())
 }
 
 /// Proof-lane order (SPEC §3): PoSt reveals first, the earliest window end

@@ -95,8 +95,71 @@ pub struct Attest {
     pub day: u64,
     pub anchor_seq: u64,
     pub anchor_hash: Hash256,
-    pub inviter: Option<AccountId>,
+    /// The inviter's consent; a first tap (a new key, or a wallet) needs one.
+    pub invite: Option<Invite>,
     pub device_token: Option<BoundedBytes<MAX_DEVICE_TOKEN>>,
+}
+
+/// An inviter's consent to one invitee's first tap (SPEC §5): the inviter's
+/// signature over `network_id ‖ "watt/v1/invite" ‖ invitee ‖ expiry_day`,
+/// made by the inviter's app and handed over as a QR code or a link. It
+/// names the invitee, so nobody else can use it, and it expires.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub inviter: AccountId,
+    /// The last day on which the invitee's first tap may use it.
+    pub expiry_day: u64,
+    pub signature: Signature,
+}
+
+impl Wire for Invite {
+    const MAX_ENCODED_LEN: usize = 32 + 8 + 64;
+}
+
+/// The text form of an invite, for QR codes and links.
+pub const INVITE_PREFIX: &str = "watt-invite:";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    #[error("an invite starts with {INVITE_PREFIX:?}")]
+    Prefix,
+    #[error("the invite is not valid hex or not an invite: {0}")]
+    Malformed(String),
+}
+
+impl Invite {
+    fn signed_bytes(invitee: &AccountId, expiry_day: u64) -> Vec<u8> {
+        let mut b = Vec::with_capacity(40);
+        b.extend_from_slice(&invitee.0 .0);
+        b.extend_from_slice(&expiry_day.to_le_bytes());
+        b
+    }
+
+    /// The inviter's app signs an invite for `invitee`, valid through `expiry_day`.
+    pub fn sign(inviter: &Keypair, network: &NetworkId, invitee: &AccountId, expiry_day: u64) -> Invite {
+        let signature = inviter.sign(network, Domain::Invite, &Self::signed_bytes(invitee, expiry_day));
+        Invite { inviter: AccountId(inviter.public()), expiry_day, signature }
+    }
+
+    /// Checks that the inviter signed this invite for `invitee` on `network`.
+    pub fn verify(&self, network: &NetworkId, invitee: &AccountId) -> Result<(), SignatureError> {
+        let bytes = Self::signed_bytes(invitee, self.expiry_day);
+        crate::crypto::verify(self.inviter.public_key(), network, Domain::Invite, &bytes, &self.signature)
+    }
+
+    pub fn to_text(&self) -> String {
+        format!("{INVITE_PREFIX}{}", crate::hex::encode(&encode(self)))
+    }
+
+    pub fn from_text(s: &str) -> Result<Invite, InviteError> {
+        let hex = s.trim().strip_prefix(INVITE_PREFIX).ok_or(InviteError::Prefix)?;
+        if hex.len() > 2 * Invite::MAX_ENCODED_LEN {
+            return Err(InviteError::Malformed(format!("{} characters is too long", hex.len())));
+        }
+        let bytes = crate::hex::decode(hex).map_err(|e| InviteError::Malformed(e.to_string()))?;
+        crate::codec::decode(&bytes).map_err(|e| InviteError::Malformed(e.to_string()))
+    }
 }
 
 /// Sector sizes the protocol knows (SPEC §6).
@@ -339,6 +402,8 @@ pub enum OpFailure {
     TooManySectors,
     /// A validator-set member's VRF key changes only with the validator set.
     KeyFixed,
+    /// The invite is not the named inviter's signature for this invitee, or expired.
+    BadInvite,
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]

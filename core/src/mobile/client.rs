@@ -15,7 +15,7 @@ use crate::amount::Amount;
 use crate::codec::{encode, BoundedBytes, BoundedVec};
 use crate::crypto::{Hash256, Keypair, NetworkId};
 use crate::ledger::{
-    Attest, Genesis, LedgerHeader, Operation, StateEntry, StateKey, Transaction, TransactionBody, TxOutcome,
+    Attest, Genesis, Invite, LedgerHeader, Operation, StateEntry, StateKey, Transaction, TransactionBody, TxOutcome,
 };
 use crate::light::{self, ForkEvidence, LightClient, LightError, LightEvent, TrustAnchor, VerifiedHeader};
 use crate::mnemonic::Mnemonic;
@@ -1149,8 +1149,27 @@ impl WattClient {
         r
     }
 
-    /// Today's tap. The first tap of a new account needs an `inviter`.
-    pub async fn attest(&self, inviter: Option<AccountId>) -> Result<Hash256, ClientError> {
+    /// An invite for `invitee`'s first tap, valid for `valid_days` days from
+    /// today (SPEC §5): signed by this wallet, shown as a QR code or a link
+    /// (`Invite::to_text`). Only a miner past probation that tapped within 7
+    /// days and has invitations left can use it; the ledger checks that.
+    pub async fn create_invite(&self, invitee: AccountId, valid_days: u32) -> Result<Invite, ClientError> {
+        let mut events = Vec::new();
+        let r = async {
+            let mut st = self.inner.state.lock().await;
+            let (tip, _) = self.fresh_view(&mut st, &mut events).await?;
+            let expiry_day = tip.header.day.saturating_add(u64::from(valid_days.max(1)) - 1);
+            let key = self.keypair()?;
+            Ok(Invite::sign(&key, &self.inner.network_id, &invitee, expiry_day))
+        }
+        .await;
+        self.emit(events);
+        r
+    }
+
+    /// Today's tap. The first tap of a new account (or of a wallet that was
+    /// only paid into) needs an `invite` from its inviter.
+    pub async fn attest(&self, invite: Option<Invite>) -> Result<Hash256, ClientError> {
         let mut events = Vec::new();
         let r = async {
             let me = self.account_id()?;
@@ -1168,8 +1187,21 @@ impl WattClient {
             // A new key, or a wallet someone paid into, becomes a miner only
             // through its own invited first tap (SPEC §5).
             let needs_invite = !account.entry.as_ref().is_some_and(|e| e.is_miner());
-            if needs_invite && inviter.is_none() {
+            if needs_invite && invite.is_none() {
                 return Err(ClientError::NeedsInviter);
+            }
+            if let Some(i) = invite.as_ref().filter(|_| needs_invite) {
+                if i.verify(&self.inner.network_id, &me).is_err() {
+                    return Err(ClientError::InvalidArgument(
+                        "this invite was made for another account or another network".into(),
+                    ));
+                }
+                if i.expiry_day < day {
+                    return Err(ClientError::InvalidArgument(format!(
+                        "this invite expired on day {} (today is day {day}): ask for a new one",
+                        i.expiry_day
+                    )));
+                }
             }
             let seq_num = match &account.entry {
                 Some(e) => self.next_seq(e.seq_num)?,
@@ -1184,7 +1216,7 @@ impl WattClient {
                     day,
                     anchor_seq: tip.header.seq,
                     anchor_hash: tip.header.hash(),
-                    inviter: inviter.filter(|_| needs_invite),
+                    invite: invite.filter(|_| needs_invite),
                     device_token: None,
                 })])
                 .map_err(|_| ClientError::InvalidArgument("too many operations".into()))?,

@@ -21,7 +21,7 @@ pub enum ClientError {
     #[error("already attested today (day {day}); the next day starts in {next_day_in_s} s")]
     AlreadyAttested { day: u64, next_day_in_s: u64 },
     #[error(
-        "this account is not a miner yet (new, or only paid into): its first attestation needs an inviter (an active account's address)"
+        "this account is not a miner yet (new, or only paid into): its first tap needs an invite from an active account (`watt invite`)"
     )]
     NeedsInviter,
     #[error("this account is not on the ledger yet: attest first or receive a payment")]

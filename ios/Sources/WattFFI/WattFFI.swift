@@ -1277,14 +1277,21 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func address() throws  -> String?
     
     /**
-     * Today's tap. A new account's first tap names its inviter.
+     * Today's tap. A new account's first tap carries the invite its
+     * inviter made for it (`watt-invite:...`).
      */
-    func attest(inviter: String?) async throws  -> String
+    func attest(invite: String?) async throws  -> String
     
     /**
      * The balance proven against a verified ledger.
      */
     func balance() async throws  -> ProvenBalance
+    
+    /**
+     * An invite for `invitee`'s first tap, valid `valid_days` days from
+     * today, as text for a QR code or a link.
+     */
+    func createInvite(invitee: String, validDays: UInt32) async throws  -> String
     
     /**
      * Creates the wallet's key and returns its 24 recovery words (show them once).
@@ -1443,15 +1450,16 @@ open func address()throws  -> String?  {
 }
     
     /**
-     * Today's tap. A new account's first tap names its inviter.
+     * Today's tap. A new account's first tap carries the invite its
+     * inviter made for it (`watt-invite:...`).
      */
-open func attest(inviter: String?)async throws  -> String  {
+open func attest(invite: String?)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_watt_ffi_fn_method_wallet_attest(
                     self.uniffiClonePointer(),
-                    FfiConverterOptionString.lower(inviter)
+                    FfiConverterOptionString.lower(invite)
                 )
             },
             pollFunc: ffi_watt_ffi_rust_future_poll_rust_buffer,
@@ -1478,6 +1486,27 @@ open func balance()async throws  -> ProvenBalance  {
             completeFunc: ffi_watt_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_watt_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeProvenBalance_lift,
+            errorHandler: FfiConverterTypeWattError_lift
+        )
+}
+    
+    /**
+     * An invite for `invitee`'s first tap, valid `valid_days` days from
+     * today, as text for a QR code or a link.
+     */
+open func createInvite(invitee: String, validDays: UInt32)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_watt_ffi_fn_method_wallet_create_invite(
+                    self.uniffiClonePointer(),
+                    FfiConverterString.lower(invitee),FfiConverterUInt32.lower(validDays)
+                )
+            },
+            pollFunc: ffi_watt_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_watt_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_watt_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeWattError_lift
         )
 }
@@ -5012,10 +5041,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_watt_ffi_checksum_method_wallet_address() != 44944) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_watt_ffi_checksum_method_wallet_attest() != 51888) {
+    if (uniffi_watt_ffi_checksum_method_wallet_attest() != 36071) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_watt_ffi_checksum_method_wallet_balance() != 65348) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_watt_ffi_checksum_method_wallet_create_invite() != 38033) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_watt_ffi_checksum_method_wallet_create_wallet() != 46073) {

@@ -38,7 +38,12 @@ public final class WattWallet: @unchecked Sendable {
     public func balance() async throws -> ProvenBalance { try await wallet.balance() }
     public func status() async throws -> WalletStatus { try await wallet.status() }
     public func history(limit: UInt32 = 50) throws -> [HistoryItem] { try wallet.history(limit: limit) }
-    public func tap(inviter: String? = nil) async throws -> String { try await wallet.attest(inviter: inviter) }
+    /// Today's tap; a new account's first tap carries the invite its inviter made (`watt-invite:...`).
+    public func tap(invite: String? = nil) async throws -> String { try await wallet.attest(invite: invite) }
+    /// An invite for `invitee`'s first tap, valid `validDays` days from today: text for a QR code or link.
+    public func invite(for invitee: String, validDays: UInt32 = 3) async throws -> String {
+        try await wallet.createInvite(invitee: invitee, validDays: validDays)
+    }
     public func pay(to: String, units: UInt64, feeUnits: UInt64 = 1_000) async throws -> String {
         try await wallet.pay(to: to, amountUnits: units, feeUnits: feeUnits)
     }

@@ -66,13 +66,22 @@ pub(crate) enum Command {
     },
     /// Today's tap ("I am not a robot").
     Attest {
-        /// An active account that invites this one (needed for the first tap only).
+        /// The invite an active account made for this one (`watt invite`;
+        /// needed for the first tap only): `watt-invite:...`.
         #[arg(long)]
-        inviter: Option<String>,
+        invite: Option<String>,
         #[arg(long)]
         no_wait: bool,
         #[arg(long, default_value_t = 60)]
         timeout_s: u64,
+    },
+    /// An invite for another account's first tap, to hand over as text or a QR code.
+    Invite {
+        /// The invitee's address (`W...`).
+        address: String,
+        /// Days it stays valid, today included.
+        #[arg(long, default_value_t = 3)]
+        days: u32,
     },
     /// Verified ledger, today's tap, pending transactions, nodes, forks.
     Status {

@@ -413,12 +413,17 @@ RustBuffer uniffi_watt_ffi_fn_method_wallet_address(void*_Nonnull ptr, RustCallS
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_ATTEST
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_ATTEST
-uint64_t uniffi_watt_ffi_fn_method_wallet_attest(void*_Nonnull ptr, RustBuffer inviter
+uint64_t uniffi_watt_ffi_fn_method_wallet_attest(void*_Nonnull ptr, RustBuffer invite
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_BALANCE
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_BALANCE
 uint64_t uniffi_watt_ffi_fn_method_wallet_balance(void*_Nonnull ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_CREATE_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_CREATE_INVITE
+uint64_t uniffi_watt_ffi_fn_method_wallet_create_invite(void*_Nonnull ptr, RustBuffer invitee, uint32_t valid_days
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_CREATE_WALLET
@@ -936,6 +941,12 @@ uint16_t uniffi_watt_ffi_checksum_method_wallet_attest(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_BALANCE
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_BALANCE
 uint16_t uniffi_watt_ffi_checksum_method_wallet_balance(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_CREATE_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_CREATE_INVITE
+uint16_t uniffi_watt_ffi_checksum_method_wallet_create_invite(void
     
 );
 #endif

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::Amount;
-use watt_core::ledger::Genesis;
+use watt_core::ledger::{Genesis, Invite};
 use watt_core::mobile::{
     AttestState, ClientConfig, ClientError, ClientStatus, FileKeyStore, HistoryKind, NodeOrigin, TxKind, TxStatus,
     WattClient,
@@ -252,13 +252,26 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
             let hash = client.pay(to, amount, fee).await.map_err(failure)?;
             settle(cli, &client, hash, &format!("payment of {amount} to {to}"), *no_wait, *timeout_s).await?;
         }
-        Command::Attest { inviter, no_wait, timeout_s } => {
-            let inviter: Option<AccountId> = match inviter {
-                Some(i) => Some(i.trim().parse().map_err(|e| bad_input(format!("invalid inviter {i:?}: {e}")))?),
+        Command::Attest { invite, no_wait, timeout_s } => {
+            let invite = match invite {
+                Some(i) => Some(Invite::from_text(i).map_err(|e| bad_input(format!("invalid invite: {e}")))?),
                 None => None,
             };
-            let hash = client.attest(inviter).await.map_err(failure)?;
+            let hash = client.attest(invite).await.map_err(failure)?;
             settle(cli, &client, hash, "attestation", *no_wait, *timeout_s).await?;
+        }
+        Command::Invite { address, days } => {
+            let invitee: AccountId =
+                address.trim().parse().map_err(|e| bad_input(format!("invalid address {address:?}: {e}")))?;
+            let invite = client.create_invite(invitee, *days).await.map_err(failure)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "invite": invite.to_text(), "invitee": invitee.to_string(), "expiry_day": invite.expiry_day })
+                );
+            } else {
+                println!("{}", invite.to_text());
+            }
         }
         Command::Status { offline } => {
             let refreshed = if *offline { None } else { Some(client.refresh().await) };

@@ -73,7 +73,7 @@ fun Words(words: String, done: () -> Unit) {
 @Composable
 fun TapScreen(model: WalletModel) {
     val status by model.status.collectAsState()
-    var inviter by remember { mutableStateOf("") }
+    var invite by remember { mutableStateOf("") }
     var now by remember { mutableLongStateOf(System.currentTimeMillis()) }
     LaunchedEffect(Unit) { while (true) { now = System.currentTimeMillis(); delay(1_000) } }
     val s = status ?: return
@@ -82,8 +82,8 @@ fun TapScreen(model: WalletModel) {
         AttestState.CONFIRMED -> Text("Tapped today.")
         AttestState.PENDING -> Text("Tap sent; waiting for the network…")
         AttestState.NOT_YET -> {
-            if (s.balanceUnits == null) OutlinedTextField(inviter, { inviter = it }, label = { Text("Inviter's address (first tap)") })
-            Button(onClick = { model.tap(inviter) }, enabled = s.canSign, modifier = Modifier.size(160.dp)) { Text("TAP") }
+            if (s.balanceUnits == null) OutlinedTextField(invite, { invite = it }, label = { Text("Invite (first tap)") })
+            Button(onClick = { model.tap(invite) }, enabled = s.canSign, modifier = Modifier.size(160.dp)) { Text("TAP") }
         }
     }
     s.nextDayStartsMs?.let { next ->

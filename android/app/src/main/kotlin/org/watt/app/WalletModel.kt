@@ -58,7 +58,7 @@ class WalletModel(app: Application) : AndroidViewModel(app) {
 
     fun create() = act { w -> words.value = w.create(); null }
     fun restore(text: String) = act { w -> "Restored ${w.restore(text.trim())}" }
-    fun tap(inviter: String?) = act { w -> w.tap(inviter?.ifBlank { null }); "Tapped: see you tomorrow" }
+    fun tap(invite: String?) = act { w -> w.tap(invite?.ifBlank { null }); "Tapped: see you tomorrow" }
     fun pay(to: String, amount: String) = act { w ->
         val units = org.watt.sdk.parseAmount(amount).toLong()
         w.pay(to.trim(), units)

@@ -52,8 +52,10 @@ class WattWallet private constructor(private val wallet: Wallet) : AutoCloseable
     fun history(limit: Int = 50): List<HistoryItem> = wallet.history(limit.toUInt())
     suspend fun status(): WalletStatus = wallet.status()
 
-    /** Today's tap; a new account names the address that invited it. */
-    suspend fun tap(inviter: String? = null): String = wallet.attest(inviter)
+    /** Today's tap; a new account's first tap carries the invite its inviter made (`watt-invite:...`). */
+    suspend fun tap(invite: String? = null): String = wallet.attest(invite)
+    /** An invite for [invitee]'s first tap, valid [validDays] days from today: text for a QR code or link. */
+    suspend fun invite(invitee: String, validDays: Int = 3): String = wallet.createInvite(invitee, validDays.toUInt())
     suspend fun pay(to: String, amountUnits: Long, feeUnits: Long = 1_000L): String =
         wallet.pay(to, amountUnits.toULong(), feeUnits.toULong())
     suspend fun awaitSettled(txHash: String, timeoutMs: Long = 30_000L): TxState = wallet.waitSettled(txHash, timeoutMs.toULong())

@@ -881,6 +881,8 @@ internal open class UniffiVTableCallbackInterfaceSecretKeyStore(
 
 
 
+
+
 // For large crates we prevent `MethodTooLargeException` (see #2340)
 // N.B. the name of the extension is very misleading, since it is 
 // rather `InterfaceTooLargeException`, caused by too many methods 
@@ -927,6 +929,8 @@ fun uniffi_watt_ffi_checksum_method_wallet_address(
 fun uniffi_watt_ffi_checksum_method_wallet_attest(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_balance(
+): Short
+fun uniffi_watt_ffi_checksum_method_wallet_create_invite(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_create_wallet(
 ): Short
@@ -1061,9 +1065,11 @@ fun uniffi_watt_ffi_fn_method_wallet_add_node(`ptr`: Pointer,`address`: RustBuff
 ): Unit
 fun uniffi_watt_ffi_fn_method_wallet_address(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
-fun uniffi_watt_ffi_fn_method_wallet_attest(`ptr`: Pointer,`inviter`: RustBuffer.ByValue,
+fun uniffi_watt_ffi_fn_method_wallet_attest(`ptr`: Pointer,`invite`: RustBuffer.ByValue,
 ): Long
 fun uniffi_watt_ffi_fn_method_wallet_balance(`ptr`: Pointer,
+): Long
+fun uniffi_watt_ffi_fn_method_wallet_create_invite(`ptr`: Pointer,`invitee`: RustBuffer.ByValue,`validDays`: Int,
 ): Long
 fun uniffi_watt_ffi_fn_method_wallet_create_wallet(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
@@ -1289,10 +1295,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if (lib.uniffi_watt_ffi_checksum_method_wallet_address() != 44944.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_watt_ffi_checksum_method_wallet_attest() != 51888.toShort()) {
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_attest() != 36071.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_balance() != 65348.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_create_invite() != 38033.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_create_wallet() != 46073.toShort()) {
@@ -2974,14 +2983,21 @@ public interface WalletInterface {
     fun `address`(): kotlin.String?
     
     /**
-     * Today's tap. A new account's first tap names its inviter.
+     * Today's tap. A new account's first tap carries the invite its
+     * inviter made for it (`watt-invite:...`).
      */
-    suspend fun `attest`(`inviter`: kotlin.String?): kotlin.String
+    suspend fun `attest`(`invite`: kotlin.String?): kotlin.String
     
     /**
      * The balance proven against a verified ledger.
      */
     suspend fun `balance`(): ProvenBalance
+    
+    /**
+     * An invite for `invitee`'s first tap, valid `valid_days` days from
+     * today, as text for a QR code or a link.
+     */
+    suspend fun `createInvite`(`invitee`: kotlin.String, `validDays`: kotlin.UInt): kotlin.String
     
     /**
      * Creates the wallet's key and returns its 24 recovery words (show them once).
@@ -3183,16 +3199,17 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
-     * Today's tap. A new account's first tap names its inviter.
+     * Today's tap. A new account's first tap carries the invite its
+     * inviter made for it (`watt-invite:...`).
      */
     @Throws(WattException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `attest`(`inviter`: kotlin.String?) : kotlin.String {
+    override suspend fun `attest`(`invite`: kotlin.String?) : kotlin.String {
         return uniffiRustCallAsync(
         callWithPointer { thisPtr ->
             UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_attest(
                 thisPtr,
-                FfiConverterOptionalString.lower(`inviter`),
+                FfiConverterOptionalString.lower(`invite`),
             )
         },
         { future, callback, continuation -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -3224,6 +3241,31 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
         { future -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeProvenBalance.lift(it) },
+        // Error FFI converter
+        WattException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * An invite for `invitee`'s first tap, valid `valid_days` days from
+     * today, as text for a QR code or a link.
+     */
+    @Throws(WattException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `createInvite`(`invitee`: kotlin.String, `validDays`: kotlin.UInt) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithPointer { thisPtr ->
+            UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_create_invite(
+                thisPtr,
+                FfiConverterString.lower(`invitee`),FfiConverterUInt.lower(`validDays`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
         // Error FFI converter
         WattException.ErrorHandler,
     )
