@@ -603,6 +603,108 @@ mod pool {
         ));
     }
 
+    /// Found attacking the byte budgets: a fee chosen in one ledger but left
+    /// out for bytes could become unpayable once the account spent its
+    /// balance, and every validator then nominated a set its peers refused.
+    #[test]
+    fn a_fee_the_balance_can_no_longer_pay_never_makes_a_set_invalid() {
+        let (a, b, v) = (key("spender"), key("stuffer"), key("v"));
+        let g = genesis(&[&a, &b], &[&v], params());
+        let mut ch = Chain::new(&g);
+        let mut pool = TxPool::new(1000, 5000, 4);
+        let balance = ch.balance(&a);
+        let drain = TransactionBody {
+            source: acct(&a),
+            seq_num: 1,
+            fee: Amount(1),
+            max_ledger: None,
+            ops: BoundedVec::try_from_vec(vec![Operation::Pay { to: acct(&b), amount: Amount(balance - 2) }]).unwrap(),
+        }
+        .sign(&a, &ch.net);
+        let later = fat_proof(&ch.net, &a, 2, 5, 100 * 1024);
+        pool.add(drain, &ch.state).unwrap();
+        pool.add(later.clone(), &ch.state).unwrap();
+        pool.add(fat_proof(&ch.net, &b, 1, 0, 1024 * 1024 - 1024), &ch.state).unwrap();
+        for ledger in 0..3 {
+            let set = pool.build_tx_set(&ch.state);
+            check_tx_set(&ch.state, &set).unwrap_or_else(|e| panic!("ledger {ledger}: {e}"));
+            ch.pending = set.txs.to_vec();
+            let applied: Vec<Hash256> = ch.close(vec![]).iter().map(|r| r.tx_hash).collect();
+            pool.ledger_closed(&ch.state, &applied);
+        }
+        assert_eq!(pool.dropped(&later.hash()), Some(&TxRejection::InsufficientBalance));
+        assert!(pool.is_empty());
+    }
+
+    /// Found attacking the byte budgets: fee-free attestations were filled
+    /// before the ordinary lane from the same bytes, so taps with 4 KiB
+    /// device tokens left no room for any payment. They have a share now.
+    #[test]
+    fn taps_with_fat_device_tokens_leave_room_for_payments() {
+        use watt_core::ledger::pool::{attestation_bytes, lane_bytes};
+        let tappers: Vec<Keypair> = (0..480).map(|i| key(&format!("token{i}"))).collect();
+        let payers: Vec<Keypair> = (0..100).map(|i| key(&format!("payer{i}"))).collect();
+        let mut refs: Vec<&Keypair> = tappers.iter().collect();
+        refs.extend(payers.iter());
+        let v = key("v");
+        let g = genesis(&refs, &[&v], params());
+        let ch = Chain::new(&g);
+        let mut pool = TxPool::new(1000, 5000, 4);
+        let h = ch.state.header.clone();
+        let token = watt_core::codec::BoundedBytes::try_from_vec(vec![7u8; MAX_DEVICE_TOKEN]).unwrap();
+        for t in &tappers {
+            let op = Operation::Attest(Attest {
+                day: 0,
+                anchor_seq: h.seq,
+                anchor_hash: h.hash(),
+                invite: None,
+                device_token: Some(token.clone()),
+            });
+            let ops = BoundedVec::try_from_vec(vec![op]).unwrap();
+            let tx =
+                TransactionBody { source: acct(t), seq_num: 1, fee: Amount(0), max_ledger: None, ops }.sign(t, &ch.net);
+            pool.add(tx, &ch.state).unwrap();
+        }
+        for p in &payers {
+            pool.add(pay(&ch.net, p, 1, 0, &v), &ch.state).unwrap();
+        }
+        let set = pool.build_tx_set(&ch.state);
+        check_tx_set(&ch.state, &set).unwrap();
+        let paid = set.txs.iter().filter(|t| !t.is_attestation()).count();
+        assert_eq!(paid, payers.len(), "every payment fits beside the taps");
+        let used = lane_bytes(&ch.state.params, &set.txs);
+        assert!(used.attestations <= attestation_bytes(&ch.state.params), "{used:?}");
+        assert!(set.txs.iter().any(|t| t.is_attestation()), "taps still land");
+    }
+
+    /// Found attacking the byte budgets: the pool was bounded by count only,
+    /// so 4,000 pending 1 MiB transactions held 4 GiB and every ledger
+    /// re-flooded up to a thousand of them. Bytes are bounded too.
+    #[test]
+    fn fat_transactions_are_held_to_a_few_tx_sets_and_re_flooded_within_one() {
+        let senders: Vec<Keypair> = (0..8).map(|i| key(&format!("fat{i}"))).collect();
+        let refs: Vec<&Keypair> = senders.iter().collect();
+        let v = key("v");
+        let g = genesis(&refs, &[&v], params());
+        let ch = Chain::new(&g);
+        let cap = u64::from(ch.state.params.max_tx_set_bytes);
+        let mut pool = TxPool::new(1000, 5000, 1); // one set's worth
+        let mut refused = 0;
+        for (i, s) in senders.iter().enumerate() {
+            match pool.add(fat_proof(&ch.net, s, 1, i as u64, 900 * 1024), &ch.state) {
+                Ok(_) => {}
+                Err(TxRejection::InsufficientFee) => refused += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+            assert!(pool.bytes() <= cap, "{} pending bytes", pool.bytes());
+        }
+        assert_eq!(refused, 0, "each better fee evicts the lowest");
+        assert_eq!(pool.len(), 2, "two 900 KB proofs fit one set's worth");
+        let again = pool.waiting(10, 0, 1000, cap / 4);
+        assert_eq!(again.len(), 0, "a re-flood stays within its byte limit");
+        assert_eq!(pool.waiting(10, 0, 1000, cap).len(), 2);
+    }
+
     /// Issue 16 #14: combine picked the candidate with the most operations,
     /// so a round leader padding its set with zero-fee transactions won the
     /// slot and its `rand`. Fees rank first.
@@ -989,4 +1091,44 @@ fn six_thousand_junk_first_taps_never_take_a_place_from_honest_taps() {
     // One pending first tap per invitee.
     let again = tap(&invitees[0], Some(Invite::sign(&founders[0], &ch.net, &acct(&invitees[0]), 8)));
     assert_eq!(pool.add(again, &ch.state), Err(TxRejection::AlreadyAttested));
+}
+
+/// Found attacking the wallet rule: a mutual circle member counted as a
+/// voucher once 14 days had passed since it was paid into, though it never
+/// mined, so three free wallets lifted a sybil out of probation. Only miners
+/// past probation vouch.
+#[test]
+fn wallets_never_vouch_a_sybil_out_of_probation() {
+    let (a, s, v) = (key("a"), key("sybil"), key("v"));
+    let wallets: Vec<Keypair> = (0..3).map(|i| key(&format!("voucher{i}"))).collect();
+    let g = genesis(&[&a], &[&v], params());
+    let mut ch = Chain::new(&g);
+    let pays = wallets.iter().map(|w| Operation::Pay { to: acct(w), amount: Amount::ZERO }).collect();
+    ch.submit(&a, 0, pays);
+    ok(&ch.close(vec![]));
+    for w in &wallets {
+        ch.submit(
+            w,
+            0,
+            vec![Operation::SetSecurityCircle { members: BoundedVec::try_from_vec(vec![acct(&s)]).unwrap() }],
+        );
+    }
+    ok(&ch.close(vec![]));
+    // Day 14: the wallets are 14 days old; the sybil is invited today.
+    let day = ch.state.params.probation_days;
+    while ch.state.header.day < day {
+        ch.close(vec![]);
+    }
+    ch.attest(&a, None);
+    ok(&ch.close(vec![]));
+    ch.attest(&s, Some(&a));
+    ok(&ch.close(vec![]));
+    let members = BoundedVec::try_from_vec(wallets.iter().map(acct).collect()).unwrap();
+    ch.submit(&s, 0, vec![Operation::SetSecurityCircle { members }]);
+    ok(&ch.close(vec![]));
+    while !ch.state.day_record(day).is_some_and(|r| r.distributed) {
+        ch.close(vec![]);
+    }
+    // a: 1.0; the sybil: 1.0 on probation, × 0.5.
+    assert_eq!(ch.state.day_record(day).unwrap().total_weights[0], 1_500_000);
 }

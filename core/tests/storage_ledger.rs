@@ -523,6 +523,13 @@ fn reveals_go_first_in_the_proof_lane_and_full_lanes_extend_their_window() {
     for (i, r) in rivals.iter().enumerate() {
         pool.add(sign(r, UNITS_PER_WATT, junk_proof(100 + i as u64, rival_bytes)), &chain.state).unwrap();
     }
+    // A junk reveal would take the lane's first place every ledger and keep
+    // its window open: it is checked on arrival and refused.
+    let junk_reveal = Operation::PostReveal { period, proof: BoundedBytes::try_from_vec(vec![1; 40 * 1024]).unwrap() };
+    assert_eq!(
+        pool.add(sign(&alice, 0, junk_reveal), &chain.state),
+        Err(watt_core::wire::TxRejection::WouldFail(OpFailure::BadProof))
+    );
     pool.add(reveal_tx.clone(), &chain.state).unwrap();
     let set = pool.build_tx_set(&chain.state);
     let used = lane_bytes(&p, &set.txs);
@@ -540,6 +547,9 @@ fn reveals_go_first_in_the_proof_lane_and_full_lanes_extend_their_window() {
         i += 1;
     }
     assert!(chain.state.full_proof_lanes() - full_before > p.post_reveal_window);
+    // The extension is at most the window's own length, however many lanes fill.
+    let c = chain.state.prover(&acct(&alice)).unwrap().post.clone().unwrap();
+    assert_eq!(chain.state.reveal_window_end(&c), window_end + p.post_reveal_window);
     assert_eq!(chain.close_one(&alice, reveal), TxOutcome::Success, "the window was extended");
     assert_eq!(chain.state.prover(&acct(&alice)).unwrap().last_proven_period, Some(period));
 }

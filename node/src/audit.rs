@@ -104,8 +104,10 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
             let fee_pool = fees_in - fees_out;
             // Attester weights, straight from SPEC §5.
             let set = attesters.remove(&d).unwrap_or_default();
-            let past =
-                |a: &AccountId| accounts.get(a).is_some_and(|x| x.founding || d >= x.created_day + p.probation_days);
+            // Miners only: a wallet that was only paid into never vouches.
+            let past = |a: &AccountId| {
+                accounts.get(a).is_some_and(|x| x.founding || (x.miner && d >= x.created_day + p.probation_days))
+            };
             let mut weights: Vec<(AccountId, u128)> = Vec::new();
             for a in &set {
                 let me = accounts.get(a).cloned().unwrap_or_default();

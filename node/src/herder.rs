@@ -43,6 +43,15 @@ pub enum Action {
     Fatal(String),
 }
 
+/// Why a ledger did not close.
+#[derive(Debug)]
+enum CloseError {
+    /// Nothing changed (an unknown tx set, a value `apply` refused).
+    Refused(String),
+    /// Applied in memory but not written: the node must stop.
+    Unwritten(String),
+}
+
 /// Envelopes whose signatures checked out (hash -> slot), for the open slot
 /// and the last closed one. Signature checks are most of a round's work: each
 /// envelope arrives once but is looked at again by SCP, by every value's
@@ -489,11 +498,15 @@ impl Herder {
                 return;
             }
         };
-        if let Err(e) = self.close_ledger(&value, proof, now_ms, out) {
-            // Memory may be ahead of disk now: going on would serve and build
-            // on a ledger that a restart forgets. Stop; a restart reads the disk.
-            tracing::error!(slot, error = %e, "closing an externalized ledger failed; stopping");
-            out.push(Action::Fatal(format!("closing ledger {slot} failed: {e}")));
+        match self.close_ledger(&value, proof, now_ms, out) {
+            Ok(()) => {}
+            Err(CloseError::Refused(e)) => tracing::error!(slot, error = %e, "closing an externalized ledger failed"),
+            // Memory is ahead of disk: going on would serve and build on a
+            // ledger that a restart forgets. Stop; a restart reads the disk.
+            Err(CloseError::Unwritten(e)) => {
+                tracing::error!(slot, error = %e, "an applied ledger could not be written; stopping");
+                out.push(Action::Fatal(format!("closing ledger {slot} failed: {e}")));
+            }
         }
     }
 
@@ -504,15 +517,23 @@ impl Herder {
         proof: ExternalizeProof,
         now_ms: u64,
         out: &mut Vec<Action>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CloseError> {
         let slot = proof.slot;
-        let v: ScpValue = decode(value.as_bytes()).map_err(|e| format!("externalized value does not decode: {e}"))?;
+        let v: ScpValue = decode(value.as_bytes())
+            .map_err(|e| CloseError::Refused(format!("externalized value does not decode: {e}")))?;
         let d = self.scp.driver_mut();
-        let set = d.tx_sets.get(&v.tx_set_hash).cloned().ok_or("externalized tx set is unknown")?;
+        let set = d
+            .tx_sets
+            .get(&v.tx_set_hash)
+            .cloned()
+            .ok_or_else(|| CloseError::Refused("externalized tx set is unknown".into()))?;
         let prev_envs = if v.prev_proof_hash == Hash256::ZERO {
             Vec::new()
         } else {
-            d.proof_sets.get(&v.prev_proof_hash).cloned().ok_or("proof set is unknown")?
+            d.proof_sets
+                .get(&v.prev_proof_hash)
+                .cloned()
+                .ok_or_else(|| CloseError::Refused("proof set is unknown".into()))?
         };
         let participants: Vec<NodeId> =
             prev_envs.iter().filter(|e| d.signature_ok(e)).map(|e| e.statement.node_id).collect();
@@ -523,7 +544,8 @@ impl Herder {
             upgrades: v.upgrades.to_vec(),
             participants,
         };
-        let outcome = d.state.apply(&inputs, &set).map_err(|e| e.to_string())?;
+        // On error `apply` changes nothing.
+        let outcome = d.state.apply(&inputs, &set).map_err(|e| CloseError::Refused(e.to_string()))?;
         let prev_proof = (v.prev_proof_hash != Hash256::ZERO).then_some((v.prev_proof_hash, prev_envs.as_slice()));
         self.store
             .commit(&ClosedLedger {
@@ -536,7 +558,7 @@ impl Herder {
                 new_payouts: &outcome.new_payouts,
                 results: &outcome.results,
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CloseError::Unwritten(e.to_string()))?;
         let d = self.scp.driver_mut();
         d.last_value = Some(value.clone());
         d.verdicts.clear();
@@ -555,7 +577,8 @@ impl Herder {
         // waiting for this validator to lead a nomination round. Peers that
         // hold it already ignore it.
         let max_txs = state.params.max_txs_per_ledger as usize;
-        for tx in self.pool.waiting(state.header.seq + 1, 2, max_txs) {
+        let max_bytes = u64::from(state.params.max_tx_set_bytes);
+        for tx in self.pool.waiting(state.header.seq + 1, 2, max_txs, max_bytes) {
             out.push(Action::Broadcast { msg: PeerMessage::Transaction(tx), except: None });
         }
         self.scp.purge_below(slot.saturating_sub(2));
@@ -842,7 +865,16 @@ impl Herder {
                 d.proof_sets.insert(v.prev_proof_hash, prev);
             }
             let expected = l.header.hash();
-            self.close_ledger(&value, l.proof, now_ms, out)?;
+            match self.close_ledger(&value, l.proof, now_ms, out) {
+                Ok(()) => {}
+                Err(CloseError::Refused(e)) => return Err(format!("ledger {slot}: {e}")),
+                // Not the peer's fault: this node cannot go on (as when closing a slot).
+                Err(CloseError::Unwritten(e)) => {
+                    tracing::error!(slot, error = %e, "a caught-up ledger could not be written; stopping");
+                    out.push(Action::Fatal(format!("closing caught-up ledger {slot} failed: {e}")));
+                    return Ok(());
+                }
+            }
             if self.lcl().hash() != expected {
                 return Err(format!("ledger {slot} applied to a different header than the peer's"));
             }
@@ -1041,6 +1073,45 @@ mod tests {
         assert_eq!(cache.verified.len(), 1);
         assert!(cache.check(&nominate(&key, &network, 7), 7));
         assert_eq!(cache.verified.len(), 2);
+    }
+
+    /// Found attacking fix #13: in catch-up, a failed commit was taken for
+    /// the peer's bad data: the peer was dropped and the node went on with
+    /// memory ahead of disk. It stops there too.
+    #[test]
+    fn a_caught_up_ledger_that_cannot_be_written_stops_the_validator() {
+        let base = std::env::temp_dir().join(format!("watt-herder-catchup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (dir_a, dir_b) = (base.join("a"), base.join("b"));
+        std::fs::create_dir_all(&dir_a).expect("temp dir");
+        std::fs::create_dir_all(&dir_b).expect("temp dir");
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().expect("address");
+        let params = watt_core::ledger::Params::devnet(200, 30);
+        let net = crate::config::new_network_at("catch-up test", &[addr], None, params, 1_700_000_000, &[])
+            .expect("a one-validator network");
+        let key = || Keypair::from_seed(net.keys[0].seed().clone()).expect("key");
+        let mut now = 1_700_000_000_000;
+        let mut ahead = Herder::new(net.genesis.clone(), key(), Store::open(&dir_a).expect("store"), 200, now).unwrap();
+        while ahead.lcl().seq < 4 {
+            now += 50;
+            ahead.tick(now);
+        }
+        let me = ahead.node_id();
+        let batch = ahead
+            .on_peer_message(me, PeerMessage::GetCatchup { from: 2, count: 3 }, now)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Send(_, msg @ PeerMessage::Catchup { .. }) => Some(msg),
+                _ => None,
+            })
+            .expect("a catch-up answer");
+        let mut behind =
+            Herder::new(net.genesis.clone(), key(), Store::open(&dir_b).expect("store"), 200, now).unwrap();
+        behind.store.fail_commits = true;
+        let actions = behind.on_peer_message(me, batch, now);
+        assert!(actions.iter().any(|a| matches!(a, Action::Fatal(_))), "the node stops");
+        assert!(!actions.iter().any(|a| matches!(a, Action::Disconnect(..))), "the peer did nothing wrong");
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     /// Issue 16 #13: a failed ledger commit was logged and consensus went

@@ -303,7 +303,9 @@ impl Store {
         let window = genesis.params.recent_window();
         let mut recent = Vec::new();
         let headers = r.open_table(HEADERS).map_err(|e| self.err(e))?;
-        for item in headers.range(lcl.saturating_sub(window)..=lcl).map_err(|e| self.err(e))? {
+        // Exactly the `window` newest headers, as a running node keeps them.
+        let first = lcl.saturating_sub(window.saturating_sub(1)).max(1);
+        for item in headers.range(first..=lcl).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
             let h: LedgerHeader = decode(v.value())
                 .map_err(|e| StoreError::Corrupt { what: format!("header {}", k.value()), source: e })?;

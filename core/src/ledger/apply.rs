@@ -319,8 +319,7 @@ impl LedgerState {
     }
 
     fn past_probation(&self, acc: &AccountEntry, day: u64) -> bool {
-        acc.flags & AccountEntry::FLAG_FOUNDING != 0
-            || day >= acc.created_day.saturating_add(self.params.probation_days)
+        super::distribution::is_past_probation(acc, day, self.params.probation_days)
     }
 
     #[allow(clippy::too_many_arguments)]

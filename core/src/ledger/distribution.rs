@@ -44,8 +44,12 @@ pub struct DayDistribution {
     pub fees_paid: Amount,
 }
 
-fn is_past_probation(acc: &AccountEntry, day: u64, probation_days: u64) -> bool {
-    acc.flags & AccountEntry::FLAG_FOUNDING != 0 || day >= acc.created_day.saturating_add(probation_days)
+/// SPEC §5: a miner (never a wallet that was only paid into) whose
+/// probation has run out, or a founding account. Inviting, vouching and the
+/// probation factor all use this one rule.
+pub(crate) fn is_past_probation(acc: &AccountEntry, day: u64, probation_days: u64) -> bool {
+    acc.is_miner()
+        && (acc.flags & AccountEntry::FLAG_FOUNDING != 0 || day >= acc.created_day.saturating_add(probation_days))
 }
 
 impl LedgerState {

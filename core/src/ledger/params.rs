@@ -142,7 +142,8 @@ impl Params {
     /// for attestation anchors, tickets, seal seeds and PoSt samples.
     pub fn recent_window(&self) -> u64 {
         let seed = self.seed_delay.saturating_add(self.prove_commit_window);
-        let samples = self.post_reveal_delay.saturating_add(self.post_reveal_window);
+        // A reveal window can be extended up to its own length (full proof lanes).
+        let samples = self.post_reveal_delay.saturating_add(self.post_reveal_window.saturating_mul(2));
         self.attest_anchor_window.max(self.ticket_window).max(seed).max(samples).saturating_add(2)
     }
 

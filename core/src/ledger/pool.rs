@@ -11,7 +11,11 @@
 //! catch-up all keep to them, so no pending transactions can make a value
 //! whose tx set peers cannot fetch. The proof lane is filled first (PoSt
 //! reveals by window end, then by fee per byte), then attestations in
-//! arrival order, then the ordinary lane by fee per operation.
+//! arrival order, then the ordinary lane by fee per operation. Attestations
+//! are fee-free, so they take at most [`attestation_bytes`]: an eighth of the
+//! set is always left to the fee market, whatever taps are pending. A
+//! transaction's fee must be payable from what its account has left after
+//! the fees already chosen, exactly as [`check_tx_set`] checks it.
 
 use super::apply::canonical_order;
 use super::params::Params;
@@ -50,11 +54,19 @@ pub fn in_proof_lane(params: &Params, bytes: u64) -> bool {
     bytes > u64::from(params.proof_lane_min_bytes)
 }
 
-/// The bytes a tx set spends: all of it, and its proof lane.
+/// Most bytes of attestations in one tx set: what the proof lane leaves,
+/// less an eighth of the set kept for fee-paying transactions.
+pub fn attestation_bytes(params: &Params) -> u64 {
+    let set = u64::from(params.max_tx_set_bytes);
+    set.saturating_sub(u64::from(params.max_proof_bytes_per_ledger)).saturating_sub(set / 8)
+}
+
+/// The bytes a tx set spends: all of it, its proof lane and its attestations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LaneBytes {
     pub total: u64,
     pub proofs: u64,
+    pub attestations: u64,
 }
 
 impl LaneBytes {
@@ -83,9 +95,35 @@ impl LaneBytes {
 pub fn lane_bytes(params: &Params, txs: &[Transaction]) -> LaneBytes {
     let mut b = LaneBytes::default();
     for tx in txs {
-        b.add(params, tx_bytes(tx));
+        let bytes = tx_bytes(tx);
+        b.add(params, bytes);
+        if tx.is_attestation() {
+            b.attestations += bytes;
+        }
     }
     b
+}
+
+/// What each account has left for fees while a tx set is built or checked.
+struct FeeBudget<'a> {
+    state: &'a LedgerState,
+    left: HashMap<AccountId, u64>,
+}
+
+impl FeeBudget<'_> {
+    /// Takes `tx`'s fee from its account's balance left, if it can pay it.
+    fn pay(&mut self, tx: &Transaction) -> bool {
+        let source = tx.body.source;
+        let state = self.state;
+        let left = self.left.entry(source).or_insert_with(|| state.account(&source).map_or(0, |a| a.balance.units()));
+        match left.checked_sub(tx.body.fee.units()) {
+            Some(rest) => {
+                *left = rest;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Ordering key for eviction and selection: fee per op, then hash (lower hash wins ties).
@@ -96,6 +134,10 @@ struct Priority(u64, std::cmp::Reverse<Hash256>);
 pub struct TxPool {
     ordinary_capacity: usize,
     attest_capacity: usize,
+    /// Ledgers' worth of each lane the pool holds (also in bytes).
+    ledgers_worth: usize,
+    /// Encoded bytes of everything pending, held to `ledgers_worth` tx sets.
+    bytes: u64,
     by_hash: HashMap<Hash256, Pending>,
     by_account: BTreeMap<AccountId, BTreeMap<u64, Hash256>>,
     ordinary: BTreeSet<(Priority, Hash256)>,
@@ -121,6 +163,8 @@ impl TxPool {
         TxPool {
             ordinary_capacity: max_txs as usize * ledgers_worth,
             attest_capacity: max_attestations as usize * ledgers_worth,
+            ledgers_worth,
+            bytes: 0,
             by_hash: HashMap::new(),
             by_account: BTreeMap::new(),
             ordinary: BTreeSet::new(),
@@ -133,6 +177,16 @@ impl TxPool {
             dropped: HashMap::new(),
             dropped_order: VecDeque::new(),
         }
+    }
+
+    /// Most encoded bytes pending: `ledgers_worth` full tx sets.
+    fn byte_capacity(&self, state: &LedgerState) -> u64 {
+        u64::from(state.params.max_tx_set_bytes).saturating_mul(self.ledgers_worth as u64)
+    }
+
+    /// Encoded bytes of everything pending.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Why an accepted transaction left the pool unapplied, if it did recently.
@@ -155,8 +209,11 @@ impl TxPool {
     /// since they arrived (before ledger `next_seq`), best fee first, then
     /// attestations: what a validator floods again, in case the first flood
     /// was lost and they wait in its pool alone for it to lead a round.
-    pub fn waiting(&self, next_seq: u64, min_ledgers: u64, max: usize) -> Vec<Transaction> {
+    /// At most `max_bytes` of them, so a pool of fat transactions cannot
+    /// make every ledger re-flood gigabytes to every peer.
+    pub fn waiting(&self, next_seq: u64, min_ledgers: u64, max: usize, max_bytes: u64) -> Vec<Transaction> {
         let old = |h: &Hash256| self.by_hash.get(h).filter(|p| next_seq.saturating_sub(p.arrived_seq) >= min_ledgers);
+        let mut bytes = 0u64;
         self.ordinary
             .iter()
             .rev()
@@ -164,6 +221,10 @@ impl TxPool {
             .chain(self.attestations.values())
             .filter_map(old)
             .take(max)
+            .take_while(|p| {
+                bytes += p.bytes;
+                bytes <= max_bytes
+            })
             .map(|p| p.tx.clone())
             .collect()
     }
@@ -241,7 +302,7 @@ impl TxPool {
                     .map_err(TxRejection::WouldFail)?;
                 inviter = Some(tap.inviter);
             }
-            if self.attestations.len() >= self.attest_capacity {
+            if self.attestations.len() >= self.attest_capacity || self.bytes + bytes > self.byte_capacity(state) {
                 return Err(TxRejection::PoolFull);
             }
             if let Some(inviter) = inviter {
@@ -257,16 +318,24 @@ impl TxPool {
         if tx.body.seq_num != expected {
             return Err(TxRejection::BadSequence { expected });
         }
+        // A PoSt reveal goes first in the proof lane, so it must be one that
+        // would pass: checked against the last closed ledger on arrival.
+        for op in tx.body.ops.iter() {
+            if let Operation::PostReveal { period, proof } = op {
+                state.check_post_reveal(&source, *period, proof, next_seq).map_err(TxRejection::WouldFail)?;
+            }
+        }
         let queued_fees: u64 =
             queued.into_iter().flatten().filter_map(|(_, h)| self.by_hash.get(h)).map(|p| p.tx.body.fee.units()).sum();
         if acc.balance.units() < queued_fees.saturating_add(tx.body.fee.units()) {
             return Err(TxRejection::InsufficientBalance);
         }
         let prio = Priority(tx.fee_per_op(), std::cmp::Reverse(hash));
-        if self.ordinary.len() >= self.ordinary_capacity {
-            // Full: only a better fee gets in, and the lowest leaves.
+        // Full (by count, or by bytes: fat transactions are held to a few tx
+        // sets' worth): only a better fee gets in, and the lowest leave.
+        while self.ordinary.len() >= self.ordinary_capacity || self.bytes + bytes > self.byte_capacity(state) {
             let Some(&(lowest, lowest_hash)) = self.ordinary.first() else { return Err(TxRejection::PoolFull) };
-            if prio <= lowest {
+            if prio <= lowest || lowest_hash == hash {
                 return Err(TxRejection::InsufficientFee);
             }
             self.evict(&lowest_hash, TxRejection::Evicted);
@@ -280,6 +349,7 @@ impl TxPool {
         let order = self.next_order;
         self.next_order += 1;
         self.by_account.entry(tx.body.source).or_default().insert(tx.body.seq_num, hash);
+        self.bytes += bytes;
         self.by_hash.insert(hash, Pending { fee_per_op: tx.fee_per_op(), tx, bytes, arrived_seq: seq, order });
         order
     }
@@ -299,6 +369,7 @@ impl TxPool {
 
     fn remove(&mut self, hash: &Hash256) {
         let Some(p) = self.by_hash.remove(hash) else { return };
+        self.bytes = self.bytes.saturating_sub(p.bytes);
         let source = p.tx.body.source;
         if let Some(m) = self.by_account.get_mut(&source) {
             m.remove(&p.tx.body.seq_num);
@@ -348,6 +419,25 @@ impl TxPool {
         for (h, why) in stale {
             self.evict(&h, why);
         }
+        // Fees that the balance can no longer pay (it was spent meanwhile):
+        // such a transaction would make every set holding it invalid.
+        let mut unpayable = Vec::new();
+        for (acct, txs) in &self.by_account {
+            let mut left = state.account(acct).map_or(0, |a| a.balance.units());
+            for h in txs.values() {
+                let Some(p) = self.by_hash.get(h) else { continue };
+                match left.checked_sub(p.tx.body.fee.units()) {
+                    Some(rest) => left = rest,
+                    None => {
+                        unpayable.push(*h);
+                        break;
+                    }
+                }
+            }
+        }
+        for h in unpayable {
+            self.evict(&h, TxRejection::InsufficientBalance);
+        }
     }
 
     /// The tx set to nominate (SPEC §3), canonically sorted and within the
@@ -362,6 +452,7 @@ impl TxPool {
         let max_att = params.max_attestations_per_ledger as usize;
         let mut chosen: Vec<Transaction> = Vec::new();
         let mut used = LaneBytes::default();
+        let mut fees = FeeBudget { state, left: HashMap::new() };
         let mut ordinary = 0usize;
         // The sequence number each account's next chosen transaction must have.
         let mut next: HashMap<AccountId, u64> = HashMap::new();
@@ -378,7 +469,7 @@ impl TxPool {
         proofs.sort();
         for (_, h) in proofs {
             let Some(p) = self.by_hash.get(&h) else { continue };
-            if ordinary < max_txs && used.fits(params, p.bytes) {
+            if ordinary < max_txs && used.fits(params, p.bytes) && fees.pay(&p.tx) {
                 used.add(params, p.bytes);
                 ordinary += 1;
                 next.insert(p.tx.body.source, p.tx.body.seq_num.saturating_add(1));
@@ -386,7 +477,9 @@ impl TxPool {
             }
         }
 
-        // Attestations in arrival order (a first attestation, or the account's next sequence number).
+        // Attestations in arrival order (a first attestation, or the account's
+        // next sequence number), within their share of the bytes.
+        let attestation_cap = attestation_bytes(params);
         let mut attestations = 0usize;
         for h in self.attestations.values() {
             if attestations >= max_att {
@@ -395,8 +488,10 @@ impl TxPool {
             let Some(p) = self.by_hash.get(h) else { continue };
             let source = p.tx.body.source;
             let expected = next.get(&source).copied().unwrap_or_else(|| base(&source));
-            if p.tx.body.seq_num == expected && used.fits(params, p.bytes) {
+            let room = used.attestations + p.bytes <= attestation_cap;
+            if p.tx.body.seq_num == expected && room && used.fits(params, p.bytes) {
                 used.add(params, p.bytes);
+                used.attestations += p.bytes;
                 attestations += 1;
                 next.insert(source, expected.saturating_add(1));
                 chosen.push(p.tx.clone());
@@ -427,6 +522,11 @@ impl TxPool {
             if !used.fits(params, p.bytes) {
                 // Out of bytes for this one (and so for its account's later ones).
                 full = true;
+                continue;
+            }
+            if !fees.pay(&p.tx) {
+                // Its account cannot pay this fee after the ones chosen: the
+                // account's later transactions wait too.
                 continue;
             }
             used.add(params, p.bytes);
@@ -504,6 +604,8 @@ pub enum TxSetError {
     TooManyBytes(u64),
     #[error("{0} bytes of proofs exceed max_proof_bytes_per_ledger")]
     TooManyProofBytes(u64),
+    #[error("{0} bytes of attestations exceed their share of the set")]
+    TooManyAttestationBytes(u64),
 }
 
 /// How SCP's combine ranks a candidate's tx set (SPEC §4): total fees first,
@@ -541,6 +643,9 @@ pub fn check_tx_set(state: &LedgerState, set: &TxSet) -> Result<(), TxSetError> 
             return Err(TxSetError::TxTooLarge { tx: tx.hash(), bytes });
         }
         used.add(params, bytes);
+        if tx.is_attestation() {
+            used.attestations += bytes;
+        }
     }
     if used.total > u64::from(params.max_tx_set_bytes) {
         return Err(TxSetError::TooManyBytes(used.total));
@@ -548,21 +653,22 @@ pub fn check_tx_set(state: &LedgerState, set: &TxSet) -> Result<(), TxSetError> 
     if used.proofs > u64::from(params.max_proof_bytes_per_ledger) {
         return Err(TxSetError::TooManyProofBytes(used.proofs));
     }
-    let mut next: HashMap<AccountId, (u64, u64)> = HashMap::new();
+    if used.attestations > attestation_bytes(params) {
+        return Err(TxSetError::TooManyAttestationBytes(used.attestations));
+    }
+    let mut next: HashMap<AccountId, u64> = HashMap::new();
+    let mut fees = FeeBudget { state, left: HashMap::new() };
     for tx in set.txs.iter() {
         let h = tx.hash();
         if tx.check_form(&state.network_id).is_err() || (tx.is_attestation() && !tx.body.fee.is_zero()) {
             return Err(TxSetError::BadTx(h));
         }
         let acc = state.account(&tx.body.source);
-        let (seq, balance) = next
-            .entry(tx.body.source)
-            .or_insert_with(|| (acc.map_or(0, |a| a.seq_num), acc.map_or(0, |a| a.balance.units())));
-        if tx.body.seq_num != *seq + 1 || *balance < tx.body.fee.units() || (acc.is_none() && !tx.is_attestation()) {
+        let seq = next.entry(tx.body.source).or_insert_with(|| acc.map_or(0, |a| a.seq_num));
+        if Some(tx.body.seq_num) != seq.checked_add(1) || (acc.is_none() && !tx.is_attestation()) || !fees.pay(tx) {
             return Err(TxSetError::CannotApply(h));
         }
         *seq += 1;
-        *balance -= tx.body.fee.units();
     }
     Ok(())
 }

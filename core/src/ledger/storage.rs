@@ -158,9 +158,13 @@ impl LedgerState {
     /// The last ledger in which the reveal of commitment `c` may land:
     /// `post_reveal_window` ledgers after its samples ledger, plus one for
     /// every ledger since the commitment whose proof lane was full, so
-    /// outbidding a reveal cannot make it miss its window (SPEC §3).
+    /// outbidding a reveal cannot make it miss its window (SPEC §3). The
+    /// extension is at most `post_reveal_window` (the window at most doubles),
+    /// so a late prover cannot keep it open by stuffing lanes, and the
+    /// samples ledger stays inside the recent headers every node keeps.
     pub fn reveal_window_end(&self, c: &PostCommitment) -> u64 {
-        let extension = self.full_proof_lanes.saturating_sub(c.full_lanes_at_commit);
+        let extension =
+            self.full_proof_lanes.saturating_sub(c.full_lanes_at_commit).min(self.params.post_reveal_window);
         c.commit_seq
             .saturating_add(self.params.post_reveal_delay)
             .saturating_add(self.params.post_reveal_window)
@@ -400,15 +404,16 @@ impl LedgerState {
             .collect()
     }
 
-    pub(crate) fn op_post_reveal(
-        &mut self,
+    /// Checks `source`'s PoSt reveal for `period` as ledger `seq` would
+    /// apply it; returns the sectors it proves. The pool runs it on arrival,
+    /// so a junk reveal never takes the proof lane's first places.
+    pub fn check_post_reveal(
+        &self,
         source: &AccountId,
         period: u64,
         proof_bytes: &[u8],
         seq: u64,
-        day: u64,
-        undo: &mut Undo,
-    ) -> Result<(), OpFailure> {
+    ) -> Result<Vec<ProvenSector>, OpFailure> {
         let prover = self.provers.get(source).ok_or(OpFailure::NoPostCommit)?;
         let c = prover.post.as_ref().filter(|c| c.period == period).ok_or(OpFailure::NoPostCommit)?;
         if c.revealed {
@@ -439,6 +444,19 @@ impl LedgerState {
             &reveal,
         )
         .map_err(|_| OpFailure::BadProof)?;
+        Ok(sectors)
+    }
+
+    pub(crate) fn op_post_reveal(
+        &mut self,
+        source: &AccountId,
+        period: u64,
+        proof_bytes: &[u8],
+        seq: u64,
+        day: u64,
+        undo: &mut Undo,
+    ) -> Result<(), OpFailure> {
+        let sectors = self.check_post_reveal(source, period, proof_bytes, seq)?;
         let bytes: u64 = sectors.iter().map(|s| s.sector_bytes).sum();
         self.touch_prover(*source, undo);
         self.touch_day(day, undo);
