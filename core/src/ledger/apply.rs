@@ -163,8 +163,8 @@ impl LedgerState {
         };
         self.remember_header(&header);
         self.header = header.clone();
-        #[cfg(debug_assertions)]
-        self.check_invariant()?;
+        // SPEC §5: the supply invariant after every ledger, in every build.
+        self.check_invariant_incrementally()?;
         let new_payouts = std::mem::take(&mut self.new_payouts);
         Ok(ApplyOutcome { header, results, changes, payouts_credited, new_payouts })
     }
@@ -710,6 +710,7 @@ impl LedgerState {
         let mut n = 0;
         while n < self.params.payout_batch as usize {
             let Some(p) = self.payouts.pop_front() else { break };
+            self.totals.queued_payouts -= u128::from(p.amount.units());
             if n == 0 {
                 self.mark(StateKey::Supply);
             }

@@ -300,6 +300,7 @@ impl LedgerState {
         for (account, amount) in dist.payouts {
             let p = Payout { day, account, amount };
             self.new_payouts.push(p.clone());
+            self.totals.queued_payouts += u128::from(p.amount.units());
             self.payouts.push_back(p);
         }
         Some(())

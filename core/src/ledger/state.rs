@@ -160,6 +160,25 @@ impl Wire for Payout {
     const MAX_ENCODED_LEN: usize = 64;
 }
 
+/// Running totals of what the supply invariant sums (SPEC §5), kept as
+/// ledgers apply, so the invariant is checked after every ledger in every
+/// build at the cost of the entries the ledger changed, not of every
+/// account. Derived, not committed: a full pass rebuilds them at genesis and
+/// on restore, and debug builds compare them with a full pass every ledger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub balances: u128,
+    /// Pledges locked or unlocking in accounts.
+    pub account_pledges: u128,
+    pub sector_pledges: u128,
+    /// Payouts queued and not yet credited.
+    pub queued_payouts: u128,
+}
+
+fn account_sums(a: &AccountEntry) -> (u128, u128) {
+    (u128::from(a.balance.units()), u128::from(a.pledge_locked.units()) + u128::from(a.pledge_unlocking.units()))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvariantError {
     #[error("supply invariant broken: balances {balances} + fee pool {fee_pool} + pending {pending} + pledges {pledges} (accounts and sectors) != minted {minted}")]
@@ -172,6 +191,8 @@ pub enum InvariantError {
     Pledges { accounts: u128, recorded: u64 },
     #[error("pledges in sectors ({sectors}) differ from the supply record ({recorded})")]
     SectorPledges { sectors: u128, recorded: u64 },
+    #[error("the running totals drifted from a full count: {running} vs {counted}")]
+    Drift { running: String, counted: String },
 }
 
 /// The whole ledger state a validator holds, with the tree over it.
@@ -210,6 +231,7 @@ pub struct LedgerState {
     /// The state before the last applied ledger.
     pub(crate) prev: Option<Snapshot>,
     pub(crate) new_payouts: Vec<Payout>,
+    pub(crate) totals: Totals,
 }
 
 /// The previous ledger's tree and the old values of the entries the last
@@ -261,6 +283,7 @@ impl LedgerState {
             dirty: BTreeSet::new(),
             prev: None,
             new_payouts: Vec::new(),
+            totals: Totals::default(),
         };
         let mut reserve = g.params.reserve;
         for a in g.founding_accounts.iter() {
@@ -302,7 +325,105 @@ impl LedgerState {
         s.header.params_hash = s.params_hash;
         let genesis_header = s.header.clone();
         s.recent.push_back((1, genesis_header.hash(), genesis_header.rand));
+        s.totals = s.count_totals();
         s
+    }
+
+    /// The invariant's sums by a full pass over the state.
+    pub(crate) fn count_totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for a in self.accounts.values() {
+            let (b, p) = account_sums(a);
+            t.balances += b;
+            t.account_pledges += p;
+        }
+        t.sector_pledges = self.sectors.values().map(|s| u128::from(s.pledge.units())).sum();
+        t.queued_payouts = self.payouts.iter().map(|p| u128::from(p.amount.units())).sum();
+        t
+    }
+
+    /// Moves the running totals by what the last ledger changed (the entries
+    /// it marked, whose old values the snapshot holds) and checks the
+    /// invariant against them (SPEC §5: after every ledger, release builds too).
+    pub(crate) fn check_invariant_incrementally(&mut self) -> Result<(), InvariantError> {
+        let mut t = self.totals;
+        let drift = || InvariantError::Drift { running: "a total below what it held".into(), counted: String::new() };
+        // `total + now - before`, where `before` is part of `total`.
+        let moved = |total: u128, now: u128, before: u128| (total + now).checked_sub(before).ok_or_else(drift);
+        if let Some(snap) = &self.prev {
+            for (key, old) in &snap.old {
+                match key {
+                    StateKey::Account(a) => {
+                        let before = match old {
+                            Some(StateEntry::Account(acc)) => account_sums(acc),
+                            _ => (0, 0),
+                        };
+                        let now = self.accounts.get(a).map_or((0, 0), account_sums);
+                        t.balances = moved(t.balances, now.0, before.0)?;
+                        t.account_pledges = moved(t.account_pledges, now.1, before.1)?;
+                    }
+                    StateKey::Sector(a, n) => {
+                        let before = match old {
+                            Some(StateEntry::Sector(s)) => u128::from(s.pledge.units()),
+                            _ => 0,
+                        };
+                        let now = self.sectors.get(&(*a, *n)).map_or(0, |s| u128::from(s.pledge.units()));
+                        t.sector_pledges = moved(t.sector_pledges, now, before)?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.totals = t;
+        self.check_totals(&t)?;
+        #[cfg(debug_assertions)]
+        {
+            let counted = self.count_totals();
+            if counted != t {
+                return Err(InvariantError::Drift { running: format!("{t:?}"), counted: format!("{counted:?}") });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_totals(&self, t: &Totals) -> Result<(), InvariantError> {
+        if t.account_pledges != u128::from(self.supply.locked_pledges.units()) {
+            return Err(InvariantError::Pledges {
+                accounts: t.account_pledges,
+                recorded: self.supply.locked_pledges.units(),
+            });
+        }
+        if t.sector_pledges != u128::from(self.supply.sector_pledges.units()) {
+            return Err(InvariantError::SectorPledges {
+                sectors: t.sector_pledges,
+                recorded: self.supply.sector_pledges.units(),
+            });
+        }
+        let pledges = t.account_pledges + t.sector_pledges;
+        let pending = self.supply.pending_payouts.units();
+        let minted = self.supply.minted.units();
+        let total = t.balances + u128::from(self.fee_pool.units()) + u128::from(pending) + pledges;
+        if total != u128::from(minted) || t.queued_payouts != u128::from(pending) {
+            return Err(InvariantError::Mismatch {
+                balances: t.balances,
+                fee_pool: self.fee_pool.units(),
+                pending,
+                pledges,
+                minted,
+            });
+        }
+        if self.supply.minted > self.params.supply_cap {
+            return Err(InvariantError::OverCap { minted, cap: self.params.supply_cap.units() });
+        }
+        let emitted = u128::from(self.supply.phase1_emitted.units()) + u128::from(self.supply.phase2_emitted.units());
+        if u128::from(self.params.reserve.units()) + emitted != u128::from(minted) {
+            return Err(InvariantError::Emissions {
+                minted,
+                reserve: self.params.reserve.units(),
+                emitted: emitted as u64,
+            });
+        }
+        Ok(())
     }
 
     pub fn account(&self, id: &AccountId) -> Option<&AccountEntry> {
@@ -387,48 +508,7 @@ impl LedgerState {
     /// = minted ≤ cap`, and `minted = reserve + Σ emissions`. Sums actual
     /// balances, independently of the running totals.
     pub fn check_invariant(&self) -> Result<(), InvariantError> {
-        let balances: u128 = self.accounts.values().map(|a| u128::from(a.balance.units())).sum();
-        let pledges: u128 = self
-            .accounts
-            .values()
-            .map(|a| u128::from(a.pledge_locked.units()) + u128::from(a.pledge_unlocking.units()))
-            .sum();
-        if pledges != u128::from(self.supply.locked_pledges.units()) {
-            return Err(InvariantError::Pledges { accounts: pledges, recorded: self.supply.locked_pledges.units() });
-        }
-        let in_sectors: u128 = self.sectors.values().map(|s| u128::from(s.pledge.units())).sum();
-        if in_sectors != u128::from(self.supply.sector_pledges.units()) {
-            return Err(InvariantError::SectorPledges {
-                sectors: in_sectors,
-                recorded: self.supply.sector_pledges.units(),
-            });
-        }
-        let pledges = pledges + in_sectors;
-        let queued: u128 = self.payouts.iter().map(|p| u128::from(p.amount.units())).sum();
-        let pending = self.supply.pending_payouts.units();
-        let minted = self.supply.minted.units();
-        let total = balances + u128::from(self.fee_pool.units()) + u128::from(pending) + pledges;
-        if total != u128::from(minted) || queued != u128::from(pending) {
-            return Err(InvariantError::Mismatch {
-                balances,
-                fee_pool: self.fee_pool.units(),
-                pending,
-                pledges,
-                minted,
-            });
-        }
-        if self.supply.minted > self.params.supply_cap {
-            return Err(InvariantError::OverCap { minted, cap: self.params.supply_cap.units() });
-        }
-        let emitted = self.supply.phase1_emitted.units() as u128 + self.supply.phase2_emitted.units() as u128;
-        if u128::from(self.params.reserve.units()) + emitted != u128::from(minted) {
-            return Err(InvariantError::Emissions {
-                minted,
-                reserve: self.params.reserve.units(),
-                emitted: emitted as u64,
-            });
-        }
-        Ok(())
+        self.check_totals(&self.count_totals())
     }
 
     /// Records that `key` is about to change: call before mutating it, so the
@@ -522,6 +602,7 @@ impl LedgerState {
         s.payouts = payouts.into();
         s.recent = recent.into_iter().filter(|(seq, _, _)| *seq <= header.seq).collect();
         s.flush_tree();
+        s.totals = s.count_totals();
         if s.tree.root() != header.state_root {
             return Err(format!(
                 "stored state hashes to {}, but ledger {} committed {}",
@@ -582,6 +663,7 @@ impl LedgerState {
             self.dirty.insert(StateKey::Day(d));
         }
         self.flush_tree();
+        self.totals = self.count_totals();
         self.header.state_root = self.tree.root();
         let h = self.header.clone();
         self.recent.clear();
@@ -602,6 +684,48 @@ impl LedgerState {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn small_state() -> (LedgerState, AccountId) {
+        let founder = AccountId(PublicKey([9; 32]));
+        let g = Genesis {
+            network_passphrase: "invariant tests".into(),
+            genesis_time: 1_700_000_000,
+            protocol_version: 1,
+            validators: BoundedVec::default(),
+            reserve_account: AccountId(PublicKey([1; 32])),
+            founding_accounts: BoundedVec::try_from_vec(vec![crate::ledger::GenesisAccount {
+                account: founder,
+                balance: Amount(1_000),
+            }])
+            .unwrap(),
+            params: Params::devnet(1_000, 60),
+        };
+        (LedgerState::from_genesis(&g), founder)
+    }
+
+    /// DW4 of issue 16: the release-build invariant is kept from running
+    /// totals; a ledger that mints a unit from nothing (a marked balance
+    /// raised with no emission) fails it, whatever the full count would cost.
+    #[test]
+    fn the_incremental_invariant_catches_money_made_from_nothing() {
+        let (mut s, founder) = small_state();
+        s.prev = Some(Snapshot { header: s.header.clone(), tree: s.tree.clone(), old: Default::default() });
+        assert_eq!(s.check_invariant_incrementally(), Ok(()));
+        s.mark(StateKey::Account(founder));
+        if let Some(a) = s.accounts.get_mut(&founder) {
+            a.balance = Amount(a.balance.units() + 1);
+        }
+        assert!(matches!(s.check_invariant_incrementally(), Err(InvariantError::Mismatch { .. })));
+        // A pledge moved into an account without the supply record: refused too.
+        let (mut s, founder) = small_state();
+        s.prev = Some(Snapshot { header: s.header.clone(), tree: s.tree.clone(), old: Default::default() });
+        s.mark(StateKey::Account(founder));
+        if let Some(a) = s.accounts.get_mut(&founder) {
+            a.balance = Amount(a.balance.units() - 10);
+            a.pledge_locked = Amount(10);
+        }
+        assert!(matches!(s.check_invariant_incrementally(), Err(InvariantError::Pledges { .. })));
+    }
 
     proptest! {
         /// The allocation-free account-key hash is the codec's bytes hashed.

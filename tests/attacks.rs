@@ -1,0 +1,316 @@
+//! The attacker suite (issue 16): the review's findings replayed the way a
+//! thief would, against real validator processes over QUIC, each a scenario
+//! that succeeded on the code the review was filed against. After each, the
+//! network keeps closing ledgers, every validator agrees, and honest taps are
+//! paid a place.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use watt_core::address::{AccountId, NodeId};
+use watt_core::amount::Amount;
+use watt_core::codec::{decode, BoundedBytes, BoundedVec};
+use watt_core::crypto::{Hash256, Keypair};
+use watt_core::ledger::state::DayRecord;
+use watt_core::ledger::{
+    Attest, Invite, LedgerHeader, OpFailure, Operation, StateEntry, StateKey, Transaction, TransactionBody, TxOutcome,
+};
+use watt_core::scp::Pledges;
+use watt_core::wire::{Request, Response, TxRejection};
+use watt_e2e::Network;
+
+/// A phone-protocol client that keeps one connection per validator.
+struct Phone {
+    rt: tokio::runtime::Runtime,
+    endpoint: quinn::Endpoint,
+    nodes: Vec<(SocketAddr, NodeId)>,
+    conns: Vec<Option<quinn::Connection>>,
+}
+
+impl Phone {
+    fn new(net: &Network) -> Phone {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let endpoint = rt.block_on(async { quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap() });
+        let g = net.genesis();
+        let nodes: Vec<(SocketAddr, NodeId)> = (0..net.n).map(|i| (net.listen(i), g.validators[i].node_id)).collect();
+        let conns = nodes.iter().map(|_| None).collect();
+        Phone { rt, endpoint, nodes, conns }
+    }
+
+    fn ask(&mut self, i: usize, req: &Request) -> Option<Response> {
+        for _ in 0..2 {
+            if self.conns[i].as_ref().is_none_or(|c| c.close_reason().is_some()) {
+                let (addr, node) = self.nodes[i];
+                let cfg = watt_core::net::tls::phone_client_config(&node).expect("tls");
+                let endpoint = self.endpoint.clone();
+                self.conns[i] =
+                    self.rt.block_on(async move { endpoint.connect_with(cfg, addr, "watt-node").ok()?.await.ok() });
+            }
+            let conn = self.conns[i].clone()?;
+            let answer = self.rt.block_on(watt_core::net::request_within(&conn, req, Duration::from_secs(5)));
+            match answer {
+                Ok(r) => return Some(r),
+                Err(_) => self.conns[i] = None,
+            }
+        }
+        None
+    }
+
+    fn latest(&mut self, i: usize) -> (LedgerHeader, watt_core::wire::ExternalizeProof) {
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(Response::Latest { header, proof }) = self.ask(i, &Request::GetLatest) {
+                return (header, proof);
+            }
+            assert!(Instant::now() < end, "validator {i} never answered GetLatest");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn submit(&mut self, i: usize, tx: &Transaction) -> Response {
+        self.ask(i, &Request::SubmitTx(tx.clone())).expect("an answer to SubmitTx")
+    }
+
+    /// The outcome and ledger of an applied transaction, within `secs`.
+    fn outcome(&mut self, i: usize, hash: Hash256, secs: u64) -> (u64, TxOutcome) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(Response::Tx { header_seq, result, .. }) = self.ask(i, &Request::GetTx { hash }) {
+                return (header_seq, result.outcome);
+            }
+            assert!(Instant::now() < end, "transaction {hash} was not applied within {secs} s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn entry(&mut self, i: usize, key: StateKey) -> Option<StateEntry> {
+        match self.ask(i, &Request::GetEntry { key }) {
+            Some(Response::Entry { entry: Some(bytes), .. }) => decode(&bytes).ok(),
+            _ => None,
+        }
+    }
+
+    fn header_hash(&mut self, i: usize, seq: u64) -> Option<Hash256> {
+        match self.ask(i, &Request::GetHeaders { from: seq, count: 1 }) {
+            Some(Response::Headers { headers }) => headers.first().map(LedgerHeader::hash),
+            _ => None,
+        }
+    }
+}
+
+fn sign(key: &Keypair, seq_num: u64, fee: u64, ops: Vec<Operation>, net: &watt_core::crypto::NetworkId) -> Transaction {
+    let body = TransactionBody {
+        source: AccountId(key.public()),
+        seq_num,
+        fee: Amount(fee),
+        max_ledger: None,
+        ops: BoundedVec::try_from_vec(ops).expect("ops"),
+    };
+    body.sign(key, net)
+}
+
+fn tap(
+    key: &Keypair,
+    seq_num: u64,
+    tip: &LedgerHeader,
+    invite: Option<Invite>,
+    net: &watt_core::crypto::NetworkId,
+) -> Transaction {
+    let op = Operation::Attest(Attest {
+        day: tip.day,
+        anchor_seq: tip.seq,
+        anchor_hash: tip.hash(),
+        invite,
+        device_token: None,
+    });
+    sign(key, seq_num, 0, vec![op], net)
+}
+
+fn founders(n: usize) -> (Vec<Keypair>, Vec<String>) {
+    let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate().expect("key")).collect();
+    let mut args = Vec::new();
+    for k in &keys {
+        args.push("--founder".to_string());
+        args.push(AccountId(k.public()).to_string());
+    }
+    (keys, args)
+}
+
+fn day_record(phone: &mut Phone, day: u64) -> DayRecord {
+    match phone.entry(0, StateKey::Day(day)) {
+        Some(StateEntry::Day(r)) => r,
+        other => panic!("day {day}'s record: {other:?}"),
+    }
+}
+
+/// Issue 16 #2: one fee-free transaction of 100 zero payments opened 100
+/// accounts that then tapped without an inviter, around every sybil limit.
+#[test]
+fn a_hundred_paid_wallets_cannot_tap_their_way_in() {
+    let (keys, args) = founders(1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let net = Network::start_with("attack-wallets", 4, 400, 3_600, &args);
+    let g = net.genesis();
+    let id = g.network_id();
+    let mut phone = Phone::new(&net);
+    let (tip, _) = phone.latest(0);
+    let wallets: Vec<Keypair> = (0..100).map(|_| Keypair::generate().unwrap()).collect();
+    let pays = wallets.iter().map(|w| Operation::Pay { to: AccountId(w.public()), amount: Amount::ZERO }).collect();
+    let paying = sign(&keys[0], 1, 0, pays, &id);
+    assert!(matches!(phone.submit(0, &paying), Response::TxAccepted { .. }));
+    assert_eq!(phone.outcome(1, paying.hash(), 30).1, TxOutcome::Success);
+    let before = day_record(&mut phone, tip.day);
+    let (tip, _) = phone.latest(2);
+    for (n, w) in wallets.iter().enumerate() {
+        match phone.submit(n % 4, &tap(w, 1, &tip, None, &id)) {
+            Response::TxRejected { reason: TxRejection::WouldFail(OpFailure::InviterNotEligible), .. } => {}
+            other => panic!("a wallet's tap without an invite: {other:?}"),
+        }
+    }
+    // Two ledgers later nothing changed: no new miner, no attester.
+    let seq = net.seq(0);
+    assert!(net.wait_for(30, |n| n.seq(0) >= seq + 2), "the network stalled");
+    let after = day_record(&mut phone, tip.day);
+    assert_eq!((after.new_accounts, after.attesters), (before.new_accounts, before.attesters));
+    for i in 0..4 {
+        let Some(StateEntry::Account(a)) = phone.entry(i, StateKey::Account(AccountId(wallets[0].public()))) else {
+            panic!("the wallet exists");
+        };
+        assert!(!a.is_miner() && a.last_attest_day.is_none());
+    }
+}
+
+/// Issue 16 #1 and #5: a pool full of fat proofs and a flood of 6,000 junk
+/// first taps while honest phones tap. Before, two fat proofs made a value
+/// no peer could fetch (consensus halted) and junk filled the tap lane. Now
+/// every honest tap lands within 3 ledgers and no ledger is late by more
+/// than one nomination timeout.
+#[test]
+fn fat_proofs_and_six_thousand_junk_taps_do_not_delay_an_honest_tap() {
+    let ledger_ms = 500;
+    let (keys, args) = founders(8);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let net = Network::start_with("attack-flood", 4, ledger_ms, 3_600, &args);
+    let id = net.genesis().network_id();
+    let mut phone = Phone::new(&net);
+    let (tip, _) = phone.latest(0);
+    assert!(net.wait_for(30, |n| n.seq(0) >= tip.seq + 2), "the network did not start");
+    let start_seq = net.seq(0);
+    // Fat proofs (900 KB of junk each, fee 0): two would have halted consensus.
+    for (n, k) in keys[4..].iter().enumerate() {
+        for seq in 1..=3u64 {
+            let proof = BoundedBytes::try_from_vec(vec![0xa5; 900 * 1024]).unwrap();
+            let op = Operation::SectorProveCommit { sector_number: seq, proof };
+            let r = phone.submit(n % 4, &sign(k, seq, 0, vec![op], &id));
+            assert!(matches!(r, Response::TxAccepted { .. } | Response::TxRejected { .. }), "{r:?}");
+        }
+    }
+    // 6,000 junk first taps: no invite, a forged one, one from a non-miner.
+    let (tip, _) = phone.latest(1);
+    let mallory = Keypair::generate().unwrap();
+    let eligible = AccountId(keys[0].public());
+    let mut refused = 0;
+    for n in 0..6_000u32 {
+        let junk = Keypair::generate().unwrap();
+        let invitee = AccountId(junk.public());
+        let invite = match n % 3 {
+            0 => None,
+            1 => Some(Invite { inviter: eligible, ..Invite::sign(&mallory, &id, &invitee, tip.day + 3) }),
+            _ => Some(Invite::sign(&mallory, &id, &invitee, tip.day + 3)),
+        };
+        match phone.submit((n % 4) as usize, &tap(&junk, 1, &tip, invite, &id)) {
+            Response::TxRejected { .. } | Response::Error { .. } => refused += 1,
+            other => panic!("junk tap {n} was taken: {other:?}"),
+        }
+    }
+    assert_eq!(refused, 6_000);
+    // Honest taps: the four founders, each submitted now, each applied within 3 ledgers.
+    let (tip, _) = phone.latest(0);
+    for (n, k) in keys[..4].iter().enumerate() {
+        let t = tap(k, 1, &tip, None, &id);
+        let at = net.seq(n);
+        assert!(matches!(phone.submit(n, &t), Response::TxAccepted { .. }), "an honest tap is admitted");
+        let (seq, outcome) = phone.outcome(n, t.hash(), 30);
+        assert_eq!(outcome, TxOutcome::Success);
+        assert!(seq <= at + 3, "founder {n}'s tap landed in ledger {seq}, submitted at {at}");
+    }
+    // Ledgers kept closing on time through all of it, and every validator agrees.
+    let seq = net.seq(0);
+    assert!(seq >= start_seq + 5, "ledgers stalled ({start_seq} -> {seq})");
+    for i in 0..4 {
+        let st = net.status(i).expect("status");
+        let late: Vec<u64> = st["close_interval_ms_recent"]
+            .as_array()
+            .expect("intervals")
+            .iter()
+            .filter_map(|v| v.as_u64())
+            .filter(|ms| *ms > 2 * ledger_ms + 250)
+            .collect();
+        assert!(late.is_empty(), "validator {i} closed ledgers late: {late:?}");
+    }
+    let agreed = seq - 1;
+    let hashes: Vec<Option<Hash256>> = (0..4).map(|i| phone.header_hash(i, agreed)).collect();
+    assert!(hashes.iter().all(|h| h.is_some() && *h == hashes[0]), "validators disagree at {agreed}: {hashes:?}");
+}
+
+/// Issue 16 #4: anyone could submit a validator's `Participation`, and a
+/// node restarted within the claim window counted already-counted slots
+/// again: a different state root. Now a stranger is refused and a claim
+/// after a restart gives every node the same root.
+#[test]
+fn participation_from_a_stranger_is_refused_and_after_a_restart_every_node_agrees() {
+    let (keys, args) = founders(1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut net = Network::start_with("attack-participation", 4, 400, 3_600, &args);
+    let id = net.genesis().network_id();
+    let x = net.node_key(0);
+    let x_node = NodeId(x.public());
+    let mut phone = Phone::new(&net);
+    // X's account exists (a payment opens it as a wallet).
+    let open =
+        sign(&keys[0], 1, 0, vec![Operation::Pay { to: AccountId(x.public()), amount: Amount(10_000_000) }], &id);
+    phone.submit(0, &open);
+    phone.outcome(0, open.hash(), 30);
+    // X's own envelopes of the newest slot, from a validator that never stopped.
+    let claim = |phone: &mut Phone| -> Operation {
+        let (_, proof) = phone.latest(0);
+        let envelopes: Vec<_> = proof.envelopes().into_iter().filter(|e| e.statement.node_id == x_node).collect();
+        assert!(
+            envelopes
+                .iter()
+                .all(|e| matches!(e.statement.pledges, Pledges::Confirm { .. } | Pledges::Externalize { .. }))
+                && !envelopes.is_empty(),
+            "X signed the latest slot"
+        );
+        Operation::Participation { node_id: x_node, envelopes: BoundedVec::try_from_vec(envelopes).unwrap() }
+    };
+    // A stranger submits X's public envelopes: refused.
+    let stolen = sign(&keys[0], 2, 0, vec![claim(&mut phone)], &id);
+    phone.submit(0, &stolen);
+    assert_eq!(phone.outcome(0, stolen.hash(), 30).1, TxOutcome::OpFailed { index: 0, reason: OpFailure::NotOwner });
+    // Validator 1 is killed and restarted; X then claims a slot its
+    // signature was already counted for, within the window.
+    net.kill(1);
+    net.start_node(1);
+    assert!(
+        net.wait_for(60, |n| {
+            let (s0, s1) = (n.seq(0), n.seq(1));
+            s1 > 0 && s1 + 1 >= s0
+        }),
+        "validator 1 did not catch up"
+    );
+    let own = sign(&x, 1, 0, vec![claim(&mut phone)], &id);
+    let r = phone.submit(1, &own);
+    assert!(
+        matches!(r, Response::TxAccepted { .. }),
+        "X's claim: {r:?} (seqs {:?})",
+        (0..4).map(|i| net.seq(i)).collect::<Vec<_>>()
+    );
+    let (applied, outcome) = phone.outcome(1, own.hash(), 30);
+    assert_eq!(outcome, TxOutcome::Success);
+    // Every node, the restarted one too, agrees on that ledger and keeps closing.
+    assert!(net.wait_for(30, |n| (0..4).all(|i| n.seq(i) >= applied + 3)), "a validator fell behind");
+    for s in [applied, applied + 2] {
+        let hashes: Vec<Option<Hash256>> = (0..4).map(|i| phone.header_hash(i, s)).collect();
+        assert!(hashes.iter().all(|h| h.is_some() && *h == hashes[0]), "validators disagree at {s}: {hashes:?}");
+    }
+}
