@@ -207,7 +207,11 @@ pub enum Request {
     GetTx {
         hash: Hash256,
     },
-    GetNodes,
+    /// One page of the validator directory: validator-set members first, then
+    /// other announced nodes, each group by id, after `after` (None: from the start).
+    GetNodes {
+        after: Option<NodeId>,
+    },
     GetQsetChanges {
         from: u64,
     },
@@ -265,6 +269,8 @@ pub enum Response {
     Nodes {
         header_seq: u64,
         nodes: BoundedVec<NodeInfo, 1000>,
+        /// Where the next page starts (`GetNodes { after }`); None on the last page.
+        next: Option<NodeId>,
     },
     QsetChanges {
         changes: BoundedVec<ProvenUpgrade, 64>,
@@ -281,6 +287,10 @@ pub enum Response {
         proof: StateProof,
     },
 }
+
+/// Most encoded bytes of directory entries in one `Nodes` page: a quorum set
+/// can be ~40 KB, so a page is cut by bytes as well as by count.
+pub const MAX_NODES_PAGE_BYTES: usize = 512 * 1024;
 
 /// Largest state entry a node serves (`StateEntry::MAX_ENCODED_LEN`).
 pub const MAX_ENTRY_BYTES: usize = 128 * 1024;

@@ -927,7 +927,9 @@ fn only_validator_set_members_propose_and_their_vrf_keys_are_fixed() {
     use watt_core::ledger::value::{check_value_header, ValueError};
     let vrf_of = |tag: &str| VrfKeypair::from_seed(blake3::hash(tag.as_bytes()).as_bytes());
     let (a, v, sybil) = (key("a"), key("v"), key("sybil"));
-    let mut g = genesis(&[&a], &[&v], params());
+    let mut p = params();
+    p.node_announce_fee = Amount(UNITS_PER_WATT);
+    let mut g = genesis(&[&a], &[&v], p);
     g.validators.as_mut_slice()[0].vrf_key = vrf_of("v").public();
     let mut ch = Chain::new(&g);
     let announce = |ch: &Chain, node_key: &Keypair, vrf: &str| Operation::AnnounceNode {
@@ -1131,4 +1133,71 @@ fn wallets_never_vouch_a_sybil_out_of_probation() {
     }
     // a: 1.0; the sybil: 1.0 on probation, × 0.5.
     assert_eq!(ch.state.day_record(day).unwrap().total_weights[0], 1_500_000);
+}
+
+/// Issue 16 #10: `GetNodes` answered up to 1,000 entries with no byte cap
+/// (a quorum set can be ~40 KB, and announcing was free), so the answer
+/// passed the 4 MiB frame and phones refused it, and sybil ids sorting low
+/// pushed real validators out of it. Pages are cut by bytes, validators come
+/// first, and each announcement costs `node_announce_fee`.
+#[test]
+fn the_directory_pages_by_bytes_puts_validators_first_and_announcing_costs() {
+    use watt_core::codec::encode;
+    use watt_core::crypto::Domain;
+    use watt_core::ledger::directory::MAX_NODES_PER_PAGE;
+    use watt_core::wire::MAX_NODES_PAGE_BYTES;
+    let (a, poor, v) = (key("a"), key("poor"), key("v"));
+    let mut p = params();
+    p.node_announce_fee = Amount(UNITS_PER_WATT);
+    let g = genesis(&[&a], &[&v], p);
+    let mut ch = Chain::new(&g);
+    // A big quorum set (~19 KB) for every sybil node.
+    let members: Vec<NodeId> = (0..600u32).map(|i| node(&key(&format!("member{i}")))).collect();
+    let big = QuorumSet::flat(1, members);
+    let announce = |ch: &Chain, owner: &Keypair, k: &Keypair| Operation::AnnounceNode {
+        node_id: node(k),
+        vrf_key: k.public(),
+        addresses: BoundedVec::new(),
+        quorum_set: big.clone(),
+        proof_of_key: k.sign(&ch.net, Domain::NodeKeyProof, &encode(&acct(owner))),
+    };
+    let sybils: Vec<Keypair> = (0..40).map(|i| key(&format!("sybil{i}"))).collect();
+    let (balance, pool) = (ch.balance(&a), ch.state.fee_pool().units());
+    for s in &sybils {
+        let op = announce(&ch, &a, s);
+        ch.submit(&a, 0, vec![op]);
+    }
+    ok(&ch.close(vec![]));
+    assert_eq!(ch.balance(&a), balance - 40 * UNITS_PER_WATT, "each announcement costs the fee");
+    assert_eq!(ch.state.fee_pool().units(), pool + 40 * UNITS_PER_WATT, "into the fee pool");
+    // A wallet without the fee cannot announce.
+    ch.submit(&a, 0, vec![Operation::Pay { to: acct(&poor), amount: Amount(10) }]);
+    ok(&ch.close(vec![]));
+    let op = announce(&ch, &poor, &key("one more"));
+    ch.submit(&poor, 0, vec![op]);
+    failed(&ch.close(vec![])[0], OpFailure::Underfunded);
+    // Pages: validators first, each within the byte cap, every node reached once.
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = ch.state.directory_page(after).expect("a provable ledger");
+        assert!(page.nodes.len() <= MAX_NODES_PER_PAGE);
+        let frame = watt_core::codec::to_bytes(&page.nodes).unwrap().len();
+        assert!(frame <= MAX_NODES_PAGE_BYTES, "a page of {frame} bytes");
+        if pages == 0 {
+            assert_eq!(page.nodes[0].node_id, node(&v), "the validator set comes first");
+        }
+        seen.extend(page.nodes.iter().map(|n| n.node_id));
+        pages += 1;
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert!(pages >= 2, "40 entries of ~19 KB need more than one page");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (41, 41), "every node once");
 }

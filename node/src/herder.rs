@@ -16,9 +16,7 @@ use watt_core::ledger::value::check_value_header;
 use watt_core::ledger::{Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
 use watt_core::scp::proof::{verify_externalize_proof, verify_externalize_proof_with};
 use watt_core::scp::{Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value};
-use watt_core::wire::{
-    CatchupLedger, ExternalizeProof, HeaderPush, NodeInfo, PeerMessage, Request, Response, TxRejection,
-};
+use watt_core::wire::{CatchupLedger, ExternalizeProof, HeaderPush, PeerMessage, Request, Response, TxRejection};
 
 /// Ledgers sent per catch-up answer.
 pub const CATCHUP_BATCH: u32 = 32;
@@ -979,26 +977,15 @@ impl Herder {
                     },
                 }
             }
-            Request::GetNodes => {
-                // Proven against the header a phone can verify (the previous one).
-                let state = self.state();
-                let mut header_seq = None;
-                let mut nodes: Vec<NodeInfo> = Vec::new();
-                for id in state.nodes().map(|(id, _)| *id).take(1000) {
-                    if let Some((header, Some(watt_core::ledger::StateEntry::Node(entry)), proof)) =
-                        state.prove_previous(&StateKey::Node(id))
-                    {
-                        header_seq = Some(header.seq);
-                        nodes.push(NodeInfo { node_id: id, entry, proof });
-                    }
-                }
-                match header_seq {
-                    Some(header_seq) => {
-                        Response::Nodes { header_seq, nodes: BoundedVec::try_from_vec(nodes).unwrap_or_default() }
-                    }
-                    None => err("no provable state yet; retry after the next ledger"),
-                }
-            }
+            Request::GetNodes { after } => match self.state().directory_page(after) {
+                Some(page) => Response::Nodes {
+                    header_seq: page.header_seq,
+                    // A page holds at most MAX_NODES_PER_PAGE, the message's bound.
+                    nodes: BoundedVec::from_iter_capped(page.nodes),
+                    next: page.next,
+                },
+                None => err("no provable state yet; retry after the next ledger"),
+            },
             Request::GetQsetChanges { .. } => Response::QsetChanges { changes: BoundedVec::new() },
             Request::Subscribe => Response::Subscribed,
         }

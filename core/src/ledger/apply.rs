@@ -389,9 +389,10 @@ impl LedgerState {
                 Ok(())
             }
             Operation::AnnounceNode { node_id, vrf_key, addresses, quorum_set, proof_of_key } => {
-                if !self.accounts.contains_key(source) {
-                    return Err(OpFailure::NoSuchAccount);
-                }
+                let balance = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?.balance;
+                let fee = self.params.node_announce_fee;
+                let left = balance.checked_sub(fee).map_err(|_| OpFailure::Underfunded)?;
+                let fee_pool = self.fee_pool.checked_add(fee).map_err(|_| OpFailure::Overflow)?;
                 crate::crypto::verify(
                     node_id.public_key(),
                     &self.network_id,
@@ -412,6 +413,13 @@ impl LedgerState {
                 if rekey && self.reward_set.contains(node_id) {
                     return Err(OpFailure::KeyFixed);
                 }
+                // The announcement's price goes to the fee pool (paid out with the day's fees).
+                self.touch_account(*source, undo);
+                self.touch_fee_pool(undo);
+                if let Some(acc) = self.accounts.get_mut(source) {
+                    acc.balance = left;
+                }
+                self.fee_pool = fee_pool;
                 if !undo.nodes.iter().any(|(n, _)| n == node_id) {
                     undo.nodes.push((*node_id, self.nodes.get(node_id).cloned()));
                 }

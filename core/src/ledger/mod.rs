@@ -1,6 +1,7 @@
 //! The ledger (SPEC §3, §5): objects, parameters, genesis.
 
 pub mod apply;
+pub mod directory;
 pub mod distribution;
 pub mod genesis;
 pub mod params;

@@ -64,6 +64,9 @@ pub struct Params {
     pub proof_lane_min_bytes: u32,
     /// Largest encoded transaction a pool admits or a tx set may hold.
     pub max_tx_bytes: u32,
+    /// What each `AnnounceNode` costs, into the fee pool: the directory is
+    /// served to every phone, so filling it with sybil nodes is not free.
+    pub node_announce_fee: Amount,
 }
 
 impl Wire for Params {
@@ -119,6 +122,7 @@ impl Params {
             max_proof_bytes_per_ledger: 1024 * 1024,
             proof_lane_min_bytes: 64 * 1024,
             max_tx_bytes: 1024 * 1024,
+            node_announce_fee: Amount(100 * crate::amount::UNITS_PER_WATT),
         }
     }
 

@@ -208,7 +208,7 @@ impl LedgerState {
         self.mark(StateKey::Prover(id));
     }
 
-    fn touch_fee_pool(&mut self, undo: &mut Undo) {
+    pub(crate) fn touch_fee_pool(&mut self, undo: &mut Undo) {
         if undo.fee_pool.is_none() {
             undo.fee_pool = Some(self.fee_pool);
         }

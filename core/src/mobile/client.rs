@@ -339,6 +339,9 @@ impl WattClient {
             .unwrap_or_else(|| crate::scp::QuorumSet::flat(0, vec![]))
     }
 
+    /// Most directory pages a phone reads (each at most 512 KiB).
+    const MAX_DIRECTORY_PAGES: usize = 8;
+
     /// Fetches the validator directory with its proofs, keeps the proven
     /// entries, and adds nodes run by trust-graph neighbours (security
     /// circles, breadth-first) and high-PageRank nodes to the node list.
@@ -352,32 +355,35 @@ impl WattClient {
         let timeout = Duration::from_millis(self.inner.config.request_timeout_ms);
         let mut proven: Vec<(NodeId, crate::ledger::state::NodeEntry)> = Vec::new();
         let mut answered_by = None;
-        for (node, conn) in &conns {
-            match request_within(conn, &Request::GetNodes, timeout).await {
-                Ok(Response::Nodes { header_seq, nodes }) if header_seq == tip.header.seq => {
-                    let mut bad = None;
-                    for n in nodes.iter() {
-                        match prove_state(
-                            &tip.header,
-                            &StateKey::Node(n.node_id),
-                            &StateEntry::Node(n.entry.clone()),
-                            &n.proof,
-                        ) {
-                            Ok(()) => proven.push((n.node_id, n.entry.clone())),
-                            Err(e) => bad = Some(e),
-                        }
-                    }
-                    if let Some(e) = bad {
-                        let events = st.light.on_invalid(*node, &e);
-                        drop(events);
-                        proven.clear();
-                        continue;
-                    }
-                    answered_by = Some(*node);
-                    break;
+        'nodes: for (node, conn) in &conns {
+            // Page by page (validator-set members come first), at most
+            // MAX_DIRECTORY_PAGES: every entry proven against the verified header.
+            proven.clear();
+            let mut after = None;
+            for _page in 0..Self::MAX_DIRECTORY_PAGES {
+                let Ok(Response::Nodes { header_seq, nodes, next }) =
+                    request_within(conn, &Request::GetNodes { after }, timeout).await
+                else {
+                    continue 'nodes;
+                };
+                if header_seq != tip.header.seq {
+                    continue 'nodes;
                 }
-                _ => continue,
+                for n in nodes.iter() {
+                    let entry = StateEntry::Node(n.entry.clone());
+                    if let Err(e) = prove_state(&tip.header, &StateKey::Node(n.node_id), &entry, &n.proof) {
+                        drop(st.light.on_invalid(*node, &e));
+                        continue 'nodes;
+                    }
+                    proven.push((n.node_id, n.entry.clone()));
+                }
+                match next {
+                    Some(n) if !nodes.is_empty() => after = Some(n),
+                    _ => break,
+                }
             }
+            answered_by = Some(*node);
+            break;
         }
         drop(st);
         if answered_by.is_none() {
