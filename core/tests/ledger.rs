@@ -687,8 +687,10 @@ mod pool {
         let v = key("v");
         let g = genesis(&refs, &[&v], params());
         let ch = Chain::new(&g);
-        let cap = u64::from(ch.state.params.max_tx_set_bytes);
-        let mut pool = TxPool::new(1000, 5000, 1); // one set's worth
+        // One set's worth of the non-attestation share (2 MiB less the taps' 768 KiB).
+        let p = &ch.state.params;
+        let cap = u64::from(p.max_tx_set_bytes) - watt_core::ledger::pool::attestation_bytes(p);
+        let mut pool = TxPool::new(1000, 5000, 1);
         let mut refused = 0;
         for (i, s) in senders.iter().enumerate() {
             match pool.add(fat_proof(&ch.net, s, 1, i as u64, 900 * 1024), &ch.state) {
@@ -699,10 +701,45 @@ mod pool {
             assert!(pool.bytes() <= cap, "{} pending bytes", pool.bytes());
         }
         assert_eq!(refused, 0, "each better fee evicts the lowest");
-        assert_eq!(pool.len(), 2, "two 900 KB proofs fit one set's worth");
+        assert_eq!(pool.len(), 1, "one 900 KB proof fits 1.25 MiB; the best fee is the one kept");
+        assert!(pool.contains(&fat_proof(&ch.net, &senders[7], 1, 7, 900 * 1024).hash()));
         let again = pool.waiting(10, 0, 1000, cap / 4);
         assert_eq!(again.len(), 0, "a re-flood stays within its byte limit");
-        assert_eq!(pool.waiting(10, 0, 1000, cap).len(), 2);
+        assert_eq!(pool.waiting(10, 0, 1000, cap).len(), 1);
+    }
+
+    /// Found attacking the fixes (second review): fat zero-fee proofs shared
+    /// one byte counter with taps, so 8 MiB of junk from a free wallet made
+    /// every validator refuse every tap with `PoolFull`. Each lane has its own.
+    #[test]
+    fn fat_junk_in_the_pool_never_locks_out_a_tap() {
+        let senders: Vec<Keypair> = (0..12).map(|i| key(&format!("junk{i}"))).collect();
+        let mut refs: Vec<&Keypair> = senders.iter().collect();
+        let tapper = key("tapper");
+        refs.push(&tapper);
+        let v = key("v");
+        let g = genesis(&refs, &[&v], params());
+        let ch = Chain::new(&g);
+        let mut pool = TxPool::new(1000, 5000, 1);
+        for s in &senders {
+            let _ = pool.add(fat_proof(&ch.net, s, 1, 0, 1000 * 1024), &ch.state);
+        }
+        assert!(pool.len() >= 1);
+        pool.add(ch.attest_tx(&tapper), &ch.state).expect("a tap still gets a place");
+    }
+
+    /// Found attacking the fixes (second review): a full pool evicted the new
+    /// transaction's own predecessor, leaving a gap nothing could fill.
+    #[test]
+    fn a_full_pool_never_evicts_the_senders_own_earlier_transaction() {
+        let (a, b, v) = (key("a"), key("b"), key("v"));
+        let g = genesis(&[&a, &b], &[&v], params());
+        let ch = Chain::new(&g);
+        let mut pool = TxPool::new(1, 10, 2); // room for 2 ordinary
+        pool.add(pay(&ch.net, &a, 1, 10, &v), &ch.state).unwrap();
+        pool.add(pay(&ch.net, &b, 1, 20, &v), &ch.state).unwrap();
+        assert_eq!(pool.add(pay(&ch.net, &a, 2, 1_000, &v), &ch.state), Err(TxRejection::InsufficientFee));
+        assert!(pool.contains(&pay(&ch.net, &a, 1, 10, &v).hash()), "a's first transaction stays");
     }
 
     /// Issue 16 #14: combine picked the candidate with the most operations,
@@ -1200,4 +1237,63 @@ fn the_directory_pages_by_bytes_puts_validators_first_and_announcing_costs() {
     unique.sort();
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (41, 41), "every node once");
+}
+
+/// Found attacking the fixes (second review): fees were charged as each
+/// transaction applied, so an account could claim fees that its own
+/// earlier payment in the same set left unpayable: those transactions were
+/// rejected for free, filling ledgers (and winning combine on claimed
+/// fees) at no cost. Every fee is taken before any operation runs.
+#[test]
+fn every_claimed_fee_is_paid_before_any_operation_runs() {
+    let (a, b, v) = (key("a"), key("b"), key("v"));
+    let g = genesis(&[&a, &b], &[&v], params());
+    let mut ch = Chain::new(&g);
+    let balance = ch.balance(&a);
+    let pool_before = ch.state.fee_pool().units();
+    ch.submit(&a, 1, vec![Operation::Pay { to: acct(&b), amount: Amount(balance - 1) }]);
+    ch.submit(&a, UNITS_PER_WATT, vec![Operation::Pay { to: acct(&b), amount: Amount::ZERO }]);
+    let r = ch.close(vec![]);
+    assert!(r.iter().all(|x| !matches!(x.outcome, TxOutcome::Rejected(_))), "{r:?}");
+    assert_eq!(r.iter().map(|x| x.fee_charged.units()).sum::<u64>(), 1 + UNITS_PER_WATT);
+    assert_eq!(ch.state.fee_pool().units(), pool_before + 1 + UNITS_PER_WATT);
+    // The drain could not pay out what the fees took first.
+    assert_eq!(r[0].outcome, TxOutcome::OpFailed { index: 0, reason: OpFailure::Underfunded });
+}
+
+/// Found attacking the fixes (second review): a first tap for tomorrow (or
+/// for yesterday after the grace window) was admitted, failed in `apply`
+/// without using a sequence number, and could be resubmitted for ever,
+/// holding the day's cap. Such taps are refused on arrival, and a
+/// transaction already applied is never admitted again.
+#[test]
+fn taps_for_another_day_and_applied_transactions_are_refused_on_arrival() {
+    use watt_core::ledger::pool::TxPool;
+    use watt_core::wire::TxRejection;
+    let (a, n, v) = (key("a"), key("n"), key("v"));
+    let g = genesis(&[&a], &[&v], params());
+    let mut ch = Chain::new(&g);
+    ch.attest(&a, None);
+    ok(&ch.close(vec![]));
+    let mut pool = TxPool::new(1000, 5000, 4);
+    let h = ch.state.header.clone();
+    let tomorrow = Operation::Attest(Attest {
+        day: h.day + 1,
+        anchor_seq: h.seq,
+        anchor_hash: h.hash(),
+        invite: Some(Invite::sign(&a, &ch.net, &acct(&n), 9)),
+        device_token: None,
+    });
+    let ops = BoundedVec::try_from_vec(vec![tomorrow]).unwrap();
+    let tx = TransactionBody { source: acct(&n), seq_num: 1, fee: Amount(0), max_ledger: None, ops }.sign(&n, &ch.net);
+    assert_eq!(pool.add(tx, &ch.state), Err(TxRejection::WouldFail(OpFailure::BadDay)));
+    // An applied transaction is remembered and never admitted again.
+    let ops = BoundedVec::try_from_vec(vec![Operation::Pay { to: acct(&n), amount: Amount(1) }]).unwrap();
+    let t = TransactionBody { source: acct(&a), seq_num: 2, fee: Amount(0), max_ledger: None, ops }.sign(&a, &ch.net);
+    let mut other = TxPool::new(1000, 5000, 4);
+    other.add(t.clone(), &ch.state).expect("admitted once");
+    ch.pending = vec![t.clone()];
+    let applied: Vec<Hash256> = ch.close(vec![]).iter().map(|r| r.tx_hash).collect();
+    other.ledger_closed(&ch.state, &applied);
+    assert_eq!(other.add(t, &ch.state), Err(TxRejection::Duplicate));
 }

@@ -13,7 +13,7 @@ use watt_core::crypto::vrf::VrfKeypair;
 use watt_core::crypto::{Hash256, Keypair, NetworkId};
 use watt_core::ledger::pool::{candidate_rank, check_tx_set, TxPool};
 use watt_core::ledger::value::check_value_header;
-use watt_core::ledger::{Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
+use watt_core::ledger::{ApplyError, Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
 use watt_core::scp::proof::{verify_externalize_proof, verify_externalize_proof_with};
 use watt_core::scp::{Driver, Effect, Envelope, Pledges, QuorumSet, Scp, Statement, TimerKind, Validity, Value};
 use watt_core::wire::{CatchupLedger, ExternalizeProof, HeaderPush, PeerMessage, Request, Response, TxRejection};
@@ -542,8 +542,13 @@ impl Herder {
             upgrades: v.upgrades.to_vec(),
             participants,
         };
-        // On error `apply` changes nothing.
-        let outcome = d.state.apply(&inputs, &set).map_err(|e| CloseError::Refused(e.to_string()))?;
+        // `apply` refuses a value before changing anything, except for a
+        // distribution overflow or a broken invariant, found after the
+        // ledger ran: memory is then ahead of disk, and the node must stop.
+        let outcome = d.state.apply(&inputs, &set).map_err(|e| match e {
+            ApplyError::Invariant(_) | ApplyError::DistributionOverflow(_) => CloseError::Unwritten(e.to_string()),
+            _ => CloseError::Refused(e.to_string()),
+        })?;
         let prev_proof = (v.prev_proof_hash != Hash256::ZERO).then_some((v.prev_proof_hash, prev_envs.as_slice()));
         self.store
             .commit(&ClosedLedger {

@@ -129,9 +129,19 @@ impl LedgerState {
 
         // Signatures are checked up front, in parallel; the rest is sequential.
         let sig_ok = self.check_signatures(&tx_set.txs);
+        // Every fee and sequence number is taken first, then the operations
+        // run (stellar-core's order): a transaction whose fee was claimed in a
+        // set always pays it, so a chain of transactions cannot claim fees an
+        // earlier payment in the same set leaves unpayable, and fill a ledger
+        // (or win combine) for nothing.
+        let charged: Vec<Result<Hash256, TxResult>> =
+            tx_set.txs.iter().zip(sig_ok).map(|(tx, (ok, hash))| self.charge_tx(tx, hash, ok, seq)).collect();
         let mut results = Vec::with_capacity(tx_set.txs.len());
-        for (tx, (ok, hash)) in tx_set.txs.iter().zip(sig_ok) {
-            results.push(self.apply_tx(tx, hash, ok, seq, day, inputs.close_time));
+        for (tx, charged) in tx_set.txs.iter().zip(charged) {
+            results.push(match charged {
+                Ok(hash) => self.apply_ops(tx, hash, seq, day, inputs.close_time),
+                Err(rejected) => rejected,
+            });
         }
 
         // A full proof lane extends every reveal window open across it (SPEC §3).
@@ -175,16 +185,16 @@ impl LedgerState {
         verdicts(txs, |t| (t.check_form(&network).is_ok(), t.hash()))
     }
 
-    fn apply_tx(
+    /// Takes a transaction's fee and sequence number, or says why it is
+    /// rejected (then nothing is taken).
+    fn charge_tx(
         &mut self,
         tx: &Transaction,
         tx_hash: Hash256,
         signature_ok: bool,
         seq: u64,
-        day: u64,
-        close_time: u64,
-    ) -> TxResult {
-        let reject = |f| TxResult { tx_hash, fee_charged: Amount::ZERO, outcome: TxOutcome::Rejected(f) };
+    ) -> Result<Hash256, TxResult> {
+        let reject = |f| Err(TxResult { tx_hash, fee_charged: Amount::ZERO, outcome: TxOutcome::Rejected(f) });
         if !signature_ok {
             return reject(TxFailure::Malformed);
         }
@@ -220,6 +230,13 @@ impl LedgerState {
             acc.seq_num = body.seq_num;
             self.fee_pool = Amount(self.fee_pool.units().saturating_add(body.fee.units()));
         }
+        Ok(tx_hash)
+    }
+
+    /// Runs a charged transaction's operations: all of them, or none.
+    fn apply_ops(&mut self, tx: &Transaction, tx_hash: Hash256, seq: u64, day: u64, close_time: u64) -> TxResult {
+        let body = &tx.body;
+        let source = body.source;
         let mut undo = Undo::default();
         for (i, op) in body.ops.iter().enumerate() {
             if let Err(reason) = self.apply_op(op, &source, body.seq_num, seq, day, close_time, &mut undo) {

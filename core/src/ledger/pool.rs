@@ -136,8 +136,15 @@ pub struct TxPool {
     attest_capacity: usize,
     /// Ledgers' worth of each lane the pool holds (also in bytes).
     ledgers_worth: usize,
-    /// Encoded bytes of everything pending, held to `ledgers_worth` tx sets.
-    bytes: u64,
+    /// Encoded bytes pending in each lane (attestations, the rest), each held
+    /// to its share of `ledgers_worth` tx sets, so neither lane's bytes can
+    /// lock the other out.
+    attest_bytes: u64,
+    other_bytes: u64,
+    /// Recently applied transactions: one that failed without using a
+    /// sequence number (a first tap) cannot be admitted again.
+    applied: std::collections::HashSet<Hash256>,
+    applied_order: VecDeque<Hash256>,
     by_hash: HashMap<Hash256, Pending>,
     by_account: BTreeMap<AccountId, BTreeMap<u64, Hash256>>,
     ordinary: BTreeSet<(Priority, Hash256)>,
@@ -164,7 +171,10 @@ impl TxPool {
             ordinary_capacity: max_txs as usize * ledgers_worth,
             attest_capacity: max_attestations as usize * ledgers_worth,
             ledgers_worth,
-            bytes: 0,
+            attest_bytes: 0,
+            other_bytes: 0,
+            applied: std::collections::HashSet::new(),
+            applied_order: VecDeque::new(),
             by_hash: HashMap::new(),
             by_account: BTreeMap::new(),
             ordinary: BTreeSet::new(),
@@ -179,14 +189,32 @@ impl TxPool {
         }
     }
 
-    /// Most encoded bytes pending: `ledgers_worth` full tx sets.
-    fn byte_capacity(&self, state: &LedgerState) -> u64 {
-        u64::from(state.params.max_tx_set_bytes).saturating_mul(self.ledgers_worth as u64)
+    /// Most encoded bytes pending in a lane: `ledgers_worth` tx sets' worth
+    /// of its share (attestations: `attestation_bytes`; the rest: the others).
+    fn byte_capacity(&self, state: &LedgerState, attestations: bool) -> u64 {
+        let params = &state.params;
+        let share = if attestations {
+            attestation_bytes(params)
+        } else {
+            u64::from(params.max_tx_set_bytes).saturating_sub(attestation_bytes(params))
+        };
+        share.saturating_mul(self.ledgers_worth as u64)
     }
 
     /// Encoded bytes of everything pending.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.attest_bytes + self.other_bytes
+    }
+
+    fn note_applied(&mut self, hash: Hash256) {
+        if self.applied.insert(hash) {
+            self.applied_order.push_back(hash);
+            if self.applied_order.len() > DROPPED_REMEMBERED {
+                if let Some(old) = self.applied_order.pop_front() {
+                    self.applied.remove(&old);
+                }
+            }
+        }
     }
 
     /// Why an accepted transaction left the pool unapplied, if it did recently.
@@ -245,7 +273,7 @@ impl TxPool {
     /// Validates a transaction against the last closed ledger and takes it in.
     pub fn add(&mut self, tx: Transaction, state: &LedgerState) -> Result<Hash256, TxRejection> {
         let hash = tx.hash();
-        if self.by_hash.contains_key(&hash) {
+        if self.by_hash.contains_key(&hash) || self.applied.contains(&hash) {
             return Err(TxRejection::Duplicate);
         }
         let n_ops = tx.body.ops.len();
@@ -302,7 +330,9 @@ impl TxPool {
                     .map_err(TxRejection::WouldFail)?;
                 inviter = Some(tap.inviter);
             }
-            if self.attestations.len() >= self.attest_capacity || self.bytes + bytes > self.byte_capacity(state) {
+            if self.attestations.len() >= self.attest_capacity
+                || self.attest_bytes + bytes > self.byte_capacity(state, true)
+            {
                 return Err(TxRejection::PoolFull);
             }
             if let Some(inviter) = inviter {
@@ -333,9 +363,14 @@ impl TxPool {
         let prio = Priority(tx.fee_per_op(), std::cmp::Reverse(hash));
         // Full (by count, or by bytes: fat transactions are held to a few tx
         // sets' worth): only a better fee gets in, and the lowest leave.
-        while self.ordinary.len() >= self.ordinary_capacity || self.bytes + bytes > self.byte_capacity(state) {
+        while self.ordinary.len() >= self.ordinary_capacity
+            || self.other_bytes + bytes > self.byte_capacity(state, false)
+        {
             let Some(&(lowest, lowest_hash)) = self.ordinary.first() else { return Err(TxRejection::PoolFull) };
-            if prio <= lowest || lowest_hash == hash {
+            // Never the account's own earlier transaction: that would leave a
+            // gap in its sequence numbers that nothing fills.
+            let own = self.by_hash.get(&lowest_hash).is_some_and(|p| p.tx.body.source == source);
+            if prio <= lowest || lowest_hash == hash || own {
                 return Err(TxRejection::InsufficientFee);
             }
             self.evict(&lowest_hash, TxRejection::Evicted);
@@ -349,7 +384,11 @@ impl TxPool {
         let order = self.next_order;
         self.next_order += 1;
         self.by_account.entry(tx.body.source).or_default().insert(tx.body.seq_num, hash);
-        self.bytes += bytes;
+        if tx.is_attestation() {
+            self.attest_bytes += bytes;
+        } else {
+            self.other_bytes += bytes;
+        }
         self.by_hash.insert(hash, Pending { fee_per_op: tx.fee_per_op(), tx, bytes, arrived_seq: seq, order });
         order
     }
@@ -369,7 +408,11 @@ impl TxPool {
 
     fn remove(&mut self, hash: &Hash256) {
         let Some(p) = self.by_hash.remove(hash) else { return };
-        self.bytes = self.bytes.saturating_sub(p.bytes);
+        if p.tx.is_attestation() {
+            self.attest_bytes = self.attest_bytes.saturating_sub(p.bytes);
+        } else {
+            self.other_bytes = self.other_bytes.saturating_sub(p.bytes);
+        }
         let source = p.tx.body.source;
         if let Some(m) = self.by_account.get_mut(&source) {
             m.remove(&p.tx.body.seq_num);
@@ -400,6 +443,7 @@ impl TxPool {
     pub fn ledger_closed(&mut self, state: &LedgerState, applied: &[Hash256]) {
         for h in applied {
             self.remove(h);
+            self.note_applied(*h);
         }
         let seq = state.header.seq;
         let stale: Vec<(Hash256, TxRejection)> = self
@@ -548,16 +592,20 @@ impl TxPool {
 }
 
 /// What `apply` will check of a tap's day and anchor, against the last closed
-/// ledger, so a tap that must fail costs no place in the fee-free lane. The
-/// next ledger may open a new day, so the day may be one ahead, or one behind
-/// (the grace window); `apply` has the last word.
+/// ledger, so a tap that must fail costs no place in the fee-free lane;
+/// `apply` has the last word.
 fn check_tap(state: &LedgerState, a: &super::types::Attest) -> Result<(), TxRejection> {
     use super::types::OpFailure;
+    // Today, or yesterday while the next ledger is still in today's grace
+    // window: the rule `apply` has, against the last closed ledger (a tap
+    // for a day that has not begun is refused; the phone sends it again).
     let today = state.header.day;
-    if a.day > today.saturating_add(1) || a.day.saturating_add(1) < today {
+    let next = state.header.seq.saturating_add(1);
+    let first = state.day_record(today).map_or(next, |r| r.first_seq);
+    let in_grace = next < first.saturating_add(state.params.attest_grace_ledgers);
+    if !(a.day == today || (a.day.checked_add(1) == Some(today) && in_grace)) {
         return Err(TxRejection::WouldFail(OpFailure::BadDay));
     }
-    let next = state.header.seq.saturating_add(1);
     let in_window = a.anchor_seq < next && next - a.anchor_seq <= state.params.attest_anchor_window;
     if !in_window || state.recent_hash(a.anchor_seq) != Some(a.anchor_hash) {
         return Err(TxRejection::WouldFail(OpFailure::BadAnchor));
@@ -662,6 +710,9 @@ pub fn check_tx_set(state: &LedgerState, set: &TxSet) -> Result<(), TxSetError> 
         let h = tx.hash();
         if tx.check_form(&state.network_id).is_err() || (tx.is_attestation() && !tx.body.fee.is_zero()) {
             return Err(TxSetError::BadTx(h));
+        }
+        if tx.body.max_ledger.is_some_and(|m| m <= state.header.seq) {
+            return Err(TxSetError::CannotApply(h));
         }
         let acc = state.account(&tx.body.source);
         let seq = next.entry(tx.body.source).or_insert_with(|| acc.map_or(0, |a| a.seq_num));
