@@ -491,7 +491,7 @@ fn reveals_go_first_in_the_proof_lane_and_full_lanes_extend_their_window() {
     let rivals: Vec<Keypair> = (0..4).map(|i| key(&format!("rival{i}"))).collect();
     let mut p = params(0);
     // A small proof lane, so this devnet's reveal travels in it.
-    p.proof_lane_min_bytes = 1024;
+    p.proof_lane_min_bytes = 8 * 1024;
     p.max_tx_bytes = 160 * 1024;
     p.max_proof_bytes_per_ledger = 256 * 1024;
     p.max_tx_set_bytes = 512 * 1024;

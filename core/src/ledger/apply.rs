@@ -145,7 +145,7 @@ impl LedgerState {
         }
 
         // A full proof lane extends every reveal window open across it (SPEC §3).
-        if super::pool::lane_bytes(&self.params, &tx_set.txs).proof_lane_full(&self.params) {
+        if super::pool::proof_lane_full(&self.params, &tx_set.txs) {
             self.mark(StateKey::FullProofLanes);
             self.full_proof_lanes = self.full_proof_lanes.saturating_add(1);
         }

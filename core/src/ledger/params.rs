@@ -6,6 +6,10 @@ use crate::codec::{encode, Wire};
 use crate::crypto::{hash_tagged, Domain, Hash256};
 use serde::{Deserialize, Serialize};
 
+/// The smallest `proof_lane_min_bytes`: above the largest attestation, so
+/// the fee-free lane and the proof lane never overlap.
+pub const MIN_PROOF_LANE_BYTES: u64 = 8 * 1024;
+
 /// 1.0 in the fixed-point weights and fractions of SPEC §5.
 pub const PPM: u64 = 1_000_000;
 
@@ -194,9 +198,11 @@ impl Params {
             u64::from(self.proof_lane_min_bytes),
             u64::from(self.max_tx_bytes),
         );
-        if !(lane > 0 && lane <= tx && tx <= proofs && proofs <= set && set <= frame_room) {
+        // An attestation (a 4 KiB device token at most) never travels in the proof lane.
+        let min_lane = MIN_PROOF_LANE_BYTES;
+        if !(lane >= min_lane && lane <= tx && tx <= proofs && proofs <= set && set <= frame_room) {
             return Err(format!(
-                "byte budgets must nest: 0 < proof_lane_min_bytes ({lane}) <= max_tx_bytes ({tx}) <= \
+                "byte budgets must nest: {min_lane} <= proof_lane_min_bytes ({lane}) <= max_tx_bytes ({tx}) <= \
                  max_proof_bytes_per_ledger ({proofs}) <= max_tx_set_bytes ({set}) <= {frame_room}"
             ));
         }

@@ -104,6 +104,18 @@ pub fn lane_bytes(params: &Params, txs: &[Transaction]) -> LaneBytes {
     b
 }
 
+/// Whether a tx set's proof lane counts as full ([`LaneBytes::proof_lane_full`]),
+/// measuring only what can be in the lane: an attestation never is (it is
+/// below `MIN_PROOF_LANE_BYTES`), so `apply` does not encode the thousands of
+/// taps of a ledger again.
+pub fn proof_lane_full(params: &Params, txs: &[Transaction]) -> bool {
+    let mut b = LaneBytes::default();
+    for tx in txs.iter().filter(|t| !t.is_attestation()) {
+        b.add(params, tx_bytes(tx));
+    }
+    b.proof_lane_full(params)
+}
+
 /// What each account has left for fees while a tx set is built or checked.
 struct FeeBudget<'a> {
     state: &'a LedgerState,
