@@ -478,17 +478,11 @@ impl TxPool {
         // Fees that the balance can no longer pay (it was spent meanwhile):
         // such a transaction would make every set holding it invalid.
         let mut unpayable = Vec::new();
-        for (acct, txs) in &self.by_account {
-            let mut left = state.account(acct).map_or(0, |a| a.balance.units());
-            for h in txs.values() {
-                let Some(p) = self.by_hash.get(h) else { continue };
-                match left.checked_sub(p.tx.body.fee.units()) {
-                    Some(rest) => left = rest,
-                    None => {
-                        unpayable.push(*h);
-                        break;
-                    }
-                }
+        let mut fees = FeeBudget { state, left: HashMap::new() };
+        for txs in self.by_account.values() {
+            // In sequence order: the first fee the account cannot pay, and its successors.
+            if let Some(h) = txs.values().find(|h| self.by_hash.get(*h).is_some_and(|p| !fees.pay(&p.tx))) {
+                unpayable.push(*h);
             }
         }
         for h in unpayable {
