@@ -35,8 +35,13 @@ struct Phone {
 
 impl Phone {
     fn new(net: &Network) -> Phone {
+        Phone::from_address(net, [127, 0, 0, 1])
+    }
+
+    /// A phone whose packets come from `ip` (any 127.x.y.z reaches loopback).
+    fn from_address(net: &Network, ip: [u8; 4]) -> Phone {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let endpoint = rt.block_on(async { quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap() });
+        let endpoint = rt.block_on(async { quinn::Endpoint::client((ip, 0).into()).unwrap() });
         let g = net.genesis();
         let nodes: Vec<(SocketAddr, NodeId)> = (0..net.n).map(|i| (net.listen(i), g.validators[i].node_id)).collect();
         let conns = nodes.iter().map(|_| None).collect();
@@ -327,5 +332,99 @@ fn participation_from_a_stranger_is_refused_and_after_a_restart_every_node_agree
     for s in [applied, applied + 2] {
         let hashes: Vec<Option<Hash256>> = (0..4).map(|i| phone.header_hash(i, s)).collect();
         assert!(hashes.iter().all(|h| h.is_some() && *h == hashes[0]), "validators disagree at {s}: {hashes:?}");
+    }
+}
+
+/// Resident memory of a process, and its peak, in MiB (`/proc/PID/status`).
+fn memory_mib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the validator runs");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("a memory figure")
+            / 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Issue 16 #9: a frame's length prefix costs its sender four bytes, yet the
+/// validator allocated the declared size at once and kept whatever trickled
+/// in, for as long as the sender liked: 64 streams x 4 MiB per connection,
+/// 256 connections per address. Now the buffer grows with what arrived, each
+/// address may hold `PHONE_HELD_BYTES_PER_IP` (32 MiB) of unanswered
+/// requests, and the rest is refused; a phone elsewhere is served meanwhile
+/// and ledgers keep closing.
+#[test]
+fn trickled_frames_cost_their_sender_not_the_validator() {
+    let _serial = one_at_a_time();
+    let net = Network::start("attack-trickle", 4, 500, 86_400);
+    let mut honest = Phone::from_address(&net, [127, 0, 0, 2]);
+    let (tip, _) = honest.latest(0);
+    assert!(net.wait_for(30, |n| n.seq(0) >= tip.seq + 2), "the network did not start");
+    let pid = net.children[0].as_ref().expect("validator 0 runs").id();
+    let (rss_before, _) = memory_mib(pid);
+    let start_seq = net.seq(0);
+
+    // The attacker: 2 connections x 50 streams, each declaring a 4 MiB frame,
+    // sending 2 MiB of it and never the rest: 200 MiB sent, 400 MiB declared.
+    const SENT_PER_STREAM: usize = 2 << 20;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let node = net.genesis().validators[0].node_id;
+    let addr = net.listen(0);
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut held_open = Vec::new();
+    for _ in 0..2 {
+        let endpoint = rt.block_on(async { quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap() });
+        let cfg = watt_core::net::tls::phone_client_config(&node).expect("tls");
+        let conn = rt.block_on(async { endpoint.connect_with(cfg, addr, "watt-node").unwrap().await.unwrap() });
+        for _ in 0..50 {
+            let (conn, sent, finished) = (conn.clone(), sent.clone(), finished.clone());
+            held_open.push(rt.spawn(async move {
+                let Ok((mut send, recv)) = conn.open_bi().await else { return };
+                let mut frame = (4u32 << 20).to_le_bytes().to_vec();
+                frame.resize(4 + SENT_PER_STREAM, 0x5a);
+                if send.write_all(&frame).await.is_ok() {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // Never finish the frame; keep the stream and connection open.
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                drop((send, recv, conn));
+            }));
+        }
+        held_open.push(rt.spawn(async move {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            drop(endpoint);
+        }));
+    }
+    let all_sent = net.wait_for(60, |_| finished.load(std::sync::atomic::Ordering::Relaxed) == 100);
+    std::thread::sleep(Duration::from_secs(2));
+    let (rss_during, peak) = memory_mib(pid);
+    let delivered = sent.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "validator 0: {rss_before} MiB before, {rss_during} MiB during, peak {peak} MiB; \
+         {delivered} of 100 trickled streams were taken whole by the transport"
+    );
+    assert!(all_sent, "the attacker's streams neither finished sending nor were refused");
+
+    // A phone at another address is served, and ledgers keep closing.
+    let (during, _) = honest.latest(0);
+    assert!(during.seq >= tip.seq, "validator 0 stopped answering phones");
+    assert!(net.wait_for(30, |n| n.seq(0) >= start_seq + 6), "ledgers stopped closing under the attack");
+    // 200 MiB sent (400 MiB declared) costs at most the address's 32 MiB
+    // budget, quinn's receive windows and slack: far below what was sent.
+    let grown = peak.saturating_sub(rss_before);
+    assert!(grown < 100, "validator 0 grew by {grown} MiB holding trickled frames");
+    let st = net.status(0).expect("status");
+    assert!(
+        st["rejected"]["per_ip_held_bytes"].as_u64().unwrap_or(0) > 0,
+        "no request was refused for the address's held bytes: {}",
+        st["rejected"]
+    );
+    for t in held_open {
+        t.abort();
     }
 }

@@ -71,6 +71,11 @@ pub fn encode<T: Wire>(value: &T) -> Vec<u8> {
     to_bytes(value).expect("protocol types only use codec-supported shapes")
 }
 
+/// Encodes a list of protocol values (the bytes of a `Vec<T>`).
+pub fn encode_list<T: Wire>(items: &[T]) -> Vec<u8> {
+    to_bytes(items).expect("protocol types only use codec-supported shapes")
+}
+
 /// Encodes any serde value, failing on shapes the codec refuses (floats, maps, ...).
 pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::new();
@@ -576,6 +581,10 @@ impl<T, const N: usize> BoundedVec<T, N> {
     pub fn from_iter_capped(items: impl IntoIterator<Item = T>) -> Self {
         BoundedVec(items.into_iter().take(N).collect())
     }
+    /// Each item transformed (the length, and so the bound, is unchanged).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> BoundedVec<U, N> {
+        BoundedVec(self.0.into_iter().map(f).collect())
+    }
     /// Keeps the items `keep` accepts, in order (shrinking keeps the bound).
     pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
         self.0.retain(keep);
@@ -670,6 +679,10 @@ impl<const N: usize> BoundedBytes<N> {
             return Err(TooMany { len: bytes.len(), limit: N });
         }
         Ok(BoundedBytes(bytes))
+    }
+    /// The first `N` bytes (for text meant for people, where a cut is harmless).
+    pub fn truncated(bytes: &[u8]) -> Self {
+        BoundedBytes(bytes[..bytes.len().min(N)].to_vec())
     }
     pub fn as_slice(&self) -> &[u8] {
         &self.0

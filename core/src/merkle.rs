@@ -138,7 +138,8 @@ pub fn path(levels: &[Vec<Hash256>], index: u64) -> MerklePath {
         siblings.push(level[i ^ 1]);
         i /= 2;
     }
-    MerklePath { index, siblings: crate::codec::BoundedVec::try_from_vec(siblings).unwrap_or_default() }
+    // A tree over at most 2^64 leaves has at most 64 levels above them.
+    MerklePath { index, siblings: crate::codec::BoundedVec::from_iter_capped(siblings) }
 }
 
 /// Recomputes the root from a leaf and its path.

@@ -299,6 +299,13 @@ impl Wire for Response {
     const MAX_ENCODED_LEN: usize = MAX_FRAME;
 }
 
+impl Response {
+    /// An error answer; a message over the 1,024-byte field is cut there.
+    pub fn error(message: &str) -> Response {
+        Response::Error { message: BoundedBytes::truncated(message.as_bytes()) }
+    }
+}
+
 /// Server-pushed on the subscription stream.
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

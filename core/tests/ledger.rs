@@ -1297,3 +1297,26 @@ fn taps_for_another_day_and_applied_transactions_are_refused_on_arrival() {
     other.ledger_closed(&ch.state, &applied);
     assert_eq!(other.add(t, &ch.state), Err(TxRejection::Duplicate));
 }
+
+/// Issue 16 #13: storage parameters larger than the proofs' bounded lists
+/// made the prover cut its proofs to nothing (`unwrap_or_default()`); a
+/// genesis with them is now refused.
+#[test]
+fn storage_parameters_past_what_proofs_carry_are_refused() {
+    use watt_core::storage::proof::{MAX_LAYERS, MAX_POST_SAMPLES, MAX_SEAL_CHALLENGES};
+    let ok = Params::devnet(STEP, DAY);
+    assert_eq!(ok.validate(), Ok(()));
+    type Change = fn(&mut Params);
+    let cases: [(&str, Change); 4] = [
+        ("post_samples", |p| p.post_samples = MAX_POST_SAMPLES as u32 + 1),
+        ("seal_challenges", |p| p.seal_challenges = MAX_SEAL_CHALLENGES as u32 + 1),
+        ("sector_layers", |p| p.sector_layers = MAX_LAYERS as u32 + 1),
+        ("post_deadlines", |p| p.post_deadlines = watt_core::ledger::params::MAX_POST_DEADLINES as u32 + 1),
+    ];
+    for (name, set) in cases {
+        let mut p = ok.clone();
+        set(&mut p);
+        let err = p.validate().expect_err(name);
+        assert!(err.contains(name), "{name}: {err}");
+    }
+}

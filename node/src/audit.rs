@@ -218,7 +218,10 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
             let value = (!proof.commits.is_empty()).then_some(proof.value);
             if let Some(v) = value.and_then(|v| decode::<ScpValue>(v.as_bytes()).ok()) {
                 if v.prev_proof_hash != Hash256::ZERO {
-                    let set = store.proof_set(&v.prev_proof_hash).map_err(|e| e.to_string())?.unwrap_or_default();
+                    let set = store
+                        .proof_set(&v.prev_proof_hash)
+                        .map_err(|e| e.to_string())?
+                        .ok_or(format!("ledger {seq} names proof set {} that is not stored", v.prev_proof_hash))?;
                     let network = genesis.network_id();
                     for e in set {
                         let n = e.statement.node_id;
@@ -233,7 +236,7 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
             }
         }
         let txs = store.tx_set(seq).map_err(|e| e.to_string())?.ok_or(format!("missing tx set {seq}"))?;
-        let results = store.results(seq).map_err(|e| e.to_string())?.unwrap_or_default();
+        let results = store.results(seq).map_err(|e| e.to_string())?.ok_or(format!("missing results {seq}"))?;
         for (tx, r) in txs.txs.iter().zip(results.iter()) {
             fees_in += u128::from(r.fee_charged.units());
             if r.outcome != TxOutcome::Success {

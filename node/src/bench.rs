@@ -665,3 +665,129 @@ pub fn storage(sector_mib: u64, layers: u32) -> Result<Json, String> {
         "detection_probability": { "f_1pct": detection_probability(0.01, SAMPLES), "f_10pct": detection_probability(0.10, SAMPLES), "f_50pct": detection_probability(0.50, SAMPLES) },
     }))
 }
+
+/// Whether phones' reads slow consensus (issue 16, item 9): `n` validators in
+/// this process close `ledgers` ledgers quietly, then `ledgers` more while
+/// `connections` phone connections from one address ask validator 0 for
+/// `GetHeaders { count: 1024 }` as fast as its per-connection budget allows.
+/// Validator 0's close interval and consensus time, quiet and flooded, side
+/// by side in one run.
+pub async fn phone_flood(n: usize, ledger_ms: u64, warmup: u64, ledgers: u64, connections: usize) -> Json {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use watt_core::wire::{Request, Response};
+    let dir = std::env::temp_dir().join(format!("watt-bench-flood-{}-{}", std::process::id(), crate::node::now_ms()));
+    let params = watt_core::ledger::Params::devnet(ledger_ms, 86_400);
+    let (handles, _, genesis) = match crate::devnet::start_local(&dir, n, params, &[]).await {
+        Ok(x) => x,
+        Err(e) => return json!({ "bench": "phone_flood", "error": e }),
+    };
+    async fn seq(h: &crate::node::NodeHandle) -> u64 {
+        h.status().await.and_then(|s| s["ledger"]["seq"].as_u64()).unwrap_or(0)
+    }
+    async fn wait_until(h: &crate::node::NodeHandle, target: u64, ledger_ms: u64) {
+        let limit = Instant::now() + std::time::Duration::from_millis(ledger_ms * target * 4 + 30_000);
+        while seq(h).await < target && Instant::now() < limit {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let tail = |s: &Json, key: &str, k: u64| -> Vec<u64> {
+        let all: Vec<u64> = s[key].as_array().map(|a| a.iter().filter_map(Json::as_u64).collect()).unwrap_or_default();
+        let k = (k as usize).min(crate::node::RECENT_SAMPLES);
+        all[all.len().saturating_sub(k)..].to_vec()
+    };
+    let summary = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        json!({
+            "median": v.get(v.len() / 2).copied().unwrap_or(0),
+            "p99": v.get((v.len() * 99).div_ceil(100).saturating_sub(1)).copied().unwrap_or(0),
+            "max": v.last().copied().unwrap_or(0),
+            "samples": v.len(),
+        })
+    };
+    wait_until(&handles[0], warmup, ledger_ms).await;
+    let start_quiet = seq(&handles[0]).await;
+    wait_until(&handles[0], start_quiet + ledgers, ledger_ms).await;
+    let quiet = handles[0].status().await.unwrap_or(Json::Null);
+
+    // The flood: each connection paces itself just under the node's
+    // per-connection request budget.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, refused, headers_served) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let node_id = genesis.validators[0].node_id;
+    let addr = handles[0].listen;
+    let mut flooders = Vec::new();
+    for _ in 0..connections {
+        let (stop, answered, refused, headers_served) =
+            (stop.clone(), answered.clone(), refused.clone(), headers_served.clone());
+        flooders.push(tokio::spawn(async move {
+            let Ok(endpoint) = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()) else { return };
+            let Ok(cfg) = watt_core::net::tls::phone_client_config(&node_id) else { return };
+            let Ok(connecting) = endpoint.connect_with(cfg, addr, "watt-node") else { return };
+            let Ok(conn) = connecting.await else { return };
+            let mut pace = tokio::time::interval(std::time::Duration::from_millis(
+                1_000 / u64::from(crate::node::PHONE_REQS_PER_SEC) + 1,
+            ));
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(8));
+            while !stop.load(Ordering::Relaxed) {
+                pace.tick().await;
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+                let (conn, answered, refused, headers_served) =
+                    (conn.clone(), answered.clone(), refused.clone(), headers_served.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let req = Request::GetHeaders { from: 1, count: watt_core::wire::MAX_HEADERS_PER_REQUEST };
+                    match watt_core::net::request_within(&conn, &req, std::time::Duration::from_secs(5)).await {
+                        Ok(Response::Headers { headers }) => {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            headers_served.fetch_add(headers.len() as u64, Ordering::Relaxed);
+                        }
+                        _ => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        }));
+    }
+    let flood_started = Instant::now();
+    let start_flood = seq(&handles[0]).await;
+    wait_until(&handles[0], start_flood + ledgers, ledger_ms).await;
+    let flooded = handles[0].status().await.unwrap_or(Json::Null);
+    let flood_secs = flood_started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        let _ = f.await;
+    }
+    for h in handles {
+        h.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let answered = answered.load(Ordering::Relaxed);
+    let median = |s: &Json, key: &str| {
+        let mut v = tail(s, key, ledgers);
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0).max(1) as f64
+    };
+    json!({
+        "bench": "phone_flood",
+        "validators": n,
+        "ledger_ms": ledger_ms,
+        "connections": connections,
+        "note": "validators and the flooding phone in one process on loopback QUIC, 2 cores shared",
+        "quiet": {
+            "close_interval_ms": summary(tail(&quiet, "close_interval_ms_recent", ledgers)),
+            "consensus_ms": summary(tail(&quiet, "consensus_ms_recent", ledgers)),
+        },
+        "flooded": {
+            "close_interval_ms": summary(tail(&flooded, "close_interval_ms_recent", ledgers)),
+            "consensus_ms": summary(tail(&flooded, "consensus_ms_recent", ledgers)),
+            "answers_per_sec": answered as f64 / flood_secs,
+            "refused_or_failed": refused.load(Ordering::Relaxed),
+            "headers_per_answer": headers_served.load(Ordering::Relaxed) as f64 / answered.max(1) as f64,
+        },
+        "close_interval_flooded_vs_quiet": median(&flooded, "close_interval_ms_recent") / median(&quiet, "close_interval_ms_recent"),
+        "consensus_flooded_vs_quiet": median(&flooded, "consensus_ms_recent") / median(&quiet, "consensus_ms_recent"),
+    })
+}

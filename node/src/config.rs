@@ -96,7 +96,10 @@ impl NodeConfig {
 
     pub fn load_key(&self) -> Result<Keypair, ConfigError> {
         let dir = self.node_key_file.parent().unwrap_or(Path::new("."));
-        let file = self.node_key_file.file_name().map(PathBuf::from).unwrap_or_default();
+        let file = self.node_key_file.file_name().map(PathBuf::from).ok_or_else(|| ConfigError::Parse {
+            path: self.node_key_file.clone(),
+            reason: "node_key_file names a directory, not a key file".into(),
+        })?;
         Ok(crate::keyfile::load_from(dir, &file)?)
     }
 }

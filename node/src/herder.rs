@@ -395,18 +395,27 @@ impl Herder {
         let set = self.pool.build_tx_set(&self.scp.driver().state);
         let set_hash = set.hash();
         let (prev_proof_hash, prev_envs) = if lcl.seq > 1 {
-            let envs = self
-                .scp
-                .slot(lcl.seq)
-                .map(|s| s.commit_envelopes())
-                .filter(|e| !e.is_empty())
-                .or_else(|| self.store.proof(lcl.seq).ok().flatten().map(|p| p.envelopes()))
-                .unwrap_or_default();
+            let in_memory = self.scp.slot(lcl.seq).map(|s| s.commit_envelopes()).filter(|e| !e.is_empty());
+            let envs = match in_memory {
+                Some(envs) => envs,
+                None => match self.store.proof(lcl.seq) {
+                    Ok(p) => p.map(|p| p.envelopes()).unwrap_or_default(),
+                    // Not an empty proof set in its place: nominate next round.
+                    Err(e) => {
+                        tracing::error!(error = %e, seq = lcl.seq, "cannot read the last ledger's proof; not nominating");
+                        return;
+                    }
+                },
+            };
             (proof_set_hash(&envs), envs)
         } else {
             (Hash256::ZERO, Vec::new())
         };
         let (rand, proof) = self.vrf.prove(&lcl.rand, slot);
+        let Ok(rand_proof) = BoundedBytes::try_from_slice(&proof) else {
+            tracing::error!(len = proof.len(), "the VRF proof does not fit its field; not nominating");
+            return;
+        };
         let close_time = now_ms.max(lcl.close_time + 1);
         let value = ScpValue {
             prev_header_hash: lcl.hash(),
@@ -414,7 +423,7 @@ impl Herder {
             close_time,
             proposer: self.node_id,
             rand,
-            rand_proof: BoundedBytes::try_from_slice(&proof).unwrap_or_default(),
+            rand_proof,
             prev_proof_hash,
             upgrades: BoundedVec::new(),
         };
@@ -426,13 +435,12 @@ impl Herder {
             d.proof_sets.insert(prev_proof_hash, prev_envs);
         }
         let prev_value = d.last_value.clone().unwrap_or(Value(BoundedBytes::new()));
+        let Ok(nominated) = BoundedBytes::try_from_vec(encode(&value)) else {
+            tracing::error!("the nominated value does not fit an SCP value; not nominating");
+            return;
+        };
         self.nomination_started.get_or_insert((slot, now_ms));
-        self.scp.nominate(
-            slot,
-            Value(BoundedBytes::try_from_vec(encode(&value)).unwrap_or_default()),
-            prev_value,
-            now_ms,
-        );
+        self.scp.nominate(slot, Value(nominated), prev_value, now_ms);
         // Our own latest envelopes again, in case a peer missed them.
         for e in self.scp.own_envelopes(slot) {
             out.push(Action::Broadcast { msg: PeerMessage::Envelope(e), except: None });
@@ -681,9 +689,14 @@ impl Herder {
                     .cloned()
                     .or_else(|| self.store.proof_set(&hash).ok().flatten())
                 {
-                    Some(envs) => {
-                        PeerMessage::ProofSet { slot: 0, envelopes: BoundedVec::try_from_vec(envs).unwrap_or_default() }
-                    }
+                    Some(envs) => match BoundedVec::try_from_vec(envs) {
+                        Ok(envelopes) => PeerMessage::ProofSet { slot: 0, envelopes },
+                        // More commits than a proof set carries: say so, never send a cut set.
+                        Err(e) => {
+                            tracing::error!(%hash, error = %e, "a stored proof set does not fit the message");
+                            PeerMessage::DontHave { hash }
+                        }
+                    },
                     None => PeerMessage::DontHave { hash },
                 };
                 out.push(Action::Send(from, msg));
@@ -896,9 +909,14 @@ impl Herder {
         r
     }
 
+    /// What phones may read without the consensus task (see `headers_answer`).
+    pub fn store_reader(&self) -> crate::store::StoreReader {
+        self.store.reader()
+    }
+
     /// Answers a phone's request (SPEC §2); subscriptions are the shell's.
     pub fn phone_request(&mut self, req: Request) -> Response {
-        let err = |m: &str| Response::Error { message: BoundedBytes::try_from_slice(m.as_bytes()).unwrap_or_default() };
+        let err = Response::error;
         match req {
             Request::Hello { network_id, .. } => {
                 if network_id != self.genesis.network_id() {
@@ -919,12 +937,7 @@ impl Herder {
                     _ => err("no ledger closed yet"),
                 }
             }
-            Request::GetHeaders { from, count } => {
-                match self.store.headers(from, count.min(watt_core::wire::MAX_HEADERS_PER_REQUEST)) {
-                    Ok(h) => Response::Headers { headers: BoundedVec::try_from_vec(h).unwrap_or_default() },
-                    Err(_) => err("cannot read headers"),
-                }
-            }
+            Request::GetHeaders { from, count } => headers_answer(&self.store.reader(), from, count),
             Request::GetAccount { account } => match self.state().prove_previous(&StateKey::Account(account)) {
                 Some((header, entry, proof)) => {
                     let entry = entry.and_then(|e| match e {
@@ -1021,6 +1034,22 @@ fn statement_values(p: &Pledges) -> Vec<&Value> {
 /// The value an externalize proof's envelopes commit to.
 pub fn committed_value(p: &ExternalizeProof) -> Option<Value> {
     (!p.commits.is_empty()).then(|| p.value.clone())
+}
+
+/// The answer to `GetHeaders`: at most `MAX_HEADERS_PER_REQUEST` headers
+/// from committed ledgers. Served by the node's shell on its own threads, so
+/// a flood of such reads never waits in front of consensus.
+pub fn headers_answer(reader: &crate::store::StoreReader, from: u64, count: u32) -> Response {
+    match reader.headers(from, count.min(watt_core::wire::MAX_HEADERS_PER_REQUEST)) {
+        Ok(h) => match BoundedVec::try_from_vec(h) {
+            Ok(headers) => Response::Headers { headers },
+            Err(_) => Response::error("too many headers for one answer"),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read headers for a phone");
+            Response::error("cannot read headers")
+        }
+    }
 }
 
 #[cfg(test)]

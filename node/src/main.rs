@@ -146,6 +146,24 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Phones flooding one validator with header reads: its close interval and consensus time, quiet and flooded.
+    PhoneFlood {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value_t = 250)]
+        ledger_ms: u64,
+        /// Ledgers closed before measuring (the chain phones read).
+        #[arg(long, default_value_t = 200)]
+        warmup: u64,
+        /// Ledgers measured quiet, then as many flooded.
+        #[arg(long, default_value_t = 40)]
+        ledgers: u64,
+        /// Phone connections from one address (each paced to its request budget).
+        #[arg(long, default_value_t = 10)]
+        connections: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Consensus on loopback QUIC for 4 and 7 validators: latency, close interval, bytes per ledger.
     Consensus {
         #[arg(long, default_value_t = 20)]
@@ -464,6 +482,16 @@ fn main() -> ExitCode {
                 }
                 Err(e) => fail(e),
             }
+        }
+        Command::Bench(BenchCommand::PhoneFlood { validators, ledger_ms, warmup, ledgers, connections, json }) => {
+            let report =
+                runtime().block_on(watt_node::bench::phone_flood(validators, ledger_ms, warmup, ledgers, connections));
+            if json {
+                println!("{report}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            }
+            ExitCode::SUCCESS
         }
         Command::Bench(BenchCommand::Consensus { ledgers, ledger_ms, json }) => {
             let report = runtime().block_on(watt_node::bench::consensus(&[4, 7, 10], ledgers, ledger_ms));

@@ -17,7 +17,7 @@ use watt_core::address::NodeId;
 use watt_core::codec::decode;
 use watt_core::crypto::Keypair;
 use watt_core::ledger::Genesis;
-use watt_core::net::read_frame;
+use watt_core::net::{read_frame, read_frame_charged};
 use watt_core::wire::{
     encode_frame, HeaderPush, PeerMessage, Request, Response, ALPN_PEER, ALPN_PHONE, MAX_FRAME, MAX_SMALL_FRAME,
 };
@@ -39,7 +39,7 @@ enum Event {
     },
     Peer {
         from: NodeId,
-        msg: PeerMessage,
+        msg: Box<PeerMessage>,
     },
     Misbehaved {
         node: NodeId,
@@ -49,10 +49,6 @@ enum Event {
     Refused {
         reason: &'static str,
     },
-    Phone {
-        req: Request,
-        reply: oneshot::Sender<Response>,
-    },
     Status {
         reply: oneshot::Sender<serde_json::Value>,
     },
@@ -61,12 +57,42 @@ enum Event {
     },
 }
 
+/// A phone's request for the herder, and where its answer goes.
+struct PhoneRequest {
+    req: Request,
+    reply: oneshot::Sender<Response>,
+}
+
+/// What every phone connection's task shares.
+#[derive(Clone)]
+struct PhoneShell {
+    events: mpsc::Sender<PhoneRequest>,
+    /// Refusals are counted by the herder.
+    refusals: mpsc::Sender<Event>,
+    push: broadcast::Sender<Arc<HeaderPush>>,
+    per_ip: Arc<IpSlots>,
+    reader: crate::store::StoreReader,
+    header_reads: Arc<tokio::sync::Semaphore>,
+}
+
 /// Per-peer message budget: more than this per second is flooding.
 const PEER_MSGS_PER_SEC: u32 = 5_000;
 /// Per-phone-connection request budget per second.
 pub const PHONE_REQS_PER_SEC: u32 = 200;
 /// Request bytes per second from one address (a seal proof is ~0.5 MiB).
 pub const PHONE_BYTES_PER_IP_PER_SEC: u64 = 64 << 20;
+/// Request bytes one address may have in the node's memory at once, read
+/// but not yet answered (64 seal proofs of ~0.5 MiB; phones behind one
+/// carrier NAT share it). Charged as bytes arrive, before they are kept.
+pub const PHONE_HELD_BYTES_PER_IP: u64 = 32 << 20;
+/// Request bytes all phones together may have in the node's memory at once.
+pub const PHONE_HELD_BYTES_TOTAL: u64 = 1 << 30;
+/// A request frame must arrive whole within this (a 4 MiB proof at 1 Mbit/s
+/// takes ~34 s); a trickled frame loses its stream and its bytes after it.
+pub const PHONE_FRAME_DEADLINE: Duration = Duration::from_secs(60);
+/// Header reads served at once off the consensus task (each is at most
+/// `MAX_HEADERS_PER_REQUEST` headers from redb).
+const HEADER_READS_AT_ONCE: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -124,6 +150,53 @@ struct IpSlots {
     requests_per_sec: u32,
     open: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
     spent: std::sync::Mutex<HashMap<std::net::IpAddr, (Instant, u32, u64)>>,
+    /// Request bytes held per address (read, not yet answered), and in all.
+    held: std::sync::Mutex<(HashMap<std::net::IpAddr, u64>, u64)>,
+}
+
+/// Bytes of one request held in memory, charged to its address until dropped.
+struct Held {
+    slots: Arc<IpSlots>,
+    ip: std::net::IpAddr,
+    bytes: u64,
+}
+
+impl Held {
+    /// Takes `bytes` more, or refuses when the address or all phones together
+    /// would hold more than their budget.
+    fn charge(&mut self, bytes: usize) -> bool {
+        let bytes = bytes as u64;
+        let mut held = self.slots.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (per_ip, total) = &mut *held;
+        let mine = per_ip.entry(self.ip).or_insert(0);
+        if *mine + bytes > PHONE_HELD_BYTES_PER_IP || *total + bytes > PHONE_HELD_BYTES_TOTAL {
+            if *mine == 0 {
+                per_ip.remove(&self.ip);
+            }
+            return false;
+        }
+        *mine += bytes;
+        *total += bytes;
+        self.bytes += bytes;
+        true
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.bytes == 0 {
+            return;
+        }
+        let mut held = self.slots.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (per_ip, total) = &mut *held;
+        *total = total.saturating_sub(self.bytes);
+        if let Some(mine) = per_ip.get_mut(&self.ip) {
+            *mine = mine.saturating_sub(self.bytes);
+            if *mine == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// One open connection's share of its address's quota.
@@ -133,6 +206,21 @@ struct IpSlot {
 }
 
 impl IpSlots {
+    fn new(limit: usize, requests_per_sec: u32) -> IpSlots {
+        IpSlots {
+            limit,
+            requests_per_sec,
+            open: std::sync::Mutex::new(HashMap::new()),
+            spent: std::sync::Mutex::new(HashMap::new()),
+            held: std::sync::Mutex::new((HashMap::new(), 0)),
+        }
+    }
+
+    /// An empty charge against `ip`'s held-bytes budget.
+    fn hold(self: &Arc<Self>, ip: std::net::IpAddr) -> Held {
+        Held { slots: self.clone(), ip, bytes: 0 }
+    }
+
     fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<IpSlot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(ip).or_insert(0);
@@ -191,6 +279,9 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
         quinn::Endpoint::server(server, cfg.listen).map_err(|e| NodeError::Listen { addr: cfg.listen, source: e })?;
     let listen = endpoint.local_addr().map_err(|e| NodeError::Listen { addr: cfg.listen, source: e })?;
     let (events_tx, events_rx) = mpsc::channel(4096);
+    // Phones' requests wait in their own queue, served when consensus has
+    // nothing to do (peers' messages and timers come first).
+    let (phone_tx, phone_rx) = mpsc::channel(4096);
     let (push_tx, _) = broadcast::channel::<Arc<HeaderPush>>(64);
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let conn_ids = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -199,26 +290,27 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
     {
         let endpoint = endpoint.clone();
         let events = events_tx.clone();
-        let push = push_tx.clone();
         let ids = conn_ids.clone();
-        let per_ip = Arc::new(IpSlots {
-            limit: cfg.max_connections_per_ip,
-            requests_per_sec: cfg.max_requests_per_ip_per_sec,
-            open: std::sync::Mutex::new(HashMap::new()),
-            spent: std::sync::Mutex::new(HashMap::new()),
-        });
+        let per_ip = Arc::new(IpSlots::new(cfg.max_connections_per_ip, cfg.max_requests_per_ip_per_sec));
+        let phones = PhoneShell {
+            events: phone_tx,
+            refusals: events_tx.clone(),
+            push: push_tx.clone(),
+            per_ip,
+            reader: herder.store_reader(),
+            header_reads: Arc::new(tokio::sync::Semaphore::new(HEADER_READS_AT_ONCE)),
+        };
         tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
                 // Before the handshake costs anything: one address gets so many.
-                let Some(slot) = per_ip.take(incoming.remote_address().ip()) else {
+                let Some(slot) = phones.per_ip.take(incoming.remote_address().ip()) else {
                     incoming.refuse();
                     let _ = events.try_send(Event::Refused { reason: "per_ip_connection_limit" });
                     continue;
                 };
                 let events = events.clone();
-                let push = push.clone();
                 let ids = ids.clone();
-                let budget = per_ip.clone();
+                let phones = phones.clone();
                 tokio::spawn(async move {
                     let _slot = slot; // released when the connection ends
                     let Ok(conn) = incoming.await else { return };
@@ -227,7 +319,7 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
                         (Some(a), Some(node)) if a == ALPN_PEER => {
                             run_peer(conn, node, ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed), events).await
                         }
-                        (Some(a), _) if a == ALPN_PHONE => run_phone(conn, events, push, budget).await,
+                        (Some(a), _) if a == ALPN_PHONE => run_phone(conn, phones).await,
                         _ => conn.close(1u32.into(), b"peers must present a known node key"),
                     }
                 });
@@ -270,7 +362,7 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
             tokio::spawn(run_admin(listener, events_tx.clone()));
         }
     }
-    let task = tokio::spawn(run_herder(herder, events_rx, push_tx, shutdown_rx, endpoint));
+    let task = tokio::spawn(run_herder(herder, events_rx, phone_rx, push_tx, shutdown_rx, endpoint));
     Ok(NodeHandle { node_id, listen, shutdown: Some(shutdown_tx), task, events: events_tx })
 }
 
@@ -291,6 +383,7 @@ type PeerQueue = mpsc::Sender<Arc<Vec<u8>>>;
 async fn run_herder(
     mut herder: Herder,
     mut events: mpsc::Receiver<Event>,
+    mut phone_requests: mpsc::Receiver<PhoneRequest>,
     push: broadcast::Sender<Arc<HeaderPush>>,
     mut shutdown: oneshot::Receiver<()>,
     endpoint: quinn::Endpoint,
@@ -307,6 +400,7 @@ async fn run_herder(
         let now = clock();
         let sleep = tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now).min(1_000)));
         let actions = tokio::select! {
+            biased;
             _ = &mut shutdown => break,
             _ = sleep => off_the_runtime(|| herder.tick(clock())),
             ev = events.recv() => match ev {
@@ -322,7 +416,7 @@ async fn run_herder(
                     }
                     Vec::new()
                 }
-                Some(Event::Peer { from, msg }) => off_the_runtime(|| herder.on_peer_message(from, msg, clock())),
+                Some(Event::Peer { from, msg }) => off_the_runtime(|| herder.on_peer_message(from, *msg, clock())),
                 Some(Event::Refused { reason }) => {
                     *herder.stats.rejected.entry(reason).or_insert(0) += 1;
                     Vec::new()
@@ -332,10 +426,7 @@ async fn run_herder(
                     tracing::warn!(peer = %node, reason, "peer disconnected for bad data");
                     Vec::new()
                 }
-                Some(Event::Phone { req, reply }) => {
-                    let _ = reply.send(herder.phone_request(req));
-                    herder.take_outbox()
-                }
+
                 Some(Event::Status { reply }) => {
                     let _ = reply.send(status_json(&herder, clock()));
                     Vec::new()
@@ -345,6 +436,10 @@ async fn run_herder(
                     Vec::new()
                 }
             },
+            Some(PhoneRequest { req, reply }) = phone_requests.recv() => {
+                let _ = reply.send(herder.phone_request(req));
+                herder.take_outbox()
+            }
         };
         for a in actions {
             match a {
@@ -422,7 +517,7 @@ async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events:
                         }
                         match decode::<PeerMessage>(&body) {
                             Ok(msg) => {
-                                if events.send(Event::Peer { from: node, msg }).await.is_err() {
+                                if events.send(Event::Peer { from: node, msg: Box::new(msg) }).await.is_err() {
                                     break None;
                                 }
                             }
@@ -441,12 +536,7 @@ async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events:
     let _ = events.send(Event::PeerDown { node, conn_id }).await;
 }
 
-async fn run_phone(
-    conn: quinn::Connection,
-    events: mpsc::Sender<Event>,
-    push: broadcast::Sender<Arc<HeaderPush>>,
-    per_ip: Arc<IpSlots>,
-) {
+async fn run_phone(conn: quinn::Connection, shell: PhoneShell) {
     let ip = conn.remote_address().ip();
     let mut window = Instant::now();
     let mut count = 0u32;
@@ -460,16 +550,45 @@ async fn run_phone(
             conn.close(3u32.into(), b"request rate exceeded");
             return;
         }
-        let events = events.clone();
-        let push = push.clone();
+        let shell = shell.clone();
         let conn = conn.clone();
-        let per_ip = per_ip.clone();
         tokio::spawn(async move {
-            let Ok(Some(body)) = read_frame(&mut recv, MAX_FRAME).await else { return };
+            let refuse = |reason| {
+                let _ = shell.refusals.try_send(Event::Refused { reason });
+            };
+            let mut held = shell.per_ip.hold(ip);
+            let read = tokio::time::timeout(
+                PHONE_FRAME_DEADLINE,
+                read_frame_charged(&mut recv, MAX_FRAME, |n| held.charge(n)),
+            )
+            .await;
+            let body = match read {
+                Ok(Ok(Some(body))) => body,
+                Ok(Ok(None)) => return,
+                Ok(Err("over_budget")) => {
+                    // Not misbehaviour by itself (a NAT's phones share it):
+                    // this request is dropped, its bytes freed, the phone may retry.
+                    refuse("per_ip_held_bytes");
+                    let _ = recv.stop(4u32.into());
+                    let _ = send.write_all(&encode_frame(&rate_limited())).await;
+                    let _ = send.finish();
+                    return;
+                }
+                Ok(Err(_)) => {
+                    let _ = send.write_all(&encode_frame(&bad_request())).await;
+                    let _ = send.finish();
+                    return;
+                }
+                Err(_) => {
+                    refuse("phone_frame_deadline");
+                    let _ = recv.stop(5u32.into());
+                    return;
+                }
+            };
             // The address's shared budget: over it, an answer that says so,
             // and none of the work (signature or proof checks) is done.
-            if !per_ip.charge(ip, body.len()) {
-                let _ = events.try_send(Event::Refused { reason: "per_ip_request_budget" });
+            if !shell.per_ip.charge(ip, body.len()) {
+                refuse("per_ip_request_budget");
                 let _ = send.write_all(&encode_frame(&rate_limited())).await;
                 let _ = send.finish();
                 return;
@@ -483,16 +602,34 @@ async fn run_phone(
                     return;
                 }
             };
+            drop(body);
             let subscribe = matches!(req, Request::Subscribe);
-            let (tx, rx) = oneshot::channel();
-            if events.send(Event::Phone { req, reply: tx }).await.is_err() {
-                return;
-            }
-            let Ok(resp) = rx.await else { return };
+            let resp = match req {
+                // Committed headers are read on a blocking thread, never
+                // on the consensus task.
+                Request::GetHeaders { from, count } => {
+                    let Ok(_permit) = shell.header_reads.acquire().await else { return };
+                    let reader = shell.reader.clone();
+                    match tokio::task::spawn_blocking(move || crate::herder::headers_answer(&reader, from, count)).await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Response::error("cannot read headers"),
+                    }
+                }
+                req => {
+                    let (tx, rx) = oneshot::channel();
+                    if shell.events.send(PhoneRequest { req, reply: tx }).await.is_err() {
+                        return;
+                    }
+                    let Ok(resp) = rx.await else { return };
+                    resp
+                }
+            };
+            drop(held);
             let _ = send.write_all(&encode_frame(&resp)).await;
             let _ = send.finish();
             if subscribe {
-                let mut sub = push.subscribe();
+                let mut sub = shell.push.subscribe();
                 let Ok(mut uni) = conn.open_uni().await else { return };
                 while let Ok(p) = sub.recv().await {
                     if uni.write_all(&encode_frame(p.as_ref())).await.is_err() {
@@ -505,18 +642,11 @@ async fn run_phone(
 }
 
 fn rate_limited() -> Response {
-    Response::Error {
-        message: watt_core::codec::BoundedBytes::try_from_slice(
-            b"too many requests from this address; try again in a second",
-        )
-        .unwrap_or_default(),
-    }
+    Response::error("too many requests from this address; try again in a second")
 }
 
 fn bad_request() -> Response {
-    Response::Error {
-        message: watt_core::codec::BoundedBytes::try_from_slice(b"malformed or oversize request").unwrap_or_default(),
-    }
+    Response::error("malformed or oversize request")
 }
 
 fn percentile(v: &[u64], p: f64) -> u64 {
@@ -637,21 +767,26 @@ async fn run_admin(listener: tokio::net::TcpListener, events: mpsc::Sender<Event
             let mut buf = vec![0u8; 1024];
             let Ok(n) = sock.read(&mut buf).await else { return };
             let head = String::from_utf8_lossy(&buf[..n]);
-            let (ctype, body) = if head.starts_with("GET /metrics") {
+            let answer = if head.starts_with("GET /metrics") {
                 let (tx, rx) = oneshot::channel();
                 if events.send(Event::Metrics { reply: tx }).await.is_err() {
                     return;
                 }
-                ("text/plain; version=0.0.4", rx.await.unwrap_or_default())
+                rx.await.map(|b| ("text/plain; version=0.0.4", b))
             } else {
                 let (tx, rx) = oneshot::channel();
                 if events.send(Event::Status { reply: tx }).await.is_err() {
                     return;
                 }
-                ("application/json", rx.await.map(|v| v.to_string()).unwrap_or_default())
+                rx.await.map(|v| ("application/json", v.to_string()))
+            };
+            // The validator stopping between the request and its answer.
+            let (status, ctype, body) = match answer {
+                Ok((ctype, body)) => ("200 OK", ctype, body),
+                Err(_) => ("503 Service Unavailable", "text/plain", "the validator is stopping\n".to_string()),
             };
             let resp =
-                format!("HTTP/1.0 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                format!("HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
             let _ = sock.write_all(resp.as_bytes()).await;
         });
     }
@@ -663,7 +798,9 @@ pub async fn fetch_admin(addr: SocketAddr, path: &str) -> std::io::Result<String
     s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).await?;
     let mut out = String::new();
     s.read_to_string(&mut out).await?;
-    Ok(out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{addr}{path} answered without an HTTP body"))
+    })
 }
 
 /// A phone-side request over QUIC (used by the devnet and tools until the

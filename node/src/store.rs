@@ -5,6 +5,7 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use watt_core::codec::{decode, encode, CodecError};
 use watt_core::crypto::Hash256;
 use watt_core::ledger::state::Payout;
@@ -62,7 +63,7 @@ pub struct ClosedLedger<'a> {
 }
 
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
     /// Tests make the next commits fail, as a full disk would.
     #[cfg(test)]
@@ -71,11 +72,7 @@ pub struct Store {
 
 /// Hash of a proof set's canonical encoding (what `prev_proof_hash` commits to).
 pub fn proof_set_hash(envelopes: &[Envelope]) -> Hash256 {
-    let v: Vec<Envelope> = envelopes.to_vec();
-    watt_core::crypto::hash_tagged(
-        watt_core::crypto::Domain::ProofSet,
-        &watt_core::codec::to_bytes(&v).unwrap_or_default(),
-    )
+    watt_core::crypto::hash_tagged(watt_core::crypto::Domain::ProofSet, &watt_core::codec::encode_list(envelopes))
 }
 
 impl Store {
@@ -100,7 +97,7 @@ impl Store {
         }
         w.commit().map_err(|e| db_err(e.into()))?;
         Ok(Store {
-            db,
+            db: Arc::new(db),
             path,
             #[cfg(test)]
             fail_commits: false,
@@ -314,6 +311,32 @@ impl Store {
         LedgerState::restore(genesis, header, entries, payouts, recent).map(Some).map_err(StoreError::Inconsistent)
     }
 
+    pub fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
+        self.reader().headers(from, count)
+    }
+
+    /// A handle for reading committed ledgers from other threads (phones'
+    /// requests are served from it, off the consensus task).
+    pub fn reader(&self) -> StoreReader {
+        StoreReader { db: self.db.clone(), path: self.path.clone() }
+    }
+}
+
+/// Reads what is committed; redb gives every reader a consistent snapshot
+/// while the herder writes.
+#[derive(Clone)]
+pub struct StoreReader {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl StoreReader {
+    fn err(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Db { path: self.path.clone(), source: e.into() }
+    }
+
+    /// Up to `count` consecutive headers from `from` (fewer past the last
+    /// committed ledger).
     pub fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(HEADERS).map_err(|e| self.err(e))?;

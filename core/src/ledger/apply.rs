@@ -761,7 +761,8 @@ impl LedgerState {
             rec.payouts_root = crate::merkle::frontier_root(&frontier, rec.payouts_credited);
             frontier.clear();
         }
-        rec.payouts_frontier = BoundedVec::try_from_vec(frontier).unwrap_or_default();
+        // One entry per set bit of a u64 count: at most 64.
+        rec.payouts_frontier = BoundedVec::from_iter_capped(frontier);
     }
 
     fn remember_header(&mut self, h: &LedgerHeader) {
@@ -790,16 +791,17 @@ impl LedgerState {
     }
 }
 
-fn bump_validator(r: &mut DayRecord, node: &NodeId) {
-    let mut v = std::mem::take(&mut r.validator_slots).into_vec();
-    match v.iter_mut().find(|(n, _)| n == node) {
-        Some((_, c)) => *c += 1,
-        None => {
-            v.push((*node, 1));
-            v.sort();
-        }
+/// Counts a slot for `node` in the day's record. The record holds at most
+/// 1,000 validators (as many as a genesis may list); a node past
+/// that is not counted, and the others keep their counts.
+pub(crate) fn bump_validator(r: &mut DayRecord, node: &NodeId) {
+    if let Some((_, c)) = r.validator_slots.as_mut_slice().iter_mut().find(|(n, _)| n == node) {
+        *c = c.saturating_add(1);
+        return;
     }
-    r.validator_slots = BoundedVec::try_from_vec(v).unwrap_or_default();
+    if r.validator_slots.try_push((*node, 1)).is_ok() {
+        r.validator_slots.as_mut_slice().sort();
+    }
 }
 
 /// One verdict per transaction, in order, computed on the machine's cores.
@@ -812,6 +814,28 @@ fn verdicts<T: Sync>(txs: &[T], check: impl Fn(&T) -> (bool, Hash256) + Sync) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16 #13: the day's validator counts were rebuilt into a bounded
+    /// list with `unwrap_or_default()`, so a 1,001st validator wiped every
+    /// count (and with them every validator's share of the day).
+    #[test]
+    fn a_full_day_record_keeps_its_validator_counts() {
+        let mut r = DayRecord::default();
+        let node = |i: u32| {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            NodeId(crate::crypto::PublicKey(k))
+        };
+        for i in 0..1_000 {
+            bump_validator(&mut r, &node(i));
+        }
+        bump_validator(&mut r, &node(7));
+        bump_validator(&mut r, &node(5_000));
+        assert_eq!(r.validator_slots.len(), 1_000, "the full list was kept");
+        assert!(r.validator_slots.iter().all(|(n, _)| *n != node(5_000)), "the node past the bound is not counted");
+        assert_eq!(r.validator_slots.iter().find(|(n, _)| *n == node(7)).map(|(_, c)| *c), Some(2));
+        assert!(r.validator_slots.windows(2).all(|w| w[0] < w[1]), "still sorted");
+    }
 
     /// Issue 16 #12: a panicking worker used to become an empty chunk of
     /// verdicts (`join().unwrap_or_default()`).

@@ -77,6 +77,9 @@ impl Wire for Params {
     const MAX_ENCODED_LEN: usize = 1024;
 }
 
+/// Most PoSt deadlines in a day (a day record lists each one's opening).
+pub const MAX_POST_DEADLINES: usize = 1024;
+
 impl Params {
     /// SPEC §9, mainnet column.
     pub fn mainnet() -> Params {
@@ -178,6 +181,19 @@ impl Params {
         }
         if self.post_deadlines == 0 || self.post_samples == 0 || self.post_chain_steps == 0 || self.sector_layers == 0 {
             return Err("storage parameters must be positive".into());
+        }
+        // Proofs and day records carry these as bounded lists.
+        use crate::storage::proof::{MAX_LAYERS, MAX_POST_SAMPLES, MAX_SEAL_CHALLENGES};
+        if self.post_samples as usize > MAX_POST_SAMPLES
+            || self.seal_challenges as usize > MAX_SEAL_CHALLENGES
+            || self.sector_layers as usize > MAX_LAYERS
+            || self.post_deadlines as usize > MAX_POST_DEADLINES
+        {
+            return Err(format!(
+                "storage parameters exceed what proofs carry (post_samples <= {MAX_POST_SAMPLES}, \
+                 seal_challenges <= {MAX_SEAL_CHALLENGES}, sector_layers <= {MAX_LAYERS}, \
+                 post_deadlines <= {MAX_POST_DEADLINES})"
+            ));
         }
         if self.payout_batch == 0 || self.max_txs_per_ledger == 0 || self.max_attestations_per_ledger == 0 {
             return Err("per-ledger limits must be positive".into());

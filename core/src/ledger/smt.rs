@@ -255,7 +255,8 @@ impl Smt {
 }
 
 fn proof(leaf: Option<(Hash256, Hash256)>, siblings: Vec<Hash256>) -> StateProof {
-    StateProof { leaf, siblings: BoundedVec::try_from_vec(siblings).unwrap_or_default() }
+    // Keys are 256-bit hashes: no path is deeper than 256.
+    StateProof { leaf, siblings: BoundedVec::from_iter_capped(siblings) }
 }
 
 /// What a proof shows about a key.

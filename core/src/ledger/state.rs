@@ -34,11 +34,16 @@ pub enum StateKey {
     FullProofLanes,
 }
 
+impl crate::codec::Wire for StateKey {
+    /// A tag, an account and a number at most.
+    const MAX_ENCODED_LEN: usize = 64;
+}
+
 /// The codec's bytes before the 32 key bytes of `StateKey::Account`.
 fn account_key_prefix() -> &'static [u8] {
     static PREFIX: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     PREFIX.get_or_init(|| {
-        let mut b = crate::codec::to_bytes(&StateKey::Account(AccountId(PublicKey([0; 32])))).unwrap_or_default();
+        let mut b = crate::codec::encode(&StateKey::Account(AccountId(PublicKey([0; 32]))));
         b.truncate(b.len().saturating_sub(32));
         b
     })
@@ -53,7 +58,7 @@ impl StateKey {
             h.update(account_key_prefix()).update(&a.0 .0);
             return h.finalize();
         }
-        hash_tagged(Domain::StateKey, &crate::codec::to_bytes(self).unwrap_or_default())
+        hash_tagged(Domain::StateKey, &crate::codec::encode(self))
     }
 }
 
@@ -106,7 +111,7 @@ pub struct DayRecord {
     pub payouts_frontier: BoundedVec<Hash256, 64>,
     /// Ledgers that opened the day's PoSt deadlines, with their `rand`
     /// (index = deadline).
-    pub post_openings: BoundedVec<(u64, Hash256), 1024>,
+    pub post_openings: BoundedVec<(u64, Hash256), { crate::ledger::params::MAX_POST_DEADLINES }>,
     /// Provers whose PoSt reveal landed this day, and the bytes they proved.
     pub storage_provers: u64,
     pub proven_bytes: u64,
@@ -304,14 +309,9 @@ impl LedgerState {
                 NodeEntry {
                     owner: AccountId(v.node_id.0),
                     vrf_key: v.vrf_key,
-                    addresses: BoundedVec::try_from_vec(
-                        v.addresses
-                            .iter()
-                            .filter_map(|a| BoundedBytes::try_from_slice(a.as_bytes()).ok())
-                            .take(4)
-                            .collect(),
-                    )
-                    .unwrap_or_default(),
+                    addresses: BoundedVec::from_iter_capped(
+                        v.addresses.iter().filter_map(|a| BoundedBytes::try_from_slice(a.as_bytes()).ok()),
+                    ),
                     quorum_set: v.quorum_set.clone(),
                 },
             );

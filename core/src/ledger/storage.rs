@@ -190,7 +190,8 @@ impl LedgerState {
         if let Some(r) = self.days.get_mut(&day) {
             let mut v = std::mem::take(&mut r.post_openings).into_vec();
             v.extend(std::iter::repeat_n((seq, rand), due));
-            r.post_openings = BoundedVec::try_from_vec(v).unwrap_or_default();
+            // At most `post_deadlines` (Params::validate keeps it within the record's bound).
+            r.post_openings = BoundedVec::from_iter_capped(v);
         }
     }
 

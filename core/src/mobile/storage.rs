@@ -87,7 +87,7 @@ impl StoragePlan {
         while v.len() > 16 {
             v.remove(0);
         }
-        self.counted_days = BoundedVec::try_from_vec(v).unwrap_or_default();
+        self.counted_days = BoundedVec::from_iter_capped(v);
     }
 }
 

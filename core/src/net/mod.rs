@@ -23,8 +23,22 @@ pub enum NetError {
 }
 
 /// Reads one length-prefixed frame; `Ok(None)` when the stream ended cleanly
-/// before a frame began. The length is checked before the body is allocated.
+/// before a frame began. The length is checked before anything is read.
 pub async fn read_frame(recv: &mut quinn::RecvStream, limit: usize) -> Result<Option<Vec<u8>>, &'static str> {
+    read_frame_charged(recv, limit, |_| true).await
+}
+
+/// [`read_frame`], holding memory only for bytes that arrived: a length
+/// prefix costs its sender four bytes, so the buffer grows with the body
+/// received (doubling, capped at the declared length), never from the prefix
+/// alone. `charge` is asked for each growth of the buffer before it happens;
+/// when it refuses, reading stops with `"over_budget"` and the caller drops
+/// what was read.
+pub async fn read_frame_charged(
+    recv: &mut quinn::RecvStream,
+    limit: usize,
+    mut charge: impl FnMut(usize) -> bool,
+) -> Result<Option<Vec<u8>>, &'static str> {
     let mut len = [0u8; 4];
     match recv.read_exact(&mut len).await {
         Ok(()) => {}
@@ -34,13 +48,28 @@ pub async fn read_frame(recv: &mut quinn::RecvStream, limit: usize) -> Result<Op
         Err(quinn::ReadExactError::ReadError(_)) => return Ok(None),
     }
     let n = check_frame_len(len, limit).map_err(|_| "oversize_frame")?;
-    let mut body = vec![0u8; n];
-    match recv.read_exact(&mut body).await {
-        Ok(()) => Ok(Some(body)),
-        Err(quinn::ReadExactError::FinishedEarly(_)) => Err("truncated_frame"),
-        Err(quinn::ReadExactError::ReadError(_)) => Ok(None),
+    let mut body: Vec<u8> = Vec::new();
+    while body.len() < n {
+        let chunk = match recv.read_chunk(n - body.len(), true).await {
+            Ok(Some(c)) => c.bytes,
+            Ok(None) => return Err("truncated_frame"),
+            Err(_) => return Ok(None),
+        };
+        let needed = body.len() + chunk.len();
+        if needed > body.capacity() {
+            let grown = needed.max(body.capacity().saturating_mul(2)).max(FIRST_BUFFER).min(n);
+            if !charge(grown - body.capacity()) {
+                return Err("over_budget");
+            }
+            body.reserve_exact(grown - body.len());
+        }
+        body.extend_from_slice(&chunk);
     }
+    Ok(Some(body))
 }
+
+/// The first buffer a frame body gets (most requests fit in it).
+const FIRST_BUFFER: usize = 4 * 1024;
 
 /// One request on a fresh bidirectional stream, its answer decoded.
 pub async fn request(conn: &quinn::Connection, req: &Request) -> Result<Response, NetError> {

@@ -5,7 +5,7 @@
 
 use crate::address::NodeId;
 use crate::crypto::PublicKey;
-use crate::wire::ALPN_PHONE;
+use crate::wire::{ALPN_PHONE, MAX_FRAME};
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -88,6 +88,11 @@ impl ServerCertVerifier for PinnedServer {
     }
 }
 
+/// Unread bytes one stream may carry: a whole frame and its prefix.
+const STREAM_WINDOW: u32 = MAX_FRAME as u32 + 4;
+/// Unread bytes one connection may carry across its streams.
+const CONNECTION_WINDOW: u32 = 4 * STREAM_WINDOW;
+
 /// QUIC transport limits (SPEC §2): idle 30 s, keep-alive 10 s for long-lived
 /// peer links, bounded concurrent streams.
 pub fn transport(long_lived: bool) -> Arc<quinn::TransportConfig> {
@@ -98,6 +103,11 @@ pub fn transport(long_lived: bool) -> Arc<quinn::TransportConfig> {
     }
     t.max_concurrent_bidi_streams(64u32.into());
     t.max_concurrent_uni_streams(16u32.into());
+    // What a sender may have in flight before it is read: one whole frame
+    // per stream, a few per connection (quinn's default connection window is
+    // unbounded). What has been read is charged by the reader (`read_frame_charged`).
+    t.stream_receive_window(STREAM_WINDOW.into());
+    t.receive_window(CONNECTION_WINDOW.into());
     Arc::new(t)
 }
 

@@ -269,8 +269,9 @@ impl Slot {
     fn emit_nomination<D: Driver>(&mut self, ctx: &mut Ctx<'_, D>) {
         let pledges = Pledges::Nominate {
             quorum_set_hash: ctx.local.qset_hash,
-            votes: BoundedVec::try_from_vec(self.nom.votes.iter().cloned().collect()).unwrap_or_default(),
-            accepted: BoundedVec::try_from_vec(self.nom.accepted.iter().cloned().collect()).unwrap_or_default(),
+            // Both sets grow only while below MAX_NOMINATED (process_nomination, nominate).
+            votes: BoundedVec::from_iter_capped(self.nom.votes.iter().cloned()),
+            accepted: BoundedVec::from_iter_capped(self.nom.accepted.iter().cloned()),
         };
         let env = self.sign(ctx, pledges);
         if self.process_nomination(ctx, &env).is_ok() {

@@ -192,21 +192,11 @@ impl QuorumSet {
     /// The set with `node` removed and each threshold it sat in lowered by one,
     /// as a node sees its own set for leader selection (stellar-core `normalizeQSet`).
     pub fn without_node(&self, node: &NodeId) -> QuorumSet {
-        let mut threshold = self.threshold;
-        let mut validators = Vec::with_capacity(self.validators.len());
-        for v in self.validators.iter() {
-            if v == node {
-                threshold = threshold.saturating_sub(1);
-            } else {
-                validators.push(*v);
-            }
-        }
-        let inner: Vec<QuorumSet> = self.inner_sets.iter().map(|q| q.without_node(node)).collect();
-        QuorumSet {
-            threshold,
-            validators: BoundedVec::try_from_vec(validators).unwrap_or_default(),
-            inner_sets: BoundedVec::try_from_vec(inner).unwrap_or_default(),
-        }
+        let removed = self.validators.iter().filter(|v| *v == node).count();
+        let threshold = self.threshold.saturating_sub(removed as u32);
+        let mut validators = self.validators.clone();
+        validators.retain(|v| v != node);
+        QuorumSet { threshold, validators, inner_sets: self.inner_sets.clone().map(|q| q.without_node(node)) }
     }
 
     /// A smallest set of nodes from `alive` whose failure (on top of every

@@ -47,7 +47,7 @@ impl QsetCache {
                         .or_insert_with(|| {
                             Arc::new(QuorumSet {
                                 threshold: 1,
-                                validators: BoundedVec::try_from_vec(vec![st.node_id]).unwrap_or_default(),
+                                validators: BoundedVec::from_iter_capped([st.node_id]),
                                 inner_sets: BoundedVec::new(),
                             })
                         })

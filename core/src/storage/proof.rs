@@ -120,7 +120,8 @@ pub fn zero_path(index: u64, nodes: u64) -> MerklePath {
         siblings.push(h);
         h = merkle::node_hash(&h, &h);
     }
-    MerklePath { index, siblings: BoundedVec::try_from_vec(siblings).unwrap_or_default() }
+    // depth(nodes) is the trailing zeros of a u64: at most 64.
+    MerklePath { index, siblings: BoundedVec::from_iter_capped(siblings) }
 }
 
 /// Opens `challenges` nodes of a sealed sector (all its layers in `store`).
@@ -142,10 +143,7 @@ pub fn prove_seal(
             let v = store.read_labels(l, i, 1)?;
             labels.push(*v.first().ok_or(super::seal::SealError::Truncated { layer: l, have: i, want: i + 1 })?);
         }
-        Ok(ColumnOpening {
-            labels: BoundedVec::try_from_vec(labels).unwrap_or_default(),
-            path: merkle::path(&comm_c_tree, i),
-        })
+        Ok(ColumnOpening { labels: bounded(labels, "layers")?, path: merkle::path(&comm_c_tree, i) })
     };
     let mut parents = Vec::new();
     let mut openings = Vec::with_capacity(challenges);
@@ -154,17 +152,21 @@ pub fn prove_seal(
         graph.base_parents(c, &mut parents);
         openings.push(ChallengeOpening {
             node: column(c)?,
-            base: BoundedVec::try_from_vec(parents.iter().map(|&p| column(p)).collect::<Result<Vec<_>, _>>()?)
-                .unwrap_or_default(),
-            exp: BoundedVec::try_from_vec(
+            base: bounded(parents.iter().map(|&p| column(p)).collect::<Result<Vec<_>, _>>()?, "base parents")?,
+            exp: bounded(
                 graph.exp_parents(c).iter().map(|&p| column(p)).collect::<Result<Vec<_>, _>>()?,
-            )
-            .unwrap_or_default(),
+                "expander parents",
+            )?,
             replica_path: merkle::path(&replica_tree, c),
             data_path: zero_path(c, n),
         });
     }
-    Ok(SealProof { openings: BoundedVec::try_from_vec(openings).unwrap_or_default() })
+    Ok(SealProof { openings: bounded(openings, "seal challenges")? })
+}
+
+/// A list that must fit its proof field; more is a shape error, never a cut.
+fn bounded<T, const N: usize>(items: Vec<T>, what: &str) -> Result<BoundedVec<T, N>, super::seal::SealError> {
+    BoundedVec::try_from_vec(items).map_err(|e| super::seal::SealError::Shape(format!("too many {what}: {e}")))
 }
 
 fn check_path(data: &Hash256, path: &MerklePath, index: u64, nodes: u64, root: &Hash256) -> bool {
@@ -356,7 +358,8 @@ impl PostChain {
                 replica_path: replica_path(sector, node)?,
             });
         }
-        Ok(PostReveal { steps: BoundedVec::try_from_vec(out).unwrap_or_default() })
+        // `samples` is at most MAX_POST_SAMPLES (Params::validate; the prover's caller).
+        Ok(PostReveal { steps: BoundedVec::from_iter_capped(out) })
     }
 }
 

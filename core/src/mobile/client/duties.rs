@@ -167,7 +167,8 @@ impl WattClient {
                     _ => {}
                 }
             }
-            plan.to_terminate = BoundedVec::try_from_vec(keep).unwrap_or_default();
+            // `keep` is drawn from the plan's own list: never longer.
+            plan.to_terminate = BoundedVec::from_iter_capped(keep);
 
             // The period's deadline comes first: the power policy weighs it.
             let period = tip.header.day;
@@ -349,7 +350,7 @@ impl WattClient {
                         u.1 = *b;
                     }
                 }
-                plan.uncounted = BoundedVec::try_from_vec(uncounted).unwrap_or_default();
+                plan.uncounted = newest_days(uncounted);
             }
             let mut still = Vec::new();
             let uncounted: Vec<(u64, u64)> = plan.uncounted.to_vec();
@@ -365,7 +366,7 @@ impl WattClient {
                     _ => still.push((d, b)),
                 }
             }
-            plan.uncounted = BoundedVec::try_from_vec(still).unwrap_or_default();
+            plan.uncounted = newest_days(still);
             self.inner.store.set_storage_plan(&plan)?;
 
             for (op, what) in ops {
@@ -424,5 +425,31 @@ impl WattClient {
     ) -> Result<crate::storage::proof::PostChain, ClientError> {
         prover::walk(&post_beacon(opening_rand), owner, sectors, u64::from(self.inner.genesis.params.post_chain_steps))
             .map_err(storage_err)
+    }
+}
+
+/// The newest days of a list of (day, bytes) credits, as many as the plan
+/// keeps: an older day past that is dropped from the phone's tally (it was
+/// settled on the ledger long ago), never the whole list.
+pub(crate) fn newest_days<const N: usize>(mut days: Vec<(u64, u64)>) -> BoundedVec<(u64, u64), N> {
+    days.sort_unstable();
+    let cut = days.len().saturating_sub(N);
+    BoundedVec::from_iter_capped(days.into_iter().skip(cut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16 #13: a prover with more than 16 days of credits not yet
+    /// counted had the whole list wiped (`unwrap_or_default()`); now the
+    /// newest 16 days stay.
+    #[test]
+    fn earnings_past_the_plans_bound_keep_the_newest_days() {
+        let days: Vec<(u64, u64)> = (0..20u64).rev().map(|d| (d, d * 10)).collect();
+        let kept: BoundedVec<(u64, u64), 16> = newest_days(days);
+        assert_eq!(kept.to_vec(), (4..20u64).map(|d| (d, d * 10)).collect::<Vec<_>>());
+        let few: BoundedVec<(u64, u64), 16> = newest_days(vec![(3, 1), (1, 2)]);
+        assert_eq!(few.to_vec(), vec![(1, 2), (3, 1)]);
     }
 }
