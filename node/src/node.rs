@@ -28,33 +28,12 @@ pub fn now_ms() -> u64 {
 
 /// Messages into the herder task.
 enum Event {
-    PeerUp {
-        node: NodeId,
-        conn_id: usize,
-        tx: mpsc::Sender<Arc<Vec<u8>>>,
-    },
-    PeerDown {
-        node: NodeId,
-        conn_id: usize,
-    },
-    Peer {
-        from: NodeId,
-        msg: Box<PeerMessage>,
-    },
-    Misbehaved {
-        node: NodeId,
-        reason: &'static str,
-    },
-    /// A connection refused before its handshake (counted by reason).
-    Refused {
-        reason: &'static str,
-    },
-    Status {
-        reply: oneshot::Sender<serde_json::Value>,
-    },
-    Metrics {
-        reply: oneshot::Sender<String>,
-    },
+    PeerUp { node: NodeId, conn_id: usize, tx: mpsc::Sender<Arc<Vec<u8>>> },
+    PeerDown { node: NodeId, conn_id: usize },
+    Peer { from: NodeId, msg: Box<PeerMessage> },
+    Misbehaved { node: NodeId, reason: &'static str },
+    Status { reply: oneshot::Sender<serde_json::Value> },
+    Metrics { reply: oneshot::Sender<String> },
 }
 
 /// A phone's request for the herder, and where its answer goes.
@@ -67,12 +46,13 @@ struct PhoneRequest {
 #[derive(Clone)]
 struct PhoneShell {
     events: mpsc::Sender<PhoneRequest>,
-    /// Refusals are counted by the herder.
-    refusals: mpsc::Sender<Event>,
+    /// Refusals, counted by the herder.
+    refusals: mpsc::Sender<&'static str>,
     push: broadcast::Sender<Arc<HeaderPush>>,
     per_ip: Arc<IpSlots>,
     reader: crate::store::StoreReader,
     header_reads: Arc<tokio::sync::Semaphore>,
+    header_queue: Arc<tokio::sync::Semaphore>,
 }
 
 /// Per-peer message budget: more than this per second is flooding.
@@ -90,9 +70,34 @@ pub const PHONE_HELD_BYTES_TOTAL: u64 = 1 << 30;
 /// A request frame must arrive whole within this (a 4 MiB proof at 1 Mbit/s
 /// takes ~34 s); a trickled frame loses its stream and its bytes after it.
 pub const PHONE_FRAME_DEADLINE: Duration = Duration::from_secs(60);
+/// An answer must be taken by the phone within this, or its stream is reset
+/// (an answer held in memory for a reader that never reads).
+pub const PHONE_WRITE_DEADLINE: Duration = Duration::from_secs(30);
+/// The herder answers a phone's request within this, or the phone is told
+/// to retry (its bytes are not held meanwhile).
+pub const PHONE_ANSWER_DEADLINE: Duration = Duration::from_secs(10);
 /// Header reads served at once off the consensus task (each is at most
-/// `MAX_HEADERS_PER_REQUEST` headers from redb).
+/// `MAX_HEADERS_PER_REQUEST` headers from redb), and how many may wait.
 const HEADER_READS_AT_ONCE: usize = 2;
+const HEADER_READS_WAITING: usize = 64;
+/// Under a steady stream of peers' messages, one phone request is still
+/// served after this many of them.
+const PEER_EVENTS_PER_PHONE_REQUEST: u32 = 32;
+
+/// Whose budget an address spends: an IPv4 address, or an IPv6 /64 (one
+/// host's usual allocation, so a host cannot multiply its budget).
+fn budget_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -218,10 +223,11 @@ impl IpSlots {
 
     /// An empty charge against `ip`'s held-bytes budget.
     fn hold(self: &Arc<Self>, ip: std::net::IpAddr) -> Held {
-        Held { slots: self.clone(), ip, bytes: 0 }
+        Held { slots: self.clone(), ip: budget_key(ip), bytes: 0 }
     }
 
     fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let ip = budget_key(ip);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(ip).or_insert(0);
         if *n >= self.limit {
@@ -234,6 +240,7 @@ impl IpSlots {
     /// Charges one request of `bytes` to `ip`; false when the address has
     /// spent its budget for this second.
     fn charge(&self, ip: std::net::IpAddr, bytes: usize) -> bool {
+        let ip = budget_key(ip);
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         // Forget idle addresses now and then, so the map stays small.
@@ -282,6 +289,8 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
     // Phones' requests wait in their own queue, served when consensus has
     // nothing to do (peers' messages and timers come first).
     let (phone_tx, phone_rx) = mpsc::channel(4096);
+    // Refusals are counted when consensus has time; lost when this is full.
+    let (refusals_tx, refusals_rx) = mpsc::channel(1024);
     let (push_tx, _) = broadcast::channel::<Arc<HeaderPush>>(64);
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let conn_ids = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -294,18 +303,19 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
         let per_ip = Arc::new(IpSlots::new(cfg.max_connections_per_ip, cfg.max_requests_per_ip_per_sec));
         let phones = PhoneShell {
             events: phone_tx,
-            refusals: events_tx.clone(),
+            refusals: refusals_tx.clone(),
             push: push_tx.clone(),
             per_ip,
             reader: herder.store_reader(),
             header_reads: Arc::new(tokio::sync::Semaphore::new(HEADER_READS_AT_ONCE)),
+            header_queue: Arc::new(tokio::sync::Semaphore::new(HEADER_READS_WAITING)),
         };
         tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
                 // Before the handshake costs anything: one address gets so many.
                 let Some(slot) = phones.per_ip.take(incoming.remote_address().ip()) else {
                     incoming.refuse();
-                    let _ = events.try_send(Event::Refused { reason: "per_ip_connection_limit" });
+                    let _ = refusals_tx.try_send("per_ip_connection_limit");
                     continue;
                 };
                 let events = events.clone();
@@ -362,7 +372,7 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
             tokio::spawn(run_admin(listener, events_tx.clone()));
         }
     }
-    let task = tokio::spawn(run_herder(herder, events_rx, phone_rx, push_tx, shutdown_rx, endpoint));
+    let task = tokio::spawn(run_herder(herder, events_rx, phone_rx, refusals_rx, push_tx, shutdown_rx, endpoint));
     Ok(NodeHandle { node_id, listen, shutdown: Some(shutdown_tx), task, events: events_tx })
 }
 
@@ -384,6 +394,7 @@ async fn run_herder(
     mut herder: Herder,
     mut events: mpsc::Receiver<Event>,
     mut phone_requests: mpsc::Receiver<PhoneRequest>,
+    mut refusals: mpsc::Receiver<&'static str>,
     push: broadcast::Sender<Arc<HeaderPush>>,
     mut shutdown: oneshot::Receiver<()>,
     endpoint: quinn::Endpoint,
@@ -395,11 +406,22 @@ async fn run_herder(
     let wall0 = now_ms();
     let clock = move || wall0 + started.elapsed().as_millis() as u64;
     let mut dropped_outbound: u64 = 0;
+    // Peers' messages and timers since a phone was last served.
+    let mut since_phone: u32 = 0;
     loop {
         let wake = herder.next_wakeup();
         let now = clock();
         let sleep = tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now).min(1_000)));
-        let actions = tokio::select! {
+        since_phone = since_phone.saturating_add(1);
+        // A phone's turn, however busy the peers keep consensus.
+        let waiting_phone =
+            if since_phone > PEER_EVENTS_PER_PHONE_REQUEST { phone_requests.try_recv().ok() } else { None };
+        let actions = if let Some(PhoneRequest { req, reply }) = waiting_phone {
+            since_phone = 0;
+            let _ = reply.send(herder.phone_request(req));
+            herder.take_outbox()
+        } else {
+            tokio::select! {
             biased;
             _ = &mut shutdown => break,
             _ = sleep => off_the_runtime(|| herder.tick(clock())),
@@ -417,10 +439,6 @@ async fn run_herder(
                     Vec::new()
                 }
                 Some(Event::Peer { from, msg }) => off_the_runtime(|| herder.on_peer_message(from, *msg, clock())),
-                Some(Event::Refused { reason }) => {
-                    *herder.stats.rejected.entry(reason).or_insert(0) += 1;
-                    Vec::new()
-                }
                 Some(Event::Misbehaved { node, reason }) => {
                     *herder.stats.rejected.entry(reason).or_insert(0) += 1;
                     tracing::warn!(peer = %node, reason, "peer disconnected for bad data");
@@ -437,8 +455,14 @@ async fn run_herder(
                 }
             },
             Some(PhoneRequest { req, reply }) = phone_requests.recv() => {
+                since_phone = 0;
                 let _ = reply.send(herder.phone_request(req));
                 herder.take_outbox()
+            }
+            Some(reason) = refusals.recv() => {
+                *herder.stats.rejected.entry(reason).or_insert(0) += 1;
+                Vec::new()
+            }
             }
         };
         for a in actions {
@@ -538,6 +562,14 @@ async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events:
 
 async fn run_phone(conn: quinn::Connection, shell: PhoneShell) {
     let ip = conn.remote_address().ip();
+    // Phones open no unidirectional streams; whatever arrives on one is
+    // refused unread, so quinn discards it instead of buffering it.
+    let drain = conn.clone();
+    tokio::spawn(async move {
+        while let Ok(mut recv) = drain.accept_uni().await {
+            let _ = recv.stop(6u32.into());
+        }
+    });
     let mut window = Instant::now();
     let mut count = 0u32;
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
@@ -554,7 +586,7 @@ async fn run_phone(conn: quinn::Connection, shell: PhoneShell) {
         let conn = conn.clone();
         tokio::spawn(async move {
             let refuse = |reason| {
-                let _ = shell.refusals.try_send(Event::Refused { reason });
+                let _ = shell.refusals.try_send(reason);
             };
             let mut held = shell.per_ip.hold(ip);
             let read = tokio::time::timeout(
@@ -562,43 +594,43 @@ async fn run_phone(conn: quinn::Connection, shell: PhoneShell) {
                 read_frame_charged(&mut recv, MAX_FRAME, |n| held.charge(n)),
             )
             .await;
+            // One frame per stream: anything after it is refused unread.
+            let _ = recv.stop(0u32.into());
             let body = match read {
                 Ok(Ok(Some(body))) => body,
                 Ok(Ok(None)) => return,
                 Ok(Err("over_budget")) => {
                     // Not misbehaviour by itself (a NAT's phones share it):
                     // this request is dropped, its bytes freed, the phone may retry.
+                    drop(held);
                     refuse("per_ip_held_bytes");
-                    let _ = recv.stop(4u32.into());
-                    let _ = send.write_all(&encode_frame(&rate_limited())).await;
-                    let _ = send.finish();
+                    answer(&shell, ip, &mut send, rate_limited()).await;
                     return;
                 }
                 Ok(Err(_)) => {
-                    let _ = send.write_all(&encode_frame(&bad_request())).await;
-                    let _ = send.finish();
+                    drop(held);
+                    answer(&shell, ip, &mut send, bad_request()).await;
                     return;
                 }
                 Err(_) => {
                     refuse("phone_frame_deadline");
-                    let _ = recv.stop(5u32.into());
                     return;
                 }
             };
             // The address's shared budget: over it, an answer that says so,
             // and none of the work (signature or proof checks) is done.
             if !shell.per_ip.charge(ip, body.len()) {
+                drop((body, held));
                 refuse("per_ip_request_budget");
-                let _ = send.write_all(&encode_frame(&rate_limited())).await;
-                let _ = send.finish();
+                answer(&shell, ip, &mut send, rate_limited()).await;
                 return;
             }
             // Only transactions (which may carry proofs) may be large.
             let req = match decode::<Request>(&body) {
                 Ok(r) if body.len() <= MAX_SMALL_FRAME || matches!(r, Request::SubmitTx(_)) => r,
                 _ => {
-                    let _ = send.write_all(&encode_frame(&bad_request())).await;
-                    let _ = send.finish();
+                    drop((body, held));
+                    answer(&shell, ip, &mut send, bad_request()).await;
                     return;
                 }
             };
@@ -606,8 +638,14 @@ async fn run_phone(conn: quinn::Connection, shell: PhoneShell) {
             let subscribe = matches!(req, Request::Subscribe);
             let resp = match req {
                 // Committed headers are read on a blocking thread, never
-                // on the consensus task.
+                // on the consensus task; a bounded queue waits for it.
                 Request::GetHeaders { from, count } => {
+                    drop(held);
+                    let Ok(_queued) = shell.header_queue.try_acquire() else {
+                        refuse("header_reads_busy");
+                        answer(&shell, ip, &mut send, busy()).await;
+                        return;
+                    };
                     let Ok(_permit) = shell.header_reads.acquire().await else { return };
                     let reader = shell.reader.clone();
                     match tokio::task::spawn_blocking(move || crate::herder::headers_answer(&reader, from, count)).await
@@ -621,24 +659,61 @@ async fn run_phone(conn: quinn::Connection, shell: PhoneShell) {
                     if shell.events.send(PhoneRequest { req, reply: tx }).await.is_err() {
                         return;
                     }
-                    let Ok(resp) = rx.await else { return };
-                    resp
+                    // The request (a transaction's bytes) stays charged until
+                    // the herder has taken it.
+                    match tokio::time::timeout(PHONE_ANSWER_DEADLINE, rx).await {
+                        Ok(Ok(resp)) => resp,
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            drop(held);
+                            refuse("phone_answer_deadline");
+                            answer(&shell, ip, &mut send, busy()).await;
+                            return;
+                        }
+                    }
                 }
             };
-            drop(held);
-            let _ = send.write_all(&encode_frame(&resp)).await;
-            let _ = send.finish();
+            answer(&shell, ip, &mut send, resp).await;
             if subscribe {
                 let mut sub = shell.push.subscribe();
                 let Ok(mut uni) = conn.open_uni().await else { return };
                 while let Ok(p) = sub.recv().await {
-                    if uni.write_all(&encode_frame(p.as_ref())).await.is_err() {
-                        return;
+                    match tokio::time::timeout(PHONE_WRITE_DEADLINE, uni.write_all(&encode_frame(p.as_ref()))).await {
+                        Ok(Ok(())) => {}
+                        _ => return,
                     }
                 }
             }
         });
     }
+}
+
+/// Writes an answer and finishes the stream. The answer's bytes are charged
+/// to the address while the phone takes them (one that never reads cannot
+/// make the node hold answers), and a phone that has not taken it within
+/// `PHONE_WRITE_DEADLINE` has its stream reset.
+async fn answer(shell: &PhoneShell, ip: std::net::IpAddr, send: &mut quinn::SendStream, resp: Response) {
+    let mut frame = encode_frame(&resp);
+    drop(resp);
+    let mut held = shell.per_ip.hold(ip);
+    if !held.charge(frame.len()) {
+        let _ = shell.refusals.try_send("per_ip_held_bytes");
+        frame = encode_frame(&rate_limited());
+    }
+    match tokio::time::timeout(PHONE_WRITE_DEADLINE, send.write_all(&frame)).await {
+        Ok(Ok(())) => {
+            let _ = send.finish();
+        }
+        Ok(Err(_)) => {}
+        Err(_) => {
+            let _ = send.reset(7u32.into());
+            let _ = shell.refusals.try_send("phone_write_deadline");
+        }
+    }
+}
+
+fn busy() -> Response {
+    Response::error("the node is busy; try again in a second")
 }
 
 fn rate_limited() -> Response {

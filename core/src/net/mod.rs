@@ -31,7 +31,7 @@ pub async fn read_frame(recv: &mut quinn::RecvStream, limit: usize) -> Result<Op
 /// [`read_frame`], holding memory only for bytes that arrived: a length
 /// prefix costs its sender four bytes, so the buffer grows with the body
 /// received (doubling, capped at the declared length), never from the prefix
-/// alone. `charge` is asked for each growth of the buffer before it happens;
+/// alone, and never more than twice what arrived. `charge` is asked for each growth of the buffer before it happens;
 /// when it refuses, reading stops with `"over_budget"` and the caller drops
 /// what was read.
 pub async fn read_frame_charged(
@@ -57,7 +57,7 @@ pub async fn read_frame_charged(
         };
         let needed = body.len() + chunk.len();
         if needed > body.capacity() {
-            let grown = needed.max(body.capacity().saturating_mul(2)).max(FIRST_BUFFER).min(n);
+            let grown = needed.max(body.capacity().saturating_mul(2)).min(n);
             if !charge(grown - body.capacity()) {
                 return Err("over_budget");
             }
@@ -67,9 +67,6 @@ pub async fn read_frame_charged(
     }
     Ok(Some(body))
 }
-
-/// The first buffer a frame body gets (most requests fit in it).
-const FIRST_BUFFER: usize = 4 * 1024;
 
 /// One request on a fresh bidirectional stream, its answer decoded.
 pub async fn request(conn: &quinn::Connection, req: &Request) -> Result<Response, NetError> {
