@@ -387,11 +387,7 @@ fn main() -> ExitCode {
         Command::Audit { data_dir, day, json } => match watt_node::audit::audit_day(&data_dir, day) {
             Ok(report) => {
                 let agrees = report["agrees"].as_bool().unwrap_or(false);
-                if json {
-                    println!("{report}");
-                } else {
-                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-                }
+                print_json(&report, json);
                 if agrees {
                     ExitCode::SUCCESS
                 } else {
@@ -486,11 +482,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::PhoneFlood { validators, ledger_ms, warmup, ledgers, connections, json }) => {
             let report =
                 runtime().block_on(watt_node::bench::phone_flood(validators, ledger_ms, warmup, ledgers, connections));
-            if json {
-                println!("{report}");
-            } else {
-                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-            }
+            print_json(&report, json);
             ExitCode::SUCCESS
         }
         Command::Bench(BenchCommand::Consensus { ledgers, ledger_ms, json }) => {
@@ -518,11 +510,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Storage { sector_mib, layers, json }) => {
             match watt_node::bench::storage(sector_mib, layers) {
                 Ok(report) => {
-                    if json {
-                        println!("{report}");
-                    } else {
-                        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-                    }
+                    print_json(&report, json);
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e),
@@ -530,11 +518,7 @@ fn main() -> ExitCode {
         }
         Command::Bench(BenchCommand::Ledger { accounts, json }) => {
             let report = watt_node::bench::ledger(accounts.max(30_000));
-            if json {
-                println!("{report}");
-            } else {
-                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-            }
+            print_json(&report, json);
             ExitCode::SUCCESS
         }
         Command::Genesis(GenesisCommand::Hash { file, json }) => {
@@ -559,5 +543,14 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// A report as one JSON line (`--json`) or indented for people.
+fn print_json(report: &serde_json::Value, json: bool) {
+    if json {
+        println!("{report}");
+    } else {
+        println!("{report:#}");
     }
 }

@@ -631,16 +631,8 @@ fn map_values(p: &Pledges, v: &Value) -> Pledges {
     match p {
         Pledges::Nominate { quorum_set_hash, votes, accepted } => Pledges::Nominate {
             quorum_set_hash: *quorum_set_hash,
-            votes: if votes.is_empty() {
-                BoundedVec::new()
-            } else {
-                BoundedVec::try_from_vec(vec![v.clone()]).unwrap_or_default()
-            },
-            accepted: if accepted.is_empty() {
-                BoundedVec::new()
-            } else {
-                BoundedVec::try_from_vec(vec![v.clone()]).unwrap_or_default()
-            },
+            votes: if votes.is_empty() { BoundedVec::new() } else { BoundedVec::from_iter_capped([v.clone()]) },
+            accepted: if accepted.is_empty() { BoundedVec::new() } else { BoundedVec::from_iter_capped([v.clone()]) },
         },
         Pledges::Prepare { quorum_set_hash, ballot, prepared, n_c, n_h, .. } => Pledges::Prepare {
             quorum_set_hash: *quorum_set_hash,
