@@ -2,7 +2,7 @@
 //! thief would, against real validator processes over QUIC, each a scenario
 //! that succeeded on the code the review was filed against. After each, the
 //! network keeps closing ledgers, every validator agrees, and honest taps are
-//! paid a place.
+//! paid a place; an honest prover proves eight periods without a fault.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -426,5 +426,93 @@ fn trickled_frames_cost_their_sender_not_the_validator() {
     );
     for t in held_open {
         t.abort();
+    }
+}
+
+/// `watt --json ARGS` with a wallet's data dir: its last line as JSON.
+fn watt_json(wallet: &std::path::Path, genesis: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--data-dir", wallet.to_str().unwrap(), "--genesis", genesis.to_str().unwrap(), "--json"];
+    all.extend_from_slice(args);
+    let out = watt_e2e::run("watt", &all, None);
+    assert_eq!(out.code, 0, "watt {args:?}: {}{}", out.stdout, out.stderr);
+    serde_json::from_str(out.stdout.lines().last().unwrap_or("")).expect("JSON")
+}
+
+/// Issue 16 #3: settlement of period p read `prover.post`, which the commit
+/// for p + 1 had already replaced, so a prover that proved every day was
+/// marked faulty, penalised and terminated after three periods. Here a phone
+/// (the `watt` CLI, as a user runs it) donates two sectors and proves every
+/// day for eight periods on real validators: at every look each sector is
+/// active with no fault, and its account never loses a penalty. (This
+/// scenario also found that `watt-node init --day-seconds` kept mainnet's 48
+/// deadlines: a deadline opening in a day's last second faulted its prover.)
+#[test]
+fn a_prover_that_proves_every_day_for_eight_periods_keeps_every_sector_active() {
+    let _serial = one_at_a_time();
+    let (founder, words) = watt_e2e::new_account();
+    let day_seconds = 20;
+    let net = Network::start_with("attack-prover", 4, 500, day_seconds, &["--founder", &founder]);
+    assert!(net.wait_for(60, |n| n.seq(0) >= 2), "the network closes ledgers");
+    let genesis = net.dir.path().join("genesis.json");
+    let wallet = watt_e2e::TempDir::new("prover-wallet");
+    let out = watt_e2e::run(
+        "watt",
+        &["--data-dir", wallet.path().to_str().unwrap(), "--genesis", genesis.to_str().unwrap(), "restore"],
+        Some(&words),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let layers = net.genesis().params.sector_layers.to_string();
+    watt_json(wallet.path(), &genesis, &["storage", "donate", "--mib", "2", "--sector-mib", "1", "--layers", &layers]);
+    let account: AccountId = founder.parse().expect("an address");
+    let mut phone = Phone::new(&net);
+
+    let mut first_proven: Option<u64> = None;
+    let mut active_balance: Option<Amount> = None;
+    let end = Instant::now() + Duration::from_secs(12 * day_seconds + 120);
+    loop {
+        watt_json(wallet.path(), &genesis, &["storage", "run", "--until-done"]);
+        let sectors: Vec<Option<StateEntry>> = (1..=2).map(|n| phone.entry(0, StateKey::Sector(account, n))).collect();
+        let prover = match phone.entry(0, StateKey::Prover(account)) {
+            Some(StateEntry::Prover(p)) => Some(p),
+            _ => None,
+        };
+        let balance = match phone.entry(0, StateKey::Account(account)) {
+            Some(StateEntry::Account(a)) => a.balance,
+            other => panic!("the prover's account is gone: {other:?}"),
+        };
+        let (tip, _) = phone.latest(0);
+        for (n, s) in sectors.iter().enumerate() {
+            if let Some(StateEntry::Sector(s)) = s {
+                assert_eq!(s.faulty_periods, 0, "sector {} was marked faulty on day {}: {s:?}", n + 1, tip.day);
+                assert_ne!(
+                    s.state,
+                    watt_core::ledger::storage::SectorState::Faulty,
+                    "sector {} on day {}",
+                    n + 1,
+                    tip.day
+                );
+            }
+        }
+        let both_active = sectors.iter().all(
+            |s| matches!(s, Some(StateEntry::Sector(s)) if s.state == watt_core::ledger::storage::SectorState::Active),
+        );
+        if both_active {
+            // From activation on, the account only gains (storage shares), never a penalty.
+            let floor = *active_balance.get_or_insert(balance);
+            assert!(balance >= floor, "the prover lost {floor} -> {balance} on day {}", tip.day);
+        } else {
+            assert!(active_balance.is_none(), "a sector left the active state on day {}: {sectors:?}", tip.day);
+        }
+        if let Some(last) = prover.as_ref().and_then(|p| p.last_proven_period) {
+            let first = *first_proven.get_or_insert(last);
+            // Eight proven periods, first..=first + 7, all settled (period p on day p + 2).
+            if last >= first + 7 && tip.day >= first + 7 + 2 {
+                assert!(both_active, "after eight periods: {sectors:?}");
+                println!("proved periods {first}..={last}; on day {} both sectors active, balance {balance}", tip.day);
+                break;
+            }
+        }
+        assert!(Instant::now() < end, "eight periods were not proven in time (first {first_proven:?}, {prover:?})");
+        std::thread::sleep(Duration::from_secs(1));
     }
 }

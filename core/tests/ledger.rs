@@ -1320,3 +1320,24 @@ fn storage_parameters_past_what_proofs_carry_are_refused() {
         assert!(err.contains(name), "{name}: {err}");
     }
 }
+
+/// Found by the attacker suite's eight-period prover: `watt-node init
+/// --day-seconds 20` kept mainnet's 48 PoSt deadlines and 30-minute window,
+/// so a prover whose deadline opened in the day's last second could not
+/// commit before the day ended and was faulted. A window that outlasts its
+/// day is refused, and shorter days get fewer, wider deadlines.
+#[test]
+fn every_post_window_closes_within_its_day() {
+    let mainnet = Params::mainnet();
+    assert_eq!(mainnet.validate(), Ok(()));
+    let short = Params { day_seconds: 20, ..Params::mainnet() };
+    let err = short.validate().expect_err("mainnet windows in a 20 s day");
+    assert!(err.contains("post_window_seconds"), "{err}");
+    for day_seconds in [20, 600, 3_600, 7_200, 86_400] {
+        let p = Params::mainnet().with_day_seconds(day_seconds);
+        assert_eq!(p.validate(), Ok(()), "day of {day_seconds} s");
+        assert!(p.post_window_seconds * u64::from(p.post_deadlines) <= day_seconds);
+        assert!(p.post_window_seconds >= day_seconds.min(1_800), "windows stay wide: {p:?}");
+    }
+    assert_eq!(Params::mainnet().with_day_seconds(86_400), Params::mainnet());
+}

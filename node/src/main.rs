@@ -256,11 +256,9 @@ fn main() -> ExitCode {
                 println!("key file: {}", dir.join("node.key").display());
                 return ExitCode::SUCCESS;
             }
-            let mut params = watt_core::ledger::Params {
-                ledger_close_ms: ledger_ms,
-                day_seconds,
-                ..watt_core::ledger::Params::mainnet()
-            };
+            let mut params =
+                watt_core::ledger::Params { ledger_close_ms: ledger_ms, ..watt_core::ledger::Params::mainnet() }
+                    .with_day_seconds(day_seconds);
             if let Some(g) = attest_grace_ledgers {
                 params.attest_grace_ledgers = g;
             }

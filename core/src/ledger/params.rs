@@ -133,6 +133,14 @@ impl Params {
         }
     }
 
+    /// These parameters for days of `day_seconds`: PoSt deadlines stay 30
+    /// minutes apart (48 a mainnet day), at least one a day, each window
+    /// reaching the next, so every window closes within its day.
+    pub fn with_day_seconds(self, day_seconds: u64) -> Params {
+        let post_deadlines = (day_seconds / (30 * 60)).clamp(1, 48) as u32;
+        Params { day_seconds, post_deadlines, post_window_seconds: day_seconds / u64::from(post_deadlines), ..self }
+    }
+
     /// SPEC §9, devnet column: fast ledgers and days, small sectors.
     pub fn devnet(ledger_close_ms: u64, day_seconds: u64) -> Params {
         Params {
@@ -181,6 +189,16 @@ impl Params {
         }
         if self.post_deadlines == 0 || self.post_samples == 0 || self.post_chain_steps == 0 || self.sector_layers == 0 {
             return Err("storage parameters must be positive".into());
+        }
+        // A PoSt commit counts only in its own day, and deadline k opens
+        // k/post_deadlines into the day: a longer window would be cut short
+        // by the day's end for late deadlines (an honest prover faulted).
+        if self.post_window_seconds.saturating_mul(u64::from(self.post_deadlines)) > self.day_seconds {
+            return Err(format!(
+                "post_window_seconds x post_deadlines ({} x {}) exceed day_seconds ({}): late deadlines' windows would \
+                 end with the day",
+                self.post_window_seconds, self.post_deadlines, self.day_seconds
+            ));
         }
         // Proofs and day records carry these as bounded lists.
         use crate::storage::proof::{MAX_LAYERS, MAX_POST_SAMPLES, MAX_SEAL_CHALLENGES};
