@@ -122,6 +122,16 @@ pub struct ProverEntry {
     pub credits: BoundedVec<(u64, u64), 2>,
 }
 
+/// PoSt deadline `k` of `period` (SPEC §6): when its window opens and
+/// closes, in Unix ms. The ledger and the phone both use it.
+pub fn post_window_ms(p: &super::params::Params, genesis_time: u64, period: u64, k: u32) -> (u64, u64) {
+    let start = genesis_time.saturating_add(period.saturating_mul(p.day_seconds)).saturating_mul(1000);
+    let open = start.saturating_add(
+        u64::from(k).saturating_mul(p.day_seconds.saturating_mul(1000) / u64::from(p.post_deadlines.max(1))),
+    );
+    (open, open.saturating_add(p.post_window_seconds.saturating_mul(1000)))
+}
+
 /// Deadline index of `prover` in `period`: `H(prover ‖ period) mod deadlines`.
 pub fn deadline_index(prover: &AccountId, period: u64, deadlines: u32) -> u32 {
     let mut h = blake3::Hasher::new();
@@ -173,9 +183,7 @@ impl LedgerState {
 
     /// Unix ms at which deadline `k` of `period` opens.
     pub fn deadline_open_ms(&self, period: u64, k: u32) -> u64 {
-        let p = &self.params;
-        let start = self.genesis_time.saturating_add(period.saturating_mul(p.day_seconds)).saturating_mul(1000);
-        start.saturating_add(u64::from(k).saturating_mul(p.day_seconds * 1000 / u64::from(p.post_deadlines.max(1))))
+        post_window_ms(&self.params, self.genesis_time, period, k).0
     }
 
     /// Records the deadlines of `day` that open with this ledger.
@@ -367,9 +375,7 @@ impl LedgerState {
         let k = deadline_index(source, period, self.params.post_deadlines);
         let (opening_seq, opening_rand) =
             *self.days.get(&period).and_then(|r| r.post_openings.get(k as usize)).ok_or(OpFailure::TooEarly)?;
-        if close_time
-            >= self.deadline_open_ms(period, k).saturating_add(self.params.post_window_seconds.saturating_mul(1000))
-        {
+        if close_time >= post_window_ms(&self.params, self.genesis_time, period, k).1 {
             return Err(OpFailure::WindowClosed);
         }
         let sectors = self.post_sectors(source, opening_seq, period);

@@ -7,7 +7,7 @@
 //! every call, so a killed process simply picks up where the ledger is.
 
 use super::*;
-use crate::ledger::storage::{deadline_index, CommittedSector, ProverEntry, SectorEntry, SectorState};
+use crate::ledger::storage::{deadline_index, post_window_ms, CommittedSector, ProverEntry, SectorEntry, SectorState};
 use crate::mobile::storage::{self as donation, SectorPhase, StorageDuties};
 use crate::storage::graph::{SectorShape, StackedGraph};
 use crate::storage::power::{self, DeviceFacts};
@@ -177,8 +177,7 @@ impl WattClient {
                 _ => None,
             };
             let k = deadline_index(&me, period, p.post_deadlines);
-            let open_ms = self.deadline_open_ms(period, k);
-            let close_ms = open_ms.saturating_add(p.post_window_seconds.saturating_mul(1000));
+            let (_, close_ms) = post_window_ms(&p, self.inner.genesis.genesis_time, period, k);
             let has_active = on_ledger.values().any(|e| e.state != SectorState::PreCommitted);
             let committed = prover.as_ref().and_then(|x| x.post.as_ref()).filter(|c| c.period == period);
             let post_due = has_active && !committed.is_some_and(|c| c.revealed);
@@ -379,14 +378,6 @@ impl WattClient {
         .await;
         self.emit(events);
         r
-    }
-
-    /// Unix ms at which deadline `k` of `period` opens (as the ledger computes it).
-    fn deadline_open_ms(&self, period: u64, k: u32) -> u64 {
-        let g = &self.inner.genesis;
-        let p = &g.params;
-        let start = g.genesis_time.saturating_add(period.saturating_mul(p.day_seconds)).saturating_mul(1000);
-        start.saturating_add(u64::from(k).saturating_mul(p.day_seconds * 1000 / u64::from(p.post_deadlines.max(1))))
     }
 
     fn open_stores(
