@@ -427,6 +427,44 @@ fn trickled_frames_cost_their_sender_not_the_validator() {
     for t in held_open {
         t.abort();
     }
+
+    // Then data a phone's protocol never reads: unidirectional streams (F16).
+    // 8 connections x 4 streams x 4 MiB; quinn would buffer it for streams
+    // nobody accepts. The node refuses them unread.
+    std::thread::sleep(Duration::from_secs(3));
+    let (rss_calm, _) = memory_mib(pid);
+    let writes_ended = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut uni_tasks = Vec::new();
+    for _ in 0..8 {
+        let endpoint = rt.block_on(async { quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap() });
+        let cfg = watt_core::net::tls::phone_client_config(&node).expect("tls");
+        let conn = rt.block_on(async { endpoint.connect_with(cfg, addr, "watt-node").unwrap().await.unwrap() });
+        for _ in 0..4 {
+            let (conn, writes_ended) = (conn.clone(), writes_ended.clone());
+            uni_tasks.push(rt.spawn(async move {
+                let Ok(mut send) = conn.open_uni().await else { return };
+                // Ends when quinn took it all, or when the node stopped the stream.
+                let _ = send.write_all(&vec![0x77; 4 << 20]).await;
+                writes_ended.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                drop((send, conn));
+            }));
+        }
+        uni_tasks.push(rt.spawn(async move {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            drop(endpoint);
+        }));
+    }
+    net.wait_for(30, |_| writes_ended.load(std::sync::atomic::Ordering::Relaxed) == 32);
+    std::thread::sleep(Duration::from_secs(2));
+    let (rss_uni, _) = memory_mib(pid);
+    let done = writes_ended.load(std::sync::atomic::Ordering::Relaxed);
+    println!("unidirectional streams: {rss_calm} MiB before, {rss_uni} MiB during; {done} of 32 writes ended");
+    // 128 MiB sent: buffered for nobody, it would be up to the windows' 16 MiB per connection.
+    assert!(rss_uni.saturating_sub(rss_calm) < 48, "validator 0 grew {rss_calm} -> {rss_uni} MiB on unread streams");
+    for t in uni_tasks {
+        t.abort();
+    }
 }
 
 /// `watt --json ARGS` with a wallet's data dir: its last line as JSON.
