@@ -1341,3 +1341,166 @@ fn every_post_window_closes_within_its_day() {
     }
     assert_eq!(Params::mainnet().with_day_seconds(86_400), Params::mainnet());
 }
+
+/// Issue 16 #5, SPEC §5: first taps were admitted as they landed until the
+/// day's cap, so whoever flooded the first ledger of a day took every place.
+/// Once a ledger brings more first taps than the places left, they and the
+/// rest of the day's first taps wait; at the day's end the places go by
+/// lottery in `H(rand of the day's last ledger ‖ invitee)` order, at most one
+/// per inviter, and the winners' taps count for that day.
+#[test]
+fn flooding_the_first_ledger_of_a_day_wins_one_place_per_inviter_at_most() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use watt_core::crypto::{Domain, TaggedHasher};
+    let farmers: Vec<Keypair> = (0..5).map(|i| key(&format!("farmer{i}"))).collect();
+    let honest: Vec<Keypair> = (0..10).map(|i| key(&format!("honest{i}"))).collect();
+    let v = key("v");
+    let mut founders: Vec<&Keypair> = farmers.iter().collect();
+    founders.extend(honest.iter());
+    let mut p = params();
+    p.min_new_accounts_per_day = 10;
+    let g = genesis(&founders, &[&v], p);
+    let mut ch = Chain::new(&g);
+    // Inviters must have tapped within the last 7 days.
+    for f in &founders {
+        ch.attest(f, None);
+    }
+    ok(&ch.close(vec![]));
+
+    // The farmer's 15 invitees (3 per inviter) land first, in one ledger.
+    let mut inviter_of = BTreeMap::new();
+    let mut sybils = Vec::new();
+    for (i, f) in farmers.iter().enumerate() {
+        for j in 0..3 {
+            let s = key(&format!("sybil{i}.{j}"));
+            ch.attest(&s, Some(f));
+            inviter_of.insert(acct(&s), acct(f));
+            sybils.push(s);
+        }
+    }
+    // A validator's pool takes them all: past the places left, they are
+    // entrants in the day's lottery, not refusals.
+    let mut pool = watt_core::ledger::pool::TxPool::new(1000, 100, 1);
+    for t in ch.pending.clone() {
+        pool.add(t, &ch.state).expect("a valid first tap past the places left waits for the lottery");
+    }
+    let flood = ch.close(vec![]);
+    ok(&flood);
+    assert_eq!(flood.len(), 15);
+    let rec = ch.state.day_record(0).unwrap();
+    assert!(rec.admission_lottery, "15 first taps for 10 places open the lottery");
+    assert_eq!((rec.new_accounts, rec.lottery_entrants), (0, 15), "none is admitted as it lands");
+    assert!(sybils.iter().all(|s| ch.state.account(&acct(s)).is_none()));
+    assert_eq!(ch.state.pending_admission(0, &acct(&sybils[0])), Some(acct(&farmers[0])));
+    let mut pool = watt_core::ledger::pool::TxPool::new(1000, 100, 1);
+    let h = ch.state.header.clone();
+    let again = TransactionBody {
+        source: acct(&sybils[0]),
+        seq_num: 1,
+        fee: Amount(0),
+        max_ledger: None,
+        ops: BoundedVec::try_from_vec(vec![Operation::Attest(Attest {
+            day: 0,
+            anchor_seq: h.seq,
+            anchor_hash: h.hash(),
+            invite: Some(Invite::sign(&honest[0], &ch.net, &acct(&sybils[0]), 5)),
+            device_token: None,
+        })])
+        .unwrap(),
+    }
+    .sign(&sybils[0], &ch.net);
+    assert_eq!(
+        pool.add(again, &ch.state),
+        Err(watt_core::wire::TxRejection::WouldFail(OpFailure::AlreadyAttested)),
+        "one waiting first tap per invitee"
+    );
+
+    // Honest invitees arrive later in the day, one per inviter.
+    let newcomers: Vec<Keypair> = (0..10).map(|i| key(&format!("newcomer{i}"))).collect();
+    for (n, h) in newcomers.iter().zip(&honest) {
+        ch.attest(n, Some(h));
+        inviter_of.insert(acct(n), acct(h));
+    }
+    ok(&ch.close(vec![]));
+    // One waiting first tap per invitee, whoever invites it again.
+    ch.attest(&newcomers[0], Some(&honest[1]));
+    failed(&ch.close(vec![])[0], OpFailure::AlreadyAttested);
+    assert_eq!(ch.state.day_record(0).unwrap().lottery_entrants, 25);
+
+    // A restarted validator rebuilds the waiting taps from committed state.
+    let restored = |ch: &Chain| {
+        LedgerState::restore(
+            &g,
+            ch.state.header.clone(),
+            ch.state.all_entries(),
+            ch.state.payout_queue(),
+            ch.state.recent_headers(),
+        )
+        .expect("restore")
+    };
+    let mut twin = Chain { state: restored(&ch), net: ch.net, pending: Vec::new() };
+
+    // The day ends: the first ledger of day 1 draws.
+    let last_rand = loop {
+        let rand = ch.state.header.rand;
+        ch.close(vec![]);
+        twin.close(vec![]);
+        if ch.state.header.day == 1 {
+            break rand;
+        }
+    };
+    assert_eq!(ch.state.state_root(), twin.state.state_root(), "the restarted validator draws the same winners");
+    let mut order: Vec<(Hash256, AccountId)> = inviter_of
+        .keys()
+        .map(|id| {
+            let mut h = TaggedHasher::new(Domain::AdmissionLottery);
+            h.update(&last_rand.0).update(&id.0 .0);
+            (h.finalize(), *id)
+        })
+        .collect();
+    order.sort();
+    let mut expected = BTreeSet::new();
+    let mut used = BTreeSet::new();
+    for (_, id) in order {
+        if expected.len() < 10 && used.insert(inviter_of[&id]) {
+            expected.insert(id);
+        }
+    }
+    let miners: BTreeSet<AccountId> =
+        inviter_of.keys().filter(|id| ch.state.account(id).is_some_and(|e| e.is_miner())).copied().collect();
+    assert_eq!(miners, expected, "the draw's winners, one per inviter");
+    let farmed = miners.iter().filter(|id| sybils.iter().any(|s| acct(s) == **id)).count();
+    assert!(farmed <= farmers.len(), "the flood won {farmed} places with {} inviters", farmers.len());
+    assert_eq!(ch.state.day_record(0).unwrap().new_accounts, 10);
+    for id in &miners {
+        let e = ch.state.account(id).unwrap();
+        assert_eq!((e.referrer, e.created_day, e.last_attest_day), (Some(inviter_of[id]), 0, Some(0)));
+        assert!(ch.state.pending_admission(0, id).is_none());
+    }
+    let day0: BTreeSet<AccountId> = ch.state.attesters_of(0).into_iter().collect();
+    assert!(miners.is_subset(&day0), "the winners' taps count for the day they won");
+
+    // A loser's tap replayed in the new day's grace ledgers takes no place.
+    let loser = sybils.iter().find(|s| !miners.contains(&acct(s))).unwrap();
+    let h = ch.state.header.clone();
+    let op = Operation::Attest(Attest {
+        day: 0,
+        anchor_seq: h.seq,
+        anchor_hash: h.hash(),
+        invite: Some(Invite::sign(&farmers[0], &ch.net, &acct(loser), 5)),
+        device_token: None,
+    });
+    ch.submit(loser, 0, vec![op]);
+    failed(&ch.close(vec![])[0], OpFailure::NewAccountLimit);
+
+    // The day's distribution pays the winners and nobody who lost.
+    while ch.state.pending_payouts() > 0 || !ch.state.day_record(0).unwrap().distributed {
+        ch.close(vec![]);
+    }
+    assert!(miners.iter().all(|id| ch.state.account(id).unwrap().balance.units() > 0));
+    assert!(inviter_of.keys().filter(|id| !miners.contains(id)).all(|id| ch.state.account(id).is_none()));
+    // A loser taps again on a later day like anyone invited.
+    ch.attest(loser, Some(&farmers[0]));
+    ok(&ch.close(vec![]));
+    assert!(ch.state.account(&acct(loser)).is_some_and(|e| e.is_miner()));
+}

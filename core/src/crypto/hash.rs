@@ -61,6 +61,8 @@ pub enum Domain {
     Vrf,
     Attestation,
     Invite,
+    /// The day-end draw of pending first taps (SPEC §5).
+    AdmissionLottery,
     Test,
 }
 
@@ -83,6 +85,7 @@ impl Domain {
         Domain::Vrf,
         Domain::Attestation,
         Domain::Invite,
+        Domain::AdmissionLottery,
         Domain::Test,
     ];
 
@@ -105,6 +108,7 @@ impl Domain {
             Domain::Vrf => b"watt/v1/vrf",
             Domain::Attestation => b"watt/v1/attestation",
             Domain::Invite => b"watt/v1/invite",
+            Domain::AdmissionLottery => b"watt/v1/admission-lottery",
             Domain::Test => b"watt/v1/test",
         }
     }

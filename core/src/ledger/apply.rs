@@ -20,6 +20,36 @@ pub struct FirstTap {
     pub inviter: AccountId,
     /// Invitations the inviter had used that day before this one.
     pub invites_used: u32,
+    pub admission: Admission,
+}
+
+/// When a valid first tap makes its account a miner (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// At once: the day's count is under the cap and no ledger of the day
+    /// has brought more first taps than the places left.
+    Now,
+    /// At the day's end, if the lottery draws it.
+    Lottery,
+}
+
+/// Where a transaction applies: the ledger's sequence number, day and close
+/// time, and what the parallel pass found about its invite.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    seq: u64,
+    day: u64,
+    close_time: u64,
+    invite_ok: bool,
+}
+
+/// What the parallel pass found about one transaction of a set.
+#[derive(Debug, Clone, Copy)]
+struct TxCheck {
+    signature_ok: bool,
+    hash: Hash256,
+    /// A first tap's invite is the named inviter's signature for this source.
+    invite_ok: bool,
 }
 
 /// How many ledgers back a validator may claim its participation (SPEC §4, §9).
@@ -82,6 +112,8 @@ pub(crate) struct Undo {
     supply: Option<super::state::Supply>,
     pub(crate) sectors: Vec<((AccountId, u64), Option<SectorEntry>)>,
     pub(crate) provers: Vec<(AccountId, Option<ProverEntry>)>,
+    /// First taps this transaction put in a lottery: (day, invitee).
+    admissions: Vec<(u64, AccountId)>,
     /// Storage weights before a reveal credited them: (day, prover, old).
     pub(crate) storage_weights: Vec<(u64, AccountId, Option<u64>)>,
     pub(crate) fee_pool: Option<Amount>,
@@ -120,6 +152,8 @@ impl LedgerState {
         }
         if day > self.header.day {
             self.release_pledges(day);
+            // Before the ended days are distributed, so their winners' taps count.
+            self.draw_admissions(day);
         }
         // Distributions whose grace window is over come before this ledger's taps.
         self.distribute_ended_days(seq, day)?;
@@ -128,18 +162,23 @@ impl LedgerState {
         self.settle_periods(seq, day);
 
         // Signatures are checked up front, in parallel; the rest is sequential.
-        let sig_ok = self.check_signatures(&tx_set.txs);
+        let checks = self.check_signatures(&tx_set.txs);
         // Every fee and sequence number is taken first, then the operations
         // run (stellar-core's order): a transaction whose fee was claimed in a
         // set always pays it, so a chain of transactions cannot claim fees an
         // earlier payment in the same set leaves unpayable, and fill a ledger
         // (or win combine) for nothing.
-        let charged: Vec<Result<Hash256, TxResult>> =
-            tx_set.txs.iter().zip(sig_ok).map(|(tx, (ok, hash))| self.charge_tx(tx, hash, ok, seq)).collect();
+        let charged: Vec<Result<TxCheck, TxResult>> = tx_set
+            .txs
+            .iter()
+            .zip(checks)
+            .map(|(tx, c)| self.charge_tx(tx, c.hash, c.signature_ok, seq).map(|_| c))
+            .collect();
+        self.open_admission_lottery(&tx_set.txs, &charged, day);
         let mut results = Vec::with_capacity(tx_set.txs.len());
         for (tx, charged) in tx_set.txs.iter().zip(charged) {
             results.push(match charged {
-                Ok(hash) => self.apply_ops(tx, hash, seq, day, inputs.close_time),
+                Ok(c) => self.apply_ops(tx, c, seq, day, inputs.close_time),
                 Err(rejected) => rejected,
             });
         }
@@ -179,10 +218,92 @@ impl LedgerState {
         Ok(ApplyOutcome { header, results, changes, payouts_credited, new_payouts })
     }
 
-    /// Signature checks and transaction ids, computed in parallel up front.
-    fn check_signatures(&self, txs: &[Transaction]) -> Vec<(bool, Hash256)> {
+    /// Signature checks (first taps' invites too) and transaction ids,
+    /// computed in parallel up front.
+    fn check_signatures(&self, txs: &[Transaction]) -> Vec<TxCheck> {
         let network = self.network_id;
-        verdicts(txs, |t| (t.check_form(&network).is_ok(), t.hash()))
+        verdicts(txs, |t| {
+            let invite_ok = match t.body.ops.first() {
+                Some(Operation::Attest(a)) => invite_signed(&network, &t.body.source, a),
+                _ => false,
+            };
+            TxCheck { signature_ok: t.check_form(&network).is_ok(), hash: t.hash(), invite_ok }
+        })
+    }
+
+    /// SPEC §5: once a ledger brings more first taps than the day's places
+    /// left, none of them is admitted as it lands: they and the rest of the
+    /// day's first taps wait for the lottery at the day's end, so flooding
+    /// the first ledgers of a day wins nothing. Counts the first taps that
+    /// pass every other check against the state the ledger starts from.
+    fn open_admission_lottery(&mut self, txs: &[Transaction], charged: &[Result<TxCheck, TxResult>], day: u64) {
+        let Some(rec) = self.days.get(&day) else { return };
+        if rec.admission_lottery {
+            return;
+        }
+        let places = self.new_accounts_limit(day).saturating_sub(rec.new_accounts);
+        let mut arrivals = 0u64;
+        let mut per_inviter = std::collections::HashMap::<AccountId, u32>::new();
+        for (tx, c) in txs.iter().zip(charged) {
+            let (Ok(c), Some(Operation::Attest(a))) = (c, tx.body.ops.first()) else { continue };
+            let source = &tx.body.source;
+            if self.accounts.get(source).is_some_and(AccountEntry::is_miner) {
+                continue;
+            }
+            let inviter = a.invite.as_ref().map(|i| i.inviter);
+            let earlier = inviter.and_then(|i| per_inviter.get(&i)).copied().unwrap_or(0);
+            if let (Ok(_), Some(i)) = (self.admission_check(source, a, day, earlier, c.invite_ok), inviter) {
+                per_inviter.insert(i, earlier + 1);
+                arrivals += 1;
+            }
+        }
+        if arrivals > places {
+            self.mark(StateKey::Day(day));
+            if let Some(r) = self.days.get_mut(&day) {
+                r.admission_lottery = true;
+            }
+        }
+    }
+
+    /// SPEC §5: at the end of each day before `day`, the places left go to
+    /// its waiting first taps in `H(rand of the day's last ledger ‖
+    /// invitee)` order, at most one per inviter; the winners' taps count
+    /// for that day. Runs in the first ledger of a later day, before any
+    /// distribution, so `self.header` is still the day's last ledger.
+    fn draw_admissions(&mut self, day: u64) {
+        let first_open = (day, AccountId(crate::crypto::PublicKey([0; 32])));
+        let later = self.pending_admissions.split_off(&first_open);
+        let ended = std::mem::replace(&mut self.pending_admissions, later);
+        if ended.is_empty() {
+            return;
+        }
+        let rand = self.header.rand;
+        let mut by_day: std::collections::BTreeMap<u64, Vec<(Hash256, AccountId, AccountId)>> = Default::default();
+        for ((d, invitee), inviter) in ended {
+            self.mark(StateKey::PendingAdmission(d, invitee));
+            let mut h = crate::crypto::TaggedHasher::new(Domain::AdmissionLottery);
+            h.update(&rand.0).update(&invitee.0 .0);
+            by_day.entry(d).or_default().push((h.finalize(), invitee, inviter));
+        }
+        // Ledger-level changes are never rolled back.
+        let mut undo = Undo::default();
+        for (d, mut entrants) in by_day {
+            entrants.sort_unstable();
+            let admitted = self.days.get(&d).map_or(0, |r| r.new_accounts);
+            let mut places = self.new_accounts_limit(d).saturating_sub(admitted);
+            let mut inviters = BTreeSet::new();
+            for (_, invitee, inviter) in entrants {
+                if places == 0 {
+                    break;
+                }
+                if self.accounts.get(&invitee).is_some_and(AccountEntry::is_miner) || !inviters.insert(inviter) {
+                    continue;
+                }
+                self.admit_miner(&invitee, inviter, d, &mut undo);
+                self.count_tap(&invitee, d, &mut undo);
+                places -= 1;
+            }
+        }
     }
 
     /// Takes a transaction's fee and sequence number, or says why it is
@@ -234,12 +355,14 @@ impl LedgerState {
     }
 
     /// Runs a charged transaction's operations: all of them, or none.
-    fn apply_ops(&mut self, tx: &Transaction, tx_hash: Hash256, seq: u64, day: u64, close_time: u64) -> TxResult {
+    fn apply_ops(&mut self, tx: &Transaction, check: TxCheck, seq: u64, day: u64, close_time: u64) -> TxResult {
         let body = &tx.body;
         let source = body.source;
+        let tx_hash = check.hash;
         let mut undo = Undo::default();
+        let at = At { seq, day, close_time, invite_ok: check.invite_ok };
         for (i, op) in body.ops.iter().enumerate() {
-            if let Err(reason) = self.apply_op(op, &source, body.seq_num, seq, day, close_time, &mut undo) {
+            if let Err(reason) = self.apply_op(op, &source, body.seq_num, at, &mut undo) {
                 self.rollback(undo);
                 return TxResult {
                     tx_hash,
@@ -312,6 +435,9 @@ impl LedgerState {
         if let Some(f) = undo.fee_pool {
             self.fee_pool = f;
         }
+        for (d, invitee) in undo.admissions {
+            self.pending_admissions.remove(&(d, invitee));
+        }
     }
 
     pub(crate) fn touch_account(&mut self, id: AccountId, undo: &mut Undo) {
@@ -345,11 +471,10 @@ impl LedgerState {
         op: &Operation,
         source: &AccountId,
         tx_seq: u64,
-        seq: u64,
-        day: u64,
-        close_time: u64,
+        at: At,
         undo: &mut Undo,
     ) -> Result<(), OpFailure> {
+        let At { seq, day, close_time, invite_ok } = at;
         match op {
             Operation::Pay { to, amount } => {
                 let bal = self.accounts.get(source).map(|a| a.balance).ok_or(OpFailure::NoSuchAccount)?;
@@ -374,7 +499,7 @@ impl LedgerState {
                 d.balance = new_dest;
                 Ok(())
             }
-            Operation::Attest(a) => self.op_attest(a, source, tx_seq, seq, day, undo),
+            Operation::Attest(a) => self.op_attest(a, source, tx_seq, seq, day, invite_ok, undo),
             Operation::SetSecurityCircle { members } => {
                 let acc = self.accounts.get(source).ok_or(OpFailure::NoSuchAccount)?;
                 let mut uniq = BTreeSet::new();
@@ -515,6 +640,7 @@ impl LedgerState {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn op_attest(
         &mut self,
         a: &Attest,
@@ -522,6 +648,7 @@ impl LedgerState {
         tx_seq: u64,
         seq: u64,
         day: u64,
+        invite_ok: bool,
         undo: &mut Undo,
     ) -> Result<(), OpFailure> {
         // Today, or yesterday during the first grace ledgers of today.
@@ -549,60 +676,94 @@ impl LedgerState {
             // the inviter's quota and the day's cap, whether the key is new or a
             // wallet someone paid into (SPEC §5: no path creates a miner around them).
             debug_assert!(existing.is_some() || tx_seq == 1);
-            let FirstTap { inviter: inviter_id, invites_used: used } = self.first_tap(source, a, day, 0, 0)?;
-            self.touch_account(inviter_id, undo);
-            if let Some(inv) = self.accounts.get_mut(&inviter_id) {
-                inv.invites_used = used + 1;
+            let tap = self.admission_check(source, a, day, 0, invite_ok)?;
+            self.touch_account(tap.inviter, undo);
+            if let Some(inv) = self.accounts.get_mut(&tap.inviter) {
+                inv.invites_used = tap.invites_used + 1;
                 inv.invites_day = day;
             }
-            self.touch_account(*source, undo);
-            // Probation and the referrer window run from the day it became a miner.
-            let acc = self.accounts.entry(*source).or_insert_with(|| AccountEntry { seq_num: 1, ..Default::default() });
-            acc.created_day = day;
-            acc.referrer = Some(inviter_id);
-            acc.flags |= AccountEntry::FLAG_MINER;
-            self.touch_day(day, undo);
-            if let Some(r) = self.days.get_mut(&day) {
-                r.new_accounts += 1;
-            }
-        }
-        self.touch_account(*source, undo);
-        if let Some(acc) = self.accounts.get_mut(source) {
-            match acc.last_attest_day {
-                Some(last) if a.day < last => acc.prev_attest_day = Some(a.day),
-                last => {
-                    acc.prev_attest_day = last;
-                    acc.last_attest_day = Some(a.day);
+            if tap.admission == Admission::Lottery {
+                // Waits for the day's end; one per invitee (checked above).
+                self.mark(StateKey::PendingAdmission(day, *source));
+                self.pending_admissions.insert((day, *source), tap.inviter);
+                undo.admissions.push((day, *source));
+                self.touch_day(day, undo);
+                if let Some(r) = self.days.get_mut(&day) {
+                    r.lottery_entrants += 1;
                 }
+                return Ok(());
             }
+            self.admit_miner(source, tap.inviter, day, undo);
         }
-        self.touch_day(a.day, undo);
-        if let Some(r) = self.days.get_mut(&a.day) {
-            r.attesters += 1;
-        }
-        let key = StateKey::Account(*source).hash();
-        if self.attesters.entry(a.day).or_default().insert(key, *source).is_none() {
-            undo.attesters.push((a.day, key));
-        }
+        self.count_tap(source, a.day, undo);
         Ok(())
     }
 
-    /// Whether `source`'s first tap `a` may make it a miner on `day` (SPEC
-    /// §5): a valid, unexpired invite for it, from a miner past probation that
-    /// attested within 7 days and has invitations left, under the day's cap
-    /// of new miners. `pending_invites` (of this inviter) and `pending_new`
-    /// (first taps overall) count what a pool has admitted but no ledger has
-    /// applied yet; `apply` passes 0. One rule for the pool and the ledger.
+    /// Makes `source` a miner admitted on `day` with `inviter` as referrer.
+    fn admit_miner(&mut self, source: &AccountId, inviter: AccountId, day: u64, undo: &mut Undo) {
+        self.touch_account(*source, undo);
+        // Probation and the referrer window run from the day it became a miner.
+        let acc = self.accounts.entry(*source).or_insert_with(|| AccountEntry { seq_num: 1, ..Default::default() });
+        acc.created_day = day;
+        acc.referrer = Some(inviter);
+        acc.flags |= AccountEntry::FLAG_MINER;
+        self.touch_day(day, undo);
+        if let Some(r) = self.days.get_mut(&day) {
+            r.new_accounts += 1;
+        }
+    }
+
+    /// Counts a miner's tap for `tap_day` (one a day, checked by the caller).
+    fn count_tap(&mut self, source: &AccountId, tap_day: u64, undo: &mut Undo) {
+        self.touch_account(*source, undo);
+        if let Some(acc) = self.accounts.get_mut(source) {
+            match acc.last_attest_day {
+                Some(last) if tap_day < last => acc.prev_attest_day = Some(tap_day),
+                last => {
+                    acc.prev_attest_day = last;
+                    acc.last_attest_day = Some(tap_day);
+                }
+            }
+        }
+        self.touch_day(tap_day, undo);
+        if let Some(r) = self.days.get_mut(&tap_day) {
+            r.attesters += 1;
+        }
+        let key = StateKey::Account(*source).hash();
+        if self.attesters.entry(tap_day).or_default().insert(key, *source).is_none() {
+            undo.attesters.push((tap_day, key));
+        }
+    }
+
+    /// Whether `source`'s first tap `a` may make it a miner on `day`, and
+    /// when (SPEC §5): a valid, unexpired invite for it, from a miner past
+    /// probation that attested within 7 days and has invitations left, one
+    /// waiting first tap per invitee, and a place left that day.
+    /// `pending_invites` counts this inviter's first taps a pool holds that
+    /// no ledger has applied yet (`apply` passes 0). One rule for the pool
+    /// and the ledger.
     pub fn first_tap(
         &self,
         source: &AccountId,
         a: &Attest,
         day: u64,
         pending_invites: u32,
-        pending_new: u64,
+    ) -> Result<FirstTap, OpFailure> {
+        let invite_ok = invite_signed(&self.network_id, source, a);
+        self.admission_check(source, a, day, pending_invites, invite_ok)
+    }
+
+    /// [`Self::first_tap`] with the invite's signature already checked.
+    fn admission_check(
+        &self,
+        source: &AccountId,
+        a: &Attest,
+        day: u64,
+        pending_invites: u32,
+        invite_ok: bool,
     ) -> Result<FirstTap, OpFailure> {
         let invite = a.invite.as_ref().ok_or(OpFailure::InviterNotEligible)?;
-        if invite.expiry_day < day || invite.verify(&self.network_id, source).is_err() {
+        if invite.expiry_day < day || !invite_ok {
             return Err(OpFailure::BadInvite);
         }
         let inviter = self.accounts.get(&invite.inviter).ok_or(OpFailure::InviterNotEligible)?;
@@ -616,11 +777,23 @@ impl LedgerState {
         {
             return Err(OpFailure::InviterNotEligible);
         }
-        let admitted = self.days.get(&day).map_or(0, |r| r.new_accounts);
-        if admitted.saturating_add(pending_new) >= self.new_accounts_limit(day) {
+        if self.pending_admissions.contains_key(&(day, *source)) {
+            return Err(OpFailure::AlreadyAttested);
+        }
+        let record = self.days.get(&day);
+        if record.map_or(0, |r| r.new_accounts) >= self.new_accounts_limit(day) {
             return Err(OpFailure::NewAccountLimit);
         }
-        Ok(FirstTap { inviter: invite.inviter, invites_used: used })
+        // A day whose places go by lottery takes first taps dated that day
+        // only: a tap from before midnight (or a loser of yesterday's draw)
+        // does not take today's place as it lands.
+        let lottery = record.is_some_and(|r| r.admission_lottery);
+        let yesterday_drawn = a.day != day && self.days.get(&a.day).is_some_and(|r| r.admission_lottery);
+        if (lottery && a.day != day) || yesterday_drawn {
+            return Err(OpFailure::NewAccountLimit);
+        }
+        let admission = if lottery { Admission::Lottery } else { Admission::Now };
+        Ok(FirstTap { inviter: invite.inviter, invites_used: used, admission })
     }
 
     /// New miners admitted on `day` at most: `max(1% of the previous day's
@@ -807,8 +980,13 @@ pub(crate) fn bump_validator(r: &mut DayRecord, node: &NodeId) {
 /// One verdict per transaction, in order, computed on the machine's cores.
 /// A worker's panic is re-raised: a short list would misalign verdicts and
 /// transactions and give a wrong `state_root` with no error.
-fn verdicts<T: Sync>(txs: &[T], check: impl Fn(&T) -> (bool, Hash256) + Sync) -> Vec<(bool, Hash256)> {
+fn verdicts<T: Sync, V: Send>(txs: &[T], check: impl Fn(&T) -> V + Sync) -> Vec<V> {
     crate::merkle::par_chunks(txs, 64, |chunk| chunk.iter().map(&check).collect())
+}
+
+/// Whether a tap's invite is its inviter's signature for `invitee` here.
+fn invite_signed(network: &crate::crypto::NetworkId, invitee: &AccountId, a: &Attest) -> bool {
+    a.invite.as_ref().is_some_and(|i| i.verify(network, invitee).is_ok())
 }
 
 #[cfg(test)]

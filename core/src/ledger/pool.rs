@@ -327,8 +327,9 @@ impl TxPool {
             }
             check_tap(state, a)?;
             // A first tap (a new key or a wallet) is admitted only with a valid
-            // invite from an eligible inviter under the day's remaining cap,
-            // counting the first taps already waiting here (SPEC §5).
+            // invite from an eligible inviter with invitations left (counting
+            // the first taps waiting here), one per invitee, while the day has
+            // places; more than the places left go to the day's lottery (SPEC §5).
             let first = !account.is_some_and(|acc| acc.is_miner());
             let mut inviter = None;
             if first {
@@ -338,7 +339,7 @@ impl TxPool {
                 let named = a.invite.as_ref().map(|i| i.inviter);
                 let pending = named.and_then(|i| self.invites_pending.get(&i)).copied().unwrap_or(0);
                 let tap = state
-                    .first_tap(&source, a, state.header.day, pending, self.first_taps.len() as u64)
+                    .first_tap(&source, a, state.header.day, pending)
                     .map_err(TxRejection::WouldFail)?;
                 inviter = Some(tap.inviter);
             }

@@ -32,6 +32,9 @@ pub enum StateKey {
     /// How many ledgers so far had a full proof lane (SPEC §3: each one
     /// extends the reveal windows open across it).
     FullProofLanes,
+    /// A first tap waiting for its day's admission lottery (SPEC §5), by
+    /// day and invitee.
+    PendingAdmission(u64, AccountId),
 }
 
 impl crate::codec::Wire for StateKey {
@@ -118,6 +121,11 @@ pub struct DayRecord {
     /// The period of this day is settled (faults, penalties, expiry).
     pub settled: bool,
     pub settle_cursor: Option<AccountId>,
+    /// A ledger of this day brought more first taps than the places left:
+    /// from then on the day's first taps wait for its lottery (SPEC §5).
+    pub admission_lottery: bool,
+    /// First taps that waited for the lottery (drawn at the day's end).
+    pub lottery_entrants: u64,
 }
 
 /// A validator in the directory (`AnnounceNode`).
@@ -141,6 +149,8 @@ pub enum StateEntry {
     Prover(ProverEntry),
     Participation(BoundedVec<NodeId, MAX_COUNTED_PER_SLOT>),
     FullProofLanes(u64),
+    /// The inviter whose invite the waiting first tap carried.
+    PendingAdmission(AccountId),
 }
 
 /// Most validators counted for one slot (a quorum set's node limit, SPEC §4).
@@ -224,6 +234,8 @@ pub struct LedgerState {
     pub(crate) participation: BTreeMap<u64, BTreeSet<NodeId>>,
     /// Ledgers so far whose proof lane was full (`StateKey::FullProofLanes`).
     pub(crate) full_proof_lanes: u64,
+    /// First taps waiting for their day's lottery: (day, invitee) → inviter.
+    pub(crate) pending_admissions: BTreeMap<(u64, AccountId), AccountId>,
     /// Recent headers' (seq, hash, rand): attestation anchors, participation
     /// evidence, storage tickets, seeds and samples.
     pub(crate) recent: std::collections::VecDeque<(u64, Hash256, Hash256)>,
@@ -280,6 +292,7 @@ impl LedgerState {
             unlocking: BTreeSet::new(),
             participation: BTreeMap::new(),
             full_proof_lanes: 0,
+            pending_admissions: BTreeMap::new(),
             recent: Default::default(),
             sectors: BTreeMap::new(),
             provers: BTreeMap::new(),
@@ -454,6 +467,10 @@ impl LedgerState {
     pub fn attesters_of(&self, day: u64) -> Vec<AccountId> {
         self.attesters.get(&day).map(|s| s.values().copied().collect()).unwrap_or_default()
     }
+    /// The inviter of `invitee`'s first tap waiting for `day`'s lottery.
+    pub fn pending_admission(&self, day: u64, invitee: &AccountId) -> Option<AccountId> {
+        self.pending_admissions.get(&(day, *invitee)).copied()
+    }
     pub fn accounts(&self) -> impl Iterator<Item = (&AccountId, &AccountEntry)> {
         self.accounts.iter()
     }
@@ -478,6 +495,9 @@ impl LedgerState {
                 StateEntry::Participation(BoundedVec::from_iter_capped(set.iter().copied()))
             }),
             StateKey::FullProofLanes => Some(StateEntry::FullProofLanes(self.full_proof_lanes)),
+            StateKey::PendingAdmission(d, a) => {
+                self.pending_admissions.get(&(*d, *a)).copied().map(StateEntry::PendingAdmission)
+            }
         }
     }
 
@@ -574,6 +594,9 @@ impl LedgerState {
                     s.participation.insert(slot, nodes.iter().copied().collect());
                 }
                 (StateKey::FullProofLanes, StateEntry::FullProofLanes(n)) => s.full_proof_lanes = n,
+                (StateKey::PendingAdmission(d, a), StateEntry::PendingAdmission(inviter)) => {
+                    s.pending_admissions.insert((d, a), inviter);
+                }
                 (k, _) => return Err(format!("stored entry under {k:?} has the wrong kind")),
             }
             s.dirty.insert(key);
@@ -624,6 +647,7 @@ impl LedgerState {
         keys.extend(self.sectors.keys().map(|(a, n)| StateKey::Sector(*a, *n)));
         keys.extend(self.provers.keys().map(|a| StateKey::Prover(*a)));
         keys.extend(self.participation.keys().map(|s| StateKey::Participation(*s)));
+        keys.extend(self.pending_admissions.keys().map(|(d, a)| StateKey::PendingAdmission(*d, *a)));
         keys.into_iter().filter_map(|k| self.entry(&k).map(|e| (k, e))).collect()
     }
 
