@@ -124,7 +124,8 @@ impl Chain {
         let set = TxSet { prev_header_hash: self.state.header.hash(), txs: BoundedVec::try_from_vec(txs).unwrap() };
         let inputs = HeaderInputs {
             close_time: self.state.header.close_time + STEP,
-            rand: Hash256([7; 32]),
+            // A different `rand` each ledger, as VRF outputs are.
+            rand: Hash256(*blake3::hash(&self.state.header.seq.to_le_bytes()).as_bytes()),
             prev_proof_hash: Hash256::ZERO,
             upgrades: vec![],
             participants,
@@ -1346,8 +1347,9 @@ fn every_post_window_closes_within_its_day() {
 /// day's cap, so whoever flooded the first ledger of a day took every place.
 /// Once a ledger brings more first taps than the places left, they and the
 /// rest of the day's first taps wait; at the day's end the places go by
-/// lottery in `H(rand of the day's last ledger ‖ invitee)` order, at most one
-/// per inviter, and the winners' taps count for that day.
+/// lottery in `H(rand of the day's last ledger ‖ rand of the drawing ledger ‖
+/// invitee)` order, at most one per inviter, and the winners' taps count for
+/// that day. Taps that fail (a round leader's junk) open no lottery.
 #[test]
 fn flooding_the_first_ledger_of_a_day_wins_one_place_per_inviter_at_most() {
     use std::collections::{BTreeMap, BTreeSet};
@@ -1367,6 +1369,30 @@ fn flooding_the_first_ledger_of_a_day_wins_one_place_per_inviter_at_most() {
     }
     ok(&ch.close(vec![]));
 
+    // A round leader's set of 15 first taps that fail (a stale anchor) opens
+    // no lottery and spends no invitation: only taps that pass count.
+    let h = ch.state.header.clone();
+    for (i, f) in farmers.iter().enumerate() {
+        for j in 0..3 {
+            let s = key(&format!("sybil{i}.{j}"));
+            let invite = Some(Invite::sign(f, &ch.net, &acct(&s), 5));
+            let op = Operation::Attest(Attest {
+                day: 0,
+                anchor_seq: h.seq,
+                anchor_hash: Hash256([1; 32]),
+                invite,
+                device_token: None,
+            });
+            ch.submit(&s, 0, vec![op]);
+        }
+    }
+    for r in ch.close(vec![]) {
+        failed(&r, OpFailure::BadAnchor);
+    }
+    let rec = ch.state.day_record(0).unwrap();
+    assert!(!rec.admission_lottery && rec.lottery_entrants == 0);
+    assert_eq!(ch.state.account(&acct(&farmers[0])).unwrap().invites_used, 0);
+
     // The farmer's 15 invitees (3 per inviter) land first, in one ledger.
     let mut inviter_of = BTreeMap::new();
     let mut sybils = Vec::new();
@@ -1384,6 +1410,12 @@ fn flooding_the_first_ledger_of_a_day_wins_one_place_per_inviter_at_most() {
     for t in ch.pending.clone() {
         pool.add(t, &ch.state).expect("a valid first tap past the places left waits for the lottery");
     }
+    // In a small lane (10 places) first taps take half at most, in the pool
+    // and in a set: miners' daily taps always find room.
+    let mut small = watt_core::ledger::pool::TxPool::new(1000, 10, 1);
+    let took = ch.pending.clone().into_iter().filter(|t| small.add(t.clone(), &ch.state).is_ok()).count();
+    assert_eq!(took, 5);
+    assert_eq!(small.build_tx_set(&ch.state).txs.len(), 5);
     let flood = ch.close(vec![]);
     ok(&flood);
     assert_eq!(flood.len(), 15);
@@ -1450,11 +1482,23 @@ fn flooding_the_first_ledger_of_a_day_wins_one_place_per_inviter_at_most() {
         }
     };
     assert_eq!(ch.state.state_root(), twin.state.state_root(), "the restarted validator draws the same winners");
+    let draw_rand = ch.state.header.rand;
+    assert_ne!(last_rand, draw_rand);
+    // The drawn entries stay provable as of the day's last ledger (what a
+    // phone verifies first) and are gone now.
+    let waiting = watt_core::ledger::StateKey::PendingAdmission(0, acct(&sybils[0]));
+    let (prev_header, entry, proof) = ch.state.prove_previous(&waiting).unwrap();
+    let vh = watt_core::ledger::smt::value_hash(&watt_core::codec::encode(entry.as_ref().unwrap()));
+    assert_eq!(
+        watt_core::ledger::smt::verify(&prev_header.state_root, &waiting.hash(), &proof),
+        Ok(watt_core::ledger::smt::Proven::Present(vh))
+    );
+    assert!(ch.state.prove(&waiting).0.is_none());
     let mut order: Vec<(Hash256, AccountId)> = inviter_of
         .keys()
         .map(|id| {
             let mut h = TaggedHasher::new(Domain::AdmissionLottery);
-            h.update(&last_rand.0).update(&id.0 .0);
+            h.update(&last_rand.0).update(&draw_rand.0).update(&id.0 .0);
             (h.finalize(), *id)
         })
         .collect();

@@ -26,8 +26,8 @@ pub struct FirstTap {
 /// When a valid first tap makes its account a miner (SPEC §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// At once: the day's count is under the cap and no ledger of the day
-    /// has brought more first taps than the places left.
+    /// At the end of the ledger it lands in, if that ledger's first taps
+    /// fit in the day's places left (then no ledger of the day had more).
     Now,
     /// At the day's end, if the lottery draws it.
     Lottery,
@@ -144,6 +144,7 @@ impl LedgerState {
             old: Default::default(),
         });
         self.new_payouts.clear();
+        self.landed.clear();
 
         // New days get their records (days with no ledger at all too).
         for d in self.header.day + 1..=day {
@@ -153,7 +154,7 @@ impl LedgerState {
         if day > self.header.day {
             self.release_pledges(day);
             // Before the ended days are distributed, so their winners' taps count.
-            self.draw_admissions(day);
+            self.draw_admissions(day, inputs.rand);
         }
         // Distributions whose grace window is over come before this ledger's taps.
         self.distribute_ended_days(seq, day)?;
@@ -174,7 +175,6 @@ impl LedgerState {
             .zip(checks)
             .map(|(tx, c)| self.charge_tx(tx, c.hash, c.signature_ok, seq).map(|_| c))
             .collect();
-        self.open_admission_lottery(&tx_set.txs, &charged, day);
         let mut results = Vec::with_capacity(tx_set.txs.len());
         for (tx, charged) in tx_set.txs.iter().zip(charged) {
             results.push(match charged {
@@ -182,6 +182,8 @@ impl LedgerState {
                 Err(rejected) => rejected,
             });
         }
+
+        self.admit_landed_first_taps(day);
 
         // A full proof lane extends every reveal window open across it (SPEC §3).
         if super::pool::proof_lane_full(&self.params, &tx_set.txs) {
@@ -231,58 +233,66 @@ impl LedgerState {
         })
     }
 
-    /// SPEC §5: once a ledger brings more first taps than the day's places
-    /// left, none of them is admitted as it lands: they and the rest of the
+    /// SPEC §5: the first taps that passed in this ledger (waiting in
+    /// `landed`) are admitted as they land if they fit in the day's places
+    /// left; if more landed than that, none is: they and the rest of the
     /// day's first taps wait for the lottery at the day's end, so flooding
-    /// the first ledgers of a day wins nothing. Counts the first taps that
-    /// pass every other check against the state the ledger starts from.
-    fn open_admission_lottery(&mut self, txs: &[Transaction], charged: &[Result<TxCheck, TxResult>], day: u64) {
-        let Some(rec) = self.days.get(&day) else { return };
-        if rec.admission_lottery {
+    /// the first ledgers of a day wins nothing. Decided on the taps that
+    /// passed, not on what a tx set claims.
+    fn admit_landed_first_taps(&mut self, day: u64) {
+        let landed: Vec<(AccountId, AccountId, u64)> = std::mem::take(&mut self.landed)
+            .into_iter()
+            .filter(|(source, inviter, _)| self.pending_admissions.get(&(day, *source)) == Some(inviter))
+            .collect();
+        if landed.is_empty() {
             return;
         }
-        let places = self.new_accounts_limit(day).saturating_sub(rec.new_accounts);
-        let mut arrivals = 0u64;
-        let mut per_inviter = std::collections::HashMap::<AccountId, u32>::new();
-        for (tx, c) in txs.iter().zip(charged) {
-            let (Ok(c), Some(Operation::Attest(a))) = (c, tx.body.ops.first()) else { continue };
-            let source = &tx.body.source;
-            if self.accounts.get(source).is_some_and(AccountEntry::is_miner) {
-                continue;
-            }
-            let inviter = a.invite.as_ref().map(|i| i.inviter);
-            let earlier = inviter.and_then(|i| per_inviter.get(&i)).copied().unwrap_or(0);
-            if let (Ok(_), Some(i)) = (self.admission_check(source, a, day, earlier, c.invite_ok), inviter) {
-                per_inviter.insert(i, earlier + 1);
-                arrivals += 1;
-            }
-        }
-        if arrivals > places {
-            self.mark(StateKey::Day(day));
+        let admitted = self.days.get(&day).map_or(0, |r| r.new_accounts);
+        let places = self.new_accounts_limit(day).saturating_sub(admitted);
+        // Ledger-level changes are never rolled back.
+        let mut undo = Undo::default();
+        self.touch_day(day, &mut undo);
+        if landed.len() as u64 > places {
             if let Some(r) = self.days.get_mut(&day) {
                 r.admission_lottery = true;
+                r.lottery_entrants = r.lottery_entrants.saturating_add(landed.len() as u64);
             }
+            return;
+        }
+        for (source, inviter, tap_day) in landed {
+            self.mark(StateKey::PendingAdmission(day, source));
+            self.pending_admissions.remove(&(day, source));
+            self.admit_miner(&source, inviter, day, &mut undo);
+            self.count_tap(&source, tap_day, &mut undo);
         }
     }
 
     /// SPEC §5: at the end of each day before `day`, the places left go to
-    /// its waiting first taps in `H(rand of the day's last ledger ‖
-    /// invitee)` order, at most one per inviter; the winners' taps count
-    /// for that day. Runs in the first ledger of a later day, before any
-    /// distribution, so `self.header` is still the day's last ledger.
-    fn draw_admissions(&mut self, day: u64) {
+    /// its waiting first taps in `H(rand of the day's last ledger ‖ rand of
+    /// this ledger ‖ invitee)` order, at most one per inviter; the winners'
+    /// taps count for that day. Runs in the first ledger of a later day,
+    /// before any distribution, so `self.header` is still the day's last
+    /// ledger. This ledger's `rand` too (beyond SPEC): the proposer of the
+    /// day's last ledger knows its `rand` before it proposes and could add
+    /// invitees whose keys it ground to win; entries are closed before the
+    /// drawing ledger's `rand` exists.
+    fn draw_admissions(&mut self, day: u64, draw_rand: Hash256) {
         let first_open = (day, AccountId(crate::crypto::PublicKey([0; 32])));
-        let later = self.pending_admissions.split_off(&first_open);
-        let ended = std::mem::replace(&mut self.pending_admissions, later);
+        let ended: Vec<(u64, AccountId)> = self.pending_admissions.range(..first_open).map(|(k, _)| *k).collect();
         if ended.is_empty() {
             return;
         }
-        let rand = self.header.rand;
+        // Marked while still present, so the previous ledger's proofs hold them.
+        for (d, invitee) in &ended {
+            self.mark(StateKey::PendingAdmission(*d, *invitee));
+        }
+        let later = self.pending_admissions.split_off(&first_open);
+        let ended = std::mem::replace(&mut self.pending_admissions, later);
+        let last_rand = self.header.rand;
         let mut by_day: std::collections::BTreeMap<u64, Vec<(Hash256, AccountId, AccountId)>> = Default::default();
         for ((d, invitee), inviter) in ended {
-            self.mark(StateKey::PendingAdmission(d, invitee));
             let mut h = crate::crypto::TaggedHasher::new(Domain::AdmissionLottery);
-            h.update(&rand.0).update(&invitee.0 .0);
+            h.update(&last_rand.0).update(&draw_rand.0).update(&invitee.0 .0);
             by_day.entry(d).or_default().push((h.finalize(), invitee, inviter));
         }
         // Ledger-level changes are never rolled back.
@@ -360,8 +370,9 @@ impl LedgerState {
         let source = body.source;
         let tx_hash = check.hash;
         let mut undo = Undo::default();
-        let at = At { seq, day, close_time, invite_ok: check.invite_ok };
         for (i, op) in body.ops.iter().enumerate() {
+            // The parallel pass checked the first operation's invite only.
+            let at = At { seq, day, close_time, invite_ok: check.invite_ok && i == 0 };
             if let Err(reason) = self.apply_op(op, &source, body.seq_num, at, &mut undo) {
                 self.rollback(undo);
                 return TxResult {
@@ -682,18 +693,23 @@ impl LedgerState {
                 inv.invites_used = tap.invites_used + 1;
                 inv.invites_day = day;
             }
-            if tap.admission == Admission::Lottery {
-                // Waits for the day's end; one per invitee (checked above).
-                self.mark(StateKey::PendingAdmission(day, *source));
-                self.pending_admissions.insert((day, *source), tap.inviter);
-                undo.admissions.push((day, *source));
-                self.touch_day(day, undo);
-                if let Some(r) = self.days.get_mut(&day) {
-                    r.lottery_entrants += 1;
+            // Waits: for the day's end in a lottery, else for the end of this
+            // ledger, which admits it if the ledger's first taps fit in the
+            // places left (`admit_landed_first_taps`). One per invitee
+            // (checked above).
+            self.mark(StateKey::PendingAdmission(day, *source));
+            self.pending_admissions.insert((day, *source), tap.inviter);
+            undo.admissions.push((day, *source));
+            match tap.admission {
+                Admission::Lottery => {
+                    self.touch_day(day, undo);
+                    if let Some(r) = self.days.get_mut(&day) {
+                        r.lottery_entrants += 1;
+                    }
                 }
-                return Ok(());
+                Admission::Now => self.landed.push((*source, tap.inviter, a.day)),
             }
-            self.admit_miner(source, tap.inviter, day, undo);
+            return Ok(());
         }
         self.count_tap(source, a.day, undo);
         Ok(())

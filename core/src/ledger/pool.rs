@@ -338,13 +338,15 @@ impl TxPool {
                 }
                 let named = a.invite.as_ref().map(|i| i.inviter);
                 let pending = named.and_then(|i| self.invites_pending.get(&i)).copied().unwrap_or(0);
-                let tap = state
-                    .first_tap(&source, a, state.header.day, pending)
-                    .map_err(TxRejection::WouldFail)?;
+                let tap = state.first_tap(&source, a, state.header.day, pending).map_err(TxRejection::WouldFail)?;
                 inviter = Some(tap.inviter);
             }
+            // First taps take at most half the lane's places, so a farm's
+            // invitees (valid, but past the day's places) never keep miners'
+            // daily taps out.
             if self.attestations.len() >= self.attest_capacity
                 || self.attest_bytes + bytes > self.byte_capacity(state, true)
+                || (inviter.is_some() && self.first_taps.len() >= self.attest_capacity / 2)
             {
                 return Err(TxRejection::PoolFull);
             }
@@ -532,18 +534,25 @@ impl TxPool {
         // next sequence number), within their share of the bytes.
         let attestation_cap = attestation_bytes(params);
         let mut attestations = 0usize;
+        let mut first_taps = 0usize;
         for h in self.attestations.values() {
             if attestations >= max_att {
                 break;
             }
             let Some(p) = self.by_hash.get(h) else { continue };
             let source = p.tx.body.source;
+            // Half a set's lane at most for first taps, as in the pool.
+            let first = self.first_taps.contains_key(&source);
+            if first && first_taps >= max_att / 2 {
+                continue;
+            }
             let expected = next.get(&source).copied().unwrap_or_else(|| base(&source));
             let room = used.attestations + p.bytes <= attestation_cap;
             if p.tx.body.seq_num == expected && room && used.fits(params, p.bytes) {
                 used.add(params, p.bytes);
                 used.attestations += p.bytes;
                 attestations += 1;
+                first_taps += usize::from(first);
                 next.insert(source, expected.saturating_add(1));
                 chosen.push(p.tx.clone());
             }

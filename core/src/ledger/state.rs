@@ -248,6 +248,9 @@ pub struct LedgerState {
     /// The state before the last applied ledger.
     pub(crate) prev: Option<Snapshot>,
     pub(crate) new_payouts: Vec<Payout>,
+    /// First taps that passed in the ledger being applied, (invitee,
+    /// inviter, tap day): admitted at its end if they fit (SPEC §5).
+    pub(crate) landed: Vec<(AccountId, AccountId, u64)>,
     pub(crate) totals: Totals,
 }
 
@@ -301,6 +304,7 @@ impl LedgerState {
             dirty: BTreeSet::new(),
             prev: None,
             new_payouts: Vec::new(),
+            landed: Vec::new(),
             totals: Totals::default(),
         };
         let mut reserve = g.params.reserve;
