@@ -195,15 +195,18 @@ fn a_hundred_paid_wallets_cannot_tap_their_way_in() {
 /// Issue 16 #1 and #5: a pool full of fat proofs and a flood of 6,000 junk
 /// first taps while honest phones tap. Before, two fat proofs made a value
 /// no peer could fetch (consensus halted) and junk filled the tap lane. Now
-/// every honest tap lands within 3 ledgers and ledgers keep closing. Not
-/// yet met: the issue's "no ledger late by more than one timeout": with a
-/// 900 KB tx set to fetch, some ledgers take two nomination rounds
-/// (~2,000 ms at 500 ms ledgers, measured 2026-11-30), so this asserts
-/// three rounds at most and prints what it saw.
+/// every honest tap lands within 3 ledgers and no ledger is late by more
+/// than one timeout. (Ledgers used to run two rounds late, ~2,000 ms at
+/// 500 ms ledgers: a validator dropped the next slot's nominations that
+/// arrived just before it closed; see
+/// `herder::tests::a_nomination_for_the_next_slot_that_arrives_before_this_node_closes_is_kept`.)
 #[test]
 fn fat_proofs_and_six_thousand_junk_taps_do_not_delay_an_honest_tap() {
     let _serial = one_at_a_time();
     let ledger_ms = 500;
+    // The first nomination round's timeout at this ledger time (herder: one
+    // ledger time per round, 200 ms to 1 s).
+    let timeout_ms = 500;
     let (keys, args) = founders(8);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let net = Network::start_with("attack-flood", 4, ledger_ms, 3_600, &args);
@@ -252,19 +255,19 @@ fn fat_proofs_and_six_thousand_junk_taps_do_not_delay_an_honest_tap() {
     }
     // Ledgers kept closing on time through all of it, and every validator agrees.
     let seq = net.seq(0);
+
     assert!(seq >= start_seq + 5, "ledgers stalled ({start_seq} -> {seq})");
     for i in 0..4 {
         let st = net.status(i).expect("status");
-        let late: Vec<u64> = st["close_interval_ms_recent"]
-            .as_array()
-            .expect("intervals")
-            .iter()
-            .filter_map(|v| v.as_u64())
-            .filter(|ms| *ms > 2 * ledger_ms)
-            .collect();
-        println!("validator {i}: intervals over one timeout late: {late:?}");
-        // Three rounds: 500 ms ledger + 500 + 1,000 + 1,500 ms timeouts.
-        assert!(late.iter().all(|ms| *ms <= 7 * ledger_ms), "validator {i} closed ledgers very late: {late:?}");
+        let intervals: Vec<u64> =
+            st["close_interval_ms_recent"].as_array().expect("intervals").iter().filter_map(|v| v.as_u64()).collect();
+        let late: Vec<u64> = intervals.iter().copied().filter(|ms| *ms > ledger_ms + timeout_ms).collect();
+        let longest = intervals.iter().max().copied().unwrap_or(0);
+        println!("validator {i}: longest interval {longest} ms; past the ledger time and one timeout: {late:?}");
+        // One timeout (the first nomination round's, 500 ms here) late at
+        // most, with 100 ms for the work of closing.
+        let bound = ledger_ms + timeout_ms + 100;
+        assert!(late.iter().all(|ms| *ms <= bound), "validator {i} closed ledgers over {bound} ms apart: {late:?}");
     }
     let agreed = seq - 1;
     let hashes: Vec<Option<Hash256>> = (0..4).map(|i| phone.header_hash(i, agreed)).collect();

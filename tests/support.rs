@@ -157,7 +157,7 @@ impl Network {
         let log = std::fs::File::create(self.dir.path().join(format!("node-{i}.log"))).expect("log file");
         let child = Command::new(bin("watt-node"))
             .args(["run", "--config", self.config(i).to_str().unwrap()])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("WATT_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(log)

@@ -169,6 +169,12 @@ impl Slot {
         self.nom.own_value = Some(value.clone());
         self.nom.round = self.nom.round.saturating_add(1);
         self.update_round_leaders(ctx);
+        // A round that elects nobody (every node drew above its weight) is
+        // skipped at once, not waited out: every validator skips the same ones.
+        while self.nom.round_leaders.is_empty() && self.nom.round < MAX_SKIPPED_ROUNDS {
+            self.nom.round += 1;
+            self.update_round_leaders(ctx);
+        }
 
         let mut updated = false;
         if self.nom.round_leaders.contains(&ctx.local.id)
@@ -211,12 +217,17 @@ impl Slot {
         self.cancel_timer(ctx, TimerKind::Nomination);
     }
 
+    /// The round's leaders, added to those of earlier rounds. Every node,
+    /// the local one too, is weighed by its place in the local quorum set,
+    /// so validators that share a quorum set elect the same leaders
+    /// (stellar-core's newer application weights do the same). The classic
+    /// rule gave the local node full weight, so a node that others found
+    /// ineligible still led itself: with four validators about one round in
+    /// nine split three ways, elected no value and ran a timeout late.
     fn update_round_leaders<D: Driver>(&mut self, ctx: &mut Ctx<'_, D>) {
-        let local = ctx.local.id;
-        let qset = ctx.local.qset.without_node(&local);
+        let qset = ctx.local.qset.clone();
         let mut leaders = BTreeSet::new();
-        leaders.insert(local);
-        let mut top = self.node_priority(ctx, &local, &qset);
+        let mut top = 0;
         for n in qset.nodes() {
             let w = self.node_priority(ctx, &n, &qset);
             if w > top {
@@ -231,7 +242,7 @@ impl Slot {
     }
 
     fn node_priority<D: Driver>(&self, ctx: &mut Ctx<'_, D>, node: &NodeId, qset: &super::QuorumSet) -> u64 {
-        let weight = if *node == ctx.local.id { u64::MAX } else { qset.node_weight(node) };
+        let weight = qset.node_weight(node);
         let prev = self.nom.previous_value.clone().unwrap_or_else(empty_value);
         if ctx.driver.hash_node(self.index, &prev, false, self.nom.round, node) <= weight {
             ctx.driver.hash_node(self.index, &prev, true, self.nom.round, node)
@@ -285,6 +296,10 @@ impl Slot {
         }
     }
 }
+
+/// Rounds skipped at most while none elects a leader (each elects nobody
+/// with probability `Π (1 - weight)`, 1/256 for a 3-of-4 set).
+const MAX_SKIPPED_ROUNDS: u32 = 64;
 
 fn empty_value() -> Value {
     Value(crate::codec::BoundedBytes::new())

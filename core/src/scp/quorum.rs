@@ -189,16 +189,6 @@ impl QuorumSet {
         0
     }
 
-    /// The set with `node` removed and each threshold it sat in lowered by one,
-    /// as a node sees its own set for leader selection (stellar-core `normalizeQSet`).
-    pub fn without_node(&self, node: &NodeId) -> QuorumSet {
-        let removed = self.validators.iter().filter(|v| *v == node).count();
-        let threshold = self.threshold.saturating_sub(removed as u32);
-        let mut validators = self.validators.clone();
-        validators.retain(|v| v != node);
-        QuorumSet { threshold, validators, inner_sets: self.inner_sets.clone().map(|q| q.without_node(node)) }
-    }
-
     /// A smallest set of nodes from `alive` whose failure (on top of every
     /// node not in `alive`) leaves this set v-blocked; empty when it already is
     /// (stellar-core `findClosestVBlocking`). Its size is how many more
@@ -416,16 +406,5 @@ pub(crate) mod tests {
         // With 10 and 11 down, the first inner set is blocked already: 3 more.
         let alive = set(&[0, 1, 2, 12, 20, 21, 22]);
         assert_eq!(q.closest_v_blocking(&alive, None).len(), 3);
-    }
-
-    #[test]
-    fn without_node_lowers_the_threshold_where_it_sat() {
-        let q = qs(3, &[0, 1, 2, 3], vec![qs(2, &[10, 11], vec![])]);
-        let n = q.without_node(&node(0));
-        assert_eq!(n.threshold, 2);
-        assert_eq!(n.validators.len(), 3);
-        let n = q.without_node(&node(10));
-        assert_eq!(n.threshold, 3);
-        assert_eq!(n.inner_sets[0].threshold, 1);
     }
 }
