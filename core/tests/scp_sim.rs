@@ -182,3 +182,22 @@ fn validators_sharing_a_quorum_set_agree_on_the_round_leader() {
     println!("{slow} of {slots} slots waited out a nomination timeout");
     assert!(slow * 100 <= slots, "{slow} of {slots} slots waited out a nomination timeout");
 }
+
+/// Found attacking the leader rule above: a validator outside its own
+/// quorum set (each trusting two of the other three) was never its own
+/// leader under it, never proposed, and nothing was ever nominated. Such a
+/// node still weighs itself in full.
+#[test]
+fn validators_outside_their_own_quorum_sets_still_propose() {
+    use watt_core::scp::QuorumSet;
+    let qsets = (0..4).map(|i| QuorumSet::flat(2, (0..4).filter(|j| *j != i).map(sim_node_id).collect())).collect();
+    let t = Topology { name: "others-2of3".into(), qsets };
+    for seed in 0..10 {
+        let r = Simulation::new(&t, &[], SimConfig::new(seed, 10)).run();
+        assert!(
+            r.safe && r.live,
+            "seed {seed}: progress {:?}",
+            r.externalized.iter().map(|e| e.len()).collect::<Vec<_>>()
+        );
+    }
+}

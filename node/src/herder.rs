@@ -95,7 +95,7 @@ pub struct HerderDriver {
     network: NetworkId,
     key: Keypair,
     qsets: HashMap<Hash256, QuorumSet>,
-    /// Quorum sets the node trusts for each validator (genesis, then directory).
+    /// Quorum sets the node trusts for each validator (genesis validators).
     trusted: BTreeMap<NodeId, QuorumSet>,
     pub tx_sets: HashMap<Hash256, TxSet>,
     pub proof_sets: HashMap<Hash256, Vec<Envelope>>,
@@ -113,13 +113,9 @@ impl HerderDriver {
         Hash256(*blake3::hash(v.as_bytes()).as_bytes())
     }
 
-    /// A validator whose quorum set this node knows (genesis or directory).
+    /// A genesis validator, whose quorum set this node knows.
     pub fn is_trusted(&self, node: &NodeId) -> bool {
         self.trusted.contains_key(node)
-    }
-
-    pub fn trusted_count(&self) -> usize {
-        self.trusted.len()
     }
 
     pub fn signature_ok(&mut self, env: &Envelope) -> bool {
@@ -219,9 +215,11 @@ impl Driver for HerderDriver {
     }
 }
 
-/// Envelopes kept per known validator for the next slot: a nomination and
-/// its updates, and the first ballot statements, of one slot.
-const AHEAD_PER_VALIDATOR: usize = 8;
+/// Envelopes one signer may have waiting for their tx set or proof set:
+/// a slot's nomination updates and ballot statements while a fetch is out.
+const PARKED_PER_SIGNER: usize = 8;
+/// The same for every signer outside genesis together.
+const PARKED_STRANGERS: usize = 64;
 
 /// Counters for metrics and status.
 #[derive(Debug, Clone, Default)]
@@ -248,13 +246,16 @@ pub struct Herder {
     next_nomination_ms: u64,
     timers: BTreeMap<(u64, u64), (u64, TimerKind)>,
     parked: HashMap<Hash256, Vec<Envelope>>,
-    /// Envelopes from known validators for the slot after the one this node
-    /// is closing, with the peer that sent them: a validator that closed
-    /// first nominates the next slot at once when consensus ran late, and
-    /// dropping that nomination cost a whole nomination round (the sender
-    /// sends it again only on its timeout). Fed to SCP once this node
-    /// closes; at most `AHEAD_PER_VALIDATOR` per known validator.
-    ahead: Vec<(NodeId, Envelope)>,
+    /// Envelopes parked per signer (`PARKED_PER_SIGNER` each; signers
+    /// outside genesis share `PARKED_STRANGERS`).
+    parked_by: HashMap<NodeId, usize>,
+    /// The latest nomination and the latest ballot statement of each
+    /// genesis validator for the slot after the one this node is closing,
+    /// with the peer that sent it: a validator that closed first nominates
+    /// the next slot at once when consensus ran late, and dropping that
+    /// nomination cost a whole nomination round (the sender sends it again
+    /// only on its timeout). Fed to SCP once this node closes.
+    ahead: BTreeMap<(NodeId, bool), (NodeId, Envelope)>,
     /// When the oldest of `ahead` arrived: still one slot behind a while
     /// later means this node missed a ledger, and catches up.
     ahead_since: Option<u64>,
@@ -352,7 +353,8 @@ impl Herder {
             next_nomination_ms: now_ms + ledger_ms,
             timers: BTreeMap::new(),
             parked: HashMap::new(),
-            ahead: Vec::new(),
+            parked_by: HashMap::new(),
+            ahead: BTreeMap::new(),
             ahead_since: None,
             seen: HashSet::new(),
             peers: BTreeSet::new(),
@@ -398,6 +400,14 @@ impl Herder {
     pub fn tick(&mut self, now_ms: u64) -> Vec<Action> {
         let mut out = self.tick_inner(now_ms);
         self.replay_ahead(now_ms, &mut out);
+        // Still a slot behind two ledger times after the next slot's first
+        // envelope: this node missed a ledger; catch up from who sent it.
+        if let (Some(since), Some((from, _))) = (self.ahead_since, self.ahead.values().next()) {
+            if now_ms.saturating_sub(since) > 2 * self.ledger_ms {
+                let (from, behind) = (*from, self.lcl().seq + 1);
+                self.maybe_catch_up(from, behind, now_ms, &mut out);
+            }
+        }
         out
     }
 
@@ -625,6 +635,10 @@ impl Herder {
         }
         self.scp.purge_below(slot.saturating_sub(2));
         self.parked.retain(|_, envs| envs.iter().any(|e| e.statement.slot_index > slot));
+        self.parked_by.clear();
+        for e in self.parked.values().flatten() {
+            *self.parked_by.entry(e.statement.node_id).or_insert(0) += 1;
+        }
         self.seen.clear();
         self.stats.ledgers_closed += 1;
         if let Some((s, started)) = self.nomination_started.take() {
@@ -683,11 +697,11 @@ impl Herder {
     /// Feeds the envelopes kept for the slot this node now works on.
     fn replay_ahead(&mut self, now_ms: u64, out: &mut Vec<Action>) {
         let next = self.lcl().seq + 1;
-        if !self.ahead.iter().any(|(_, e)| e.statement.slot_index <= next) {
+        if !self.ahead.values().any(|(_, e)| e.statement.slot_index <= next) {
             return;
         }
         self.ahead_since = None;
-        for (from, env) in std::mem::take(&mut self.ahead) {
+        for (from, env) in std::mem::take(&mut self.ahead).into_values() {
             if env.statement.slot_index == next {
                 self.on_envelope(from, env, now_ms, out);
             }
@@ -809,15 +823,12 @@ impl Herder {
         }
         if slot == lcl + 2 && self.scp.driver().is_trusted(&env.statement.node_id) {
             // One slot ahead: most likely a peer that closed a moment before
-            // us. Kept for when we close; caught up only if that takes long.
-            let room = AHEAD_PER_VALIDATOR * self.scp.driver().trusted_count();
-            if self.ahead.len() < room {
-                self.ahead.push((from, env));
-            }
-            let since = *self.ahead_since.get_or_insert(now_ms);
-            if now_ms.saturating_sub(since) > 2 * self.ledger_ms {
-                self.maybe_catch_up(from, slot - 1, now_ms, out);
-            }
+            // us. Its latest statement of each kind is kept for when we close
+            // (a newer one replaces it, so a validator holds two places at
+            // most); `tick` catches up if that takes long.
+            let nomination = matches!(env.statement.pledges, Pledges::Nominate { .. });
+            self.ahead.insert((env.statement.node_id, nomination), (from, env));
+            self.ahead_since.get_or_insert(now_ms);
             return;
         }
         if slot > lcl + 1 {
@@ -834,14 +845,21 @@ impl Herder {
         for v in statement_values(&env.statement.pledges) {
             if let Ok(sv) = decode::<ScpValue>(v.as_bytes()) {
                 let d = self.scp.driver();
-                if !d.tx_sets.contains_key(&sv.tx_set_hash) {
-                    out.push(Action::Send(from, PeerMessage::GetTxSet { hash: sv.tx_set_hash }));
-                    self.parked.entry(sv.tx_set_hash).or_default().push(env);
-                    return;
-                }
-                if sv.prev_proof_hash != Hash256::ZERO && !d.proof_sets.contains_key(&sv.prev_proof_hash) {
-                    out.push(Action::Send(from, PeerMessage::GetProofSet { hash: sv.prev_proof_hash }));
-                    self.parked.entry(sv.prev_proof_hash).or_default().push(env);
+                let missing = if !d.tx_sets.contains_key(&sv.tx_set_hash) {
+                    Some((sv.tx_set_hash, PeerMessage::GetTxSet { hash: sv.tx_set_hash }))
+                } else if sv.prev_proof_hash != Hash256::ZERO && !d.proof_sets.contains_key(&sv.prev_proof_hash) {
+                    Some((sv.prev_proof_hash, PeerMessage::GetProofSet { hash: sv.prev_proof_hash }))
+                } else {
+                    None
+                };
+                if let Some((hash, request)) = missing {
+                    if self.may_park(&env.statement.node_id) {
+                        *self.parked_by.entry(env.statement.node_id).or_insert(0) += 1;
+                        out.push(Action::Send(from, request));
+                        self.parked.entry(hash).or_default().push(env);
+                    } else {
+                        self.reject("parked_full");
+                    }
                     return;
                 }
             }
@@ -864,8 +882,27 @@ impl Herder {
         self.drain(now_ms, out);
     }
 
+    /// Whether an envelope of `signer` waiting for its data may be kept:
+    /// `PARKED_PER_SIGNER` each, and signers outside genesis (throwaway keys
+    /// cost nothing) `PARKED_STRANGERS` between them.
+    fn may_park(&self, signer: &NodeId) -> bool {
+        let own = self.parked_by.get(signer).copied().unwrap_or(0);
+        if own >= PARKED_PER_SIGNER {
+            return false;
+        }
+        let d = self.scp.driver();
+        d.is_trusted(signer)
+            || self.parked_by.iter().filter(|(n, _)| !d.is_trusted(n)).map(|(_, c)| c).sum::<usize>() < PARKED_STRANGERS
+    }
+
     fn release(&mut self, hash: Hash256, now_ms: u64, out: &mut Vec<Action>) {
         if let Some(envs) = self.parked.remove(&hash) {
+            for e in &envs {
+                if let Some(c) = self.parked_by.get_mut(&e.statement.node_id) {
+                    *c = c.saturating_sub(1);
+                }
+            }
+            self.parked_by.retain(|_, c| *c > 0);
             for e in envs {
                 self.seen.remove(&watt_core::scp::statement::envelope_hash(&e));
                 let from = e.statement.node_id;
@@ -1297,16 +1334,8 @@ mod tests {
     /// this validator closes.
     #[test]
     fn a_nomination_for_the_next_slot_that_arrives_before_this_node_closes_is_kept() {
-        let mut mesh = Mesh::new("ahead", 4);
-        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 3), |_, _| false);
         // Node 3 hears nothing while the others close ledgers 4 and 5.
-        let held = mesh.run(|m| m.herders[..3].iter().all(|h| h.lcl().seq >= 5), |to, _| to == 3);
-        assert_eq!(mesh.herders[3].lcl().seq, 3);
-        let slot_of = |m: &PeerMessage| match m {
-            PeerMessage::Envelope(e) => e.statement.slot_index,
-            _ => 0,
-        };
-        let (next, this): (Vec<_>, Vec<_>) = held.into_iter().partition(|(_, _, m)| slot_of(m) == 5);
+        let (mut mesh, next, this) = one_node_left_behind("ahead");
         assert!(!next.is_empty(), "the others nominated slot 5");
         // The next slot's nominations arrive first, then what closes ledger 4,
         // with the data fetches they call for, at this instant (no timer
@@ -1331,6 +1360,133 @@ mod tests {
         let d = &mesh.herders[3];
         assert_eq!(d.lcl().seq, 5, "node 3 closed ledgers 4 and 5 from what it was sent");
         assert_eq!(d.lcl().hash(), mesh.herders[0].lcl().hash());
+    }
+
+    fn envelope_slot(m: &PeerMessage) -> u64 {
+        match m {
+            PeerMessage::Envelope(e) => e.statement.slot_index,
+            _ => 0,
+        }
+    }
+
+    /// Node 3 at ledger 3 with what the others sent it while they closed 4
+    /// and 5: (the slot-5 messages, the rest).
+    type Held = Vec<(usize, usize, PeerMessage)>;
+    fn one_node_left_behind(name: &str) -> (Mesh, Held, Held) {
+        let mut mesh = Mesh::new(name, 4);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 3), |_, _| false);
+        let held = mesh.run(|m| m.herders[..3].iter().all(|h| h.lcl().seq >= 5), |to, _| to == 3);
+        assert_eq!(mesh.herders[3].lcl().seq, 3);
+        let (next, this) = held.into_iter().partition(|(_, _, m)| envelope_slot(m) == 5);
+        (mesh, next, this)
+    }
+
+    /// Found attacking the kept next-slot envelopes: they were capped for
+    /// all validators together, so one validator signing many statements
+    /// for the next slot crowded out every honest one. Each validator now
+    /// holds its latest nomination and latest ballot statement there.
+    #[test]
+    fn one_validator_flooding_the_next_slot_crowds_out_nobody() {
+        let (mut mesh, next, this) = one_node_left_behind("ahead-flood");
+        let network = mesh.herders[0].genesis().network_id();
+        let byzantine = Keypair::from_seed(mesh.herders[0].scp.driver().key.seed().clone()).expect("key");
+        let now = mesh.now;
+        for i in 0..1_000u32 {
+            let mut q = [0u8; 32];
+            q[..4].copy_from_slice(&i.to_le_bytes());
+            let statement = Statement {
+                node_id: mesh.ids[0],
+                slot_index: 5,
+                pledges: Pledges::Nominate {
+                    quorum_set_hash: Hash256(q),
+                    votes: Default::default(),
+                    accepted: Default::default(),
+                },
+            };
+            let env = statement.sign(&byzantine, &network);
+            let _ = mesh.herders[3].on_peer_message(mesh.ids[0], PeerMessage::Envelope(env), now);
+        }
+        assert_eq!(mesh.herders[3].ahead.len(), 1, "one place per validator and kind");
+        let mut queue: std::collections::VecDeque<_> = next.into_iter().chain(this).collect();
+        while let Some((to, from, msg)) = queue.pop_front() {
+            let actions = mesh.herders[to].on_peer_message(mesh.ids[from], msg, now);
+            queue.extend(mesh.route(to, actions).into_iter().filter(|(_, _, m)| {
+                matches!(
+                    m,
+                    PeerMessage::GetTxSet { .. }
+                        | PeerMessage::TxSet(_)
+                        | PeerMessage::GetProofSet { .. }
+                        | PeerMessage::ProofSet { .. }
+                )
+            }));
+        }
+        assert_eq!(mesh.herders[3].lcl().seq, 5, "the honest validators' next-slot statements were kept");
+    }
+
+    /// Found attacking the kept next-slot envelopes: a node one ledger
+    /// behind caught up only when a further, different envelope came in,
+    /// which a stalled network may never send. `tick` asks for the missing
+    /// ledger two ledger times after the first one arrived.
+    #[test]
+    fn a_node_left_one_ledger_behind_catches_up_on_its_own() {
+        let (mut mesh, next, _) = one_node_left_behind("ahead-catchup");
+        let (_, from, msg) = next.into_iter().next().expect("a slot-5 envelope");
+        let now = mesh.now;
+        let asks = |actions: &[Action]| {
+            actions.iter().any(|a| matches!(a, Action::Send(_, PeerMessage::GetCatchup { from: 4, .. })))
+        };
+        let first = mesh.herders[3].on_peer_message(mesh.ids[from], msg, now);
+        assert!(!asks(&first), "one slot ahead is a race, not yet a missed ledger");
+        let later = mesh.herders[3].tick(now + 2 * 200 + 10);
+        assert!(asks(&later), "still behind two ledger times later: catch up");
+    }
+
+    /// Found attacking the kept next-slot envelopes (older than them):
+    /// envelopes waiting for their tx set were kept without limit from any
+    /// signer, so a peer signing with throwaway keys grew them for free.
+    #[test]
+    fn envelopes_waiting_for_their_data_are_bounded_per_signer() {
+        let mut mesh = Mesh::new("parked", 4);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 2), |_, _| false);
+        let network = mesh.herders[0].genesis().network_id();
+        let lcl = mesh.herders[0].lcl().clone();
+        let now = mesh.now;
+        let nominate_unknown = |key: &Keypair| {
+            let value = ScpValue {
+                prev_header_hash: lcl.hash(),
+                tx_set_hash: Hash256([9; 32]),
+                close_time: lcl.close_time + 1,
+                proposer: NodeId(key.public()),
+                rand: Hash256::ZERO,
+                rand_proof: BoundedBytes::new(),
+                prev_proof_hash: Hash256::ZERO,
+                upgrades: BoundedVec::new(),
+            };
+            let value = Value(BoundedBytes::try_from_vec(encode(&value)).expect("a value"));
+            Statement {
+                node_id: NodeId(key.public()),
+                slot_index: lcl.seq + 1,
+                pledges: Pledges::Nominate {
+                    quorum_set_hash: Hash256::ZERO,
+                    votes: BoundedVec::try_from_vec(vec![value]).expect("one vote"),
+                    accepted: Default::default(),
+                },
+            }
+            .sign(key, &network)
+        };
+        let h = &mut mesh.herders[0];
+        for _ in 0..200 {
+            let stranger = Keypair::generate().expect("key");
+            let _ = h.on_peer_message(mesh.ids[1], PeerMessage::Envelope(nominate_unknown(&stranger)), now);
+        }
+        let parked = |h: &Herder| h.parked.values().map(Vec::len).sum::<usize>();
+        assert_eq!(parked(h), PARKED_STRANGERS, "strangers share a bounded budget");
+        assert_eq!(h.stats.rejected.get("parked_full"), Some(&(200 - PARKED_STRANGERS as u64)));
+        // A genesis validator's statement still waits for its data.
+        let validator = Keypair::from_seed(mesh.herders[2].scp.driver().key.seed().clone()).expect("key");
+        let h = &mut mesh.herders[0];
+        let _ = h.on_peer_message(mesh.ids[2], PeerMessage::Envelope(nominate_unknown(&validator)), now);
+        assert_eq!(parked(h), PARKED_STRANGERS + 1);
     }
 
     /// Issue 16 #13: a failed ledger commit was logged and consensus went

@@ -226,9 +226,16 @@ impl Slot {
     /// nine split three ways, elected no value and ran a timeout late.
     fn update_round_leaders<D: Driver>(&mut self, ctx: &mut Ctx<'_, D>) {
         let qset = ctx.local.qset.clone();
+        let mut nodes = qset.nodes();
+        // A node outside its own quorum set (configuration allows it) is
+        // still weighed, in full as under the classic rule: elected by none
+        // of its own weight, it would never propose at all.
+        if !nodes.contains(&ctx.local.id) {
+            nodes.push(ctx.local.id);
+        }
         let mut leaders = BTreeSet::new();
         let mut top = 0;
-        for n in qset.nodes() {
+        for n in nodes {
             let w = self.node_priority(ctx, &n, &qset);
             if w > top {
                 top = w;
@@ -242,7 +249,10 @@ impl Slot {
     }
 
     fn node_priority<D: Driver>(&self, ctx: &mut Ctx<'_, D>, node: &NodeId, qset: &super::QuorumSet) -> u64 {
-        let weight = qset.node_weight(node);
+        let weight = match qset.node_weight(node) {
+            0 if *node == ctx.local.id => u64::MAX,
+            w => w,
+        };
         let prev = self.nom.previous_value.clone().unwrap_or_else(empty_value);
         if ctx.driver.hash_node(self.index, &prev, false, self.nom.round, node) <= weight {
             ctx.driver.hash_node(self.index, &prev, true, self.nom.round, node)
