@@ -294,6 +294,7 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
     let (push_tx, _) = broadcast::channel::<Arc<HeaderPush>>(64);
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let conn_ids = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let links = Links::default();
 
     // Accept peers and phones.
     {
@@ -310,6 +311,7 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
             header_reads: Arc::new(tokio::sync::Semaphore::new(HEADER_READS_AT_ONCE)),
             header_queue: Arc::new(tokio::sync::Semaphore::new(HEADER_READS_WAITING)),
         };
+        let accepted_links = links.clone();
         tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
                 // Before the handshake costs anything: one address gets so many.
@@ -321,13 +323,15 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
                 let events = events.clone();
                 let ids = ids.clone();
                 let phones = phones.clone();
+                let links = accepted_links.clone();
                 tokio::spawn(async move {
                     let _slot = slot; // released when the connection ends
                     let Ok(conn) = incoming.await else { return };
                     let (alpn, peer) = tls::connection_identity(&conn);
                     match (alpn.as_deref(), peer) {
                         (Some(a), Some(node)) if a == ALPN_PEER => {
-                            run_peer(conn, node, ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed), events).await
+                            let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            run_peer(conn, node, id, events, links).await
                         }
                         (Some(a), _) if a == ALPN_PHONE => run_phone(conn, phones).await,
                         _ => conn.close(1u32.into(), b"peers must present a known node key"),
@@ -336,34 +340,49 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
             }
         });
     }
-    // Dial peers with a higher id (the lower id dials, so each pair has one connection).
+    // The lower id of a pair dials, so each pair has one connection. The
+    // higher id dials too once it has had no link to the peer for
+    // `LONE_PEER_DIAL`: after this node restarts, the lower id still holds
+    // the dead connection until QUIC's idle timeout (30 s), and would not
+    // dial again until then.
     for p in cfg.peers.clone() {
-        if node_id >= p.node_id {
+        if node_id == p.node_id {
             continue;
         }
+        let patient = node_id > p.node_id;
         let endpoint = endpoint.clone();
         let events = events_tx.clone();
         let key = key.clone();
         let ids = conn_ids.clone();
+        let links = links.clone();
         tokio::spawn(async move {
+            let mut alone_since = Instant::now();
             loop {
                 if events.is_closed() {
                     return;
                 }
+                if patient {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if links.count(&p.node_id) > 0 {
+                        alone_since = Instant::now();
+                        continue;
+                    }
+                    if alone_since.elapsed() < LONE_PEER_DIAL {
+                        continue;
+                    }
+                }
                 if let Ok(client) = tls::client_config(&p.node_id, Some(&key)) {
                     if let Ok(connecting) = endpoint.connect_with(client, p.address, "watt-node") {
                         if let Ok(conn) = connecting.await {
-                            run_peer(
-                                conn,
-                                p.node_id,
-                                ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                                events.clone(),
-                            )
-                            .await;
+                            let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            run_peer(conn, p.node_id, id, events.clone(), links.clone()).await;
                         }
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                alone_since = Instant::now();
+                if !patient {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
             }
         });
     }
@@ -507,8 +526,49 @@ async fn run_herder(
     fatal.map_or(Ok(()), Err)
 }
 
-/// Reads one length-prefixed frame of at most `limit` bytes.
-async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events: mpsc::Sender<Event>) {
+/// How long a validator goes without a link to a lower-id peer before it
+/// dials that peer itself.
+const LONE_PEER_DIAL: Duration = Duration::from_secs(2);
+
+/// Live connections to each peer validator, counted by `run_peer`.
+#[derive(Clone, Default)]
+struct Links(Arc<std::sync::Mutex<HashMap<NodeId, usize>>>);
+
+/// One live connection to a peer; counted down when dropped.
+struct Link {
+    links: Links,
+    node: NodeId,
+}
+
+impl Links {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, usize>> {
+        // A panic while holding this lock leaves only a count behind.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    fn up(&self, node: NodeId) -> Link {
+        *self.map().entry(node).or_insert(0) += 1;
+        Link { links: self.clone(), node }
+    }
+    fn count(&self, node: &NodeId) -> usize {
+        self.map().get(node).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let mut map = self.links.map();
+        if let Some(c) = map.get_mut(&self.node) {
+            *c = c.saturating_sub(1);
+            if *c == 0 {
+                map.remove(&self.node);
+            }
+        }
+    }
+}
+
+/// Runs one peer connection: frames out from the herder, frames in to it.
+async fn run_peer(conn: quinn::Connection, node: NodeId, conn_id: usize, events: mpsc::Sender<Event>, links: Links) {
+    let _link = links.up(node);
     let (tx, mut rx) = mpsc::channel::<Arc<Vec<u8>>>(4096);
     let Ok(mut send) = conn.open_uni().await else { return };
     if events.send(Event::PeerUp { node, conn_id, tx }).await.is_err() {
