@@ -357,19 +357,23 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
         let links = links.clone();
         tokio::spawn(async move {
             let mut alone_since = Instant::now();
+            let mut first = !patient;
             loop {
                 if events.is_closed() {
                     return;
                 }
-                if patient {
+                if !std::mem::take(&mut first) {
                     tokio::time::sleep(Duration::from_millis(300)).await;
-                    if links.count(&p.node_id) > 0 {
-                        alone_since = Instant::now();
-                        continue;
-                    }
-                    if alone_since.elapsed() < LONE_PEER_DIAL {
-                        continue;
-                    }
+                }
+                // Either side dials only while it has no live link to the
+                // peer: the link the other side made is as good, and a second
+                // one would stay open on keep-alives.
+                if links.count(&p.node_id) > 0 {
+                    alone_since = Instant::now();
+                    continue;
+                }
+                if patient && alone_since.elapsed() < LONE_PEER_DIAL {
+                    continue;
                 }
                 if let Ok(client) = tls::client_config(&p.node_id, Some(&key)) {
                     if let Ok(connecting) = endpoint.connect_with(client, p.address, "watt-node") {
@@ -380,9 +384,6 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
                     }
                 }
                 alone_since = Instant::now();
-                if !patient {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
             }
         });
     }
