@@ -9,7 +9,7 @@
 //! (three faulty periods, end of lifetime) and pledge penalties, which only
 //! matter once pledges are on (phase 1 has `pledge_per_gib = 0`).
 
-use crate::store::Store;
+use crate::store::{LedgerStore, Store};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

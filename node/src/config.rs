@@ -140,12 +140,29 @@ pub fn new_network_at(
     genesis_time: u64,
     founders: &[AccountId],
 ) -> Result<NewNetwork, String> {
-    let n = addrs.len();
-    if n == 0 || n > 1000 {
-        return Err(format!("a network has 1 to 1000 validators, not {n}"));
-    }
     let keys: Vec<Keypair> =
-        (0..n).map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+        addrs.iter().map(|_| Keypair::generate().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    let reserve = Keypair::generate().map_err(|e| e.to_string())?;
+    network_from_keys(name, keys, AccountId(reserve.public()), addrs, admin, params, genesis_time, founders)
+}
+
+/// [`new_network_at`] from given validator keys and reserve account (the
+/// simulator derives them from its seed).
+#[allow(clippy::too_many_arguments)]
+pub fn network_from_keys(
+    name: &str,
+    keys: Vec<Keypair>,
+    reserve: AccountId,
+    addrs: &[SocketAddr],
+    admin: Option<&[SocketAddr]>,
+    params: Params,
+    genesis_time: u64,
+    founders: &[AccountId],
+) -> Result<NewNetwork, String> {
+    let n = keys.len();
+    if n == 0 || n > 1000 || addrs.len() != n {
+        return Err(format!("a network has 1 to 1000 validators with an address each, not {n} and {}", addrs.len()));
+    }
     let ids: Vec<NodeId> = keys.iter().map(|k| NodeId(k.public())).collect();
     let threshold = n - (n - 1) / 3;
     let qset = QuorumSet::flat(threshold as u32, ids.clone());
@@ -160,13 +177,12 @@ pub fn new_network_at(
             addresses: vec![addrs[i].to_string()],
         })
         .collect();
-    let reserve = Keypair::generate().map_err(|e| e.to_string())?;
     let genesis = Genesis {
         network_passphrase: name.to_string(),
         genesis_time,
         protocol_version: 1,
         validators: BoundedVec::try_from_vec(validators).map_err(|e| e.to_string())?,
-        reserve_account: AccountId(reserve.public()),
+        reserve_account: reserve,
         founding_accounts: BoundedVec::try_from_vec(
             founders.iter().map(|a| GenesisAccount { account: *a, balance: Amount(1_000 * UNITS_PER_WATT) }).collect(),
         )

@@ -6,7 +6,7 @@
 
 use crate::config::{new_network_at, NodeConfig};
 use crate::node::{self, NodeHandle};
-use crate::store::Store;
+use crate::store::{LedgerStore, Store};
 use serde_json::{json, Value as Json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! tells its shell what to send. Time comes in as `now_ms`; storage goes
 //! through [`LedgerStore`].
 
-use crate::store::{proof_set_hash, ClosedLedger, Store, StoreError};
+use crate::store::{proof_set_hash, ClosedLedger, LedgerStore, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use watt_core::address::NodeId;
 use watt_core::codec::{decode, encode, BoundedBytes, BoundedVec};
@@ -234,10 +234,12 @@ pub struct HerderStats {
     pub bytes_sent: u64,
 }
 
-pub struct Herder {
+/// A validator's herder over its store (redb in a node, memory in the
+/// simulator and tests).
+pub struct Herder<S = Store> {
     pub scp: Scp<HerderDriver>,
     pub pool: TxPool,
-    store: Store,
+    store: S,
     genesis: Genesis,
     genesis_hash: Hash256,
     node_id: NodeId,
@@ -281,14 +283,14 @@ pub enum HerderError {
     NotAValidator(NodeId),
 }
 
-impl Herder {
+impl<S: LedgerStore> Herder<S> {
     pub fn new(
         genesis: Genesis,
         key: Keypair,
-        store: Store,
+        mut store: S,
         ledger_ms: u64,
         now_ms: u64,
-    ) -> Result<Herder, HerderError> {
+    ) -> Result<Herder<S>, HerderError> {
         let node_id = NodeId(key.public());
         let me = genesis.validators.iter().find(|v| v.node_id == node_id).ok_or(HerderError::NotAValidator(node_id))?;
         let local_qset = me.quorum_set.clone();
@@ -377,8 +379,12 @@ impl Herder {
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
     }
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &S {
         &self.store
+    }
+    /// The store, for a restart: what a crashed validator leaves behind.
+    pub fn into_store(self) -> S {
+        self.store
     }
     pub fn lcl(&self) -> &LedgerHeader {
         &self.state().header
@@ -1010,11 +1016,6 @@ impl Herder {
         r
     }
 
-    /// What phones may read without the consensus task (see `headers_answer`).
-    pub fn store_reader(&self) -> crate::store::StoreReader {
-        self.store.reader()
-    }
-
     /// Answers a phone's request (SPEC §2); subscriptions are the shell's.
     pub fn phone_request(&mut self, req: Request) -> Response {
         let err = Response::error;
@@ -1038,7 +1039,7 @@ impl Herder {
                     _ => err("no ledger closed yet"),
                 }
             }
-            Request::GetHeaders { from, count } => headers_answer(&self.store.reader(), from, count),
+            Request::GetHeaders { from, count } => headers_answer(|f, c| self.store.headers(f, c), from, count),
             Request::GetAccount { account } => match self.state().prove_previous(&StateKey::Account(account)) {
                 Some((header, entry, proof)) => {
                     let entry = entry.and_then(|e| match e {
@@ -1111,6 +1112,13 @@ impl Herder {
     }
 }
 
+impl Herder<Store> {
+    /// What phones may read without the consensus task (see `headers_answer`).
+    pub fn store_reader(&self) -> crate::store::StoreReader {
+        self.store.reader()
+    }
+}
+
 fn push_sample(v: &mut Vec<u64>, x: u64) {
     v.push(x);
     if v.len() > 4096 {
@@ -1140,8 +1148,12 @@ pub fn committed_value(p: &ExternalizeProof) -> Option<Value> {
 /// The answer to `GetHeaders`: at most `MAX_HEADERS_PER_REQUEST` headers
 /// from committed ledgers. Served by the node's shell on its own threads, so
 /// a flood of such reads never waits in front of consensus.
-pub fn headers_answer(reader: &crate::store::StoreReader, from: u64, count: u32) -> Response {
-    match reader.headers(from, count.min(watt_core::wire::MAX_HEADERS_PER_REQUEST)) {
+pub fn headers_answer(
+    read: impl FnOnce(u64, u32) -> Result<Vec<LedgerHeader>, StoreError>,
+    from: u64,
+    count: u32,
+) -> Response {
+    match read(from, count.min(watt_core::wire::MAX_HEADERS_PER_REQUEST)) {
         Ok(h) => match BoundedVec::try_from_vec(h) {
             Ok(headers) => Response::Headers { headers },
             Err(_) => Response::error("too many headers for one answer"),
@@ -1156,6 +1168,7 @@ pub fn headers_answer(reader: &crate::store::StoreReader, from: u64, count: u32)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemStore;
 
     fn nominate(key: &Keypair, network: &NetworkId, slot: u64) -> Envelope {
         let statement = Statement {
@@ -1236,40 +1249,46 @@ mod tests {
         let _ = std::fs::remove_dir_all(&base);
     }
 
-    /// Four herders in memory, messages delivered by hand.
+    /// Herders over in-memory stores, messages delivered by hand.
     struct Mesh {
-        herders: Vec<Herder>,
+        herders: Vec<Herder<MemStore>>,
         ids: Vec<NodeId>,
+        net: crate::config::NewNetwork,
+        /// A founding account's key.
+        founder: Keypair,
         now: u64,
-        _dir: TempDir,
-    }
-
-    struct TempDir(std::path::PathBuf);
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
     }
 
     impl Mesh {
         fn new(name: &str, n: usize) -> Mesh {
-            let dir = std::env::temp_dir().join(format!("watt-herder-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
             let addrs: Vec<std::net::SocketAddr> =
                 (0..n).map(|i| format!("127.0.0.1:{}", 1 + i).parse().expect("address")).collect();
             let params = watt_core::ledger::Params::devnet(200, 3_600);
-            let net = crate::config::new_network_at(name, &addrs, None, params, 1_700_000_000, &[]).expect("a network");
+            let founder = Keypair::generate().expect("key");
+            let founders = [watt_core::address::AccountId(founder.public())];
+            let net =
+                crate::config::new_network_at(name, &addrs, None, params, 1_700_000_000, &founders).expect("a network");
             let now = 1_700_000_000_000;
-            let herders: Vec<Herder> = (0..n)
+            let herders: Vec<Herder<MemStore>> = (0..n)
                 .map(|i| {
-                    let d = dir.join(format!("v{i}"));
-                    std::fs::create_dir_all(&d).expect("temp dir");
                     let key = Keypair::from_seed(net.keys[i].seed().clone()).expect("key");
-                    Herder::new(net.genesis.clone(), key, Store::open(&d).expect("store"), 200, now).expect("herder")
+                    Herder::new(net.genesis.clone(), key, MemStore::new(), 200, now).expect("herder")
                 })
                 .collect();
             let ids = herders.iter().map(|h| h.node_id()).collect();
-            Mesh { herders, ids, now, _dir: TempDir(dir) }
+            Mesh { herders, ids, net, founder, now }
+        }
+
+        /// Every ledger both herders hold has the same header.
+        fn agree(&self) -> u64 {
+            let common = self.herders.iter().map(|h| h.lcl().seq).min().expect("herders");
+            for seq in 1..=common {
+                let first = self.herders[0].store().header(seq).expect("reads").expect("stored").hash();
+                for h in &self.herders[1..] {
+                    assert_eq!(h.store().header(seq).expect("reads").expect("stored").hash(), first, "ledger {seq}");
+                }
+            }
+            common
         }
 
         /// (to, from, message) for each action of node `i`.
@@ -1479,7 +1498,7 @@ mod tests {
             let stranger = Keypair::generate().expect("key");
             let _ = h.on_peer_message(mesh.ids[1], PeerMessage::Envelope(nominate_unknown(&stranger)), now);
         }
-        let parked = |h: &Herder| h.parked.values().map(Vec::len).sum::<usize>();
+        let parked = |h: &Herder<MemStore>| h.parked.values().map(Vec::len).sum::<usize>();
         assert_eq!(parked(h), PARKED_STRANGERS, "strangers share a bounded budget");
         assert_eq!(h.stats.rejected.get("parked_full"), Some(&(200 - PARKED_STRANGERS as u64)));
         // A genesis validator's statement still waits for its data.
@@ -1521,5 +1540,148 @@ mod tests {
         let state = store.load_state(&net.genesis).expect("loads").expect("genesis is on disk");
         assert_eq!(state.header.seq, 1, "the disk holds what was committed, and a restart starts there");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn two_herders_close_the_same_ledgers() {
+        let mut mesh = Mesh::new("pair", 2);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 10), |_, _| false);
+        assert!(mesh.agree() >= 10);
+    }
+
+    #[test]
+    fn four_herders_close_the_same_ledgers_with_the_transactions_one_of_them_was_given() {
+        let mut mesh = Mesh::new("four", 4);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 3), |_, _| false);
+        // A payment from a founding account, given to node 2 only (its shell
+        // would flood it; here it travels only inside node 2's tx sets).
+        let payer = &mesh.founder;
+        let body = watt_core::ledger::TransactionBody {
+            source: watt_core::address::AccountId(payer.public()),
+            seq_num: 1,
+            fee: watt_core::amount::Amount(100),
+            max_ledger: None,
+            ops: BoundedVec::try_from_vec(vec![watt_core::ledger::Operation::Pay {
+                to: mesh.net.genesis.reserve_account,
+                amount: watt_core::amount::Amount(1),
+            }])
+            .expect("one op"),
+        };
+        let tx = body.sign(payer, &mesh.net.genesis.network_id());
+        let hash = mesh.herders[2].submit(tx).expect("accepted");
+        mesh.run(|m| m.herders.iter().all(|h| h.store().tx_ledger(&hash).expect("reads").is_some()), |_, _| false);
+        let seq = mesh.herders[0].store().tx_ledger(&hash).expect("reads").expect("applied");
+        assert!(mesh.herders.iter().all(|h| h.store().tx_ledger(&hash).expect("reads") == Some(seq)));
+        assert!(mesh.agree() >= seq);
+    }
+
+    /// The leader's tx set is not sent with its nomination: a herder that
+    /// does not hold it asks for it, parks the statement and goes on when
+    /// it arrives.
+    #[test]
+    fn a_missing_tx_set_is_fetched_before_its_value_is_voted_on() {
+        let mut mesh = Mesh::new("fetch", 2);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 2), |_, _| false);
+        // Node 1 nominates; node 0 gets the nomination and nothing else.
+        let now = mesh.now + 1_000;
+        let nomination = mesh.herders[1]
+            .tick(now)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Broadcast { msg: m @ PeerMessage::Envelope(_), .. } => Some(m),
+                _ => None,
+            })
+            .expect("node 1 nominates");
+        let PeerMessage::Envelope(env) = nomination.clone() else { unreachable!("matched above") };
+        let value = statement_values(&env.statement.pledges).first().map(|v| (*v).clone()).expect("a vote");
+        let set_hash = decode::<ScpValue>(value.as_bytes()).expect("a value").tx_set_hash;
+        assert!(!mesh.herders[0].scp.driver().tx_sets.contains_key(&set_hash));
+        let (me, peer) = (mesh.ids[0], mesh.ids[1]);
+        let asked = mesh.herders[0].on_peer_message(peer, nomination, now);
+        assert!(
+            asked.iter().any(
+                |a| matches!(a, Action::Send(to, PeerMessage::GetTxSet { hash }) if *to == peer && *hash == set_hash)
+            ),
+            "the tx set is asked of the peer that sent the value"
+        );
+        assert_eq!(mesh.herders[0].parked.get(&set_hash).map(Vec::len), Some(1), "the statement waits for it");
+        // Node 1 answers; node 0 may then ask for the proof set too.
+        let mut queue: std::collections::VecDeque<_> = mesh.route(0, asked).into();
+        while let Some((to, from, msg)) = queue.pop_front() {
+            if !matches!(
+                msg,
+                PeerMessage::GetTxSet { .. }
+                    | PeerMessage::TxSet(_)
+                    | PeerMessage::GetProofSet { .. }
+                    | PeerMessage::ProofSet { .. }
+            ) {
+                continue;
+            }
+            let actions = mesh.herders[to].on_peer_message(mesh.ids[from], msg, now);
+            queue.extend(mesh.route(to, actions));
+        }
+        let _ = me;
+        assert!(mesh.herders[0].parked.is_empty(), "the parked statement was released");
+        let slot = mesh.herders[0].lcl().seq + 1;
+        assert!(
+            mesh.herders[0].scp.slot_envelopes(slot).contains(&env),
+            "node 1's nomination reached SCP once its data was here"
+        );
+        // And the two go on closing ledgers together.
+        mesh.now = now;
+        let target = mesh.herders[0].lcl().seq + 3;
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= target), |_, _| false);
+        mesh.agree();
+    }
+
+    /// A validator that stops and starts again from its store comes back at
+    /// the ledger it last committed, with the same state, says nothing that
+    /// contradicts what it said before, and closes ledgers with the others.
+    #[test]
+    fn a_herder_restarted_from_its_store_rejoins_at_its_last_ledger() {
+        let mut mesh = Mesh::new("restart", 4);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 5), |_, _| false);
+        let before = (mesh.herders[3].lcl().clone(), mesh.herders[3].state().state_root());
+        let said = mesh.herders[3].scp.own_envelopes(before.0.seq + 1);
+        let key = Keypair::from_seed(mesh.net.keys[3].seed().clone()).expect("key");
+        let store = std::mem::replace(
+            &mut mesh.herders[3],
+            Herder::new(mesh.net.genesis.clone(), key.clone(), MemStore::new(), 200, mesh.now).expect("herder"),
+        )
+        .into_store();
+        let restarted = Herder::new(mesh.net.genesis.clone(), key, store, 200, mesh.now).expect("restarts");
+        assert_eq!(restarted.lcl(), &before.0);
+        assert_eq!(restarted.state().state_root(), before.1);
+        let ballots = |envs: &[Envelope]| -> Vec<Envelope> {
+            envs.iter().filter(|e| !matches!(e.statement.pledges, Pledges::Nominate { .. })).cloned().collect()
+        };
+        assert_eq!(
+            ballots(&restarted.scp.own_envelopes(before.0.seq + 1)),
+            ballots(&said),
+            "ballot statements restored"
+        );
+        mesh.herders[3] = restarted;
+        let target = before.0.seq + 5;
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= target), |_, _| false);
+        mesh.agree();
+    }
+
+    /// The in-memory store fails as redb does: the ledger is not closed and
+    /// the herder says it must stop; the store still holds the last ledger.
+    #[test]
+    fn a_failed_commit_in_memory_is_fatal_too() {
+        let mut mesh = Mesh::new("mem-fatal", 1);
+        mesh.run(|m| m.herders[0].lcl().seq >= 3, |_, _| false);
+        mesh.herders[0].store.fail_commits = true;
+        let mut now = mesh.now;
+        let fatal = (0..100).find_map(|_| {
+            now += 50;
+            mesh.herders[0].tick(now).into_iter().find_map(|a| match a {
+                Action::Fatal(reason) => Some(reason),
+                _ => None,
+            })
+        });
+        assert!(fatal.expect("a commit failure stops the validator").contains("closing ledger 4"));
+        assert_eq!(mesh.herders[0].store().last_seq().expect("reads"), Some(3));
     }
 }

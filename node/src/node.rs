@@ -709,7 +709,10 @@ async fn run_phone(conn: quinn::Connection, shell: PhoneShell) {
                     };
                     let Ok(_permit) = shell.header_reads.acquire().await else { return };
                     let reader = shell.reader.clone();
-                    match tokio::task::spawn_blocking(move || crate::herder::headers_answer(&reader, from, count)).await
+                    match tokio::task::spawn_blocking(move || {
+                        crate::herder::headers_answer(|f, c| reader.headers(f, c), from, count)
+                    })
+                    .await
                     {
                         Ok(r) => r,
                         Err(_) => Response::error("cannot read headers"),

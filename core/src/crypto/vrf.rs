@@ -23,7 +23,32 @@ pub enum VrfError {
 
 pub struct VrfKeypair(schnorrkel::Keypair);
 
-fn transcript(prev_rand: &Hash256, slot: u64) -> impl schnorrkel::vrf::VRFSigningTranscript {
+/// The proof's nonce comes from the secret key and the input alone (merlin
+/// mixes the key into it, as Ed25519 derives its nonce): the same slot
+/// proven twice gives the same proof, so a restarted validator nominates
+/// the value it nominated before, and a simulation replays bit for bit.
+/// This is the extra entropy schnorrkel would add, and it adds none.
+struct NoExtraEntropy;
+
+impl rand_core::RngCore for NoExtraEntropy {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.fill(0);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        dest.fill(0);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for NoExtraEntropy {}
+
+fn transcript(prev_rand: &Hash256, slot: u64) -> impl schnorrkel::context::SigningTranscript {
     let mut msg = [0u8; 40];
     msg[..32].copy_from_slice(&prev_rand.0);
     msg[32..].copy_from_slice(&slot.to_le_bytes());
@@ -53,7 +78,9 @@ impl VrfKeypair {
 
     /// The output and proof for slot `slot` after `prev_rand`.
     pub fn prove(&self, prev_rand: &Hash256, slot: u64) -> (Hash256, [u8; VRF_PROOF_LEN]) {
-        let (io, proof, _) = self.0.vrf_sign(transcript(prev_rand, slot));
+        // `vrf_sign` with its proof transcript's entropy made explicit.
+        let extra = schnorrkel::context::attach_rng(merlin::Transcript::new(b"VRF"), NoExtraEntropy);
+        let (io, proof, _) = self.0.vrf_sign_extra(transcript(prev_rand, slot), extra);
         let preout = io.to_preout();
         let rand = output(&preout, &self.0.public, prev_rand, slot).expect("own pre-output is valid");
         let mut out = [0u8; VRF_PROOF_LEN];
@@ -94,8 +121,9 @@ mod tests {
         let prev = Hash256([5; 32]);
         let (rand, proof) = k.prove(&prev, 7);
         assert_eq!(vrf_verify(&k.public(), &prev, 7, &rand, &proof), Ok(()));
-        // Unique: proving again gives the same output.
-        assert_eq!(k.prove(&prev, 7).0, rand);
+        // Unique: proving again gives the same output, and the same proof
+        // (a restarted validator and a replayed simulation nominate the same value).
+        assert_eq!(k.prove(&prev, 7), (rand, proof));
         assert!(vrf_verify(&k.public(), &prev, 8, &rand, &proof).is_err());
         assert!(vrf_verify(&k.public(), &Hash256([6; 32]), 7, &rand, &proof).is_err());
         assert!(vrf_verify(&VrfKeypair::from_seed(&[2; 32]).public(), &prev, 7, &rand, &proof).is_err());

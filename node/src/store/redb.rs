@@ -1,15 +1,15 @@
-//! The validator's durable state in redb. Each closed ledger is one write
-//! transaction: header, tx set, externalize proof, the proof set its value
-//! named, every changed state entry and the payout-queue changes. After a
-//! `kill -9` the database holds exactly the ledgers whose commit returned.
+//! The validator's durable state in redb: each closed ledger is one write
+//! transaction, so after a `kill -9` the database holds exactly the ledgers
+//! whose commit returned.
 
+use super::{encoded, ClosedLedger, LedgerStore, StoreError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use watt_core::codec::{decode, encode, CodecError};
+use watt_core::codec::{decode, encode};
 use watt_core::crypto::Hash256;
 use watt_core::ledger::state::Payout;
-use watt_core::ledger::{Genesis, LedgerHeader, LedgerState, StateEntry, StateKey, TxResult, TxSet};
+use watt_core::ledger::{LedgerHeader, StateEntry, StateKey, TxResult, TxSet};
 use watt_core::scp::Envelope;
 use watt_core::wire::ExternalizeProof;
 
@@ -30,49 +30,12 @@ const SCP_STATE: TableDefinition<u64, &[u8]> = TableDefinition::new("scp_state")
 /// Transaction hash → the ledger that applied it.
 const TX_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("tx_index");
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database {path}: {source}")]
-    Db { path: PathBuf, source: redb::Error },
-    #[error("stored data is corrupt ({what}): {source}")]
-    Corrupt { what: String, source: CodecError },
-    #[error("stored state does not match its ledger: {0}")]
-    Inconsistent(String),
-    #[error("cannot encode {what}: {source}")]
-    Encode { what: &'static str, source: CodecError },
-    /// Injected by tests: a commit that fails as a full or broken disk would.
-    #[cfg(test)]
-    #[error("injected commit failure")]
-    Injected,
-}
-
-fn encoded<T: serde::Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Vec<u8>, StoreError> {
-    watt_core::codec::to_bytes(v).map_err(|source| StoreError::Encode { what, source })
-}
-
-/// A closed ledger as it is written.
-pub struct ClosedLedger<'a> {
-    pub header: &'a LedgerHeader,
-    pub tx_set: &'a TxSet,
-    pub proof: &'a ExternalizeProof,
-    pub prev_proof: Option<(Hash256, &'a [Envelope])>,
-    pub changes: &'a [(StateKey, Option<StateEntry>)],
-    pub payouts_credited: usize,
-    pub new_payouts: &'a [Payout],
-    pub results: &'a [TxResult],
-}
-
 pub struct Store {
     db: Arc<Database>,
     path: PathBuf,
     /// Tests make the next commits fail, as a full disk would.
     #[cfg(test)]
     pub(crate) fail_commits: bool,
-}
-
-/// Hash of a proof set's canonical encoding (what `prev_proof_hash` commits to).
-pub fn proof_set_hash(envelopes: &[Envelope]) -> Hash256 {
-    watt_core::crypto::hash_tagged(watt_core::crypto::Domain::ProofSet, &watt_core::codec::encode_list(envelopes))
 }
 
 impl Store {
@@ -108,33 +71,55 @@ impl Store {
         StoreError::Db { path: self.path.clone(), source: e.into() }
     }
 
-    pub fn last_seq(&self) -> Result<Option<u64>, StoreError> {
+    fn get_decoded<T: watt_core::Wire>(
+        &self,
+        table: TableDefinition<u64, &[u8]>,
+        k: u64,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(table).map_err(|e| self.err(e))?;
+        match t.get(k).map_err(|e| self.err(e))? {
+            Some(v) => {
+                decode(v.value()).map(Some).map_err(|e| StoreError::Corrupt { what: format!("{what} {k}"), source: e })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A stored list (length-bounded only by the bytes present).
+    fn get_list<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<K, &[u8]>,
+        key: impl std::borrow::Borrow<K::SelfType<'k>>,
+        what: &str,
+    ) -> Result<Option<Vec<T>>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(table).map_err(|e| self.err(e))?;
+        match t.get(key).map_err(|e| self.err(e))? {
+            Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { what: what.to_string(), source: e }),
+            None => Ok(None),
+        }
+    }
+
+    /// A handle for reading committed ledgers from other threads (phones'
+    /// requests are served from it, off the consensus task).
+    pub fn reader(&self) -> StoreReader {
+        StoreReader { db: self.db.clone(), path: self.path.clone() }
+    }
+}
+
+impl LedgerStore for Store {
+    fn last_seq(&self) -> Result<Option<u64>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(META).map_err(|e| self.err(e))?;
         Ok(t.get("lcl").map_err(|e| self.err(e))?.map(|v| v.value()))
     }
 
-    /// Writes the genesis ledger's full state.
-    pub fn init_genesis(&self, state: &LedgerState) -> Result<(), StoreError> {
-        let entries: Vec<(StateKey, Option<StateEntry>)> =
-            state.all_entries().into_iter().map(|(k, e)| (k, Some(e))).collect();
-        let empty = TxSet { prev_header_hash: Hash256::ZERO, txs: Default::default() };
-        let proof =
-            ExternalizeProof { slot: 1, value: watt_core::scp::Value(Default::default()), commits: Default::default() };
-        self.commit(&ClosedLedger {
-            header: &state.header,
-            tx_set: &empty,
-            proof: &proof,
-            prev_proof: None,
-            changes: &entries,
-            payouts_credited: 0,
-            new_payouts: &[],
-            results: &[],
-        })
-    }
-
     /// Commits one closed ledger atomically.
-    pub fn commit(&self, c: &ClosedLedger<'_>) -> Result<(), StoreError> {
+    fn commit(&mut self, c: &ClosedLedger<'_>) -> Result<(), StoreError> {
         #[cfg(test)]
         if self.fail_commits {
             return Err(StoreError::Injected);
@@ -206,82 +191,44 @@ impl Store {
         w.commit().map_err(|e| self.err(e))
     }
 
-    pub fn header(&self, seq: u64) -> Result<Option<LedgerHeader>, StoreError> {
+    fn header(&self, seq: u64) -> Result<Option<LedgerHeader>, StoreError> {
         self.get_decoded(HEADERS, seq, "header")
     }
-    pub fn tx_set(&self, seq: u64) -> Result<Option<TxSet>, StoreError> {
+    fn tx_set(&self, seq: u64) -> Result<Option<TxSet>, StoreError> {
         self.get_decoded(TX_SETS, seq, "tx set")
     }
-    pub fn proof(&self, slot: u64) -> Result<Option<ExternalizeProof>, StoreError> {
+    fn proof(&self, slot: u64) -> Result<Option<ExternalizeProof>, StoreError> {
         self.get_decoded(PROOFS, slot, "externalize proof")
     }
 
-    fn get_decoded<T: watt_core::Wire>(
-        &self,
-        table: TableDefinition<u64, &[u8]>,
-        k: u64,
-        what: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(table).map_err(|e| self.err(e))?;
-        match t.get(k).map_err(|e| self.err(e))? {
-            Some(v) => {
-                decode(v.value()).map(Some).map_err(|e| StoreError::Corrupt { what: format!("{what} {k}"), source: e })
-            }
-            None => Ok(None),
-        }
-    }
-
     /// Persists the node's own latest envelopes for `slot` (before sending them).
-    pub fn save_scp_state(&self, slot: u64, envs: &[Envelope]) -> Result<(), StoreError> {
+    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope]) -> Result<(), StoreError> {
         let bytes = encoded("scp state", envs)?;
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         w.open_table(SCP_STATE).map_err(|e| self.err(e))?.insert(slot, bytes.as_slice()).map_err(|e| self.err(e))?;
         w.commit().map_err(|e| self.err(e))
     }
 
-    pub fn scp_state(&self, slot: u64) -> Result<Option<Vec<Envelope>>, StoreError> {
+    fn scp_state(&self, slot: u64) -> Result<Option<Vec<Envelope>>, StoreError> {
         self.get_list(SCP_STATE, slot, &format!("scp state {slot}"))
     }
 
-    /// A stored list (length-bounded only by the bytes present).
-    fn get_list<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
-        &self,
-        table: TableDefinition<K, &[u8]>,
-        key: impl std::borrow::Borrow<K::SelfType<'k>>,
-        what: &str,
-    ) -> Result<Option<Vec<T>>, StoreError> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(table).map_err(|e| self.err(e))?;
-        match t.get(key).map_err(|e| self.err(e))? {
-            Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { what: what.to_string(), source: e }),
-            None => Ok(None),
-        }
-    }
-
-    pub fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError> {
+    fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError> {
         self.get_list(RESULTS, seq, &format!("results {seq}"))
     }
 
     /// The ledger that applied a transaction, if any.
-    pub fn tx_ledger(&self, hash: &Hash256) -> Result<Option<u64>, StoreError> {
+    fn tx_ledger(&self, hash: &Hash256) -> Result<Option<u64>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(TX_INDEX).map_err(|e| self.err(e))?;
         Ok(t.get(hash.0.as_slice()).map_err(|e| self.err(e))?.map(|v| v.value()))
     }
 
-    pub fn proof_set(&self, hash: &Hash256) -> Result<Option<Vec<Envelope>>, StoreError> {
+    fn proof_set(&self, hash: &Hash256) -> Result<Option<Vec<Envelope>>, StoreError> {
         self.get_list(PROOF_SETS, hash.0.as_slice(), &format!("proof set {hash}"))
     }
 
-    /// Rebuilds the ledger state at the last committed ledger, checking it
-    /// against that ledger's state root.
-    pub fn load_state(&self, genesis: &Genesis) -> Result<Option<LedgerState>, StoreError> {
-        let Some(lcl) = self.last_seq()? else { return Ok(None) };
-        let header =
-            self.header(lcl)?.ok_or_else(|| StoreError::Inconsistent(format!("ledger {lcl} has no header")))?;
+    fn entries(&self) -> Result<Vec<(StateKey, StateEntry)>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let mut entries = Vec::new();
         for item in r.open_table(ENTRIES).map_err(|e| self.err(e))?.iter().map_err(|e| self.err(e))? {
@@ -290,6 +237,11 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt { what: "state entry".into(), source: e })?;
             entries.push(kv);
         }
+        Ok(entries)
+    }
+
+    fn payouts(&self) -> Result<Vec<Payout>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let mut payouts = Vec::new();
         for item in r.open_table(PAYOUTS).map_err(|e| self.err(e))?.iter().map_err(|e| self.err(e))? {
             let (_, v) = item.map_err(|e| self.err(e))?;
@@ -297,28 +249,11 @@ impl Store {
                 decode::<Payout>(v.value()).map_err(|e| StoreError::Corrupt { what: "payout".into(), source: e })?,
             );
         }
-        let window = genesis.params.recent_window();
-        let mut recent = Vec::new();
-        let headers = r.open_table(HEADERS).map_err(|e| self.err(e))?;
-        // Exactly the `window` newest headers, as a running node keeps them.
-        let first = lcl.saturating_sub(window.saturating_sub(1)).max(1);
-        for item in headers.range(first..=lcl).map_err(|e| self.err(e))? {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            let h: LedgerHeader = decode(v.value())
-                .map_err(|e| StoreError::Corrupt { what: format!("header {}", k.value()), source: e })?;
-            recent.push((h.seq, h.hash(), h.rand));
-        }
-        LedgerState::restore(genesis, header, entries, payouts, recent).map(Some).map_err(StoreError::Inconsistent)
+        Ok(payouts)
     }
 
-    pub fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
+    fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
         self.reader().headers(from, count)
-    }
-
-    /// A handle for reading committed ledgers from other threads (phones'
-    /// requests are served from it, off the consensus task).
-    pub fn reader(&self) -> StoreReader {
-        StoreReader { db: self.db.clone(), path: self.path.clone() }
     }
 }
 
@@ -349,15 +284,5 @@ impl StoreReader {
             );
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proof_set_hash_depends_on_contents() {
-        assert_eq!(proof_set_hash(&[]), proof_set_hash(&[]));
     }
 }
