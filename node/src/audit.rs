@@ -48,7 +48,12 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
     let genesis =
         Genesis::from_json(&std::fs::read(&genesis_path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let store = Store::open(&data).map_err(|e| e.to_string())?;
-    let state = store.load_state(&genesis).map_err(|e| e.to_string())?.ok_or("empty store")?;
+    audit_store(&store, &genesis, day)
+}
+
+/// [`audit_day`] over any store (the simulator audits its validators' memory).
+pub fn audit_store(store: &impl LedgerStore, genesis: &Genesis, day: u64) -> Result<Json, String> {
+    let state = store.load_state(genesis).map_err(|e| e.to_string())?.ok_or("empty store")?;
     let rec = state.day_record(day).cloned().ok_or_else(|| format!("day {day} has no record"))?;
     if !rec.distributed {
         return Err(format!(

@@ -11,5 +11,6 @@ pub mod keyfile;
 pub mod load;
 pub mod logging;
 pub mod node;
+pub mod sim;
 pub mod store;
 pub mod tls;

@@ -1,0 +1,261 @@
+//! Adversaries: Byzantine validators (equivocating, silent, sending
+//! garbage), accounts that flood the transaction lanes, send oversized
+//! transactions and replay applied ones, and the deliberately broken rule
+//! the checks must catch.
+
+use super::{Adversaries, Injected, Validator};
+use crate::herder::{Action, Herder};
+use crate::store::{LedgerStore, MemStore};
+use watt_core::address::AccountId;
+use watt_core::amount::Amount;
+use watt_core::codec::{BoundedBytes, BoundedVec};
+use watt_core::crypto::splitmix::SplitMix64;
+use watt_core::crypto::{Hash256, Keypair, NetworkId};
+use watt_core::ledger::{Attest, Genesis, LedgerHeader, LedgerState, Operation, Transaction, TransactionBody};
+use watt_core::scp::{Envelope, Pledges, Statement};
+use watt_core::wire::{PeerMessage, Request, Response};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Byzantine {
+    Equivocate,
+    Silent,
+    Garbage,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum AdversaryEvent {
+    Flood,
+    Oversized,
+    Replay,
+}
+
+/// Re-signs `env` with something else said: a second, conflicting
+/// statement for the same slot.
+fn conflicting(env: &Envelope, key: &Keypair, network: &NetworkId) -> Envelope {
+    let mut st: Statement = env.statement.clone();
+    match &mut st.pledges {
+        Pledges::Nominate { votes, .. } => {
+            // Votes for fewer values to some peers than to others.
+            let mut v = votes.to_vec();
+            v.pop();
+            *votes = BoundedVec::from_iter_capped(v);
+        }
+        Pledges::Prepare { ballot, .. } | Pledges::Confirm { ballot, .. } => {
+            ballot.counter = ballot.counter.saturating_add(1);
+        }
+        Pledges::Externalize { n_h, .. } => *n_h = n_h.saturating_add(1),
+    }
+    st.sign(key, network)
+}
+
+/// What a Byzantine validator does instead of its honest actions.
+pub fn byzantine_actions(
+    kind: Byzantine,
+    key: &Keypair,
+    network: &NetworkId,
+    actions: Vec<Action>,
+    rng: &mut SplitMix64,
+) -> Vec<Action> {
+    match kind {
+        Byzantine::Silent => Vec::new(),
+        Byzantine::Equivocate => {
+            let mut out = Vec::new();
+            for a in actions {
+                if let Action::Broadcast { msg: PeerMessage::Envelope(env), except } = &a {
+                    // Half the time, a second statement that contradicts the first.
+                    if rng.next_u64() % 2 == 0 {
+                        let other = conflicting(env, key, network);
+                        out.push(Action::Broadcast { msg: PeerMessage::Envelope(other), except: *except });
+                    }
+                }
+                out.push(a);
+            }
+            out
+        }
+        Byzantine::Garbage => {
+            let mut out = Vec::new();
+            for a in actions {
+                if let Action::Broadcast { msg: PeerMessage::Envelope(env), .. } = &a {
+                    // A forged copy, a statement for a slot far ahead, and
+                    // catch-up data nobody asked for.
+                    let mut forged = env.clone();
+                    forged.signature.0[(rng.next_u64() % 64) as usize] ^= 0x5a;
+                    out.push(Action::Broadcast { msg: PeerMessage::Envelope(forged), except: None });
+                    let mut ahead = env.statement.clone();
+                    ahead.slot_index += 1 + rng.next_u64() % 1_000;
+                    out.push(Action::Broadcast { msg: PeerMessage::Envelope(ahead.sign(key, network)), except: None });
+                    out.push(Action::Broadcast { msg: PeerMessage::Catchup { ledgers: BoundedVec::new() }, except: None });
+                    let hash = Hash256([(rng.next_u64() & 0xff) as u8; 32]);
+                    out.push(Action::Broadcast { msg: PeerMessage::GetTxSet { hash }, except: None });
+                }
+                out.push(a);
+            }
+            out
+        }
+    }
+}
+
+/// Accounts that attack the transaction lanes.
+pub struct Adversary {
+    flood: Option<Keypair>,
+    oversized: Option<Keypair>,
+    replay: bool,
+    network: Option<NetworkId>,
+    /// Replays that a validator accepted into its pool (must be none).
+    pub replays_accepted: u64,
+    /// Transactions over `max_tx_bytes` a validator accepted (must be none).
+    pub oversized_accepted: u64,
+    pub replays_refused: u64,
+}
+
+impl Adversary {
+    pub fn new(a: &Adversaries, rng: &mut SplitMix64) -> Adversary {
+        Adversary {
+            flood: a.flood.then(|| super::seeded_key(rng)),
+            oversized: a.oversized.then(|| super::seeded_key(rng)),
+            replay: a.replay,
+            network: None,
+            replays_accepted: 0,
+            replays_refused: 0,
+            oversized_accepted: 0,
+        }
+    }
+
+    /// The adversaries' own (founding) accounts.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        [&self.flood, &self.oversized].into_iter().flatten().map(|k| AccountId(k.public())).collect()
+    }
+
+    pub fn setup(&mut self, genesis: &Genesis, _validators: &[Validator]) {
+        self.network = Some(genesis.network_id());
+    }
+
+    pub fn first_events(&self, ledger_ms: u64) -> Vec<(u64, AdversaryEvent)> {
+        let mut out = Vec::new();
+        if self.flood.is_some() {
+            out.push((ledger_ms / 2, AdversaryEvent::Flood));
+        }
+        if self.oversized.is_some() {
+            out.push((ledger_ms * 3, AdversaryEvent::Oversized));
+        }
+        if self.replay {
+            out.push((ledger_ms * 5, AdversaryEvent::Replay));
+        }
+        out
+    }
+
+    fn sign(&self, key: &Keypair, seq: u64, fee: u64, op: Operation) -> Option<Transaction> {
+        let network = self.network?;
+        let ops = BoundedVec::try_from_vec(vec![op]).ok()?;
+        let body = TransactionBody { source: AccountId(key.public()), seq_num: seq, fee: Amount(fee), max_ledger: None, ops };
+        Some(body.sign(key, &network))
+    }
+
+    fn submit(herder: &mut Herder<MemStore>, tx: Transaction) -> (bool, Vec<Action>) {
+        let accepted = matches!(herder.phone_request(Request::SubmitTx(tx)), Response::TxAccepted { .. });
+        (accepted, herder.take_outbox())
+    }
+
+    pub fn handle(
+        &mut self,
+        ev: AdversaryEvent,
+        herder: &mut Herder<MemStore>,
+        now: u64,
+        rng: &mut SplitMix64,
+    ) -> (Vec<Action>, Vec<(u64, AdversaryEvent)>) {
+        let ledger_ms = herder.genesis().params.ledger_close_ms;
+        let mut actions = Vec::new();
+        let mut next = Vec::new();
+        match ev {
+            AdversaryEvent::Flood => {
+                if let Some(key) = self.flood.clone() {
+                    let me = AccountId(key.public());
+                    let seq = herder.state().account(&me).map_or(0, |a| a.seq_num) + 1;
+                    let lcl = herder.lcl().clone();
+                    let balance = herder.state().account(&me).map_or(0, |a| a.balance.units());
+                    let mut txs = Vec::new();
+                    for k in 0..20u64 {
+                        let to = AccountId(Keypair::from_seed(watt_core::crypto::SecretSeed::from_bytes([k as u8; 32])).expect("seed").public());
+                        let tx = match k % 5 {
+                            // Sequence numbers far ahead.
+                            0 => self.sign(&key, seq + 100 + k, 1_000, Operation::Pay { to, amount: Amount(1) }),
+                            // More than the balance.
+                            1 => self.sign(&key, seq, 1_000, Operation::Pay { to, amount: Amount(balance.saturating_mul(2).max(1)) }),
+                            // Taps for another day, and on an anchor that is not one.
+                            2 => self.sign(&key, seq, 0, Operation::Attest(Attest { day: lcl.day + 3, anchor_seq: lcl.seq, anchor_hash: lcl.hash(), invite: None, device_token: None })),
+                            3 => self.sign(&key, seq, 0, Operation::Attest(Attest { day: lcl.day, anchor_seq: lcl.seq, anchor_hash: Hash256([7; 32]), invite: None, device_token: None })),
+                            // A forged signature.
+                            _ => self.sign(&key, seq, 1_000, Operation::Pay { to, amount: Amount(1) }).map(|mut t| {
+                                t.signature.0[(rng.next_u64() % 64) as usize] ^= 1;
+                                t
+                            }),
+                        };
+                        txs.extend(tx);
+                    }
+                    for tx in txs {
+                        actions.extend(Self::submit(herder, tx).1);
+                    }
+                    next.push((now + ledger_ms / 2, AdversaryEvent::Flood));
+                }
+            }
+            AdversaryEvent::Oversized => {
+                if let Some(key) = self.oversized.clone() {
+                    let me = AccountId(key.public());
+                    let seq = herder.state().account(&me).map_or(0, |a| a.seq_num) + 1;
+                    let limit = herder.genesis().params.max_tx_bytes as usize;
+                    let proof = vec![0xab; limit + 1];
+                    if let Ok(proof) = BoundedBytes::try_from_vec(proof) {
+                        let op = Operation::SectorProveCommit { sector_number: 1, proof };
+                        if let Some(tx) = self.sign(&key, seq, 1_000, op) {
+                            let (accepted, a) = Self::submit(herder, tx);
+                            actions.extend(a);
+                            self.oversized_accepted += u64::from(accepted);
+                        }
+                    }
+                    next.push((now + 5 * ledger_ms, AdversaryEvent::Oversized));
+                }
+            }
+            AdversaryEvent::Replay => {
+                // Every transaction of a ledger two behind, sent again.
+                let seq = herder.lcl().seq.saturating_sub(2);
+                let old: Vec<Transaction> =
+                    herder.store().tx_set(seq).ok().flatten().map(|s| s.txs.to_vec()).unwrap_or_default();
+                for tx in old {
+                    let (accepted, a) = Self::submit(herder, tx);
+                    actions.extend(a);
+                    if accepted {
+                        self.replays_accepted += 1;
+                    } else {
+                        self.replays_refused += 1;
+                    }
+                }
+                next.push((now + 3 * ledger_ms, AdversaryEvent::Replay));
+            }
+        }
+        (actions, next)
+    }
+}
+
+/// The deliberately broken rule: validator state in which one queued
+/// payout is there twice, so one tap is paid twice.
+pub fn inject(kind: Injected, herder: &mut Herder<MemStore>, genesis: &Genesis, header: &LedgerHeader) -> bool {
+    match kind {
+        Injected::PayoutTwice { day } => {
+            let state = herder.state();
+            if header.day <= day || state.day_record(day).is_none_or(|r| !r.distributed) {
+                return false;
+            }
+            let mut queue = state.payout_queue();
+            let Some(first) = queue.first().cloned() else { return false };
+            queue.insert(0, first);
+            match LedgerState::restore(genesis, state.header.clone(), state.all_entries(), queue, state.recent_headers())
+            {
+                Ok(broken) => {
+                    herder.scp.driver_mut().state = broken;
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+    }
+}

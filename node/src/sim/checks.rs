@@ -1,0 +1,185 @@
+//! What the simulator checks as ledgers close. A check that fails stops the
+//! run with the seed and the ledger, so the failure replays exactly.
+
+use super::phones::Phones;
+use super::DayReport;
+use crate::herder::Herder;
+use crate::store::{LedgerStore, MemStore};
+use std::collections::BTreeMap;
+use watt_core::crypto::Hash256;
+use watt_core::ledger::{Genesis, LedgerHeader};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub check: &'static str,
+    /// The ledger at which it was seen.
+    pub ledger: u64,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "check {} failed at ledger {}: {}", self.check, self.ledger, self.detail)
+    }
+}
+
+pub struct Checks {
+    pub threshold: usize,
+    pub violation: Option<Violation>,
+    /// Highest ledger any honest validator closed.
+    pub closed: u64,
+    /// When `closed` last grew.
+    progress_at: u64,
+    /// Since when the honest validators that are up and connected have
+    /// made a quorum (`None`: they do not).
+    quorum_since: Option<u64>,
+    /// Each validator's last ledger seen.
+    seen: BTreeMap<usize, u64>,
+    /// The first honest header seen at each ledger.
+    headers: BTreeMap<u64, (usize, Hash256)>,
+    /// The next day to check.
+    next_day: u64,
+}
+
+/// How long an honest quorum may go without closing a ledger: the
+/// nomination and ballot timeouts of a few rounds and a catch-up, far
+/// below what a stall looks like.
+fn liveness_bound_ms(ledger_ms: u64) -> u64 {
+    60_000 + 20 * ledger_ms
+}
+
+impl Checks {
+    pub fn new(threshold: usize, now: u64) -> Checks {
+        Checks {
+            threshold,
+            violation: None,
+            closed: 1,
+            progress_at: now,
+            quorum_since: Some(now),
+            seen: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            next_day: 0,
+        }
+    }
+
+    pub fn fail(&mut self, check: &'static str, ledger: u64, detail: String) {
+        if self.violation.is_none() {
+            self.violation = Some(Violation { check, ledger, detail });
+        }
+    }
+
+    /// Whether validator `i` closed a ledger it had not before.
+    pub fn new_ledger(&mut self, i: usize, seq: u64) -> bool {
+        let seen = self.seen.entry(i).or_insert(1);
+        *seen < seq
+    }
+
+    /// Every ledger validator `i` closed since last time has the header
+    /// every other honest validator has at that ledger.
+    pub fn agreement(&mut self, i: usize, lcl: &LedgerHeader, store: &MemStore, now: u64) {
+        let from = self.seen.get(&i).copied().unwrap_or(1) + 1;
+        self.seen.insert(i, lcl.seq);
+        for seq in from..=lcl.seq {
+            let hash = if seq == lcl.seq {
+                lcl.hash()
+            } else {
+                match store.header(seq) {
+                    Ok(Some(h)) => h.hash(),
+                    other => {
+                        self.fail("stored", seq, format!("validator {i} has no header {seq}: {other:?}"));
+                        return;
+                    }
+                }
+            };
+            match self.headers.get(&seq) {
+                Some((j, h)) if *h != hash => {
+                    let detail = format!("validators {j} and {i} closed ledger {seq} differently: {h} and {hash}");
+                    self.fail("agreement", seq, detail);
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    self.headers.insert(seq, (i, hash));
+                }
+            }
+        }
+        if lcl.seq > self.closed {
+            self.closed = lcl.seq;
+            self.progress_at = now;
+        }
+    }
+
+    /// The network changed (a split or a heal): the bound counts from now.
+    pub fn network_changed(&mut self, now: u64) {
+        self.quorum_since = None;
+        self.progress_at = self.progress_at.max(now);
+    }
+
+    pub fn liveness(&mut self, now: u64, quorum: bool, ledger_ms: u64) {
+        if !quorum {
+            self.quorum_since = None;
+            return;
+        }
+        let since = *self.quorum_since.get_or_insert(now);
+        let waited = now.saturating_sub(since.max(self.progress_at));
+        if waited > liveness_bound_ms(ledger_ms) {
+            let detail = format!("an honest quorum closed nothing for {} s after ledger {}", waited / 1000, self.closed);
+            self.fail("liveness", self.closed, detail);
+        }
+    }
+
+    /// Once the observer has paid out a whole day: its distribution
+    /// recomputed independently (`audit`: every attester paid exactly once
+    /// at the SPEC §5 weight, the payouts root), the full supply invariant,
+    /// and every honest phone's tap of that day in a ledger.
+    pub fn day_checks(&mut self, h: &Herder<MemStore>, genesis: &Genesis, phones: &mut Phones) -> Option<DayReport> {
+        let day = self.next_day;
+        let state = h.state();
+        let rec = state.day_record(day)?;
+        if !rec.distributed || rec.payouts_credited < rec.payouts {
+            return None;
+        }
+        let seq = state.header.seq;
+        self.next_day += 1;
+        if let Err(e) = state.check_invariant() {
+            self.fail("supply", seq, e.to_string());
+        }
+        let mut passed = true;
+        match crate::audit::audit_store(h.store(), genesis, day) {
+            Ok(audit) if audit["agrees"] == true && audit["payouts_root_checked"] == true => {}
+            Ok(audit) => {
+                passed = false;
+                self.fail("distribution", seq, format!("day {day}: {}", audit["differences"]));
+            }
+            Err(e) => {
+                passed = false;
+                self.fail("distribution", seq, format!("day {day} cannot be audited: {e}"));
+            }
+        }
+        let unlanded = phones.unlanded(day, h.store());
+        if let Some((account, at)) = unlanded.first() {
+            passed = false;
+            let detail =
+                format!("day {day}: {} honest taps never landed, first {account} tried at {at} ms", unlanded.len());
+            self.fail("taps", seq, detail);
+        }
+        phones.forget(day);
+        // The day's ledgers: from its first to the next day's first.
+        let first = rec.first_seq;
+        let last = state.day_record(day + 1).map_or(seq, |r| r.first_seq.saturating_sub(1));
+        let txs = (first..=last)
+            .map(|s| h.store().results(s).ok().flatten().map_or(0, |r| r.len() as u64))
+            .sum();
+        Some(DayReport {
+            day,
+            ledgers: last + 1 - first,
+            txs,
+            attesters: rec.attesters,
+            minted: rec.emitted.units(),
+            fees: rec.fees_paid.units(),
+            storage_proven_bytes: rec.proven_bytes,
+            new_accounts: rec.new_accounts,
+            checks_passed: passed,
+        })
+    }
+}

@@ -1,0 +1,702 @@
+//! The WATT simulator (SPEC §14): the validators' own herders, SCP and
+//! ledgers over in-memory stores, and phone models, in one thread, in
+//! virtual time, from one seed. The network delays, drops, duplicates and
+//! reorders messages, splits and heals, and crashes validators that restart
+//! from their stores; adversaries are flags. Every check runs as ledgers
+//! close, and a violation names the seed and the ledger, so
+//! `watt-node sim --seed S` replays it exactly.
+
+mod adversary;
+mod checks;
+mod phones;
+
+pub use checks::Violation;
+
+use crate::config::network_from_keys;
+use crate::herder::{Action, Herder};
+use crate::store::MemStore;
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, BTreeSet};
+use watt_core::address::{AccountId, NodeId};
+use watt_core::crypto::splitmix::SplitMix64;
+use watt_core::crypto::{Keypair, SecretSeed};
+use watt_core::ledger::{Genesis, Params};
+use watt_core::wire::PeerMessage;
+
+/// Network faults, each off unless asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Messages dropped, per mille.
+    pub loss_permille: u64,
+    /// Messages delivered twice, per mille.
+    pub duplicate_permille: u64,
+    /// Extra random delay per message (ms): messages overtake each other.
+    pub jitter_ms: u64,
+    /// The validators split in two now and then, and heal.
+    pub partitions: bool,
+    /// Honest validators crash now and then and restart from their stores.
+    pub crashes: bool,
+}
+
+/// Adversaries, each a flag.
+#[derive(Debug, Clone, Default)]
+pub struct Adversaries {
+    /// Byzantine validators that sign conflicting statements.
+    pub equivocate: bool,
+    /// Byzantine validators that say nothing at all.
+    pub silent: bool,
+    /// Byzantine validators that send forged, stale and malformed messages.
+    pub garbage: bool,
+    /// Accounts that flood the payment and tap lanes with transactions
+    /// that cannot apply (wrong sequence, no funds, duplicates, bad
+    /// signatures, taps for other days).
+    pub flood: bool,
+    /// Senders of transactions over the size limit.
+    pub oversized: bool,
+    /// Replayers of applied transactions.
+    pub replay: bool,
+}
+
+impl Adversaries {
+    fn byzantine_kinds(&self) -> Vec<adversary::Byzantine> {
+        let mut kinds = Vec::new();
+        if self.equivocate {
+            kinds.push(adversary::Byzantine::Equivocate);
+        }
+        if self.silent {
+            kinds.push(adversary::Byzantine::Silent);
+        }
+        if self.garbage {
+            kinds.push(adversary::Byzantine::Garbage);
+        }
+        kinds
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub validators: usize,
+    pub phones: usize,
+    pub days: u64,
+    pub day_seconds: u64,
+    pub ledger_ms: u64,
+    pub seed: u64,
+    /// One-way delay of every link (ms), before jitter.
+    pub delay_ms: u64,
+    pub faults: Faults,
+    pub adversaries: Adversaries,
+    /// A deliberately broken rule, for the test that the checks catch it.
+    pub inject: Option<Injected>,
+}
+
+/// Bugs the checks must catch (issue 17's "deliberately broken rule").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    /// After `day` is distributed, one validator's payout queue holds one
+    /// payout twice: a tap paid twice.
+    PayoutTwice { day: u64 },
+}
+
+impl SimConfig {
+    pub fn new(validators: usize, phones: usize, days: u64, seed: u64) -> SimConfig {
+        SimConfig {
+            validators,
+            phones,
+            days,
+            day_seconds: 3_600,
+            ledger_ms: 5_000,
+            seed,
+            delay_ms: 20,
+            faults: Faults::default(),
+            adversaries: Adversaries::default(),
+            inject: None,
+        }
+    }
+
+    /// A configuration from `watt-node sim`'s flags.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_flags(
+        validators: usize,
+        phones: usize,
+        days: u64,
+        day_seconds: u64,
+        ledger_ms: u64,
+        seed: u64,
+        faults: &[String],
+        adversaries: &[String],
+    ) -> Result<SimConfig, String> {
+        let mut cfg = SimConfig { day_seconds, ledger_ms, ..SimConfig::new(validators, phones, days, seed) };
+        for f in faults {
+            let all = f == "all";
+            match f.as_str() {
+                "loss" | "dup" | "reorder" | "partition" | "crash" | "all" => {}
+                other => return Err(format!("unknown fault {other:?} (loss, dup, reorder, partition, crash, all)")),
+            }
+            if all || f == "loss" {
+                cfg.faults.loss_permille = 20;
+            }
+            if all || f == "dup" {
+                cfg.faults.duplicate_permille = 20;
+            }
+            if all || f == "reorder" {
+                cfg.faults.jitter_ms = 200;
+            }
+            cfg.faults.partitions |= all || f == "partition";
+            cfg.faults.crashes |= all || f == "crash";
+        }
+        for a in adversaries {
+            let all = a == "all";
+            let known = ["equivocate", "silent", "garbage", "flood", "oversized", "replay", "all"];
+            if !known.contains(&a.as_str()) {
+                return Err(format!("unknown adversary {a:?} ({})", known.join(", ")));
+            }
+            let x = &mut cfg.adversaries;
+            x.equivocate |= all || a == "equivocate";
+            x.silent |= all || a == "silent";
+            x.garbage |= all || a == "garbage";
+            x.flood |= all || a == "flood";
+            x.oversized |= all || a == "oversized";
+            x.replay |= all || a == "replay";
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=100).contains(&self.validators) {
+            return Err(format!("1 to 100 validators, not {}", self.validators));
+        }
+        if self.phones > 100_000 {
+            return Err(format!("at most 100,000 phones (founding accounts), not {}", self.phones));
+        }
+        if self.ledger_ms < 100 || self.day_seconds * 1000 < 20 * self.ledger_ms {
+            return Err("ledgers of at least 100 ms and days of at least 20 ledgers".into());
+        }
+        Ok(())
+    }
+}
+
+/// Virtual time of genesis (ms); any fixed instant works.
+const GENESIS_TIME_S: u64 = 1_700_000_000;
+
+enum Event {
+    Deliver { to: usize, from: usize, msg: PeerMessage },
+    Wake { node: usize },
+    Phone(phones::PhoneEvent),
+    Crash { node: usize },
+    Restart { node: usize },
+    Partition,
+    Heal,
+    Adversary(adversary::AdversaryEvent),
+}
+
+struct Validator {
+    key: Keypair,
+    id: NodeId,
+    /// `None` while crashed; the store stays behind.
+    herder: Option<Herder<MemStore>>,
+    down_store: Option<MemStore>,
+    byzantine: Option<adversary::Byzantine>,
+    /// When its next `Wake` is queued for (stale ones are skipped).
+    wake_at: u64,
+}
+
+impl Validator {
+    fn honest(&self) -> bool {
+        self.byzantine.is_none()
+    }
+}
+
+/// One simulated day, as printed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DayReport {
+    pub day: u64,
+    pub ledgers: u64,
+    pub txs: u64,
+    pub attesters: u64,
+    pub minted: u64,
+    pub fees: u64,
+    pub storage_proven_bytes: u64,
+    pub new_accounts: u64,
+    pub checks_passed: bool,
+}
+
+pub struct Simulation {
+    cfg: SimConfig,
+    rng: SplitMix64,
+    now: u64,
+    next_event: u64,
+    events: BTreeMap<(u64, u64), Event>,
+    genesis: Genesis,
+    validators: Vec<Validator>,
+    /// Partition side of each validator (all `false` when whole).
+    side: Vec<bool>,
+    phones: phones::Phones,
+    adversary: adversary::Adversary,
+    checks: checks::Checks,
+    pub days: Vec<DayReport>,
+    /// The broken rule is in (once).
+    injected: bool,
+    /// Messages delivered, dropped.
+    pub delivered: u64,
+    pub dropped: u64,
+}
+
+/// What a run came to.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub seed: u64,
+    pub ledgers: u64,
+    pub virtual_ms: u64,
+    pub wall_ms: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub violation: Option<Violation>,
+}
+
+impl Summary {
+    pub fn json(&self) -> Json {
+        let speed = self.virtual_ms as f64 / (self.wall_ms.max(1) as f64);
+        json!({
+            "seed": self.seed,
+            "ledgers": self.ledgers,
+            "virtual_seconds": self.virtual_ms / 1000,
+            "wall_seconds": self.wall_ms as f64 / 1000.0,
+            "virtual_seconds_per_wall_second": (speed * 10.0).round() / 10.0,
+            "wall_ms_per_ledger": ((self.wall_ms as f64 / self.ledgers.max(1) as f64) * 100.0).round() / 100.0,
+            "messages_delivered": self.delivered,
+            "messages_dropped": self.dropped,
+            "checks_passed": self.violation.is_none(),
+            "violation": self.violation.as_ref().map(|v| json!({
+                "check": v.check, "ledger": v.ledger, "detail": v.detail,
+                "replay": format!("watt-node sim --seed {} ...", self.seed),
+            })),
+        })
+    }
+}
+
+fn seeded_key(rng: &mut SplitMix64) -> Keypair {
+    let mut seed = [0u8; 32];
+    for chunk in seed.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    // Every 32 bytes are an Ed25519 seed.
+    Keypair::from_seed(SecretSeed::from_bytes(seed)).expect("any 32 bytes are a seed")
+}
+
+impl Simulation {
+    pub fn new(cfg: SimConfig) -> Result<Simulation, String> {
+        cfg.validate()?;
+        let mut rng = SplitMix64::new(cfg.seed);
+        let keys: Vec<Keypair> = (0..cfg.validators).map(|_| seeded_key(&mut rng)).collect();
+        let reserve = AccountId(seeded_key(&mut rng).public());
+        let phone_keys: Vec<Keypair> = (0..cfg.phones).map(|_| seeded_key(&mut rng)).collect();
+        let mut adversary = adversary::Adversary::new(&cfg.adversaries, &mut rng);
+        let mut founders: Vec<AccountId> = phone_keys.iter().map(|k| AccountId(k.public())).collect();
+        founders.extend(adversary.accounts());
+        let addrs: Vec<std::net::SocketAddr> = (0..cfg.validators)
+            .map(|i| std::net::SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16)))
+            .collect();
+        let params = Params::devnet(cfg.ledger_ms, cfg.day_seconds);
+        let net = network_from_keys(
+            &format!("sim-{}", cfg.seed),
+            keys,
+            reserve,
+            &addrs,
+            None,
+            params,
+            GENESIS_TIME_S,
+            &founders,
+        )?;
+        let genesis = net.genesis;
+        let now = GENESIS_TIME_S * 1000;
+        // At most f Byzantine validators, the last ones; kinds in turn.
+        let kinds = cfg.adversaries.byzantine_kinds();
+        let f = (cfg.validators - 1) / 3;
+        let byzantine = kinds.len().min(f).max(usize::from(!kinds.is_empty() && f > 0));
+        let mut validators = Vec::new();
+        for (i, key) in net.keys.into_iter().enumerate() {
+            let herder = Herder::new(genesis.clone(), key.clone(), MemStore::new(), cfg.ledger_ms, now)
+                .map_err(|e| e.to_string())?;
+            let byz = (i >= cfg.validators - byzantine).then(|| kinds[(cfg.validators - 1 - i) % kinds.len()]);
+            validators.push(Validator {
+                id: NodeId(key.public()),
+                key,
+                herder: Some(herder),
+                down_store: None,
+                byzantine: byz,
+                wake_at: u64::MAX,
+            });
+        }
+        let phones = phones::Phones::new(phone_keys, &genesis, &mut rng);
+        adversary.setup(&genesis, &validators);
+        let threshold = genesis.validators[0].quorum_set.threshold as usize;
+        let mut sim = Simulation {
+            side: vec![false; cfg.validators],
+            checks: checks::Checks::new(threshold, now),
+            cfg,
+            rng,
+            now,
+            next_event: 0,
+            events: BTreeMap::new(),
+            genesis,
+            validators,
+            phones,
+            adversary,
+            days: Vec::new(),
+            injected: false,
+            delivered: 0,
+            dropped: 0,
+        };
+        // Everyone connected to everyone.
+        for i in 0..sim.validators.len() {
+            for j in 0..sim.validators.len() {
+                if i != j {
+                    let id = sim.validators[j].id;
+                    let actions = sim.validators[i].herder.as_mut().map(|h| h.peer_connected(id)).unwrap_or_default();
+                    sim.route(i, actions);
+                }
+            }
+            sim.schedule_wake(i);
+        }
+        let first = sim.phones.first_events(&mut sim.rng, sim.cfg.day_seconds * 1000);
+        for (at, ev) in first {
+            sim.push(sim.now + at, Event::Phone(ev));
+        }
+        if sim.cfg.faults.partitions {
+            let at = sim.now + sim.random_span(20, 200);
+            sim.push(at, Event::Partition);
+        }
+        if sim.cfg.faults.crashes {
+            let at = sim.now + sim.random_span(10, 120);
+            let node = sim.random_honest();
+            sim.push(at, Event::Crash { node });
+        }
+        for (at, ev) in sim.adversary.first_events(sim.cfg.ledger_ms) {
+            sim.push(sim.now + at, Event::Adversary(ev));
+        }
+        Ok(sim)
+    }
+
+    fn push(&mut self, at: u64, ev: Event) {
+        self.next_event += 1;
+        self.events.insert((at, self.next_event), ev);
+    }
+
+    /// A random span of `lo..hi` ledgers, in ms.
+    fn random_span(&mut self, lo: u64, hi: u64) -> u64 {
+        (lo + self.rng.next_u64() % (hi - lo).max(1)) * self.cfg.ledger_ms
+    }
+
+    fn random_honest(&mut self) -> usize {
+        let honest: Vec<usize> = (0..self.validators.len()).filter(|i| self.validators[*i].honest()).collect();
+        honest[(self.rng.next_u64() % honest.len() as u64) as usize]
+    }
+
+    fn schedule_wake(&mut self, i: usize) {
+        let Some(h) = &self.validators[i].herder else { return };
+        let at = h.next_wakeup().max(self.now);
+        if at != self.validators[i].wake_at {
+            self.validators[i].wake_at = at;
+            self.push(at, Event::Wake { node: i });
+        }
+    }
+
+    fn connected(&self, a: usize, b: usize) -> bool {
+        self.side[a] == self.side[b]
+    }
+
+    /// Sends a message over the simulated link `from → to`.
+    fn send(&mut self, from: usize, to: usize, msg: PeerMessage) {
+        let f = &self.cfg.faults;
+        if !self.connected(from, to) || self.validators[to].herder.is_none() {
+            self.dropped += 1;
+            return;
+        }
+        let (loss, dup, jitter) = (f.loss_permille, f.duplicate_permille, f.jitter_ms);
+        if loss > 0 && self.rng.next_u64() % 1000 < loss {
+            self.dropped += 1;
+            return;
+        }
+        let copies = if dup > 0 && self.rng.next_u64() % 1000 < dup { 2 } else { 1 };
+        for _ in 0..copies {
+            let extra = if jitter > 0 { self.rng.next_u64() % (jitter + 1) } else { 0 };
+            let at = self.now + self.cfg.delay_ms + extra;
+            self.push(at, Event::Deliver { to, from, msg: msg.clone() });
+        }
+    }
+
+    /// Carries out a validator's actions.
+    fn route(&mut self, i: usize, actions: Vec<Action>) {
+        let actions = match self.validators[i].byzantine {
+            Some(kind) => {
+                let network = self.genesis.network_id();
+                let key = self.validators[i].key.clone();
+                adversary::byzantine_actions(kind, &key, &network, actions, &mut self.rng)
+            }
+            None => actions,
+        };
+        for a in actions {
+            match a {
+                Action::Send(to, msg) => {
+                    if let Some(j) = self.validators.iter().position(|v| v.id == to) {
+                        self.send(i, j, msg);
+                    }
+                }
+                Action::Broadcast { msg, except } => {
+                    for j in 0..self.validators.len() {
+                        if j != i && Some(self.validators[j].id) != except {
+                            self.send(i, j, msg.clone());
+                        }
+                    }
+                }
+                // A real shell drops the connection; here links are virtual
+                // and every message is judged on its own, so nothing to do.
+                Action::Disconnect(..) | Action::Push(_) => {}
+                Action::Fatal(reason) => {
+                    if self.validators[i].honest() {
+                        let ledger = self.validators[i].herder.as_ref().map_or(0, |h| h.lcl().seq);
+                        self.checks.fail("no_fatal", ledger, format!("validator {i} stopped: {reason}"));
+                    }
+                }
+            }
+        }
+        self.schedule_wake(i);
+    }
+
+    /// Runs to the end or the first violation.
+    pub fn run(&mut self) -> Summary {
+        self.run_with(|_| {})
+    }
+
+    /// [`Simulation::run`], calling `on_day` as each day's checks pass.
+    pub fn run_with(&mut self, mut on_day: impl FnMut(&DayReport)) -> Summary {
+        let started = std::time::Instant::now();
+        let start = self.now;
+        let day_ms = self.cfg.day_seconds * 1000;
+        // The last day is checked once it is paid out, early the day after.
+        let end = start + self.cfg.days * day_ms + day_ms / 2;
+        while self.checks.violation.is_none() && (self.days.len() as u64) < self.cfg.days {
+            let Some((&(at, id), _)) = self.events.iter().next() else { break };
+            if at > end {
+                break;
+            }
+            let Some(ev) = self.events.remove(&(at, id)) else { break };
+            self.now = at;
+            let reported = self.days.len();
+            self.step(ev);
+            for d in &self.days[reported..] {
+                on_day(d);
+            }
+        }
+        if self.checks.violation.is_none() && (self.days.len() as u64) < self.cfg.days {
+            let detail = format!("day {} was never paid out", self.days.len());
+            self.checks.fail("distribution", self.checks.closed, detail);
+        }
+        Summary {
+            seed: self.cfg.seed,
+            ledgers: self.checks.closed,
+            virtual_ms: self.now - start,
+            wall_ms: started.elapsed().as_millis() as u64,
+            delivered: self.delivered,
+            dropped: self.dropped,
+            violation: self.checks.violation.clone(),
+        }
+    }
+
+    fn step(&mut self, ev: Event) {
+        match ev {
+            Event::Deliver { to, from, msg } => {
+                let from_id = self.validators[from].id;
+                let Some(h) = self.validators[to].herder.as_mut() else { return };
+                self.delivered += 1;
+                let actions = h.on_peer_message(from_id, msg, self.now);
+                self.route(to, actions);
+                self.after(to);
+            }
+            Event::Wake { node } => {
+                if self.validators[node].wake_at != self.now {
+                    return;
+                }
+                self.validators[node].wake_at = u64::MAX;
+                let Some(h) = self.validators[node].herder.as_mut() else { return };
+                let actions = h.tick(self.now);
+                self.route(node, actions);
+                self.after(node);
+                self.liveness();
+            }
+            Event::Phone(ev) => {
+                let now = self.now;
+                let day_ms = self.cfg.day_seconds * 1000;
+                let up: Vec<usize> = (0..self.validators.len())
+                    .filter(|i| self.validators[*i].herder.is_some() && self.validators[*i].honest())
+                    .collect();
+                if up.is_empty() {
+                    return;
+                }
+                let pick = up[(self.rng.next_u64() % up.len() as u64) as usize];
+                let herder = self.validators[pick].herder.as_mut().expect("picked among those up");
+                let (actions, next) = self.phones.handle(ev, herder, now, day_ms, &mut self.rng);
+                self.route(pick, actions);
+                for (at, ev) in next {
+                    self.push(at, Event::Phone(ev));
+                }
+            }
+            Event::Crash { node } => {
+                if let Some(h) = self.validators[node].herder.take() {
+                    self.validators[node].down_store = Some(h.into_store());
+                    let id = self.validators[node].id;
+                    for v in self.validators.iter_mut() {
+                        if let Some(h) = v.herder.as_mut() {
+                            h.peer_disconnected(&id);
+                        }
+                    }
+                }
+                let at = self.now + self.random_span(5, 60);
+                self.push(at, Event::Restart { node });
+            }
+            Event::Restart { node } => {
+                let Some(store) = self.validators[node].down_store.take() else { return };
+                let key = self.validators[node].key.clone();
+                match Herder::new(self.genesis.clone(), key, store, self.cfg.ledger_ms, self.now) {
+                    Ok(h) => self.validators[node].herder = Some(h),
+                    Err(e) => {
+                        self.checks.fail("restart", 0, format!("validator {node} cannot restart from its store: {e}"));
+                        return;
+                    }
+                }
+                self.validators[node].wake_at = u64::MAX;
+                for j in 0..self.validators.len() {
+                    if j == node {
+                        continue;
+                    }
+                    let (a, b) = (self.validators[node].id, self.validators[j].id);
+                    if let Some(h) = self.validators[j].herder.as_mut() {
+                        let actions = h.peer_connected(a);
+                        self.route(j, actions);
+                    }
+                    if let Some(h) = self.validators[node].herder.as_mut() {
+                        let actions = h.peer_connected(b);
+                        self.route(node, actions);
+                    }
+                }
+                self.schedule_wake(node);
+                let at = self.now + self.random_span(30, 300);
+                let next = self.random_honest();
+                self.push(at, Event::Crash { node: next });
+            }
+            Event::Partition => {
+                // A random split; either side may hold a quorum or not.
+                for s in self.side.iter_mut() {
+                    *s = self.rng.next_u64() % 2 == 1;
+                }
+                self.checks.network_changed(self.now);
+                let at = self.now + self.random_span(5, 40);
+                self.push(at, Event::Heal);
+            }
+            Event::Heal => {
+                self.side.iter_mut().for_each(|s| *s = false);
+                self.checks.network_changed(self.now);
+                // Links come back: each side says hello again, as a reconnect does.
+                for i in 0..self.validators.len() {
+                    for j in 0..self.validators.len() {
+                        let id = self.validators[j].id;
+                        if i != j {
+                            if let Some(h) = self.validators[i].herder.as_mut() {
+                                let actions = h.peer_connected(id);
+                                self.route(i, actions);
+                            }
+                        }
+                    }
+                }
+                let at = self.now + self.random_span(100, 400);
+                self.push(at, Event::Partition);
+            }
+            Event::Adversary(ev) => {
+                let up: Vec<usize> = (0..self.validators.len()).filter(|i| self.validators[*i].herder.is_some()).collect();
+                if up.is_empty() {
+                    return;
+                }
+                let pick = up[(self.rng.next_u64() % up.len() as u64) as usize];
+                let herder = self.validators[pick].herder.as_mut().expect("picked among those up");
+                let (actions, next) = self.adversary.handle(ev, herder, self.now, &mut self.rng);
+                self.route(pick, actions);
+                let seq = self.checks.closed;
+                if self.adversary.replays_accepted > 0 {
+                    self.checks.fail("replay", seq, "a validator accepted an applied transaction again".into());
+                }
+                if self.adversary.oversized_accepted > 0 {
+                    self.checks.fail("oversized", seq, "a validator accepted a transaction over max_tx_bytes".into());
+                }
+                for (at, ev) in next {
+                    self.push(at, Event::Adversary(ev));
+                }
+            }
+        }
+    }
+
+    /// Checks after validator `i` handled something: a new ledger is
+    /// compared with every other honest validator's.
+    fn after(&mut self, i: usize) {
+        if !self.validators[i].honest() {
+            return;
+        }
+        let Some(h) = self.validators[i].herder.as_ref() else { return };
+        let seq = h.lcl().seq;
+        if !self.checks.new_ledger(i, seq) {
+            return;
+        }
+        let header = h.lcl().clone();
+        self.checks.agreement(i, &header, h.store(), self.now);
+        if let (Some(inject), false) = (self.cfg.inject, self.injected) {
+            let h = self.validators[i].herder.as_mut().expect("up");
+            self.injected = adversary::inject(inject, h, &self.genesis, &header);
+        }
+        // The day checks on one honest validator that is up: the lowest.
+        let observer = (0..self.validators.len())
+            .find(|j| self.validators[*j].honest() && self.validators[*j].herder.is_some())
+            .unwrap_or(i);
+        if observer != i {
+            return;
+        }
+        let h = self.validators[i].herder.as_ref().expect("up");
+        if let Some(report) = self.checks.day_checks(h, &self.genesis, &mut self.phones) {
+            self.days.push(report);
+        }
+    }
+
+    /// Whether the honest validators that are up and can reach each other
+    /// make a quorum, and if so that ledgers keep closing.
+    fn liveness(&mut self) {
+        let mut sides: BTreeMap<bool, usize> = BTreeMap::new();
+        for (i, v) in self.validators.iter().enumerate() {
+            if v.honest() && v.herder.is_some() {
+                *sides.entry(self.side[i]).or_insert(0) += 1;
+            }
+        }
+        let quorum = sides.values().any(|n| *n >= self.checks.threshold);
+        self.checks.liveness(self.now, quorum, self.cfg.ledger_ms);
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The first honest validator's store (for comparisons and tests).
+    pub fn observer_store(&self) -> Option<&MemStore> {
+        self.validators.iter().find(|v| v.honest()).and_then(|v| v.herder.as_ref()).map(|h| h.store())
+    }
+
+    /// Honest validators' last closed ledgers.
+    pub fn honest_ledgers(&self) -> BTreeSet<u64> {
+        self.validators.iter().filter(|v| v.honest()).filter_map(|v| v.herder.as_ref()).map(|h| h.lcl().seq).collect()
+    }
+
+    pub fn store_of(&self, i: usize) -> Option<&MemStore> {
+        self.validators.get(i).and_then(|v| v.herder.as_ref()).map(|h| h.store())
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.validators.iter().filter_map(|v| v.herder.as_ref()).map(|h| h.lcl().seq).max().unwrap_or(0)
+    }
+}
