@@ -448,6 +448,45 @@ mod pool {
         .sign(from, net)
     }
 
+    /// Signatures a validator checked once are not checked again in tx sets
+    /// and at apply; what vouches for a transaction is its id and its very
+    /// signature, so the same body with another signature is checked, and
+    /// refused, as before.
+    #[test]
+    fn a_checked_signature_vouches_only_for_itself() {
+        use watt_core::ledger::pool::check_tx_set_with;
+        let (a, b, v) = (key("a"), key("b"), key("v"));
+        let g = genesis(&[&a, &b], &[&v], params());
+        let mut ch = Chain::new(&g);
+        let good = pay(&ch.net, &a, 1, 100, &b);
+        let mut forged = good.clone();
+        forged.signature.0[5] ^= 1;
+        let checked = (good.hash(), good.signature);
+        let verified = move |t: &Transaction| (t.hash(), t.signature) == checked;
+        let set = |tx: &Transaction| TxSet {
+            prev_header_hash: ch.state.header.hash(),
+            txs: BoundedVec::try_from_vec(vec![tx.clone()]).unwrap(),
+        };
+        assert_eq!(check_tx_set_with(&ch.state, &set(&good), &verified), Ok(()));
+        assert!(matches!(
+            check_tx_set_with(&ch.state, &set(&forged), &verified),
+            Err(watt_core::ledger::pool::TxSetError::BadTx(_))
+        ));
+        // At apply the forged copy fails its signature and moves nothing.
+        let inputs = HeaderInputs {
+            close_time: ch.state.header.close_time + STEP,
+            rand: Hash256([3; 32]),
+            prev_proof_hash: Hash256::ZERO,
+            upgrades: vec![],
+            participants: vec![],
+        };
+        let before = ch.balance(&b);
+        let forged_set = set(&forged);
+        let out = ch.state.apply_with(&inputs, &forged_set, &verified).expect("applies");
+        assert!(out.results.iter().all(|r| r.outcome != watt_core::ledger::TxOutcome::Success), "{:?}", out.results);
+        assert_eq!(ch.balance(&b), before);
+    }
+
     /// 3 × max_txs_per_ledger pending with random fees: each ledger takes
     /// exactly the highest fees per operation, in order.
     #[test]

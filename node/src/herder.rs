@@ -11,7 +11,7 @@ use watt_core::address::NodeId;
 use watt_core::codec::{decode, encode, BoundedBytes, BoundedVec};
 use watt_core::crypto::vrf::VrfKeypair;
 use watt_core::crypto::{Hash256, Keypair, NetworkId};
-use watt_core::ledger::pool::{candidate_rank, check_tx_set, TxPool};
+use watt_core::ledger::pool::{candidate_rank, check_tx_set_with, TxPool};
 use watt_core::ledger::value::check_value_header;
 use watt_core::ledger::{ApplyError, Genesis, HeaderInputs, LedgerHeader, LedgerState, ScpValue, StateKey, TxSet};
 use watt_core::scp::proof::{verify_externalize_proof, verify_externalize_proof_with};
@@ -50,6 +50,44 @@ enum CloseError {
     Unwritten(String),
 }
 
+/// Signature checks shared by the herders of one process (the simulator's
+/// validators): whether a signature verifies depends on its bytes alone,
+/// so what one validator checked the others need not check again. Entries
+/// are added only after a signature verified; keys cover the signature.
+#[derive(Clone, Default)]
+pub struct SharedChecks {
+    envelopes: std::sync::Arc<std::sync::Mutex<HashSet<Hash256>>>,
+    txs: std::sync::Arc<std::sync::Mutex<HashSet<(Hash256, watt_core::crypto::Signature)>>>,
+}
+
+/// Entries kept in a shared check set before it starts over.
+const MAX_SHARED_CHECKS: usize = 1 << 20;
+
+impl SharedChecks {
+    fn has_envelope(&self, h: &Hash256) -> bool {
+        self.envelopes.lock().is_ok_and(|s| s.contains(h))
+    }
+    fn add_envelope(&self, h: Hash256) {
+        if let Ok(mut s) = self.envelopes.lock() {
+            if s.len() >= MAX_SHARED_CHECKS {
+                s.clear();
+            }
+            s.insert(h);
+        }
+    }
+    fn has_tx(&self, tx: &watt_core::ledger::Transaction) -> bool {
+        self.txs.lock().is_ok_and(|s| s.contains(&(tx.hash(), tx.signature)))
+    }
+    fn add_tx(&self, key: (Hash256, watt_core::crypto::Signature)) {
+        if let Ok(mut s) = self.txs.lock() {
+            if s.len() >= MAX_SHARED_CHECKS {
+                s.clear();
+            }
+            s.insert(key);
+        }
+    }
+}
+
 /// Envelopes whose signatures checked out (hash -> slot), for the open slot
 /// and the last closed one. Signature checks are most of a round's work: each
 /// envelope arrives once but is looked at again by SCP, by every value's
@@ -57,6 +95,7 @@ enum CloseError {
 pub struct SignatureCache {
     network: NetworkId,
     verified: HashMap<Hash256, u64>,
+    shared: Option<SharedChecks>,
 }
 
 /// Far above what honest validators send for two slots; a flood beyond it
@@ -70,8 +109,14 @@ impl SignatureCache {
         if self.verified.contains_key(&h) {
             return true;
         }
-        if env.verify(&self.network).is_err() {
-            return false;
+        let shared = self.shared.as_ref().is_some_and(|s| s.has_envelope(&h));
+        if !shared {
+            if env.verify(&self.network).is_err() {
+                return false;
+            }
+            if let Some(s) = &self.shared {
+                s.add_envelope(h);
+            }
         }
         // Only the open slot and the last closed one are worth remembering,
         // so a peer cannot grow the cache with envelopes for other slots.
@@ -104,6 +149,13 @@ pub struct HerderDriver {
     pub now_ms: u64,
     verdicts: HashMap<Hash256, Validity>,
     signatures: SignatureCache,
+    /// Transactions (id, signature) whose signatures this validator checked
+    /// (those in its pool), so a tx set's check and its ledger's apply do
+    /// not check them again: most of a ledger's work otherwise.
+    verified_txs: HashSet<(Hash256, watt_core::crypto::Signature)>,
+    /// Tx sets of the open slot that passed `check_tx_set_with` (the hash
+    /// covers every signature in the set).
+    checked_sets: HashSet<Hash256>,
     local_qset: QuorumSet,
     ledger_ms: u64,
 }
@@ -154,9 +206,13 @@ impl HerderDriver {
                 }
             }
         }
+        let verified = &self.verified_txs;
         match self.tx_sets.get(&v.tx_set_hash) {
             None => Validity::MaybeValid,
-            Some(set) if check_tx_set(&self.state, set).is_ok() => Validity::FullyValid,
+            Some(set) if check_tx_set_with(&self.state, set, &|tx| verified.contains(&(tx.hash(), tx.signature))).is_ok() => {
+                self.checked_sets.insert(v.tx_set_hash);
+                Validity::FullyValid
+            }
             Some(_) => Validity::Invalid,
         }
     }
@@ -328,7 +384,9 @@ impl<S: LedgerStore> Herder<S> {
             last_value,
             now_ms,
             verdicts: HashMap::new(),
-            signatures: SignatureCache { network: genesis.network_id(), verified: HashMap::new() },
+            signatures: SignatureCache { network: genesis.network_id(), verified: HashMap::new(), shared: None },
+            verified_txs: HashSet::new(),
+            checked_sets: HashSet::new(),
             local_qset: local_qset.clone(),
             ledger_ms,
         };
@@ -372,6 +430,10 @@ impl<S: LedgerStore> Herder<S> {
 
     pub fn state(&self) -> &LedgerState {
         &self.scp.driver().state
+    }
+    /// Shares signature checks with the other herders of this process.
+    pub fn share_checks(&mut self, shared: SharedChecks) {
+        self.scp.driver_mut().signatures.shared = Some(shared);
     }
     pub fn node_id(&self) -> NodeId {
         self.node_id
@@ -600,7 +662,10 @@ impl<S: LedgerStore> Herder<S> {
         // `apply` refuses a value before changing anything, except for a
         // distribution overflow or a broken invariant, found after the
         // ledger ran: memory is then ahead of disk, and the node must stop.
-        let outcome = d.state.apply(&inputs, &set).map_err(|e| match e {
+        let checked = d.checked_sets.contains(&v.tx_set_hash);
+        let verified = &d.verified_txs;
+        let known = |tx: &watt_core::ledger::Transaction| checked || verified.contains(&(tx.hash(), tx.signature));
+        let outcome = d.state.apply_with(&inputs, &set, &known).map_err(|e| match e {
             ApplyError::Invariant(_) | ApplyError::DistributionOverflow(_) => CloseError::Unwritten(e.to_string()),
             _ => CloseError::Refused(e.to_string()),
         })?;
@@ -630,6 +695,11 @@ impl<S: LedgerStore> Herder<S> {
         let applied: Vec<Hash256> = outcome.results.iter().map(|r| r.tx_hash).collect();
         let state = &self.scp.driver().state;
         self.pool.ledger_closed(state, &applied);
+        let pool = &self.pool;
+        let d = self.scp.driver_mut();
+        d.checked_sets.clear();
+        d.verified_txs.retain(|(h, _)| pool.contains(h));
+        let state = &self.scp.driver().state;
         // Flood again what has waited two ledgers: a first flood dropped on
         // a full queue must not leave a transaction in this pool alone,
         // waiting for this validator to lead a nomination round. Peers that
@@ -1008,10 +1078,20 @@ impl<S: LedgerStore> Herder<S> {
 
     /// A transaction from a phone or a peer.
     pub fn submit(&mut self, tx: watt_core::ledger::Transaction) -> Result<Hash256, TxRejection> {
-        let state = &self.scp.driver().state;
-        let r = self.pool.add(tx, state);
-        if r.is_err() {
-            self.reject("tx_rejected");
+        let d = self.scp.driver();
+        let signature = tx.signature;
+        let shared = d.signatures.shared.clone();
+        let known = |t: &watt_core::ledger::Transaction| shared.as_ref().is_some_and(|s| s.has_tx(t));
+        let r = self.pool.add_with(tx, &d.state, &known);
+        match r {
+            // The pool checked its signature; bounded by the pool's size.
+            Ok(hash) => {
+                if let Some(s) = &shared {
+                    s.add_tx((hash, signature));
+                }
+                self.scp.driver_mut().verified_txs.insert((hash, signature));
+            }
+            Err(_) => self.reject("tx_rejected"),
         }
         r
     }
@@ -1187,7 +1267,7 @@ mod tests {
     fn the_signature_cache_never_accepts_what_does_not_verify_and_remembers_only_two_slots() {
         let network = NetworkId::from_passphrase("cache test");
         let key = Keypair::generate().expect("key");
-        let mut cache = SignatureCache { network, verified: HashMap::new() };
+        let mut cache = SignatureCache { network, verified: HashMap::new(), shared: None };
         let good = nominate(&key, &network, 8);
         assert!(cache.check(&good, 7));
         assert!(cache.check(&good, 7), "a cached envelope still checks out");

@@ -284,6 +284,17 @@ impl TxPool {
 
     /// Validates a transaction against the last closed ledger and takes it in.
     pub fn add(&mut self, tx: Transaction, state: &LedgerState) -> Result<Hash256, TxRejection> {
+        self.add_with(tx, state, &|_| false)
+    }
+
+    /// [`TxPool::add`], skipping the signature check when `verified` vouches
+    /// for this very signature.
+    pub fn add_with(
+        &mut self,
+        tx: Transaction,
+        state: &LedgerState,
+        verified: &dyn Fn(&Transaction) -> bool,
+    ) -> Result<Hash256, TxRejection> {
         let hash = tx.hash();
         if self.by_hash.contains_key(&hash) || self.applied.contains(&hash) {
             return Err(TxRejection::Duplicate);
@@ -300,7 +311,7 @@ impl TxPool {
         if bytes > u64::from(state.params.max_tx_bytes) {
             return Err(TxRejection::TooLarge);
         }
-        if tx.check_form(&state.network_id).is_err() {
+        if tx.check_form_with(&state.network_id, verified).is_err() {
             return Err(TxRejection::BadSignature);
         }
         let next_seq = state.header.seq + 1;
@@ -684,6 +695,17 @@ pub fn candidate_rank(set: &TxSet) -> (u128, usize) {
 
 /// What a validator checks before voting for a tx set (SCP value validation).
 pub fn check_tx_set(state: &LedgerState, set: &TxSet) -> Result<(), TxSetError> {
+    check_tx_set_with(state, set, &|_| false)
+}
+
+/// [`check_tx_set`], skipping the signatures `verified` vouches for (those
+/// the validator checked already: a set's transactions are mostly in its
+/// own pool).
+pub fn check_tx_set_with(
+    state: &LedgerState,
+    set: &TxSet,
+    verified: &dyn Fn(&Transaction) -> bool,
+) -> Result<(), TxSetError> {
     if set.prev_header_hash != state.header.hash() {
         return Err(TxSetError::WrongPrevious);
     }
@@ -724,7 +746,8 @@ pub fn check_tx_set(state: &LedgerState, set: &TxSet) -> Result<(), TxSetError> 
     let mut fees = FeeBudget { state, left: HashMap::new() };
     for tx in set.txs.iter() {
         let h = tx.hash();
-        if tx.check_form(&state.network_id).is_err() || (tx.is_attestation() && !tx.body.fee.is_zero()) {
+        if tx.check_form_with(&state.network_id, verified).is_err() || (tx.is_attestation() && !tx.body.fee.is_zero())
+        {
             return Err(TxSetError::BadTx(h));
         }
         if tx.body.max_ledger.is_some_and(|m| m <= state.header.seq) {

@@ -301,13 +301,7 @@ impl Transaction {
 
     /// Shape and signature checks that need no ledger state.
     pub fn check_form(&self, network: &NetworkId) -> Result<(), TxFormError> {
-        let n = self.body.ops.len();
-        if n == 0 || n > MAX_OPS {
-            return Err(TxFormError::OpCount(n));
-        }
-        if n > 1 && self.body.ops.iter().any(Operation::is_attestation) {
-            return Err(TxFormError::MixedAttestation);
-        }
+        self.check_shape()?;
         crate::crypto::verify(
             self.body.source.public_key(),
             network,
@@ -316,6 +310,29 @@ impl Transaction {
             &self.signature,
         )?;
         Ok(())
+    }
+
+    /// [`Transaction::check_form`] without the signature, for a transaction
+    /// whose very signature was checked already.
+    pub fn check_shape(&self) -> Result<(), TxFormError> {
+        let n = self.body.ops.len();
+        if n == 0 || n > MAX_OPS {
+            return Err(TxFormError::OpCount(n));
+        }
+        if n > 1 && self.body.ops.iter().any(Operation::is_attestation) {
+            return Err(TxFormError::MixedAttestation);
+        }
+        Ok(())
+    }
+
+    /// [`Transaction::check_form`], skipping the signature when `verified`
+    /// says this exact signature over this body was checked before.
+    pub fn check_form_with(&self, network: &NetworkId, verified: &dyn Fn(&Transaction) -> bool) -> Result<(), TxFormError> {
+        if verified(self) {
+            self.check_shape()
+        } else {
+            self.check_form(network)
+        }
     }
 
     /// Attestations go in their own fee-free lane (SPEC §3).

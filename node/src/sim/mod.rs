@@ -229,6 +229,9 @@ pub struct Simulation {
     events: BTreeMap<(u64, u64), Event>,
     genesis: Genesis,
     validators: Vec<Validator>,
+    /// Signature checks the simulated validators share (each envelope and
+    /// transaction is verified once per run, not once per validator).
+    shared: crate::herder::SharedChecks,
     /// Partition side of each validator (all `false` when whole).
     side: Vec<bool>,
     phones: phones::Phones,
@@ -314,10 +317,12 @@ impl Simulation {
         let kinds = cfg.adversaries.byzantine_kinds();
         let f = (cfg.validators - 1) / 3;
         let byzantine = kinds.len().min(f).max(usize::from(!kinds.is_empty() && f > 0));
+        let shared = crate::herder::SharedChecks::default();
         let mut validators = Vec::new();
         for (i, key) in net.keys.into_iter().enumerate() {
-            let herder = Herder::new(genesis.clone(), key.clone(), MemStore::new(), cfg.ledger_ms, now)
+            let mut herder = Herder::new(genesis.clone(), key.clone(), MemStore::new(), cfg.ledger_ms, now)
                 .map_err(|e| e.to_string())?;
+            herder.share_checks(shared.clone());
             let byz = (i >= cfg.validators - byzantine).then(|| kinds[(cfg.validators - 1 - i) % kinds.len()]);
             validators.push(Validator {
                 id: NodeId(key.public()),
@@ -332,6 +337,7 @@ impl Simulation {
         adversary.setup(&genesis, &validators);
         let threshold = genesis.validators[0].quorum_set.threshold as usize;
         let mut sim = Simulation {
+            shared,
             side: vec![false; cfg.validators],
             checks: checks::Checks::new(threshold, now),
             cfg,
@@ -559,7 +565,10 @@ impl Simulation {
                 let Some(store) = self.validators[node].down_store.take() else { return };
                 let key = self.validators[node].key.clone();
                 match Herder::new(self.genesis.clone(), key, store, self.cfg.ledger_ms, self.now) {
-                    Ok(h) => self.validators[node].herder = Some(h),
+                    Ok(mut h) => {
+                        h.share_checks(self.shared.clone());
+                        self.validators[node].herder = Some(h);
+                    }
                     Err(e) => {
                         self.checks.fail("restart", 0, format!("validator {node} cannot restart from its store: {e}"));
                         return;
