@@ -108,6 +108,9 @@ enum Command {
         /// oversized, replay, or all.
         #[arg(long, value_delimiter = ',')]
         adversaries: Vec<String>,
+        /// A deliberately broken rule the checks must catch: payout-twice:DAY.
+        #[arg(long)]
+        inject: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -422,7 +425,11 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        Command::Sim { validators, phones, days, day_seconds, ledger_ms, seed, faults, adversaries, json } => {
+        Command::Sim { validators, phones, days, day_seconds, ledger_ms, seed, faults, adversaries, inject, json } => {
+            let inject = match inject.as_deref().map(watt_node::sim::Injected::parse).transpose() {
+                Ok(i) => i,
+                Err(e) => return fail(e),
+            };
             let cfg = match watt_node::sim::SimConfig::from_flags(
                 validators,
                 phones,
@@ -433,7 +440,7 @@ fn main() -> ExitCode {
                 &faults,
                 &adversaries,
             ) {
-                Ok(c) => c,
+                Ok(c) => watt_node::sim::SimConfig { inject, ..c },
                 Err(e) => return fail(e),
             };
             let mut sim = match watt_node::sim::Simulation::new(cfg) {

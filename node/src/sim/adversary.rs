@@ -236,18 +236,21 @@ impl Adversary {
     }
 }
 
-/// The deliberately broken rule: validator state in which one queued
-/// payout is there twice, so one tap is paid twice.
+/// The deliberately broken rule: once `day` is paid out, one validator
+/// queues a tap's payout of that day again (the lowest account, paid the
+/// day's attester share a second time).
 pub fn inject(kind: Injected, herder: &mut Herder<MemStore>, genesis: &Genesis, header: &LedgerHeader) -> bool {
     match kind {
         Injected::PayoutTwice { day } => {
             let state = herder.state();
-            if header.day <= day || state.day_record(day).is_none_or(|r| !r.distributed) {
+            let Some(rec) = state.day_record(day) else { return false };
+            if header.day < day || !rec.distributed || rec.payouts_credited < rec.payouts {
                 return false;
             }
+            let Some(account) = state.accounts().map(|(id, _)| *id).min() else { return false };
+            let share = rec.pools[0].units() / rec.attesters.max(1);
             let mut queue = state.payout_queue();
-            let Some(first) = queue.first().cloned() else { return false };
-            queue.insert(0, first);
+            queue.push(watt_core::ledger::state::Payout { day, account, amount: Amount(share.max(1)) });
             match LedgerState::restore(genesis, state.header.clone(), state.all_entries(), queue, state.recent_headers())
             {
                 Ok(broken) => {

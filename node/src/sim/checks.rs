@@ -39,6 +39,9 @@ pub struct Checks {
     headers: BTreeMap<u64, (usize, Hash256)>,
     /// The next day to check.
     next_day: u64,
+    /// The independent recomputation of every day's distribution, fed the
+    /// observer's ledgers as days complete.
+    auditor: crate::audit::Auditor,
 }
 
 /// How long an honest quorum may go without closing a ledger: the
@@ -49,7 +52,7 @@ fn liveness_bound_ms(ledger_ms: u64) -> u64 {
 }
 
 impl Checks {
-    pub fn new(threshold: usize, now: u64) -> Checks {
+    pub fn new(threshold: usize, now: u64, genesis: &Genesis) -> Checks {
         Checks {
             threshold,
             violation: None,
@@ -59,6 +62,7 @@ impl Checks {
             seen: BTreeMap::new(),
             headers: BTreeMap::new(),
             next_day: 0,
+            auditor: crate::audit::Auditor::new(genesis),
         }
     }
 
@@ -132,7 +136,7 @@ impl Checks {
     /// recomputed independently (`audit`: every attester paid exactly once
     /// at the SPEC §5 weight, the payouts root), the full supply invariant,
     /// and every honest phone's tap of that day in a ledger.
-    pub fn day_checks(&mut self, h: &Herder<MemStore>, genesis: &Genesis, phones: &mut Phones) -> Option<DayReport> {
+    pub fn day_checks(&mut self, h: &Herder<MemStore>, phones: &mut Phones) -> Option<DayReport> {
         let day = self.next_day;
         let state = h.state();
         let rec = state.day_record(day)?;
@@ -145,11 +149,16 @@ impl Checks {
             self.fail("supply", seq, e.to_string());
         }
         let mut passed = true;
-        match crate::audit::audit_store(h.store(), genesis, day) {
-            Ok(audit) if audit["agrees"] == true && audit["payouts_root_checked"] == true => {}
-            Ok(audit) => {
+        let audit = self.auditor.advance(h.store(), seq).map(|()| self.auditor.days.get(&day).map(|a| a.compare(rec)));
+        match audit {
+            Ok(Some(audit)) if audit["agrees"] == true && audit["payouts_root_checked"] == true => {}
+            Ok(Some(audit)) => {
                 passed = false;
                 self.fail("distribution", seq, format!("day {day}: {}", audit["differences"]));
+            }
+            Ok(None) => {
+                passed = false;
+                self.fail("distribution", seq, format!("day {day} was paid, but the audit found no distribution"));
             }
             Err(e) => {
                 passed = false;

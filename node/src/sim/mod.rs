@@ -14,9 +14,9 @@ pub use checks::Violation;
 
 use crate::config::network_from_keys;
 use crate::herder::{Action, Herder};
-use crate::store::MemStore;
+use crate::store::{LedgerStore, MemStore};
 use serde_json::{json, Value as Json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use watt_core::address::{AccountId, NodeId};
 use watt_core::crypto::splitmix::SplitMix64;
 use watt_core::crypto::{Keypair, SecretSeed};
@@ -95,6 +95,19 @@ pub enum Injected {
     /// After `day` is distributed, one validator's payout queue holds one
     /// payout twice: a tap paid twice.
     PayoutTwice { day: u64 },
+}
+
+impl Injected {
+    /// `payout-twice:DAY`.
+    pub fn parse(s: &str) -> Result<Injected, String> {
+        let bad = || format!("unknown injected bug {s:?} (payout-twice:DAY)");
+        let (name, day) = s.split_once(':').ok_or_else(bad)?;
+        let day: u64 = day.parse().map_err(|_| bad())?;
+        match name {
+            "payout-twice" => Ok(Injected::PayoutTwice { day }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 impl SimConfig {
@@ -254,6 +267,8 @@ pub struct Summary {
     pub wall_ms: u64,
     pub delivered: u64,
     pub dropped: u64,
+    /// The last ledger every honest validator that is up agrees on, and its hash.
+    pub final_ledger: (u64, String),
     pub violation: Option<Violation>,
 }
 
@@ -269,6 +284,8 @@ impl Summary {
             "wall_ms_per_ledger": ((self.wall_ms as f64 / self.ledgers.max(1) as f64) * 100.0).round() / 100.0,
             "messages_delivered": self.delivered,
             "messages_dropped": self.dropped,
+            "final_ledger": self.final_ledger.0,
+            "final_ledger_hash": self.final_ledger.1,
             "checks_passed": self.violation.is_none(),
             "violation": self.violation.as_ref().map(|v| json!({
                 "check": v.check, "ledger": v.ledger, "detail": v.detail,
@@ -339,7 +356,7 @@ impl Simulation {
         let mut sim = Simulation {
             shared,
             side: vec![false; cfg.validators],
-            checks: checks::Checks::new(threshold, now),
+            checks: checks::Checks::new(threshold, now, &genesis),
             cfg,
             rng,
             now,
@@ -506,6 +523,7 @@ impl Simulation {
             wall_ms: started.elapsed().as_millis() as u64,
             delivered: self.delivered,
             dropped: self.dropped,
+            final_ledger: self.final_ledger(),
             violation: self.checks.violation.clone(),
         }
     }
@@ -669,7 +687,7 @@ impl Simulation {
             return;
         }
         let h = self.validators[i].herder.as_ref().expect("up");
-        if let Some(report) = self.checks.day_checks(h, &self.genesis, &mut self.phones) {
+        if let Some(report) = self.checks.day_checks(h, &mut self.phones) {
             self.days.push(report);
         }
     }
@@ -687,6 +705,13 @@ impl Simulation {
         self.checks.liveness(self.now, quorum, self.cfg.ledger_ms);
     }
 
+    fn final_ledger(&self) -> (u64, String) {
+        let up = self.validators.iter().filter(|v| v.honest()).filter_map(|v| v.herder.as_ref());
+        let Some(seq) = up.clone().map(|h| h.lcl().seq).min() else { return (0, String::new()) };
+        let hash = up.filter_map(|h| h.store().header(seq).ok().flatten()).map(|h| h.hash().to_hex()).next();
+        (seq, hash.unwrap_or_default())
+    }
+
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
     }
@@ -696,16 +721,7 @@ impl Simulation {
         self.validators.iter().find(|v| v.honest()).and_then(|v| v.herder.as_ref()).map(|h| h.store())
     }
 
-    /// Honest validators' last closed ledgers.
-    pub fn honest_ledgers(&self) -> BTreeSet<u64> {
-        self.validators.iter().filter(|v| v.honest()).filter_map(|v| v.herder.as_ref()).map(|h| h.lcl().seq).collect()
-    }
-
     pub fn store_of(&self, i: usize) -> Option<&MemStore> {
         self.validators.get(i).and_then(|v| v.herder.as_ref()).map(|h| h.store())
-    }
-
-    pub fn last_seq(&self) -> u64 {
-        self.validators.iter().filter_map(|v| v.herder.as_ref()).map(|h| h.lcl().seq).max().unwrap_or(0)
     }
 }

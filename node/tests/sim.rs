@@ -1,0 +1,124 @@
+//! The simulator over many seeds (issue 17): short runs, each seed with its
+//! own mix of validators, faults and adversaries, every check after every
+//! ledger. `WATT_SIM_SEEDS` sets how many seeds (`scripts/test.sh --long`
+//! runs 200); a failure names the seed and the command that replays it.
+
+use watt_node::sim::{Injected, SimConfig, Simulation, Summary};
+
+/// Seed `s`'s configuration: 4 to 7 validators, and each fault and
+/// adversary on in half the seeds (bit `k` of a mix of `s`), so any 20
+/// seeds in a row turn every flag on many times.
+fn config(seed: u64) -> SimConfig {
+    let bits = watt_core::crypto::splitmix::mix64(seed);
+    let on = |k: u32| bits >> k & 1 == 1;
+    let mut cfg = SimConfig::new(4 + (seed % 4) as usize, 200, 3, seed);
+    cfg.day_seconds = 150;
+    cfg.ledger_ms = 1_000;
+    cfg.faults.loss_permille = if on(0) { 20 } else { 0 };
+    cfg.faults.duplicate_permille = if on(1) { 20 } else { 0 };
+    cfg.faults.jitter_ms = if on(2) { 200 } else { 0 };
+    cfg.faults.partitions = on(3);
+    cfg.faults.crashes = on(4);
+    cfg.adversaries.equivocate = on(5);
+    cfg.adversaries.silent = on(6);
+    cfg.adversaries.garbage = on(7);
+    cfg.adversaries.flood = on(8);
+    cfg.adversaries.oversized = on(9);
+    cfg.adversaries.replay = on(10);
+    cfg
+}
+
+fn flags(cfg: &SimConfig) -> String {
+    let (f, a) = (&cfg.faults, &cfg.adversaries);
+    let mut faults = Vec::new();
+    let named = [
+        (f.loss_permille > 0, "loss"),
+        (f.duplicate_permille > 0, "dup"),
+        (f.jitter_ms > 0, "reorder"),
+        (f.partitions, "partition"),
+        (f.crashes, "crash"),
+    ];
+    faults.extend(named.iter().filter(|(on, _)| *on).map(|(_, n)| *n));
+    let mut adv = Vec::new();
+    let named = [
+        (a.equivocate, "equivocate"),
+        (a.silent, "silent"),
+        (a.garbage, "garbage"),
+        (a.flood, "flood"),
+        (a.oversized, "oversized"),
+        (a.replay, "replay"),
+    ];
+    adv.extend(named.iter().filter(|(on, _)| *on).map(|(_, n)| *n));
+    format!(
+        "watt-node sim --validators {} --phones {} --days {} --day-seconds {} --ledger-ms {} --seed {} --faults {} --adversaries {}",
+        cfg.validators,
+        cfg.phones,
+        cfg.days,
+        cfg.day_seconds,
+        cfg.ledger_ms,
+        cfg.seed,
+        faults.join(","),
+        adv.join(",")
+    )
+}
+
+fn run(cfg: SimConfig) -> Summary {
+    Simulation::new(cfg).expect("a valid configuration").run()
+}
+
+fn seeds() -> u64 {
+    std::env::var("WATT_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(24)
+}
+
+/// Seeds `first, first + 2, …`: two tests share the seeds, one per core.
+fn run_seeds(first: u64) {
+    let mut failed = Vec::new();
+    for seed in (first..=seeds()).step_by(2) {
+        let cfg = config(seed);
+        let command = flags(&cfg);
+        let s = run(cfg);
+        if let Some(v) = &s.violation {
+            failed.push(format!("seed {seed}: {v}\n  replay: {command}"));
+        }
+    }
+    assert!(failed.is_empty(), "{} seeds failed:\n{}", failed.len(), failed.join("\n"));
+}
+
+#[test]
+fn odd_seeds_pass_every_check() {
+    run_seeds(1);
+}
+
+#[test]
+fn even_seeds_pass_every_check() {
+    run_seeds(2);
+}
+
+/// Every flag is on in at least one of the default seeds.
+#[test]
+fn the_default_seeds_turn_every_flag_on() {
+    let cfgs: Vec<SimConfig> = (1..=24).map(config).collect();
+    let any = |f: &dyn Fn(&SimConfig) -> bool| cfgs.iter().any(f);
+    assert!(any(&|c| c.faults.loss_permille > 0) && any(&|c| c.faults.duplicate_permille > 0));
+    assert!(any(&|c| c.faults.jitter_ms > 0) && any(&|c| c.faults.partitions) && any(&|c| c.faults.crashes));
+    let a = |f: &dyn Fn(&watt_node::sim::Adversaries) -> bool| cfgs.iter().any(|c| f(&c.adversaries));
+    assert!(a(&|x| x.equivocate) && a(&|x| x.silent) && a(&|x| x.garbage));
+    assert!(a(&|x| x.flood) && a(&|x| x.oversized) && a(&|x| x.replay));
+    assert!((4..=7).all(|n| cfgs.iter().any(|c| c.validators == n)));
+}
+
+/// A deliberately broken rule (one validator's payout queue pays a tap
+/// twice once day 0 is distributed) is caught, and the seed replays it:
+/// the same check fails at the same ledger with the same words, twice.
+#[test]
+fn a_tap_paid_twice_is_caught_and_its_seed_replays_it_exactly() {
+    let cfg = || SimConfig { inject: Some(Injected::PayoutTwice { day: 0 }), ..config(3) };
+    let first = run(cfg());
+    let v = first.violation.clone().expect("the broken rule is caught");
+    assert!(["no_fatal", "agreement", "supply"].contains(&v.check), "{v}");
+    assert!(v.detail.contains("supply") || v.check != "no_fatal", "{v}");
+    let again = run(cfg());
+    assert_eq!(again.violation, Some(v), "the same seed fails the same way");
+    assert_eq!(again.final_ledger, first.final_ledger);
+    assert_eq!((again.delivered, again.dropped), (first.delivered, first.dropped));
+}
