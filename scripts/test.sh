@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them all. CI runs exactly this.
 #   scripts/test.sh          the default suite
-#   scripts/test.sh --long   also the long crash/kill iterations
+#   scripts/test.sh --long   also the long crash/kill iterations and 200
+#                            simulator seeds (24 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,9 @@ for arg in "$@"; do
   esac
 done
 export WATT_LONG_TESTS=$long
+if [ "$long" = 1 ]; then
+  export WATT_SIM_SEEDS=200
+fi
 
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install Rust (rustup) first" >&2

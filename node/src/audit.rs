@@ -17,8 +17,8 @@ use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::Amount;
 use watt_core::codec::{decode, encode};
 use watt_core::crypto::{hash_tagged, Domain, Hash256};
-use watt_core::ledger::state::Payout;
 use watt_core::ledger::state::DayRecord;
+use watt_core::ledger::state::Payout;
 use watt_core::ledger::{Genesis, Operation, ScpValue, StateKey, TxOutcome};
 
 #[derive(Default, Clone)]
@@ -32,7 +32,7 @@ struct Acct {
 }
 
 /// Finds the store and genesis under a devnet directory or a node data directory.
-fn locate(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+pub(crate) fn locate(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
     let data = if dir.join("ledger.redb").exists() { dir.to_path_buf() } else { dir.join("data-0") };
     if !data.join("ledger.redb").exists() {
         return Err(format!("no ledger.redb in {} or {}", dir.display(), dir.join("data-0").display()));
@@ -67,7 +67,8 @@ pub fn audit_store(store: &impl LedgerStore, genesis: &Genesis, day: u64) -> Res
     while !auditor.days.contains_key(&day) && auditor.next_seq <= state.header.seq {
         auditor.feed(store)?;
     }
-    let audit = auditor.days.get(&day).ok_or_else(|| format!("day {day}'s distribution ledger is not in the history"))?;
+    let audit =
+        auditor.days.get(&day).ok_or_else(|| format!("day {day}'s distribution ledger is not in the history"))?;
     Ok(audit.compare(&rec))
 }
 
@@ -91,7 +92,9 @@ impl DayAudit {
         let mut diffs = Vec::new();
         let mut check = |name: &str, recorded: u128, recomputed: u128| {
             if recorded != recomputed {
-                diffs.push(json!({ "field": name, "recorded": recorded.to_string(), "recomputed": recomputed.to_string() }));
+                diffs.push(
+                    json!({ "field": name, "recorded": recorded.to_string(), "recomputed": recomputed.to_string() }),
+                );
             }
         };
         check("attesters", u128::from(rec.attesters), u128::from(self.attesters));
@@ -295,12 +298,14 @@ impl Auditor {
                         let k = watt_core::ledger::storage::deadline_index(&src, *period, p.post_deadlines);
                         let open_ms = (genesis.genesis_time + period * p.day_seconds) * 1000
                             + u64::from(k) * (p.day_seconds * 1000 / u64::from(p.post_deadlines));
-                        let opening = self.day_ledgers
+                        let opening = self
+                            .day_ledgers
                             .get(period)
                             .and_then(|l| l.iter().find(|(_, ct)| *ct >= open_ms))
                             .map(|(s, _)| *s)
                             .unwrap_or(u64::MAX);
-                        let bytes: u64 = self.active
+                        let bytes: u64 = self
+                            .active
                             .range((src, 0)..=(src, u64::MAX))
                             .filter(|((_, n), (_, at))| *at < opening && self.declared.get(&(src, *n)) != Some(period))
                             .map(|(_, (b, _))| *b)
@@ -370,12 +375,16 @@ impl Auditor {
                 weights.push((*a, w));
             }
         }
-        let vweights: Vec<(AccountId, u128)> = self.validator_slots
+        let vweights: Vec<(AccountId, u128)> = self
+            .validator_slots
             .get(&d)
             .map(|m| m.iter().map(|(n, c)| (AccountId(n.0), u128::from(*c))).collect())
             .unwrap_or_default();
-        let sweights: Vec<(AccountId, u128)> =
-            self.proven.remove(&d).map(|m| m.into_iter().map(|(a, b)| (a, u128::from(b))).collect()).unwrap_or_default();
+        let sweights: Vec<(AccountId, u128)> = self
+            .proven
+            .remove(&d)
+            .map(|m| m.into_iter().map(|(a, b)| (a, u128::from(b))).collect())
+            .unwrap_or_default();
         let mut pay: BTreeMap<Hash256, (AccountId, u128)> = BTreeMap::new();
         let mut day_emitted = 0u128;
         let mut day_fees = 0u128;
@@ -405,10 +414,7 @@ impl Auditor {
             .values()
             .filter(|(_, amt)| *amt > 0)
             .map(|(a, amt)| {
-                hash_tagged(
-                    Domain::StateValue,
-                    &encode(&Payout { day: d, account: *a, amount: Amount(*amt as u64) }),
-                )
+                hash_tagged(Domain::StateValue, &encode(&Payout { day: d, account: *a, amount: Amount(*amt as u64) }))
             })
             .collect();
         self.days.insert(

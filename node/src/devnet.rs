@@ -33,6 +33,9 @@ pub struct DevnetOptions {
     pub json: bool,
     /// Phones that donate storage, and how: sectors each, MiB per sector, layers.
     pub storage_phones: usize,
+    /// Replay validator 0's stored inputs through the simulator's ledger and
+    /// say per day whether headers and the day's record agree.
+    pub compare_daily: bool,
     pub sectors: u64,
     pub sector_mib: u64,
     pub layers: u32,
@@ -301,6 +304,12 @@ fn summarize(
             invariant_ok = false;
         }
     }
+    // The daily comparison: one replay of validator 0's stored inputs.
+    let replayed = opts.compare_daily.then(|| crate::compare::replay(&stores[0], genesis));
+    let first_difference = match &replayed {
+        Some(Err(d)) => json!({ "ledger": d.ledger, "what": d.what }),
+        _ => Json::Null,
+    };
     let mut days = Vec::new();
     let completed = state.header.day.min(opts.days);
     for d in 0..completed {
@@ -312,11 +321,16 @@ fn summarize(
             .map(|s| s.txs.len())
             .sum();
         let rec = state.day_record(d).cloned().unwrap_or_default();
-        days.push(json!({
+        let mut day = json!({
             "day": d, "ledgers": ledgers, "txs": txs, "attesters": rec.attesters,
             "minted": rec.emitted.units(), "fees": rec.fees_paid.units(), "distributed": rec.distributed,
             "storage_provers": rec.storage_provers, "proven_bytes": rec.proven_bytes,
-        }));
+        });
+        if let Some(r) = &replayed {
+            let ok = r.as_ref().is_ok_and(|replay| replay.day_record(d) == state.day_record(d));
+            day["compare_ok"] = json!(ok);
+        }
+        days.push(day);
     }
     Ok(json!({
         "validators": opts.validators,
@@ -331,5 +345,6 @@ fn summarize(
         "elapsed_s": elapsed.as_secs_f64(),
         "data_dir": configs.first().and_then(|c| c.data_dir.parent()).map(|p| p.display().to_string()),
         "days": days,
+        "compare_first_difference": first_difference,
     }))
 }

@@ -51,9 +51,11 @@ enum CloseError {
 }
 
 /// Signature checks shared by the herders of one process (the simulator's
-/// validators): whether a signature verifies depends on its bytes alone,
-/// so what one validator checked the others need not check again. Entries
-/// are added only after a signature verified; keys cover the signature.
+/// validators): whether a signature verifies depends on its bytes and the
+/// network alone, so what one validator checked the others need not check
+/// again. Entries are added only after a signature verified; keys cover the
+/// signature but not the network, so one `SharedChecks` serves herders of
+/// one genesis only (as the simulator uses it).
 #[derive(Clone, Default)]
 pub struct SharedChecks {
     envelopes: std::sync::Arc<std::sync::Mutex<HashSet<Hash256>>>,
@@ -147,7 +149,7 @@ pub struct HerderDriver {
     /// The value externalized for the last closed ledger.
     pub last_value: Option<Value>,
     pub now_ms: u64,
-    verdicts: HashMap<Hash256, Validity>,
+    verdicts: HashMap<(u64, Hash256), Validity>,
     signatures: SignatureCache,
     /// Transactions (id, signature) whose signatures this validator checked
     /// (those in its pool), so a tx set's check and its ledger's apply do
@@ -201,7 +203,10 @@ impl HerderDriver {
                         |e| sigs.check(e, lcl.seq),
                     ) {
                         Ok(proved) if Some(&proved) == self.last_value.as_ref() => {}
-                        _ => return Validity::Invalid,
+                        other => {
+                            tracing::debug!(slot, proved = ?other.map(|p| Self::value_hash(&p)), "value refused: its proof set does not prove the last value");
+                            return Validity::Invalid;
+                        }
                     }
                 }
             }
@@ -209,24 +214,35 @@ impl HerderDriver {
         let verified = &self.verified_txs;
         match self.tx_sets.get(&v.tx_set_hash) {
             None => Validity::MaybeValid,
-            Some(set) if check_tx_set_with(&self.state, set, &|tx| verified.contains(&(tx.hash(), tx.signature))).is_ok() => {
+            Some(set)
+                if check_tx_set_with(&self.state, set, &|tx| verified.contains(&(tx.hash(), tx.signature))).is_ok() =>
+            {
                 self.checked_sets.insert(v.tx_set_hash);
                 Validity::FullyValid
             }
-            Some(_) => Validity::Invalid,
+            Some(set) => {
+                let e = check_tx_set_with(&self.state, set, &|tx| verified.contains(&(tx.hash(), tx.signature)));
+                tracing::debug!(slot, error = ?e.err(), "value refused: its tx set");
+                Validity::Invalid
+            }
         }
     }
 }
 
 impl Driver for HerderDriver {
     fn validate_value(&mut self, slot: u64, value: &Value, _nomination: bool) -> Validity {
-        let h = Self::value_hash(value);
-        if let Some(v) = self.verdicts.get(&h) {
+        // By slot too: a value is judged against the ledger it follows, and
+        // one slot's value signed again for the next is invalid there only
+        // (found by the simulator: a Byzantine validator's re-signed
+        // statement made a node that had caught up refuse its own statement
+        // for the slot its SCP was still closing).
+        let key = (slot, Self::value_hash(value));
+        if let Some(v) = self.verdicts.get(&key) {
             return *v;
         }
         let r = self.check_value(slot, value);
         if r != Validity::MaybeValid {
-            self.verdicts.insert(h, r);
+            self.verdicts.insert(key, r);
         }
         r
     }
@@ -650,15 +666,7 @@ impl<S: LedgerStore> Herder<S> {
                 .cloned()
                 .ok_or_else(|| CloseError::Refused("proof set is unknown".into()))?
         };
-        let participants: Vec<NodeId> =
-            prev_envs.iter().filter(|e| d.signature_ok(e)).map(|e| e.statement.node_id).collect();
-        let inputs = HeaderInputs {
-            close_time: v.close_time,
-            rand: v.rand,
-            prev_proof_hash: v.prev_proof_hash,
-            upgrades: v.upgrades.to_vec(),
-            participants,
-        };
+        let inputs = header_inputs(&v, &prev_envs, |e| d.signature_ok(e));
         // `apply` refuses a value before changing anything, except for a
         // distribution overflow or a broken invariant, found after the
         // ledger ran: memory is then ahead of disk, and the node must stop.
@@ -698,7 +706,9 @@ impl<S: LedgerStore> Herder<S> {
         let pool = &self.pool;
         let d = self.scp.driver_mut();
         d.checked_sets.clear();
-        d.verified_txs.retain(|(h, _)| pool.contains(h));
+        // What the pool still holds, signature for signature: evicted and
+        // replaced transactions go.
+        d.verified_txs.retain(|(h, sig)| pool.holds_signed(h, sig));
         let state = &self.scp.driver().state;
         // Flood again what has waited two ledgers: a first flood dropped on
         // a full queue must not leave a transaction in this pool alone,
@@ -1084,12 +1094,18 @@ impl<S: LedgerStore> Herder<S> {
         let known = |t: &watt_core::ledger::Transaction| shared.as_ref().is_some_and(|s| s.has_tx(t));
         let r = self.pool.add_with(tx, &d.state, &known);
         match r {
-            // The pool checked its signature; bounded by the pool's size.
+            // The pool checked its signature. Bounded: at most twice what the
+            // pool holds (evicted ones stay until the next close), beyond
+            // which the next checks are simply not skipped.
             Ok(hash) => {
                 if let Some(s) = &shared {
                     s.add_tx((hash, signature));
                 }
-                self.scp.driver_mut().verified_txs.insert((hash, signature));
+                let cap = 2 * self.pool.capacity();
+                let d = self.scp.driver_mut();
+                if d.verified_txs.len() < cap {
+                    d.verified_txs.insert((hash, signature));
+                }
             }
             Err(_) => self.reject("tx_rejected"),
         }
@@ -1217,6 +1233,23 @@ fn statement_values(p: &Pledges) -> Vec<&Value> {
         }
         Pledges::Confirm { ballot, .. } => vec![&ballot.value],
         Pledges::Externalize { commit, .. } => vec![&commit.value],
+    }
+}
+
+/// What `apply` takes from an externalized value: its close time, beacon,
+/// upgrades, and as participants the signers of the previous slot's proof
+/// set whose signatures verify (SPEC §4).
+pub fn header_inputs(
+    v: &ScpValue,
+    prev_envs: &[Envelope],
+    mut signature_ok: impl FnMut(&Envelope) -> bool,
+) -> HeaderInputs {
+    HeaderInputs {
+        close_time: v.close_time,
+        rand: v.rand,
+        prev_proof_hash: v.prev_proof_hash,
+        upgrades: v.upgrades.to_vec(),
+        participants: prev_envs.iter().filter(|e| signature_ok(e)).map(|e| e.statement.node_id).collect(),
     }
 }
 
@@ -1763,5 +1796,21 @@ mod tests {
         });
         assert!(fatal.expect("a commit failure stops the validator").contains("closing ledger 4"));
         assert_eq!(mesh.herders[0].store().last_seq().expect("reads"), Some(3));
+    }
+
+    /// Found by the simulator (seed 23 with equivocating and garbage
+    /// validators): verdicts were cached by value alone, so a closed slot's
+    /// value, signed again for the next slot by a Byzantine validator and
+    /// judged invalid there, was then invalid for its own slot too, and a
+    /// node whose SCP was still closing that slot refused its own statement.
+    #[test]
+    fn a_verdict_for_one_slot_does_not_answer_for_another() {
+        let mut mesh = Mesh::new("verdicts", 2);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 3), |_, _| false);
+        let d = mesh.herders[0].scp.driver_mut();
+        let lcl = d.state.header.seq;
+        let closed = d.last_value.clone().expect("the last closed ledger's value");
+        assert_eq!(d.validate_value(lcl + 1, &closed, false), Validity::Invalid, "it does not follow itself");
+        assert_eq!(d.validate_value(lcl, &closed, false), Validity::MaybeValid, "its own slot is closed, not invalid");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod compare;
 pub mod config;
 pub mod devnet;
 pub mod herder;

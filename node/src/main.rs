@@ -75,6 +75,16 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         count: u32,
     },
+    /// Replay a node's stored inputs through the simulator's ledger and
+    /// report the first ledger whose header differs, and the day's record.
+    Compare {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        day: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Recompute a day's distribution from stored history by an independent path.
     Audit {
         #[arg(long)]
@@ -142,6 +152,10 @@ enum Command {
         /// Layers of the stacked graph (the network's `sector_layers`).
         #[arg(long, default_value_t = 2)]
         layers: u32,
+        /// Replay validator 0's stored inputs through the simulator's ledger
+        /// and report `compare_ok` per day.
+        #[arg(long)]
+        compare_daily: bool,
     },
 }
 
@@ -413,6 +427,18 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Compare { data_dir, day, json } => match watt_node::compare::compare_dir(&data_dir, day) {
+            Ok(report) => {
+                let ok = report["compare_ok"].as_bool().unwrap_or(false);
+                print_json(&report, json);
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(3)
+                }
+            }
+            Err(e) => fail(e),
+        },
         Command::Audit { data_dir, day, json } => match watt_node::audit::audit_day(&data_dir, day) {
             Ok(report) => {
                 let agrees = report["agrees"].as_bool().unwrap_or(false);
@@ -489,8 +515,10 @@ fn main() -> ExitCode {
             sectors,
             sector_mib,
             layers,
+            compare_daily,
         } => {
             let opts = watt_node::devnet::DevnetOptions {
+                compare_daily,
                 validators,
                 phones,
                 days,

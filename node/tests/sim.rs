@@ -76,7 +76,9 @@ fn run_seeds(first: u64) {
     for seed in (first..=seeds()).step_by(2) {
         let cfg = config(seed);
         let command = flags(&cfg);
+        eprintln!("{command}");
         let s = run(cfg);
+        eprintln!("seed {seed}: {}", s.json());
         if let Some(v) = &s.violation {
             failed.push(format!("seed {seed}: {v}\n  replay: {command}"));
         }
@@ -121,4 +123,28 @@ fn a_tap_paid_twice_is_caught_and_its_seed_replays_it_exactly() {
     assert_eq!(again.violation, Some(v), "the same seed fails the same way");
     assert_eq!(again.final_ledger, first.final_ledger);
     assert_eq!((again.delivered, again.dropped), (first.delivered, first.dropped));
+}
+
+/// The daily comparison replays a validator's stored inputs through the
+/// simulator's ledger: a clean store compares equal, and a store with one
+/// tx set replaced is caught at exactly that ledger.
+#[test]
+fn the_comparison_names_the_ledger_whose_stored_tx_set_was_changed() {
+    let mut cfg = SimConfig::new(4, 50, 1, 11);
+    cfg.day_seconds = 120;
+    cfg.ledger_ms = 1_000;
+    let mut sim = Simulation::new(cfg).expect("a valid configuration");
+    let summary = sim.run();
+    assert!(summary.violation.is_none(), "{:?}", summary.violation);
+    let genesis = sim.genesis().clone();
+    let mut store = sim.store_of(0).expect("validator 0 is up").clone();
+    let clean = watt_node::compare::compare_store(&store, &genesis, 0).expect("compares");
+    assert_eq!(clean["compare_ok"], true, "{clean}");
+    // Ledger 40's tx set swapped for ledger 41's (its own, valid elsewhere).
+    use watt_node::store::LedgerStore;
+    let other = store.tx_set(41).expect("reads").expect("stored");
+    store.overwrite_tx_set(40, &other);
+    let damaged = watt_node::compare::compare_store(&store, &genesis, 0).expect("compares");
+    assert_eq!(damaged["compare_ok"], false, "{damaged}");
+    assert_eq!(damaged["first_difference"]["ledger"], 40, "{damaged}");
 }

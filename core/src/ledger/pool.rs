@@ -275,6 +275,17 @@ impl TxPool {
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }
+    /// Whether the pool holds this very transaction, signature included (so
+    /// its signature was checked when it came in).
+    pub fn holds_signed(&self, hash: &Hash256, signature: &crate::crypto::Signature) -> bool {
+        self.by_hash.get(hash).is_some_and(|p| p.tx.signature == *signature)
+    }
+
+    /// Most transactions the pool holds at once, both lanes.
+    pub fn capacity(&self) -> usize {
+        self.ordinary_capacity + self.attest_capacity
+    }
+
     pub fn contains(&self, hash: &Hash256) -> bool {
         self.by_hash.contains_key(hash)
     }
@@ -746,8 +757,7 @@ pub fn check_tx_set_with(
     let mut fees = FeeBudget { state, left: HashMap::new() };
     for tx in set.txs.iter() {
         let h = tx.hash();
-        if tx.check_form_with(&state.network_id, verified).is_err() || (tx.is_attestation() && !tx.body.fee.is_zero())
-        {
+        if tx.check_form_with(&state.network_id, verified).is_err() || (tx.is_attestation() && !tx.body.fee.is_zero()) {
             return Err(TxSetError::BadTx(h));
         }
         if tx.body.max_ledger.is_some_and(|m| m <= state.header.seq) {

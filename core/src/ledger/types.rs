@@ -327,7 +327,11 @@ impl Transaction {
 
     /// [`Transaction::check_form`], skipping the signature when `verified`
     /// says this exact signature over this body was checked before.
-    pub fn check_form_with(&self, network: &NetworkId, verified: &dyn Fn(&Transaction) -> bool) -> Result<(), TxFormError> {
+    pub fn check_form_with(
+        &self,
+        network: &NetworkId,
+        verified: &dyn Fn(&Transaction) -> bool,
+    ) -> Result<(), TxFormError> {
         if verified(self) {
             self.check_shape()
         } else {

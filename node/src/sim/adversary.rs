@@ -84,7 +84,10 @@ pub fn byzantine_actions(
                     let mut ahead = env.statement.clone();
                     ahead.slot_index += 1 + rng.next_u64() % 1_000;
                     out.push(Action::Broadcast { msg: PeerMessage::Envelope(ahead.sign(key, network)), except: None });
-                    out.push(Action::Broadcast { msg: PeerMessage::Catchup { ledgers: BoundedVec::new() }, except: None });
+                    out.push(Action::Broadcast {
+                        msg: PeerMessage::Catchup { ledgers: BoundedVec::new() },
+                        except: None,
+                    });
                     let hash = Hash256([(rng.next_u64() & 0xff) as u8; 32]);
                     out.push(Action::Broadcast { msg: PeerMessage::GetTxSet { hash }, except: None });
                 }
@@ -147,7 +150,8 @@ impl Adversary {
     fn sign(&self, key: &Keypair, seq: u64, fee: u64, op: Operation) -> Option<Transaction> {
         let network = self.network?;
         let ops = BoundedVec::try_from_vec(vec![op]).ok()?;
-        let body = TransactionBody { source: AccountId(key.public()), seq_num: seq, fee: Amount(fee), max_ledger: None, ops };
+        let body =
+            TransactionBody { source: AccountId(key.public()), seq_num: seq, fee: Amount(fee), max_ledger: None, ops };
         Some(body.sign(key, &network))
     }
 
@@ -175,15 +179,46 @@ impl Adversary {
                     let balance = herder.state().account(&me).map_or(0, |a| a.balance.units());
                     let mut txs = Vec::new();
                     for k in 0..20u64 {
-                        let to = AccountId(Keypair::from_seed(watt_core::crypto::SecretSeed::from_bytes([k as u8; 32])).expect("seed").public());
+                        let to = AccountId(
+                            Keypair::from_seed(watt_core::crypto::SecretSeed::from_bytes([k as u8; 32]))
+                                .expect("seed")
+                                .public(),
+                        );
                         let tx = match k % 5 {
                             // Sequence numbers far ahead.
                             0 => self.sign(&key, seq + 100 + k, 1_000, Operation::Pay { to, amount: Amount(1) }),
                             // More than the balance.
-                            1 => self.sign(&key, seq, 1_000, Operation::Pay { to, amount: Amount(balance.saturating_mul(2).max(1)) }),
+                            1 => self.sign(
+                                &key,
+                                seq,
+                                1_000,
+                                Operation::Pay { to, amount: Amount(balance.saturating_mul(2).max(1)) },
+                            ),
                             // Taps for another day, and on an anchor that is not one.
-                            2 => self.sign(&key, seq, 0, Operation::Attest(Attest { day: lcl.day + 3, anchor_seq: lcl.seq, anchor_hash: lcl.hash(), invite: None, device_token: None })),
-                            3 => self.sign(&key, seq, 0, Operation::Attest(Attest { day: lcl.day, anchor_seq: lcl.seq, anchor_hash: Hash256([7; 32]), invite: None, device_token: None })),
+                            2 => self.sign(
+                                &key,
+                                seq,
+                                0,
+                                Operation::Attest(Attest {
+                                    day: lcl.day + 3,
+                                    anchor_seq: lcl.seq,
+                                    anchor_hash: lcl.hash(),
+                                    invite: None,
+                                    device_token: None,
+                                }),
+                            ),
+                            3 => self.sign(
+                                &key,
+                                seq,
+                                0,
+                                Operation::Attest(Attest {
+                                    day: lcl.day,
+                                    anchor_seq: lcl.seq,
+                                    anchor_hash: Hash256([7; 32]),
+                                    invite: None,
+                                    device_token: None,
+                                }),
+                            ),
                             // A forged signature.
                             _ => self.sign(&key, seq, 1_000, Operation::Pay { to, amount: Amount(1) }).map(|mut t| {
                                 t.signature.0[(rng.next_u64() % 64) as usize] ^= 1;
@@ -251,8 +286,13 @@ pub fn inject(kind: Injected, herder: &mut Herder<MemStore>, genesis: &Genesis, 
             let share = rec.pools[0].units() / rec.attesters.max(1);
             let mut queue = state.payout_queue();
             queue.push(watt_core::ledger::state::Payout { day, account, amount: Amount(share.max(1)) });
-            match LedgerState::restore(genesis, state.header.clone(), state.all_entries(), queue, state.recent_headers())
-            {
+            match LedgerState::restore(
+                genesis,
+                state.header.clone(),
+                state.all_entries(),
+                queue,
+                state.recent_headers(),
+            ) {
                 Ok(broken) => {
                     herder.scp.driver_mut().state = broken;
                     true

@@ -127,7 +127,8 @@ impl Checks {
         let since = *self.quorum_since.get_or_insert(now);
         let waited = now.saturating_sub(since.max(self.progress_at));
         if waited > liveness_bound_ms(ledger_ms) {
-            let detail = format!("an honest quorum closed nothing for {} s after ledger {}", waited / 1000, self.closed);
+            let detail =
+                format!("an honest quorum closed nothing for {} s after ledger {}", waited / 1000, self.closed);
             self.fail("liveness", self.closed, detail);
         }
     }
@@ -176,9 +177,7 @@ impl Checks {
         // The day's ledgers: from its first to the next day's first.
         let first = rec.first_seq;
         let last = state.day_record(day + 1).map_or(seq, |r| r.first_seq.saturating_sub(1));
-        let txs = (first..=last)
-            .map(|s| h.store().results(s).ok().flatten().map_or(0, |r| r.len() as u64))
-            .sum();
+        let txs = (first..=last).map(|s| h.store().results(s).ok().flatten().map_or(0, |r| r.len() as u64)).sum();
         Some(DayReport {
             day,
             ledgers: last + 1 - first,

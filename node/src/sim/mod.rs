@@ -314,9 +314,8 @@ impl Simulation {
         let mut adversary = adversary::Adversary::new(&cfg.adversaries, &mut rng);
         let mut founders: Vec<AccountId> = phone_keys.iter().map(|k| AccountId(k.public())).collect();
         founders.extend(adversary.accounts());
-        let addrs: Vec<std::net::SocketAddr> = (0..cfg.validators)
-            .map(|i| std::net::SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16)))
-            .collect();
+        let addrs: Vec<std::net::SocketAddr> =
+            (0..cfg.validators).map(|i| std::net::SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16))).collect();
         let params = Params::devnet(cfg.ledger_ms, cfg.day_seconds);
         let net = network_from_keys(
             &format!("sim-{}", cfg.seed),
@@ -640,7 +639,8 @@ impl Simulation {
                 self.push(at, Event::Partition);
             }
             Event::Adversary(ev) => {
-                let up: Vec<usize> = (0..self.validators.len()).filter(|i| self.validators[*i].herder.is_some()).collect();
+                let up: Vec<usize> =
+                    (0..self.validators.len()).filter(|i| self.validators[*i].herder.is_some()).collect();
                 if up.is_empty() {
                     return;
                 }

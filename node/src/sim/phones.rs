@@ -110,8 +110,9 @@ impl Phones {
 
     /// Every phone's first tap, at a random time of day 0 (offsets from now).
     pub fn first_events(&self, rng: &mut SplitMix64, day_ms: u64) -> Vec<(u64, PhoneEvent)> {
-        let mut out: Vec<(u64, PhoneEvent)> =
-            (0..self.list.len()).map(|p| (self.tap_offset(rng, day_ms), PhoneEvent::Day { phone: p, day: 0 })).collect();
+        let mut out: Vec<(u64, PhoneEvent)> = (0..self.list.len())
+            .map(|p| (self.tap_offset(rng, day_ms), PhoneEvent::Day { phone: p, day: 0 }))
+            .collect();
         if !self.list.is_empty() {
             out.push((day_ms / 4, PhoneEvent::Invite));
         }
@@ -164,7 +165,8 @@ impl Phones {
                 }
                 if !self.list[phone].circle_set && rng.next_u64() % 100 < 5 && self.list.len() > 4 {
                     let members: Vec<AccountId> = (0..3).map(|_| self.list[pick(rng, self.list.len())].id).collect();
-                    let mut members: Vec<AccountId> = members.into_iter().filter(|m| *m != self.list[phone].id).collect();
+                    let mut members: Vec<AccountId> =
+                        members.into_iter().filter(|m| *m != self.list[phone].id).collect();
                     members.sort();
                     members.dedup();
                     if let Ok(members) = BoundedVec::try_from_vec(members) {
@@ -204,7 +206,10 @@ impl Phones {
                 let phone = self.list.len() - 1;
                 let actions = self.tap(phone, day, herder, now);
                 next.push((now + CHECK_LEDGERS * self.ledger_ms, PhoneEvent::Check { phone }));
-                next.push((self.day_start(day + 1) + self.tap_offset(rng, day_ms), PhoneEvent::Day { phone, day: day + 1 }));
+                next.push((
+                    self.day_start(day + 1) + self.tap_offset(rng, day_ms),
+                    PhoneEvent::Day { phone, day: day + 1 },
+                ));
                 // A few invitations a day, at random times.
                 let gap = day_ms / (2 + (self.list.len() as u64 / 200).min(50));
                 next.push((now + 1 + rng.next_u64() % (2 * gap), PhoneEvent::Invite));
@@ -217,7 +222,10 @@ impl Phones {
         let p = &self.list[phone];
         let seq = herder.state().account(&p.id).map_or(0, |a| a.seq_num) + 1;
         let ops = BoundedVec::try_from_vec(vec![op]).ok()?;
-        Some(TransactionBody { source: p.id, seq_num: seq, fee: Amount(fee), max_ledger: None, ops }.sign(&p.key, &self.network))
+        Some(
+            TransactionBody { source: p.id, seq_num: seq, fee: Amount(fee), max_ledger: None, ops }
+                .sign(&p.key, &self.network),
+        )
     }
 
     fn tap(&mut self, phone: usize, day: u64, herder: &mut Herder<MemStore>, now: u64) -> Vec<Action> {
@@ -225,13 +233,8 @@ impl Phones {
         let p = &self.list[phone];
         // A first tap carries its invite until the account exists.
         let invite = if herder.state().account(&p.id).is_none() { p.invite.clone() } else { None };
-        let op = Operation::Attest(Attest {
-            day,
-            anchor_seq: lcl.seq,
-            anchor_hash: lcl.hash(),
-            invite,
-            device_token: None,
-        });
+        let op =
+            Operation::Attest(Attest { day, anchor_seq: lcl.seq, anchor_hash: lcl.hash(), invite, device_token: None });
         let Some(tx) = self.sign(phone, herder, 0, op) else { return Vec::new() };
         let early = now < self.day_start(day) + self.day_ms * MUST_LAND_PERMILLE / 1000;
         let taps = self.taps.entry(day).or_default();
@@ -241,7 +244,14 @@ impl Phones {
         self.submit(phone, tx, Kind::Tap(day), herder, now)
     }
 
-    fn submit(&mut self, phone: usize, tx: Transaction, kind: Kind, herder: &mut Herder<MemStore>, now: u64) -> Vec<Action> {
+    fn submit(
+        &mut self,
+        phone: usize,
+        tx: Transaction,
+        kind: Kind,
+        herder: &mut Herder<MemStore>,
+        now: u64,
+    ) -> Vec<Action> {
         self.submitted += 1;
         match herder.phone_request(Request::SubmitTx(tx.clone())) {
             Response::TxAccepted { .. } => {
