@@ -338,6 +338,8 @@ pub struct Herder<S = Store> {
     /// Highest ledger a peer told us about, and whether a catch-up is in flight.
     catchup_target: u64,
     catchup_inflight_until: u64,
+    /// The peer asked for the catch-up in flight (only its answer counts).
+    catchup_peer: Option<NodeId>,
     nomination_started: Option<(u64, u64)>,
     last_close_ms: Option<u64>,
     /// Latest statement seen from each validator: (slot, externalized value if any).
@@ -436,6 +438,7 @@ impl<S: LedgerStore> Herder<S> {
             peers: BTreeSet::new(),
             catchup_target: 0,
             catchup_inflight_until: 0,
+            catchup_peer: None,
             nomination_started: None,
             last_close_ms: None,
             heard: BTreeMap::new(),
@@ -867,13 +870,30 @@ impl<S: LedgerStore> Herder<S> {
                 out.push(Action::Send(from, PeerMessage::Catchup { ledgers }));
             }
             PeerMessage::Catchup { ledgers } => {
-                self.catchup_inflight_until = 0;
+                // Only the answer to this node's own request counts: an
+                // unasked one (or a second copy) started a new request each
+                // time, so two peers, or one network duplicating messages,
+                // kept request-answer chains going without end (found by the
+                // simulator: 25 million messages in ten virtual seconds).
+                if self.catchup_peer != Some(from) {
+                    self.reject("unsolicited_catchup");
+                    return out;
+                }
+                self.catchup_peer = None;
+                let before = self.lcl().seq;
                 if let Err(e) = self.apply_catchup(ledgers.into_vec(), now_ms, &mut out) {
                     tracing::warn!(peer = %from, error = %e, "catch-up data refused");
                     self.reject("bad_catchup");
                     out.push(Action::Disconnect(from, "sent invalid catch-up data"));
-                } else {
+                } else if self.lcl().seq > before {
+                    // Progress: ask for the next batch at once.
+                    self.catchup_inflight_until = 0;
                     self.maybe_catch_up(from, self.catchup_target, now_ms, &mut out);
+                } else {
+                    // Nothing new: that peer has no more. Forget the target
+                    // (a statement far ahead may have been a lie) and wait
+                    // for the next sign of being behind.
+                    self.catchup_target = before;
                 }
             }
         }
@@ -885,6 +905,7 @@ impl<S: LedgerStore> Herder<S> {
         let lcl = self.lcl().seq;
         if peer_seq > lcl && now_ms >= self.catchup_inflight_until {
             self.catchup_inflight_until = now_ms + 2_000;
+            self.catchup_peer = Some(from);
             out.push(Action::Send(from, PeerMessage::GetCatchup { from: lcl + 1, count: CATCHUP_BATCH }));
         }
     }
@@ -1356,6 +1377,15 @@ mod tests {
         let mut behind =
             Herder::new(net.genesis.clone(), key(), Store::open(&dir_b).expect("store"), 200, now).unwrap();
         behind.store.fail_commits = true;
+        // It learns it is behind and asks (only an answer to its own request counts).
+        let hello = PeerMessage::Hello {
+            network_id: net.genesis.network_id(),
+            genesis_hash: net.genesis.hash(),
+            node_id: me,
+            ledger_seq: 4,
+        };
+        let asked = behind.on_peer_message(me, hello, now);
+        assert!(asked.iter().any(|a| matches!(a, Action::Send(_, PeerMessage::GetCatchup { .. }))));
         let actions = behind.on_peer_message(me, batch, now);
         assert!(actions.iter().any(|a| matches!(a, Action::Fatal(_))), "the node stops");
         assert!(!actions.iter().any(|a| matches!(a, Action::Disconnect(..))), "the peer did nothing wrong");
@@ -1695,31 +1725,55 @@ mod tests {
     fn a_missing_tx_set_is_fetched_before_its_value_is_voted_on() {
         let mut mesh = Mesh::new("fetch", 2);
         mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 2), |_, _| false);
-        // Node 1 nominates; node 0 gets the nomination and nothing else.
+        // Whichever node leads the round nominates; the other gets its
+        // nomination and nothing else. Each holds a different payment, so
+        // neither has the other's tx set.
+        for (i, amount) in [(0, 1), (1, 2)] {
+            let body = watt_core::ledger::TransactionBody {
+                source: watt_core::address::AccountId(mesh.founder.public()),
+                seq_num: 1,
+                fee: watt_core::amount::Amount(100),
+                max_ledger: None,
+                ops: BoundedVec::try_from_vec(vec![watt_core::ledger::Operation::Pay {
+                    to: mesh.net.genesis.reserve_account,
+                    amount: watt_core::amount::Amount(amount),
+                }])
+                .expect("one op"),
+            };
+            let tx = body.sign(&mesh.founder, &mesh.net.genesis.network_id());
+            mesh.herders[i].submit(tx).expect("accepted");
+        }
         let now = mesh.now + 1_000;
-        let nomination = mesh.herders[1]
-            .tick(now)
-            .into_iter()
-            .find_map(|a| match a {
-                Action::Broadcast { msg: m @ PeerMessage::Envelope(_), .. } => Some(m),
+        let mut sent = None;
+        for s in 0..2 {
+            let actions = mesh.herders[s].tick(now);
+            let nomination = actions.into_iter().find_map(|a| match a {
+                Action::Broadcast { msg: PeerMessage::Envelope(e), .. } => match &e.statement.pledges {
+                    Pledges::Nominate { votes, .. } if !votes.is_empty() => Some(e),
+                    _ => None,
+                },
                 _ => None,
-            })
-            .expect("node 1 nominates");
-        let PeerMessage::Envelope(env) = nomination.clone() else { unreachable!("matched above") };
+            });
+            if let (None, Some(e)) = (&sent, nomination) {
+                sent = Some((s, e));
+            }
+        }
+        let (s, env) = sent.expect("a round leader nominates");
+        let r = 1 - s;
         let value = statement_values(&env.statement.pledges).first().map(|v| (*v).clone()).expect("a vote");
         let set_hash = decode::<ScpValue>(value.as_bytes()).expect("a value").tx_set_hash;
-        assert!(!mesh.herders[0].scp.driver().tx_sets.contains_key(&set_hash));
-        let (me, peer) = (mesh.ids[0], mesh.ids[1]);
-        let asked = mesh.herders[0].on_peer_message(peer, nomination, now);
+        assert!(!mesh.herders[r].scp.driver().tx_sets.contains_key(&set_hash));
+        let peer = mesh.ids[s];
+        let asked = mesh.herders[r].on_peer_message(peer, PeerMessage::Envelope(env.clone()), now);
         assert!(
             asked.iter().any(
                 |a| matches!(a, Action::Send(to, PeerMessage::GetTxSet { hash }) if *to == peer && *hash == set_hash)
             ),
             "the tx set is asked of the peer that sent the value"
         );
-        assert_eq!(mesh.herders[0].parked.get(&set_hash).map(Vec::len), Some(1), "the statement waits for it");
-        // Node 1 answers; node 0 may then ask for the proof set too.
-        let mut queue: std::collections::VecDeque<_> = mesh.route(0, asked).into();
+        assert_eq!(mesh.herders[r].parked.get(&set_hash).map(Vec::len), Some(1), "the statement waits for it");
+        // The sender answers; the receiver may then ask for the proof set too.
+        let mut queue: std::collections::VecDeque<_> = mesh.route(r, asked).into();
         while let Some((to, from, msg)) = queue.pop_front() {
             if !matches!(
                 msg,
@@ -1733,12 +1787,11 @@ mod tests {
             let actions = mesh.herders[to].on_peer_message(mesh.ids[from], msg, now);
             queue.extend(mesh.route(to, actions));
         }
-        let _ = me;
-        assert!(mesh.herders[0].parked.is_empty(), "the parked statement was released");
-        let slot = mesh.herders[0].lcl().seq + 1;
+        assert!(mesh.herders[r].parked.is_empty(), "the parked statement was released");
+        let slot = mesh.herders[r].lcl().seq + 1;
         assert!(
-            mesh.herders[0].scp.slot_envelopes(slot).contains(&env),
-            "node 1's nomination reached SCP once its data was here"
+            mesh.herders[r].scp.slot_envelopes(slot).contains(&env),
+            "the nomination reached SCP once its data was here"
         );
         // And the two go on closing ledgers together.
         mesh.now = now;
@@ -1812,5 +1865,72 @@ mod tests {
         let closed = d.last_value.clone().expect("the last closed ledger's value");
         assert_eq!(d.validate_value(lcl + 1, &closed, false), Validity::Invalid, "it does not follow itself");
         assert_eq!(d.validate_value(lcl, &closed, false), Validity::MaybeValid, "its own slot is closed, not invalid");
+    }
+
+    /// Found by the simulator (a peer sending catch-up answers nobody asked
+    /// for, on a network that duplicates messages): every answer, asked for
+    /// or not, started a new request, so request-answer chains multiplied
+    /// without end. Only the answer to this node's own request counts, and
+    /// an answer with nothing new is not followed by another request at once.
+    #[test]
+    fn catch_up_answers_nobody_asked_for_start_no_requests() {
+        let (mut mesh, _, _) = one_node_left_behind("unasked-catchup");
+        let behind = 3;
+        let ahead_id = mesh.ids[0];
+        let now = mesh.now;
+        let asks =
+            |actions: &[Action]| actions.iter().any(|a| matches!(a, Action::Send(_, PeerMessage::GetCatchup { .. })));
+        // Node 0's real ledgers, unasked: ignored, and no request follows.
+        let batch = mesh.herders[0]
+            .on_peer_message(mesh.ids[behind], PeerMessage::GetCatchup { from: 4, count: 2 }, now)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Send(_, m @ PeerMessage::Catchup { .. }) => Some(m),
+                _ => None,
+            })
+            .expect("node 0 answers");
+        let h = &mut mesh.herders[behind];
+        let out = h.on_peer_message(ahead_id, batch.clone(), now);
+        assert!(!asks(&out));
+        assert_eq!(h.lcl().seq, 3, "unasked data is not applied");
+        assert_eq!(h.stats.rejected.get("unsolicited_catchup"), Some(&1));
+        // Asked (it hears node 0 is at 5): the answer is applied, and the
+        // rest asked for at once.
+        let hello = PeerMessage::Hello {
+            network_id: mesh.net.genesis.network_id(),
+            genesis_hash: mesh.net.genesis.hash(),
+            node_id: ahead_id,
+            ledger_seq: 5,
+        };
+        assert!(asks(&h.on_peer_message(ahead_id, hello, now)));
+        let out = h.on_peer_message(ahead_id, batch.clone(), now);
+        assert_eq!(h.lcl().seq, 5);
+        assert!(!asks(&out), "it has reached what it was told: nothing more to ask");
+        // The same answer again, as a duplicating network delivers it: nothing.
+        let out = h.on_peer_message(ahead_id, batch, now);
+        assert!(!asks(&out));
+        assert_eq!(h.stats.rejected.get("unsolicited_catchup"), Some(&2));
+    }
+
+    /// An answer that brings nothing new (the peer has no more, or lied
+    /// about being ahead) is not followed by another request at once.
+    #[test]
+    fn a_catch_up_answer_with_nothing_new_is_not_asked_again_at_once() {
+        let mut mesh = Mesh::new("empty-catchup", 2);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 3), |_, _| false);
+        let (liar, now) = (mesh.ids[1], mesh.now);
+        let h = &mut mesh.herders[0];
+        let hello = PeerMessage::Hello {
+            network_id: mesh.net.genesis.network_id(),
+            genesis_hash: mesh.net.genesis.hash(),
+            node_id: liar,
+            ledger_seq: 1_000,
+        };
+        let asks =
+            |actions: &[Action]| actions.iter().any(|a| matches!(a, Action::Send(_, PeerMessage::GetCatchup { .. })));
+        assert!(asks(&h.on_peer_message(liar, hello, now)));
+        let empty = PeerMessage::Catchup { ledgers: BoundedVec::new() };
+        assert!(!asks(&h.on_peer_message(liar, empty, now)), "no new request on an empty answer");
+        assert_eq!(h.catchup_target, h.lcl().seq, "the claimed height is forgotten");
     }
 }

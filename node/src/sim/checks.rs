@@ -37,12 +37,18 @@ pub struct Checks {
     seen: BTreeMap<usize, u64>,
     /// The first honest header seen at each ledger.
     headers: BTreeMap<u64, (usize, Hash256)>,
+    /// Spans without an honest quorum that can reach itself: (from, to),
+    /// `to` open while it lasts.
+    outages: Vec<(u64, Option<u64>)>,
     /// The next day to check.
     next_day: u64,
     /// The independent recomputation of every day's distribution, fed the
     /// observer's ledgers as days complete.
     auditor: crate::audit::Auditor,
 }
+
+/// Ledgers of a working quorum in which a tap tried early must land.
+const TAP_LEDGERS: u64 = 40;
 
 /// How long an honest quorum may go without closing a ledger: the
 /// nomination and ballot timeouts of a few rounds and a catch-up, far
@@ -61,6 +67,7 @@ impl Checks {
             quorum_since: Some(now),
             seen: BTreeMap::new(),
             headers: BTreeMap::new(),
+            outages: Vec::new(),
             next_day: 0,
             auditor: crate::audit::Auditor::new(genesis),
         }
@@ -120,9 +127,18 @@ impl Checks {
     }
 
     pub fn liveness(&mut self, now: u64, quorum: bool, ledger_ms: u64) {
+        let open = matches!(self.outages.last(), Some((_, None)));
         if !quorum {
+            if !open {
+                self.outages.push((now, None));
+            }
             self.quorum_since = None;
             return;
+        }
+        if open {
+            if let Some(last) = self.outages.last_mut() {
+                last.1 = Some(now);
+            }
         }
         let since = *self.quorum_since.get_or_insert(now);
         let waited = now.saturating_sub(since.max(self.progress_at));
@@ -131,6 +147,19 @@ impl Checks {
                 format!("an honest quorum closed nothing for {} s after ledger {}", waited / 1000, self.closed);
             self.fail("liveness", self.closed, detail);
         }
+    }
+
+    /// How long an honest quorum could work between `from` and `to`.
+    fn quorum_ms(&self, from: u64, to: u64) -> u64 {
+        let down: u64 = self
+            .outages
+            .iter()
+            .map(|(a, b)| {
+                let (a, b) = ((*a).max(from), b.unwrap_or(to).min(to));
+                b.saturating_sub(a)
+            })
+            .sum();
+        to.saturating_sub(from).saturating_sub(down)
     }
 
     /// Once the observer has paid out a whole day: its distribution
@@ -166,7 +195,16 @@ impl Checks {
                 self.fail("distribution", seq, format!("day {day} cannot be audited: {e}"));
             }
         }
-        let unlanded = phones.unlanded(day, h.store());
+        // A tap must land if, after it was tried, its day still had a
+        // working quorum for `TAP_LEDGERS` ledgers: a network without one
+        // (a split, crashes, silent validators) closes nothing.
+        let ledger_ms = h.genesis().params.ledger_close_ms;
+        let day_end = (h.genesis().genesis_time + (day + 1) * h.genesis().params.day_seconds) * 1000;
+        let unlanded: Vec<_> = phones
+            .unlanded(day, h.store())
+            .into_iter()
+            .filter(|(_, at)| self.quorum_ms(*at, day_end) >= TAP_LEDGERS * ledger_ms)
+            .collect();
         if let Some((account, at)) = unlanded.first() {
             passed = false;
             let detail =

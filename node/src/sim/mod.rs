@@ -453,8 +453,7 @@ impl Simulation {
         let actions = match self.validators[i].byzantine {
             Some(kind) => {
                 let network = self.genesis.network_id();
-                let key = self.validators[i].key.clone();
-                adversary::byzantine_actions(kind, &key, &network, actions, &mut self.rng)
+                adversary::byzantine_actions(kind, &self.validators[i].key, &network, actions, &mut self.rng)
             }
             None => actions,
         };

@@ -261,8 +261,11 @@ impl Phones {
                 *self.rejected.entry(rejection_name(&reason)).or_insert(0) += 1;
                 match (reason, kind) {
                     // Tapped already today (an earlier try landed): done.
-                    (TxRejection::AlreadyAttested | TxRejection::WouldFail(_), Kind::Tap(_)) => {}
-                    // Try again at the next check.
+                    (TxRejection::AlreadyAttested, Kind::Tap(_))
+                    | (TxRejection::WouldFail(watt_core::ledger::OpFailure::AlreadyAttested), Kind::Tap(_)) => {}
+                    // Anything else may pass on another validator or a
+                    // later ledger (one behind still on yesterday, a full
+                    // pool): try again at the next check, built afresh.
                     _ => self.list[phone].inflight = Some(InFlight { tx, kind, sent_at: 0 }),
                 }
             }
