@@ -193,7 +193,7 @@ impl SimConfig {
 const GENESIS_TIME_S: u64 = 1_700_000_000;
 
 enum Event {
-    Deliver { to: usize, from: usize, msg: PeerMessage },
+    Deliver { to: usize, from: usize, msg: Box<PeerMessage> },
     Wake { node: usize },
     Phone(phones::PhoneEvent),
     Crash { node: usize },
@@ -444,7 +444,7 @@ impl Simulation {
         for _ in 0..copies {
             let extra = if jitter > 0 { self.rng.next_u64() % (jitter + 1) } else { 0 };
             let at = self.now + self.cfg.delay_ms + extra;
-            self.push(at, Event::Deliver { to, from, msg: msg.clone() });
+            self.push(at, Event::Deliver { to, from, msg: Box::new(msg.clone()) });
         }
     }
 
@@ -532,7 +532,7 @@ impl Simulation {
                 let from_id = self.validators[from].id;
                 let Some(h) = self.validators[to].herder.as_mut() else { return };
                 self.delivered += 1;
-                let actions = h.on_peer_message(from_id, msg, self.now);
+                let actions = h.on_peer_message(from_id, *msg, self.now);
                 self.route(to, actions);
                 self.after(to);
             }
