@@ -427,30 +427,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::Compare { data_dir, day, json } => match watt_node::compare::compare_dir(&data_dir, day) {
-            Ok(report) => {
-                let ok = report["compare_ok"].as_bool().unwrap_or(false);
-                print_json(&report, json);
-                if ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(3)
-                }
-            }
-            Err(e) => fail(e),
-        },
-        Command::Audit { data_dir, day, json } => match watt_node::audit::audit_day(&data_dir, day) {
-            Ok(report) => {
-                let agrees = report["agrees"].as_bool().unwrap_or(false);
-                print_json(&report, json);
-                if agrees {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(3)
-                }
-            }
-            Err(e) => fail(e),
-        },
+        Command::Compare { data_dir, day, json } => {
+            verdict(watt_node::compare::compare_dir(&data_dir, day), "compare_ok", json)
+        }
+        Command::Audit { data_dir, day, json } => verdict(watt_node::audit::audit_day(&data_dir, day), "agrees", json),
         Command::Sim { validators, phones, days, day_seconds, ledger_ms, seed, faults, adversaries, inject, json } => {
             let inject = match inject.as_deref().map(watt_node::sim::Injected::parse).transpose() {
                 Ok(i) => i,
@@ -656,6 +636,23 @@ fn main() -> ExitCode {
 }
 
 /// A report as one JSON line (`--json`) or indented for people.
+/// Prints a report and exits 0 if its `field` is true, 3 if not (a
+/// difference found), 1 if it could not be made.
+fn verdict(report: Result<serde_json::Value, String>, field: &str, json: bool) -> ExitCode {
+    match report {
+        Ok(report) => {
+            let ok = report[field].as_bool().unwrap_or(false);
+            print_json(&report, json);
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn print_json(report: &serde_json::Value, json: bool) {
     if json {
         println!("{report}");

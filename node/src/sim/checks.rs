@@ -40,6 +40,8 @@ pub struct Checks {
     /// Spans without an honest quorum that can reach itself: (from, to),
     /// `to` open while it lasts.
     outages: Vec<(u64, Option<u64>)>,
+    /// Extra time the last outage allows for recovering (its length).
+    recovery_ms: u64,
     /// The next day to check.
     next_day: u64,
     /// The independent recomputation of every day's distribution, fed the
@@ -48,12 +50,12 @@ pub struct Checks {
 }
 
 /// Ledgers of a working quorum in which a tap tried early must land.
-const TAP_LEDGERS: u64 = 40;
+pub(crate) const TAP_LEDGERS: u64 = 40;
 
 /// How long an honest quorum may go without closing a ledger: the
 /// nomination and ballot timeouts of a few rounds and a catch-up, far
 /// below what a stall looks like.
-fn liveness_bound_ms(ledger_ms: u64) -> u64 {
+pub(crate) fn liveness_bound_ms(ledger_ms: u64) -> u64 {
     60_000 + 20 * ledger_ms
 }
 
@@ -68,6 +70,7 @@ impl Checks {
             seen: BTreeMap::new(),
             headers: BTreeMap::new(),
             outages: Vec::new(),
+            recovery_ms: 0,
             next_day: 0,
             auditor: crate::audit::Auditor::new(genesis),
         }
@@ -138,11 +141,14 @@ impl Checks {
         if open {
             if let Some(last) = self.outages.last_mut() {
                 last.1 = Some(now);
+                // Ballot timeouts grew while no quorum could form (a round
+                // longer each time): recovering takes up to as long again.
+                self.recovery_ms = (now - last.0).min(watt_core::scp::driver::MAX_TIMEOUT_MS);
             }
         }
         let since = *self.quorum_since.get_or_insert(now);
         let waited = now.saturating_sub(since.max(self.progress_at));
-        if waited > liveness_bound_ms(ledger_ms) {
+        if waited > liveness_bound_ms(ledger_ms) + self.recovery_ms {
             let detail =
                 format!("an honest quorum closed nothing for {} s after ledger {}", waited / 1000, self.closed);
             self.fail("liveness", self.closed, detail);
@@ -150,7 +156,7 @@ impl Checks {
     }
 
     /// How long an honest quorum could work between `from` and `to`.
-    fn quorum_ms(&self, from: u64, to: u64) -> u64 {
+    pub(crate) fn quorum_ms(&self, from: u64, to: u64) -> u64 {
         let down: u64 = self
             .outages
             .iter()
