@@ -127,7 +127,9 @@ impl DayAudit {
 /// The straight-path recomputation, fed one ledger at a time: `audit`
 /// replays a store from genesis; the simulator keeps one beside its run.
 pub struct Auditor {
-    genesis: Genesis,
+    params: watt_core::ledger::Params,
+    network: watt_core::crypto::NetworkId,
+    genesis_time: u64,
     validators: BTreeSet<NodeId>,
     accounts: HashMap<AccountId, Acct>,
     attesters: BTreeMap<u64, BTreeSet<AccountId>>,
@@ -160,7 +162,9 @@ impl Auditor {
         }
         accounts.insert(genesis.reserve_account, Acct { founding: true, ..Default::default() });
         Auditor {
-            genesis: genesis.clone(),
+            params: genesis.params.clone(),
+            network: genesis.network_id(),
+            genesis_time: genesis.genesis_time,
             validators: genesis.validators.iter().map(|v| v.node_id).collect(),
             accounts,
             attesters: BTreeMap::new(),
@@ -194,8 +198,10 @@ impl Auditor {
     /// participation and transactions.
     pub fn feed(&mut self, store: &impl LedgerStore) -> Result<(), String> {
         let seq = self.next_seq;
-        let genesis = self.genesis.clone();
-        let p = &genesis.params;
+        // Parameters are a few dozen numbers: copied, not the genesis
+        // (tens of thousands of founding accounts) every ledger.
+        let params = self.params.clone();
+        let p = &params;
         let header = store.header(seq).map_err(|e| e.to_string())?.ok_or(format!("missing header {seq}"))?;
         for d in (self.first_seq.keys().next_back().copied().unwrap_or(0) + 1)..=header.day {
             self.first_seq.insert(d, seq);
@@ -221,7 +227,7 @@ impl Auditor {
                         .proof_set(&v.prev_proof_hash)
                         .map_err(|e| e.to_string())?
                         .ok_or(format!("ledger {seq} names proof set {} that is not stored", v.prev_proof_hash))?;
-                    let network = genesis.network_id();
+                    let network = self.network;
                     for e in set {
                         let n = e.statement.node_id;
                         if self.validators.contains(&n)
@@ -296,7 +302,7 @@ impl Auditor {
                     Operation::PostCommit { period, .. } => {
                         // The deadline opens at the first ledger of the period at or after its time.
                         let k = watt_core::ledger::storage::deadline_index(&src, *period, p.post_deadlines);
-                        let open_ms = (genesis.genesis_time + period * p.day_seconds) * 1000
+                        let open_ms = (self.genesis_time + period * p.day_seconds) * 1000
                             + u64::from(k) * (p.day_seconds * 1000 / u64::from(p.post_deadlines));
                         let opening = self
                             .day_ledgers
@@ -334,8 +340,10 @@ impl Auditor {
 
     /// Day `d`'s distribution, straight from SPEC §5, at ledger `seq`.
     fn distribute(&mut self, d: u64, seq: u64) {
-        let genesis = self.genesis.clone();
-        let p = &genesis.params;
+        // Parameters are a few dozen numbers: copied, not the genesis
+        // (tens of thousands of founding accounts) every ledger.
+        let params = self.params.clone();
+        let p = &params;
         self.done.insert(d);
         let daily = u128::from(p.phase1_pool.units() / p.phase1_days);
         let remaining = u128::from(p.phase1_pool.units()).saturating_sub(self.emitted);

@@ -473,7 +473,7 @@ fn main() -> ExitCode {
             if json {
                 println!("{}", json!({ "summary": report }));
             } else {
-                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                println!("{report:#}");
             }
             match &summary.violation {
                 None => ExitCode::SUCCESS,
