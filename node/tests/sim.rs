@@ -148,3 +148,22 @@ fn the_comparison_names_the_ledger_whose_stored_tx_set_was_changed() {
     assert_eq!(damaged["compare_ok"], false, "{damaged}");
     assert_eq!(damaged["first_difference"]["ledger"], 40, "{damaged}");
 }
+
+/// Bad flags get an error that names them, before anything runs.
+#[test]
+fn unknown_flags_and_impossible_networks_are_refused_by_name() {
+    let flags = |faults: &[&str], adversaries: &[&str], validators: usize| {
+        let f: Vec<String> = faults.iter().map(|s| s.to_string()).collect();
+        let a: Vec<String> = adversaries.iter().map(|s| s.to_string()).collect();
+        SimConfig::from_flags(validators, 10, 1, 600, 1_000, 1, &f, &a)
+    };
+    let e = flags(&["loss", "meteor"], &[], 4).expect_err("an unknown fault");
+    assert!(e.contains("meteor"), "{e}");
+    let e = flags(&[], &["bribery"], 4).expect_err("an unknown adversary");
+    assert!(e.contains("bribery"), "{e}");
+    assert!(flags(&[], &[], 0).is_err(), "no validators");
+    assert!(flags(&["all"], &["all"], 7).is_ok());
+    assert!(Injected::parse("payout-twice:x").is_err());
+    assert!(Injected::parse("something:1").is_err());
+    assert_eq!(Injected::parse("payout-twice:2"), Ok(Injected::PayoutTwice { day: 2 }));
+}
