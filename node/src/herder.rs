@@ -520,6 +520,16 @@ impl<S: LedgerStore> Herder<S> {
     fn nominate(&mut self, now_ms: u64, out: &mut Vec<Action>) {
         let lcl = self.lcl().clone();
         let slot = lcl.seq + 1;
+        if matches!(self.nomination_started, Some((s, _)) if s == slot) {
+            // One value per slot: SCP's nomination timer runs the later
+            // rounds with it. A fresh value every few ledger times filled
+            // the votes of a long split (found by the simulator). Our own
+            // latest envelopes go out again, in case a peer missed them.
+            for e in self.scp.own_envelopes(slot) {
+                out.push(Action::Broadcast { msg: PeerMessage::Envelope(e), except: None });
+            }
+            return;
+        }
         let set = self.pool.build_tx_set(&self.scp.driver().state);
         let set_hash = set.hash();
         let (prev_proof_hash, prev_envs) = if lcl.seq > 1 {
@@ -567,7 +577,7 @@ impl<S: LedgerStore> Herder<S> {
             tracing::error!("the nominated value does not fit an SCP value; not nominating");
             return;
         };
-        self.nomination_started.get_or_insert((slot, now_ms));
+        self.nomination_started = Some((slot, now_ms));
         self.scp.nominate(slot, Value(nominated), prev_value, now_ms);
         // Our own latest envelopes again, in case a peer missed them.
         for e in self.scp.own_envelopes(slot) {
@@ -582,14 +592,14 @@ impl<S: LedgerStore> Herder<S> {
             if effects.is_empty() {
                 return;
             }
-            // Persist our own ballot statements before any of them leaves the
-            // node (they are what safety rests on; nominations are not).
+            // Persist our own statements before any of them leaves the node:
+            // ballots are what safety rests on, and nominations what liveness
+            // after a restart does (peers take only supersets of the last
+            // nomination they heard from us, as stellar-core persists both).
             let slots: BTreeSet<u64> = effects
                 .iter()
                 .filter_map(|e| match e {
-                    Effect::Broadcast(env) if !matches!(env.statement.pledges, Pledges::Nominate { .. }) => {
-                        Some(env.statement.slot_index)
-                    }
+                    Effect::Broadcast(env) => Some(env.statement.slot_index),
                     _ => None,
                 })
                 .collect();
@@ -1486,6 +1496,38 @@ mod tests {
             }
             panic!("the mesh never reached its goal");
         }
+
+        /// Runs `ms` of virtual time in 10 ms steps, dropping every message
+        /// between nodes on different sides of `side`.
+        fn split_for(&mut self, ms: u64, side: impl Fn(usize) -> bool) {
+            for _ in 0..ms / 10 {
+                self.now += 10;
+                let mut queue = Vec::new();
+                for i in 0..self.herders.len() {
+                    let actions = self.herders[i].tick(self.now);
+                    queue.extend(self.route(i, actions));
+                }
+                while let Some((to, from, msg)) = queue.pop() {
+                    if side(to) == side(from) {
+                        let actions = self.herders[to].on_peer_message(self.ids[from], msg, self.now);
+                        queue.extend(self.route(to, actions));
+                    }
+                }
+            }
+        }
+
+        /// Node `i`'s own votes in its latest nomination for the slot it works on.
+        fn own_votes(&self, i: usize) -> usize {
+            let h = &self.herders[i];
+            h.scp
+                .own_envelopes(h.lcl().seq + 1)
+                .iter()
+                .map(|e| match &e.statement.pledges {
+                    Pledges::Nominate { votes, .. } => votes.len(),
+                    _ => 0,
+                })
+                .sum()
+        }
     }
 
     /// Found measuring the attacker suite's flood: a validator that closed a
@@ -1803,10 +1845,15 @@ mod tests {
     /// A validator that stops and starts again from its store comes back at
     /// the ledger it last committed, with the same state, says nothing that
     /// contradicts what it said before, and closes ledgers with the others.
+    /// Its nomination comes back too: peers keep a node's latest nomination
+    /// and take only supersets of it, so a restarted node that forgot its
+    /// votes was not heard again for the slot (found by the simulator).
     #[test]
     fn a_herder_restarted_from_its_store_rejoins_at_its_last_ledger() {
         let mut mesh = Mesh::new("restart", 4);
         mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 5), |_, _| false);
+        // Node 3 hears nothing for a while: it nominates on its own.
+        mesh.run(|m| m.own_votes(3) > 0, |to, _| to == 3);
         let before = (mesh.herders[3].lcl().clone(), mesh.herders[3].state().state_root());
         let said = mesh.herders[3].scp.own_envelopes(before.0.seq + 1);
         let key = Keypair::from_seed(mesh.net.keys[3].seed().clone()).expect("key");
@@ -1818,17 +1865,34 @@ mod tests {
         let restarted = Herder::new(mesh.net.genesis.clone(), key, store, 200, mesh.now).expect("restarts");
         assert_eq!(restarted.lcl(), &before.0);
         assert_eq!(restarted.state().state_root(), before.1);
-        let ballots = |envs: &[Envelope]| -> Vec<Envelope> {
-            envs.iter().filter(|e| !matches!(e.statement.pledges, Pledges::Nominate { .. })).cloned().collect()
-        };
-        assert_eq!(
-            ballots(&restarted.scp.own_envelopes(before.0.seq + 1)),
-            ballots(&said),
-            "ballot statements restored"
-        );
+        assert!(said.iter().any(|e| matches!(e.statement.pledges, Pledges::Nominate { .. })));
+        assert_eq!(restarted.scp.own_envelopes(before.0.seq + 1), said, "nomination and ballot statements restored");
         mesh.herders[3] = restarted;
         let target = before.0.seq + 5;
         mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= target), |_, _| false);
+        mesh.agree();
+    }
+
+    /// Found by the simulator (seed 76): validators split for minutes
+    /// nominated a fresh value every few ledger times and took each new
+    /// value their round leaders offered, their votes filled
+    /// `MAX_NOMINATED`, and after the split healed no value could gather a
+    /// quorum: the network never closed another ledger. A validator now
+    /// nominates one value per slot and takes one from each leader, so a
+    /// split of any length heals.
+    #[test]
+    fn a_long_split_heals_and_ledgers_close_again() {
+        let mut mesh = Mesh::new("long split", 4);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 3), |_, _| false);
+        let before = mesh.agree();
+        // Two against two: neither side holds a quorum of three. 5 minutes
+        // is 1,500 ledger times at 200 ms.
+        mesh.split_for(300_000, |i| i < 2);
+        for i in 0..4 {
+            let votes = mesh.own_votes(i);
+            assert!(votes <= 4, "validator {i} votes for {votes} values after the split");
+        }
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= before + 3), |_, _| false);
         mesh.agree();
     }
 

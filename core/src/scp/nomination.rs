@@ -21,6 +21,12 @@ pub(crate) struct NominationState {
     pub latest: BTreeMap<NodeId, Envelope>,
     pub last_emitted: Option<Envelope>,
     pub round_leaders: BTreeSet<NodeId>,
+    /// Proposers (round leaders, and the local node) whose value this node
+    /// already votes for: one each per slot. Votes only grow and are capped
+    /// at `MAX_NOMINATED`, so a leader with a new value in every statement,
+    /// or a new own value every round, would fill them and leave no room
+    /// for the value a quorum could agree on (found by the simulator).
+    pub taken_from: BTreeSet<NodeId>,
     pub started: bool,
     pub latest_composite: Option<Value>,
     pub previous_value: Option<Value>,
@@ -116,10 +122,7 @@ impl Slot {
         // Take the round leaders' votes while there are no candidates yet.
         if self.nom.candidates.is_empty() && self.nom.round_leaders.contains(&node) {
             if let Some(new_vote) = self.new_value_from_nomination(ctx, env) {
-                if self.nom.votes.len() < MAX_NOMINATED {
-                    self.nom.votes.insert(new_vote);
-                    modified = true;
-                }
+                modified |= self.take_vote(node, new_vote);
             }
         }
 
@@ -177,20 +180,15 @@ impl Slot {
         }
 
         let mut updated = false;
-        if self.nom.round_leaders.contains(&ctx.local.id)
-            && self.nom.votes.len() < MAX_NOMINATED
-            && self.nom.votes.insert(value)
-        {
-            updated = true;
+        let local = ctx.local.id;
+        if self.nom.round_leaders.contains(&local) && !self.nom.taken_from.contains(&local) {
+            updated |= self.take_vote(local, value);
         }
         let leaders: Vec<NodeId> = self.nom.round_leaders.iter().copied().collect();
         for leader in leaders {
             if let Some(env) = self.nom.latest.get(&leader).cloned() {
                 if let Some(v) = self.new_value_from_nomination(ctx, &env) {
-                    if self.nom.votes.len() < MAX_NOMINATED {
-                        self.nom.votes.insert(v);
-                        updated = true;
-                    }
+                    updated |= self.take_vote(leader, v);
                 }
             }
         }
@@ -261,12 +259,24 @@ impl Slot {
         }
     }
 
-    /// The highest-hash valid value of a leader's statement that we do not vote for yet.
+    /// Votes for `value`, the one value taken from `proposer` this slot.
+    fn take_vote(&mut self, proposer: NodeId, value: Value) -> bool {
+        if self.nom.votes.len() >= MAX_NOMINATED || !self.nom.taken_from.insert(proposer) {
+            return false;
+        }
+        self.nom.votes.insert(value)
+    }
+
+    /// The highest-hash valid value of a leader's statement that we do not
+    /// vote for yet; none once one of its values was taken this slot.
     fn new_value_from_nomination<D: Driver>(&self, ctx: &mut Ctx<'_, D>, env: &Envelope) -> Option<Value> {
+        let leader = env.statement.node_id;
+        if self.nom.taken_from.contains(&leader) {
+            return None;
+        }
         let (votes, accepted) = nomination_sets(env)?;
         let prev = self.nom.previous_value.clone().unwrap_or_else(empty_value);
         let mut best: Option<(u64, Value)> = None;
-        let leader = env.statement.node_id;
         for v in accepted.iter().chain(votes.iter()) {
             if !ctx.driver.proposed_by(self.index, v, &leader) {
                 continue;

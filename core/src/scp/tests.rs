@@ -415,6 +415,39 @@ fn nomination_takes_up_only_the_round_leaders_own_proposal() {
     assert_eq!(t.emitted(), vec![t.nominate_env(0, vec![own], vec![])]);
 }
 
+/// Found by the simulator (seed 76): a node's votes only grow within a slot
+/// and are capped at `MAX_NOMINATED`, so whoever can add votes can fill
+/// them, after which no common value can gather a quorum and the slot never
+/// closes. A round leader that puts a new value of its own in each
+/// statement, and a driver that nominates a new value of its own in each
+/// round, each get one vote per slot.
+#[test]
+fn a_leader_with_a_new_value_in_each_statement_gets_one_vote_per_slot() {
+    let mut t = Harness::new(4, 5);
+    t.scp.driver_mut().priority.insert(id(1), 1000);
+    t.scp.driver_mut().priority.insert(id(0), 1000);
+    let own: Vec<Value> = (100..110).map(value).collect();
+    let leader: Vec<Value> = (1..=20).map(value).collect();
+    for v in &leader {
+        t.scp.driver_mut().proposer.insert(v.clone(), id(1));
+    }
+    for v in &own {
+        t.scp.driver_mut().proposer.insert(v.clone(), id(0));
+    }
+    assert!(t.scp.nominate(SLOT, own[0].clone(), value(0), 0));
+    for n in 1..=leader.len() {
+        t.recv(t.nominate_env(1, leader[..n].to_vec(), vec![]));
+    }
+    for v in &own[1..] {
+        t.scp.nominate(SLOT, v.clone(), value(0), 0);
+    }
+    let sent = t.emitted();
+    let last = sent.last().expect("v0 nominated");
+    let Pledges::Nominate { votes, .. } = &last.statement.pledges else { panic!("a nomination") };
+    assert_eq!(votes.len(), 2, "its own first value and one of the leader's: {votes:?}");
+    assert!(votes.as_slice().contains(&own[0]));
+}
+
 /// A v-blocking set accepting a value makes v0 accept it without voting first.
 #[test]
 fn nomination_core5_v_blocking_accept() {
