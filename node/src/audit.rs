@@ -84,6 +84,8 @@ pub struct DayAudit {
     pub totals: [u128; 3],
     pub payouts: u64,
     pub payouts_root: Hash256,
+    /// Proven bytes credited to each prover for the day.
+    pub proven: BTreeMap<AccountId, u128>,
 }
 
 impl DayAudit {
@@ -393,6 +395,7 @@ impl Auditor {
             .remove(&d)
             .map(|m| m.into_iter().map(|(a, b)| (a, u128::from(b))).collect())
             .unwrap_or_default();
+        let proven: BTreeMap<AccountId, u128> = sweights.iter().copied().collect();
         let mut pay: BTreeMap<Hash256, (AccountId, u128)> = BTreeMap::new();
         let mut day_emitted = 0u128;
         let mut day_fees = 0u128;
@@ -436,6 +439,7 @@ impl Auditor {
                 totals,
                 payouts: leaves.len() as u64,
                 payouts_root: watt_core::merkle::root(&leaves),
+                proven,
             },
         );
     }

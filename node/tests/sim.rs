@@ -25,6 +25,7 @@ fn config(seed: u64) -> SimConfig {
     cfg.adversaries.flood = on(8);
     cfg.adversaries.oversized = on(9);
     cfg.adversaries.replay = on(10);
+    cfg.adversaries.half_data = on(11);
     cfg
 }
 
@@ -47,6 +48,7 @@ fn flags(cfg: &SimConfig) -> String {
         (a.flood, "flood"),
         (a.oversized, "oversized"),
         (a.replay, "replay"),
+        (a.half_data, "half-data"),
     ];
     adv.extend(named.iter().filter(|(on, _)| *on).map(|(_, n)| *n));
     format!(
@@ -105,7 +107,7 @@ fn the_default_seeds_turn_every_flag_on() {
     assert!(any(&|c| c.faults.jitter_ms > 0) && any(&|c| c.faults.partitions) && any(&|c| c.faults.crashes));
     let a = |f: &dyn Fn(&watt_node::sim::Adversaries) -> bool| cfgs.iter().any(|c| f(&c.adversaries));
     assert!(a(&|x| x.equivocate) && a(&|x| x.silent) && a(&|x| x.garbage));
-    assert!(a(&|x| x.flood) && a(&|x| x.oversized) && a(&|x| x.replay));
+    assert!(a(&|x| x.flood) && a(&|x| x.oversized) && a(&|x| x.replay) && a(&|x| x.half_data));
     assert!((4..=7).all(|n| cfgs.iter().any(|c| c.validators == n)));
 }
 

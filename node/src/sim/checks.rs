@@ -218,6 +218,15 @@ impl Checks {
             self.fail("taps", seq, detail);
         }
         phones.forget(day);
+        if let Some(audit) = self.auditor.days.get(&day) {
+            let day_start = day_end - h.genesis().params.day_seconds * 1000;
+            if let Some((check, detail)) =
+                storage_check(day, day_start, day_end, audit, phones, |from, to| self.quorum_ms(from, to))
+            {
+                passed = false;
+                self.fail(check, seq, detail);
+            }
+        }
         // The day's ledgers: from its first to the next day's first.
         let first = rec.first_seq;
         let last = state.day_record(day + 1).map_or(seq, |r| r.first_seq.saturating_sub(1));
@@ -234,4 +243,46 @@ impl Checks {
             checks_passed: passed,
         })
     }
+}
+
+/// Every honest donor whose proof of `day` was tried in the first
+/// `MUST_LAND_PERMILLE` of the day, with a working quorum from then to the
+/// day's end, is credited its whole sector for the day (so its sector stays
+/// active, and the audit then checks its share); the half-data prover is
+/// credited only for a period in which every sample fell on data it still
+/// holds.
+fn storage_check(
+    day: u64,
+    day_start: u64,
+    day_end: u64,
+    audit: &crate::audit::DayAudit,
+    phones: &Phones,
+    quorum_ms: impl Fn(u64, u64) -> u64,
+) -> Option<(&'static str, String)> {
+    let sector = u128::from(super::donors::SECTOR.bytes());
+    for d in &phones.donors {
+        let credited = audit.proven.get(&d.id).copied().unwrap_or(0);
+        if d.cheater {
+            if credited > 0 && d.lucky.get(&day) != Some(&true) {
+                return Some((
+                    "half_data",
+                    format!("day {day}: the half-data prover {} was credited {credited} bytes", d.id),
+                ));
+            }
+            continue;
+        }
+        let Some(&at) = d.tried.get(&day) else { continue };
+        let early = at < day_start + (day_end - day_start) * super::phones::MUST_LAND_PERMILLE / 1000;
+        let worked = quorum_ms(at, day_end) == day_end - at;
+        if early && worked && credited != sector {
+            return Some((
+                "storage",
+                format!(
+                    "day {day}: honest donor {} proved from {at} ms but was credited {credited} of {sector} bytes",
+                    d.id
+                ),
+            ));
+        }
+    }
+    None
 }

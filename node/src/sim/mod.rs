@@ -8,6 +8,7 @@
 
 mod adversary;
 mod checks;
+mod donors;
 mod phones;
 
 pub use checks::Violation;
@@ -55,6 +56,8 @@ pub struct Adversaries {
     pub oversized: bool,
     /// Replayers of applied transactions.
     pub replay: bool,
+    /// A storage donor that keeps half of its replica and proves anyway.
+    pub half_data: bool,
 }
 
 impl Adversaries {
@@ -159,7 +162,7 @@ impl SimConfig {
         }
         for a in adversaries {
             let all = a == "all";
-            let known = ["equivocate", "silent", "garbage", "flood", "oversized", "replay", "all"];
+            let known = ["equivocate", "silent", "garbage", "flood", "oversized", "replay", "half-data", "all"];
             if !known.contains(&a.as_str()) {
                 return Err(format!("unknown adversary {a:?} ({})", known.join(", ")));
             }
@@ -170,6 +173,7 @@ impl SimConfig {
             x.flood |= all || a == "flood";
             x.oversized |= all || a == "oversized";
             x.replay |= all || a == "replay";
+            x.half_data |= all || a == "half-data";
         }
         cfg.validate()?;
         Ok(cfg)
@@ -188,6 +192,9 @@ impl SimConfig {
         Ok(())
     }
 }
+
+/// Phones that donate storage, in percent (issue 17: 10%).
+pub const DONORS_PERCENT: usize = 10;
 
 /// Virtual time of genesis (ms); any fixed instant works.
 const GENESIS_TIME_S: u64 = 1_700_000_000;
@@ -349,7 +356,8 @@ impl Simulation {
                 wake_at: u64::MAX,
             });
         }
-        let phones = phones::Phones::new(phone_keys, &genesis, &mut rng);
+        let donors = cfg.phones * DONORS_PERCENT / 100;
+        let phones = phones::Phones::new(phone_keys, &genesis, donors, cfg.adversaries.half_data);
         adversary.setup(&genesis, &validators);
         let threshold = genesis.validators[0].quorum_set.threshold as usize;
         let mut sim = Simulation {

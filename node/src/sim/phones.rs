@@ -4,6 +4,7 @@
 //! phone library does, keeps one transaction in flight, and resubmits what
 //! was lost.
 
+use super::donors::Donor;
 use crate::herder::{Action, Herder};
 use crate::store::{LedgerStore, MemStore};
 use std::collections::BTreeMap;
@@ -18,11 +19,13 @@ use watt_core::wire::{Request, Response, TxRejection};
 /// A tap tried in the first `MUST_LAND_PERMILLE` of its day must land: the
 /// rest of the day leaves room for resubmission through any fault the
 /// simulator injects.
-const MUST_LAND_PERMILLE: u64 = 600;
+pub(crate) const MUST_LAND_PERMILLE: u64 = 600;
 /// Ledgers between looks at a transaction in flight.
 const CHECK_LEDGERS: u64 = 3;
 /// Ledgers after which a transaction not in any ledger is sent again.
 const RESEND_LEDGERS: u64 = 12;
+/// Ledgers between a storage donor's looks at its duties.
+const STORAGE_LEDGERS: u64 = 4;
 
 #[derive(Debug, Clone, Copy)]
 pub enum PhoneEvent {
@@ -32,6 +35,8 @@ pub enum PhoneEvent {
     Check { phone: usize },
     /// Someone invites a friend, who taps at once.
     Invite,
+    /// A storage donor's look at its sector and this period's proof.
+    Storage { donor: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +78,8 @@ pub struct Phones {
     day_ms: u64,
     ledger_ms: u64,
     pub taps: BTreeMap<u64, DayTaps>,
+    /// The phones that donate storage.
+    pub donors: Vec<Donor>,
     pub submitted: u64,
     pub rejected: BTreeMap<String, u64>,
 }
@@ -82,7 +89,15 @@ fn pick(rng: &mut SplitMix64, n: usize) -> usize {
 }
 
 impl Phones {
-    pub fn new(keys: Vec<Keypair>, genesis: &Genesis, _rng: &mut SplitMix64) -> Phones {
+    /// `donors` of the phones donate storage, the first of them keeping
+    /// only half its data when `half_data` is set.
+    pub fn new(keys: Vec<Keypair>, genesis: &Genesis, donors: usize, half_data: bool) -> Phones {
+        let donors = keys
+            .iter()
+            .take(donors)
+            .enumerate()
+            .map(|(i, k)| Donor::new(i, AccountId(k.public()), half_data && i == 0))
+            .collect();
         let list = keys
             .into_iter()
             .map(|key| Phone {
@@ -103,6 +118,7 @@ impl Phones {
             day_ms: genesis.params.day_seconds * 1000,
             ledger_ms: genesis.params.ledger_close_ms,
             taps: BTreeMap::new(),
+            donors,
             submitted: 0,
             rejected: BTreeMap::new(),
         }
@@ -115,6 +131,9 @@ impl Phones {
             .collect();
         if !self.list.is_empty() {
             out.push((day_ms / 4, PhoneEvent::Invite));
+        }
+        for donor in 0..self.donors.len() {
+            out.push((rng.next_u64() % (20 * self.ledger_ms), PhoneEvent::Storage { donor }));
         }
         out
     }
@@ -181,6 +200,21 @@ impl Phones {
             PhoneEvent::Check { phone } => {
                 let actions = self.check(phone, herder, now, &mut next);
                 (actions, next)
+            }
+            PhoneEvent::Storage { donor } => {
+                next.push((now + STORAGE_LEDGERS * self.ledger_ms, PhoneEvent::Storage { donor }));
+                // Storage runs in the background, quiet days too, one
+                // transaction in flight like everything else.
+                let phone = self.donors[donor].phone;
+                if self.list[phone].inflight.is_some() {
+                    return (Vec::new(), next);
+                }
+                let Some(op) = self.donors[donor].next_op(herder.state(), herder.store(), now) else {
+                    return (Vec::new(), next);
+                };
+                let Some(tx) = self.sign(phone, herder, 1_000, op) else { return (Vec::new(), next) };
+                next.push((now + CHECK_LEDGERS * self.ledger_ms, PhoneEvent::Check { phone }));
+                (self.submit(phone, tx, Kind::Other, herder, now), next)
             }
             PhoneEvent::Invite => {
                 let day = (now - self.genesis_ms) / self.day_ms;
