@@ -26,6 +26,7 @@ fn config(seed: u64) -> SimConfig {
     cfg.adversaries.oversized = on(9);
     cfg.adversaries.replay = on(10);
     cfg.adversaries.half_data = on(11);
+    cfg.adversaries.grind = on(12);
     cfg
 }
 
@@ -45,6 +46,7 @@ fn flags(cfg: &SimConfig) -> String {
         (a.equivocate, "equivocate"),
         (a.silent, "silent"),
         (a.garbage, "garbage"),
+        (a.grind, "grind"),
         (a.flood, "flood"),
         (a.oversized, "oversized"),
         (a.replay, "replay"),
@@ -106,7 +108,7 @@ fn the_default_seeds_turn_every_flag_on() {
     assert!(any(&|c| c.faults.loss_permille > 0) && any(&|c| c.faults.duplicate_permille > 0));
     assert!(any(&|c| c.faults.jitter_ms > 0) && any(&|c| c.faults.partitions) && any(&|c| c.faults.crashes));
     let a = |f: &dyn Fn(&watt_node::sim::Adversaries) -> bool| cfgs.iter().any(|c| f(&c.adversaries));
-    assert!(a(&|x| x.equivocate) && a(&|x| x.silent) && a(&|x| x.garbage));
+    assert!(a(&|x| x.equivocate) && a(&|x| x.silent) && a(&|x| x.garbage) && a(&|x| x.grind));
     assert!(a(&|x| x.flood) && a(&|x| x.oversized) && a(&|x| x.replay) && a(&|x| x.half_data));
     assert!((4..=7).all(|n| cfgs.iter().any(|c| c.validators == n)));
 }

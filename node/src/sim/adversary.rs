@@ -8,11 +8,13 @@ use crate::herder::{Action, Herder};
 use crate::store::{LedgerStore, MemStore};
 use watt_core::address::AccountId;
 use watt_core::amount::Amount;
+use watt_core::codec::{decode, encode};
 use watt_core::codec::{BoundedBytes, BoundedVec};
 use watt_core::crypto::splitmix::SplitMix64;
 use watt_core::crypto::{Hash256, Keypair, NetworkId};
+use watt_core::ledger::ScpValue;
 use watt_core::ledger::{Attest, Genesis, LedgerHeader, LedgerState, Operation, Transaction, TransactionBody};
-use watt_core::scp::{Envelope, Pledges, Statement};
+use watt_core::scp::{Envelope, Pledges, Statement, Value};
 use watt_core::wire::{PeerMessage, Request, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +22,10 @@ pub enum Byzantine {
     Equivocate,
     Silent,
     Garbage,
+    /// A round leader that offers a new variant of its value in every
+    /// nomination (other close times, the same VRF output), hoping to
+    /// pick what wins or to fill the others' votes.
+    Grind,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +54,32 @@ fn conflicting(env: &Envelope, key: &Keypair, network: &NetworkId) -> Envelope {
     st.sign(key, network)
 }
 
+/// `env` with eight more variants of each value of its own that it votes
+/// for: the same tx set, rand and proof, a later close time each.
+fn ground(env: &Envelope, key: &Keypair, network: &NetworkId, rng: &mut SplitMix64) -> Envelope {
+    let mut st = env.statement.clone();
+    if let Pledges::Nominate { votes, .. } = &mut st.pledges {
+        let mut all: Vec<Value> = votes.to_vec();
+        for v in votes.iter() {
+            let Ok(value) = decode::<ScpValue>(v.as_bytes()) else { continue };
+            if value.proposer != st.node_id {
+                continue;
+            }
+            for _ in 0..8 {
+                let variant = ScpValue { close_time: value.close_time + 1 + rng.next_u64() % 1_000, ..value.clone() };
+                if let Ok(bytes) = BoundedBytes::try_from_vec(encode(&variant)) {
+                    all.push(Value(bytes));
+                }
+            }
+        }
+        all.sort();
+        all.dedup();
+        all.truncate(watt_core::scp::statement::MAX_NOMINATED);
+        *votes = BoundedVec::from_iter_capped(all);
+    }
+    st.sign(key, network)
+}
+
 /// What a Byzantine validator does instead of its honest actions.
 pub fn byzantine_actions(
     kind: Byzantine,
@@ -58,6 +90,18 @@ pub fn byzantine_actions(
 ) -> Vec<Action> {
     match kind {
         Byzantine::Silent => Vec::new(),
+        Byzantine::Grind => actions
+            .into_iter()
+            .map(|a| match a {
+                Action::Broadcast { msg: PeerMessage::Envelope(env), except }
+                    if matches!(env.statement.pledges, Pledges::Nominate { .. }) =>
+                {
+                    let env = ground(&env, key, network, rng);
+                    Action::Broadcast { msg: PeerMessage::Envelope(env), except }
+                }
+                other => other,
+            })
+            .collect(),
         Byzantine::Equivocate => {
             let mut out = Vec::new();
             for a in actions {

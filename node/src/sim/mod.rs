@@ -58,6 +58,8 @@ pub struct Adversaries {
     pub replay: bool,
     /// A storage donor that keeps half of its replica and proves anyway.
     pub half_data: bool,
+    /// Byzantine round leaders offering many variants of their value.
+    pub grind: bool,
 }
 
 impl Adversaries {
@@ -71,6 +73,9 @@ impl Adversaries {
         }
         if self.garbage {
             kinds.push(adversary::Byzantine::Garbage);
+        }
+        if self.grind {
+            kinds.push(adversary::Byzantine::Grind);
         }
         kinds
     }
@@ -162,7 +167,8 @@ impl SimConfig {
         }
         for a in adversaries {
             let all = a == "all";
-            let known = ["equivocate", "silent", "garbage", "flood", "oversized", "replay", "half-data", "all"];
+            let known =
+                ["equivocate", "silent", "garbage", "grind", "flood", "oversized", "replay", "half-data", "all"];
             if !known.contains(&a.as_str()) {
                 return Err(format!("unknown adversary {a:?} ({})", known.join(", ")));
             }
@@ -174,6 +180,7 @@ impl SimConfig {
             x.oversized |= all || a == "oversized";
             x.replay |= all || a == "replay";
             x.half_data |= all || a == "half-data";
+            x.grind |= all || a == "grind";
         }
         cfg.validate()?;
         Ok(cfg)
@@ -560,6 +567,7 @@ impl Simulation {
                 let actions = h.tick(self.now);
                 self.route(node, actions);
                 self.after(node);
+                self.nomination_votes(node);
                 self.liveness();
             }
             Event::Phone(ev) => {
@@ -673,6 +681,32 @@ impl Simulation {
                     self.push(at, Event::Adversary(ev));
                 }
             }
+        }
+    }
+
+    /// An honest validator votes for a few values per slot, one per proposer
+    /// (more only as a quorum accepts them): a leader offering many cannot
+    /// fill its votes, which would leave no room for the value a quorum can
+    /// agree on (the stall found at seed 76).
+    fn nomination_votes(&mut self, i: usize) {
+        if !self.validators[i].honest() {
+            return;
+        }
+        let Some(h) = self.validators[i].herder.as_ref() else { return };
+        let slot = h.lcl().seq + 1;
+        let bound = 2 * self.validators.len();
+        let votes: usize = h
+            .scp
+            .own_envelopes(slot)
+            .iter()
+            .map(|e| match &e.statement.pledges {
+                watt_core::scp::Pledges::Nominate { votes, .. } => votes.len(),
+                _ => 0,
+            })
+            .sum();
+        if votes > bound {
+            let detail = format!("validator {i} votes for {votes} values in slot {slot} (at most {bound})");
+            self.checks.fail("nomination", slot - 1, detail);
         }
     }
 
