@@ -27,6 +27,8 @@ fn config(seed: u64) -> SimConfig {
     cfg.adversaries.replay = on(10);
     cfg.adversaries.half_data = on(11);
     cfg.adversaries.grind = on(12);
+    cfg.adversaries.sybil = on(13);
+    cfg.adversaries.offline_claim = on(14);
     cfg
 }
 
@@ -51,6 +53,8 @@ fn flags(cfg: &SimConfig) -> String {
         (a.oversized, "oversized"),
         (a.replay, "replay"),
         (a.half_data, "half-data"),
+        (a.sybil, "sybil"),
+        (a.offline_claim, "offline-claim"),
     ];
     adv.extend(named.iter().filter(|(on, _)| *on).map(|(_, n)| *n));
     format!(
@@ -110,6 +114,7 @@ fn the_default_seeds_turn_every_flag_on() {
     let a = |f: &dyn Fn(&watt_node::sim::Adversaries) -> bool| cfgs.iter().any(|c| f(&c.adversaries));
     assert!(a(&|x| x.equivocate) && a(&|x| x.silent) && a(&|x| x.garbage) && a(&|x| x.grind));
     assert!(a(&|x| x.flood) && a(&|x| x.oversized) && a(&|x| x.replay) && a(&|x| x.half_data));
+    assert!(a(&|x| x.sybil) && a(&|x| x.offline_claim));
     assert!((4..=7).all(|n| cfgs.iter().any(|c| c.validators == n)));
 }
 

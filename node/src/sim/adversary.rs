@@ -33,6 +33,21 @@ pub enum AdversaryEvent {
     Flood,
     Oversized,
     Replay,
+    Farm,
+}
+
+/// Invitations the sybil farm tries a day: more than `invites_per_day`
+/// allows its inviters, so the limit is tested, not just respected.
+const FARM_TRIES_PER_DAY: u32 = 10;
+
+/// A sybil farm: one founding account that invites fresh keys of its own
+/// (signed by any of its accounts, eligible or not), and every admitted
+/// member taps every day.
+struct Farm {
+    root: Keypair,
+    members: Vec<Keypair>,
+    /// (day, invitations tried that day).
+    tried: (u64, u32),
 }
 
 /// Re-signs `env` with something else said: a second, conflicting
@@ -147,6 +162,7 @@ pub struct Adversary {
     flood: Option<Keypair>,
     oversized: Option<Keypair>,
     replay: bool,
+    farm: Option<Farm>,
     network: Option<NetworkId>,
     /// Replays that a validator accepted into its pool (must be none).
     pub replays_accepted: u64,
@@ -161,6 +177,7 @@ impl Adversary {
             flood: a.flood.then(|| super::seeded_key(rng)),
             oversized: a.oversized.then(|| super::seeded_key(rng)),
             replay: a.replay,
+            farm: a.sybil.then(|| Farm { root: super::seeded_key(rng), members: Vec::new(), tried: (0, 0) }),
             network: None,
             replays_accepted: 0,
             replays_refused: 0,
@@ -170,7 +187,18 @@ impl Adversary {
 
     /// The adversaries' own (founding) accounts.
     pub fn accounts(&self) -> Vec<AccountId> {
-        [&self.flood, &self.oversized].into_iter().flatten().map(|k| AccountId(k.public())).collect()
+        let farm = self.farm.as_ref().map(|f| &f.root);
+        [self.flood.as_ref(), self.oversized.as_ref(), farm]
+            .into_iter()
+            .flatten()
+            .map(|k| AccountId(k.public()))
+            .collect()
+    }
+
+    /// Every account of the sybil farm (its root first).
+    pub fn farm_accounts(&self) -> Vec<AccountId> {
+        let Some(f) = &self.farm else { return Vec::new() };
+        std::iter::once(&f.root).chain(&f.members).map(|k| AccountId(k.public())).collect()
     }
 
     pub fn setup(&mut self, genesis: &Genesis, _validators: &[Validator]) {
@@ -187,6 +215,9 @@ impl Adversary {
         }
         if self.replay {
             out.push((ledger_ms * 5, AdversaryEvent::Replay));
+        }
+        if self.farm.is_some() {
+            out.push((ledger_ms * 4, AdversaryEvent::Farm));
         }
         out
     }
@@ -310,8 +341,53 @@ impl Adversary {
                 }
                 next.push((now + 3 * ledger_ms, AdversaryEvent::Replay));
             }
+            AdversaryEvent::Farm => {
+                next.push((now + 2 * ledger_ms, AdversaryEvent::Farm));
+                let Some(mut farm) = self.farm.take() else { return (actions, next) };
+                for tx in self.farm_txs(&mut farm, herder, rng) {
+                    actions.extend(Self::submit(herder, tx).1);
+                }
+                self.farm = Some(farm);
+            }
         }
         (actions, next)
+    }
+
+    /// Today's taps of the farm's miners that have not tapped yet, and one
+    /// more invitation while today's tries last.
+    fn farm_txs(&self, farm: &mut Farm, herder: &Herder<MemStore>, rng: &mut SplitMix64) -> Vec<Transaction> {
+        let state = herder.state();
+        let lcl = state.header.clone();
+        let day = lcl.day;
+        let attest = |invite| {
+            Operation::Attest(Attest { day, anchor_seq: lcl.seq, anchor_hash: lcl.hash(), invite, device_token: None })
+        };
+        // Keys never admitted are dropped the day after they tried.
+        farm.members.retain(|k| state.account(&AccountId(k.public())).is_some() || farm.tried.0 == day);
+        let mut txs = Vec::new();
+        for key in std::iter::once(&farm.root).chain(&farm.members) {
+            let Some(acc) = state.account(&AccountId(key.public())) else { continue };
+            if acc.is_miner() && acc.last_attest_day != Some(day) {
+                txs.extend(self.sign(key, acc.seq_num + 1, 0, attest(None)));
+            }
+        }
+        if farm.tried.0 != day {
+            farm.tried = (day, 0);
+        }
+        if farm.tried.1 < FARM_TRIES_PER_DAY {
+            farm.tried.1 += 1;
+            let Some(network) = self.network else { return txs };
+            // Any farm account signs, on probation or not: the ledger decides.
+            let inviters: Vec<&Keypair> = std::iter::once(&farm.root)
+                .chain(farm.members.iter().filter(|k| state.account(&AccountId(k.public())).is_some()))
+                .collect();
+            let inviter = inviters[(rng.next_u64() % inviters.len() as u64) as usize];
+            let key = super::seeded_key(rng);
+            let invite = watt_core::ledger::Invite::sign(inviter, &network, &AccountId(key.public()), day + 1);
+            txs.extend(self.sign(&key, 1, 0, attest(Some(invite))));
+            farm.members.push(key);
+        }
+        txs
     }
 }
 

@@ -6,6 +6,7 @@ use super::DayReport;
 use crate::herder::Herder;
 use crate::store::{LedgerStore, MemStore};
 use std::collections::BTreeMap;
+use watt_core::address::AccountId;
 use watt_core::crypto::Hash256;
 use watt_core::ledger::{Genesis, LedgerHeader};
 
@@ -172,7 +173,7 @@ impl Checks {
     /// recomputed independently (`audit`: every attester paid exactly once
     /// at the SPEC §5 weight, the payouts root), the full supply invariant,
     /// and every honest phone's tap of that day in a ledger.
-    pub fn day_checks(&mut self, h: &Herder<MemStore>, phones: &mut Phones) -> Option<DayReport> {
+    pub fn day_checks(&mut self, h: &Herder<MemStore>, phones: &mut Phones, farm: &[AccountId]) -> Option<DayReport> {
         let day = self.next_day;
         let state = h.state();
         let rec = state.day_record(day)?;
@@ -218,6 +219,10 @@ impl Checks {
             self.fail("taps", seq, detail);
         }
         phones.forget(day);
+        if let Some(detail) = farm_check(state, day, farm) {
+            passed = false;
+            self.fail("sybil", seq, detail);
+        }
         if let Some(audit) = self.auditor.days.get(&day) {
             let day_start = day_end - h.genesis().params.day_seconds * 1000;
             if let Some((check, detail)) =
@@ -285,4 +290,28 @@ fn storage_check(
         }
     }
     None
+}
+
+/// The sybil farm admitted on `day` no more miners than its accounts could
+/// invite that day: `invites_per_day` for each one past probation.
+fn farm_check(state: &watt_core::ledger::LedgerState, day: u64, farm: &[AccountId]) -> Option<String> {
+    let p = &state.params;
+    let accounts: Vec<_> = farm.iter().filter_map(|id| state.account(id)).collect();
+    let eligible = accounts
+        .iter()
+        .filter(|a| {
+            a.flags & watt_core::ledger::AccountEntry::FLAG_FOUNDING != 0
+                || (a.is_miner() && a.created_day + p.probation_days <= day)
+        })
+        .count() as u64;
+    let admitted = accounts
+        .iter()
+        .filter(|a| {
+            a.is_miner() && a.flags & watt_core::ledger::AccountEntry::FLAG_FOUNDING == 0 && a.created_day == day
+        })
+        .count() as u64;
+    let allowed = eligible * u64::from(p.invites_per_day);
+    (admitted > allowed).then(|| {
+        format!("day {day}: the sybil farm got {admitted} new miners, its {eligible} eligible inviters allow {allowed}")
+    })
 }

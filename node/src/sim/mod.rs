@@ -19,10 +19,13 @@ use crate::store::{LedgerStore, MemStore};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use watt_core::address::{AccountId, NodeId};
+use watt_core::amount::Amount;
+use watt_core::codec::BoundedVec;
 use watt_core::crypto::splitmix::SplitMix64;
 use watt_core::crypto::{Keypair, SecretSeed};
-use watt_core::ledger::{Genesis, Params};
-use watt_core::wire::PeerMessage;
+use watt_core::ledger::{Genesis, Operation, Params, TransactionBody};
+use watt_core::scp::{Envelope, Pledges};
+use watt_core::wire::{PeerMessage, Request};
 
 /// Network faults, each off unless asked for.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +63,11 @@ pub struct Adversaries {
     pub half_data: bool,
     /// Byzantine round leaders offering many variants of their value.
     pub grind: bool,
+    /// A sybil farm inviting keys of its own as fast as it may (and faster).
+    pub sybil: bool,
+    /// An honest validator away for 30% of a day whose operator, back,
+    /// claims participation in the slots it missed.
+    pub offline_claim: bool,
 }
 
 impl Adversaries {
@@ -167,8 +175,19 @@ impl SimConfig {
         }
         for a in adversaries {
             let all = a == "all";
-            let known =
-                ["equivocate", "silent", "garbage", "grind", "flood", "oversized", "replay", "half-data", "all"];
+            let known = [
+                "equivocate",
+                "silent",
+                "garbage",
+                "grind",
+                "flood",
+                "oversized",
+                "replay",
+                "half-data",
+                "sybil",
+                "offline-claim",
+                "all",
+            ];
             if !known.contains(&a.as_str()) {
                 return Err(format!("unknown adversary {a:?} ({})", known.join(", ")));
             }
@@ -181,6 +200,8 @@ impl SimConfig {
             x.replay |= all || a == "replay";
             x.half_data |= all || a == "half-data";
             x.grind |= all || a == "grind";
+            x.sybil |= all || a == "sybil";
+            x.offline_claim |= all || a == "offline-claim";
         }
         cfg.validate()?;
         Ok(cfg)
@@ -207,11 +228,28 @@ pub const DONORS_PERCENT: usize = 10;
 const GENESIS_TIME_S: u64 = 1_700_000_000;
 
 enum Event {
-    Deliver { to: usize, from: usize, msg: Box<PeerMessage> },
-    Wake { node: usize },
+    Deliver {
+        to: usize,
+        from: usize,
+        msg: Box<PeerMessage>,
+    },
+    Wake {
+        node: usize,
+    },
     Phone(phones::PhoneEvent),
-    Crash { node: usize },
-    Restart { node: usize },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    /// The offline claimant goes away, and comes back to claim.
+    Offline {
+        node: usize,
+    },
+    Return {
+        node: usize,
+    },
     Partition,
     Heal,
     Adversary(adversary::AdversaryEvent),
@@ -270,6 +308,12 @@ pub struct Simulation {
     /// Messages delivered, dropped.
     pub delivered: u64,
     pub dropped: u64,
+    /// The offline claimant, the last ledger before it went away, and the
+    /// ledgers closed each day while it was up.
+    claimant: Option<usize>,
+    offline_since: Option<u64>,
+    up_slots: BTreeMap<u64, u64>,
+    up_counted: u64,
 }
 
 /// What a run came to.
@@ -328,6 +372,17 @@ impl Simulation {
         let mut adversary = adversary::Adversary::new(&cfg.adversaries, &mut rng);
         let mut founders: Vec<AccountId> = phone_keys.iter().map(|k| AccountId(k.public())).collect();
         founders.extend(adversary.accounts());
+        // At most f Byzantine validators, the last ones; kinds in turn.
+        let kinds = cfg.adversaries.byzantine_kinds();
+        let f = (cfg.validators - 1) / 3;
+        let byzantine = kinds.len().min(f).max(usize::from(!kinds.is_empty() && f > 0));
+        // The claimant: the last honest validator, if another stays to watch.
+        let claimant =
+            (cfg.adversaries.offline_claim && cfg.validators - byzantine >= 2).then(|| cfg.validators - byzantine - 1);
+        if let Some(c) = claimant {
+            // Its operator's account pays the claim's fee.
+            founders.push(AccountId(keys[c].public()));
+        }
         let addrs: Vec<std::net::SocketAddr> =
             (0..cfg.validators).map(|i| std::net::SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16))).collect();
         let params = Params::devnet(cfg.ledger_ms, cfg.day_seconds);
@@ -343,10 +398,6 @@ impl Simulation {
         )?;
         let genesis = net.genesis;
         let now = GENESIS_TIME_S * 1000;
-        // At most f Byzantine validators, the last ones; kinds in turn.
-        let kinds = cfg.adversaries.byzantine_kinds();
-        let f = (cfg.validators - 1) / 3;
-        let byzantine = kinds.len().min(f).max(usize::from(!kinds.is_empty() && f > 0));
         let shared = crate::herder::SharedChecks::default();
         let mut validators = Vec::new();
         for (i, key) in net.keys.into_iter().enumerate() {
@@ -384,7 +435,15 @@ impl Simulation {
             injected: false,
             delivered: 0,
             dropped: 0,
+            claimant,
+            offline_since: None,
+            up_slots: BTreeMap::new(),
+            up_counted: 0,
         };
+        if let Some(node) = claimant {
+            let at = sim.now + sim.cfg.day_seconds * 1000 * 2 / 10;
+            sim.push(at, Event::Offline { node });
+        }
         // Everyone connected to everyone.
         for i in 0..sim.validators.len() {
             for j in 0..sim.validators.len() {
@@ -425,8 +484,11 @@ impl Simulation {
         (lo + self.rng.next_u64() % (hi - lo).max(1)) * self.cfg.ledger_ms
     }
 
+    /// An honest validator for the crash fault (never the offline claimant,
+    /// whose absence is its own).
     fn random_honest(&mut self) -> usize {
-        let honest: Vec<usize> = (0..self.validators.len()).filter(|i| self.validators[*i].honest()).collect();
+        let honest: Vec<usize> =
+            (0..self.validators.len()).filter(|i| self.validators[*i].honest() && Some(*i) != self.claimant).collect();
         honest[(self.rng.next_u64() % honest.len() as u64) as usize]
     }
 
@@ -588,50 +650,31 @@ impl Simulation {
                 }
             }
             Event::Crash { node } => {
-                if let Some(h) = self.validators[node].herder.take() {
-                    self.validators[node].down_store = Some(h.into_store());
-                    let id = self.validators[node].id;
-                    for v in self.validators.iter_mut() {
-                        if let Some(h) = v.herder.as_mut() {
-                            h.peer_disconnected(&id);
-                        }
-                    }
-                }
+                self.take_down(node);
                 let at = self.now + self.random_span(5, 60);
                 self.push(at, Event::Restart { node });
             }
             Event::Restart { node } => {
-                let Some(store) = self.validators[node].down_store.take() else { return };
-                let key = self.validators[node].key.clone();
-                match Herder::new(self.genesis.clone(), key, store, self.cfg.ledger_ms, self.now) {
-                    Ok(mut h) => {
-                        h.share_checks(self.shared.clone());
-                        self.validators[node].herder = Some(h);
-                    }
-                    Err(e) => {
-                        self.checks.fail("restart", 0, format!("validator {node} cannot restart from its store: {e}"));
-                        return;
-                    }
+                if !self.bring_up(node) {
+                    return;
                 }
-                self.validators[node].wake_at = u64::MAX;
-                for j in 0..self.validators.len() {
-                    if j == node {
-                        continue;
-                    }
-                    let (a, b) = (self.validators[node].id, self.validators[j].id);
-                    if let Some(h) = self.validators[j].herder.as_mut() {
-                        let actions = h.peer_connected(a);
-                        self.route(j, actions);
-                    }
-                    if let Some(h) = self.validators[node].herder.as_mut() {
-                        let actions = h.peer_connected(b);
-                        self.route(node, actions);
-                    }
-                }
-                self.schedule_wake(node);
                 let at = self.now + self.random_span(30, 300);
                 let next = self.random_honest();
                 self.push(at, Event::Crash { node: next });
+            }
+            Event::Offline { node } => {
+                self.take_down(node);
+                self.offline_since = Some(self.checks.closed);
+                let at = self.now + self.cfg.day_seconds * 1000 * 3 / 10;
+                self.push(at, Event::Return { node });
+            }
+            Event::Return { node } => {
+                if !self.bring_up(node) {
+                    return;
+                }
+                if let Some(since) = self.offline_since.take() {
+                    self.claim_participation(node, since);
+                }
             }
             Event::Partition => {
                 // A random split; either side may hold a quorum or not.
@@ -684,6 +727,102 @@ impl Simulation {
         }
     }
 
+    /// Stops validator `node`; its store stays behind.
+    fn take_down(&mut self, node: usize) {
+        if let Some(h) = self.validators[node].herder.take() {
+            self.validators[node].down_store = Some(h.into_store());
+            let id = self.validators[node].id;
+            for v in self.validators.iter_mut() {
+                if let Some(h) = v.herder.as_mut() {
+                    h.peer_disconnected(&id);
+                }
+            }
+        }
+    }
+
+    /// Restarts validator `node` from its store and reconnects it; false
+    /// if it was up (or cannot restart: a failed check).
+    fn bring_up(&mut self, node: usize) -> bool {
+        let Some(store) = self.validators[node].down_store.take() else { return false };
+        let key = self.validators[node].key.clone();
+        match Herder::new(self.genesis.clone(), key, store, self.cfg.ledger_ms, self.now) {
+            Ok(mut h) => {
+                h.share_checks(self.shared.clone());
+                self.validators[node].herder = Some(h);
+            }
+            Err(e) => {
+                self.checks.fail("restart", 0, format!("validator {node} cannot restart from its store: {e}"));
+                return false;
+            }
+        }
+        self.validators[node].wake_at = u64::MAX;
+        for j in 0..self.validators.len() {
+            if j == node {
+                continue;
+            }
+            let (a, b) = (self.validators[node].id, self.validators[j].id);
+            if let Some(h) = self.validators[j].herder.as_mut() {
+                let actions = h.peer_connected(a);
+                self.route(j, actions);
+            }
+            if let Some(h) = self.validators[node].herder.as_mut() {
+                let actions = h.peer_connected(b);
+                self.route(node, actions);
+            }
+        }
+        self.schedule_wake(node);
+        true
+    }
+
+    /// The returning validator's operator claims every slot closed while
+    /// it was away, signing CONFIRMs for their values now: one claim of
+    /// the slots within the participation window, and one of the older
+    /// ones, which must not count (the day check).
+    fn claim_participation(&mut self, node: usize, since: u64) {
+        let Some(observer) = (0..self.validators.len())
+            .find(|j| *j != node && self.validators[*j].honest() && self.validators[*j].herder.is_some())
+        else {
+            return;
+        };
+        let me = self.validators[node].id;
+        let key = self.validators[node].key.clone();
+        let network = self.genesis.network_id();
+        let (lcl, qset_hash) = {
+            let h = self.validators[observer].herder.as_ref().expect("up");
+            (h.lcl().seq, self.genesis.validators[node].quorum_set.hash())
+        };
+        let window = watt_core::ledger::apply::PARTICIPATION_WINDOW;
+        let envelope = |seq: u64, store: &MemStore| -> Option<Envelope> {
+            let proof = store.proof(seq).ok().flatten()?;
+            let value = crate::herder::committed_value(&proof)?;
+            let ballot = watt_core::scp::Ballot { counter: 1, value };
+            let pledges = Pledges::Confirm { ballot, n_prepared: 1, n_commit: 1, n_h: 1, quorum_set_hash: qset_hash };
+            Some(watt_core::scp::Statement { node_id: me, slot_index: seq, pledges }.sign(&key, &network))
+        };
+        let h = self.validators[observer].herder.as_mut().expect("up");
+        let recent: Vec<Envelope> =
+            (lcl.saturating_sub(window - 2).max(since + 1)..=lcl).filter_map(|s| envelope(s, h.store())).collect();
+        let old: Vec<Envelope> =
+            (since + 1..lcl.saturating_sub(window)).take(64).filter_map(|s| envelope(s, h.store())).collect();
+        let account = AccountId(me.0);
+        let seq = h.state().account(&account).map_or(0, |a| a.seq_num) + 1;
+        let mut actions = Vec::new();
+        for (i, envs) in [recent, old].into_iter().enumerate() {
+            let Ok(envelopes) = BoundedVec::try_from_vec(envs) else { continue };
+            if envelopes.is_empty() {
+                continue;
+            }
+            let op = Operation::Participation { node_id: me, envelopes };
+            let Ok(ops) = BoundedVec::try_from_vec(vec![op]) else { continue };
+            let body =
+                TransactionBody { source: account, seq_num: seq + i as u64, fee: Amount(1_000), max_ledger: None, ops };
+            // The day check counts what the ledger made of it.
+            let _ = h.phone_request(Request::SubmitTx(body.sign(&key, &network)));
+            actions.extend(h.take_outbox());
+        }
+        self.route(observer, actions);
+    }
+
     /// An honest validator votes for a few values per slot, one per proposer
     /// (more only as a quorum accepts them): a leader offering many cannot
     /// fill its votes, which would leave no room for the value a quorum can
@@ -723,6 +862,13 @@ impl Simulation {
         }
         let header = h.lcl().clone();
         self.checks.agreement(i, &header, h.store(), self.now);
+        if let Some(c) = self.claimant {
+            // Once per ledger: the first honest validator to close it.
+            if self.validators[c].herder.is_some() && header.seq > self.up_counted {
+                *self.up_slots.entry(header.day).or_insert(0) += 1;
+            }
+            self.up_counted = self.up_counted.max(header.seq);
+        }
         if let (Some(inject), false) = (self.cfg.inject, self.injected) {
             let h = self.validators[i].herder.as_mut().expect("up");
             self.injected = adversary::inject(inject, h, &self.genesis, &header);
@@ -735,7 +881,28 @@ impl Simulation {
             return;
         }
         let h = self.validators[i].herder.as_ref().expect("up");
-        if let Some(report) = self.checks.day_checks(h, &mut self.phones) {
+        let farm = self.adversary.farm_accounts();
+        if let Some(report) = self.checks.day_checks(h, &mut self.phones, &farm) {
+            if let Some(c) = self.claimant {
+                // Counted in the slots it was up for, plus what the claim
+                // window lets it sign afterwards (and one ledger each way
+                // at the day's edges).
+                let id = self.validators[c].id;
+                let counted = h
+                    .state()
+                    .day_record(report.day)
+                    .and_then(|r| r.validator_slots.iter().find(|(n, _)| *n == id).map(|(_, k)| *k))
+                    .unwrap_or(0);
+                let up = self.up_slots.get(&report.day).copied().unwrap_or(0);
+                let allowed = up + watt_core::ledger::apply::PARTICIPATION_WINDOW + 2;
+                if counted > allowed {
+                    let detail = format!(
+                        "day {}: validator {c} was counted in {counted} slots, up for {up} (at most {allowed})",
+                        report.day
+                    );
+                    self.checks.fail("participation", h.lcl().seq, detail);
+                }
+            }
             self.days.push(report);
         }
     }
