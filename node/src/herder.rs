@@ -5,7 +5,7 @@
 //! tells its shell what to send. Time comes in as `now_ms`; storage goes
 //! through [`LedgerStore`].
 
-use crate::store::{proof_set_hash, ClosedLedger, LedgerStore, Store, StoreError};
+use crate::store::{proof_set_hash, ClosedLedger, LedgerStore, SlotData, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use watt_core::address::NodeId;
 use watt_core::codec::{decode, encode, BoundedBytes, BoundedVec};
@@ -341,6 +341,11 @@ pub struct Herder<S = Store> {
     /// The peer asked for the catch-up in flight (only its answer counts).
     catchup_peer: Option<NodeId>,
     nomination_started: Option<(u64, u64)>,
+    /// Tx sets and proof sets saved with the open slot's statements.
+    saved_data: HashSet<Hash256>,
+    /// The open slot's latest statements could not be saved: they are not
+    /// sent, nor sent again, until a later save succeeds.
+    unsaved_slot: Option<u64>,
     last_close_ms: Option<u64>,
     /// Latest statement seen from each validator: (slot, externalized value if any).
     pub heard: BTreeMap<NodeId, (u64, u64)>,
@@ -410,8 +415,22 @@ impl<S: LedgerStore> Herder<S> {
         };
         let mut scp = Scp::new(node_id, local_qset, driver);
         scp.purge_below(lcl + 1);
-        // What this node said about the open slot before it stopped.
-        if let Some(envs) = store.scp_state(lcl + 1)? {
+        // What this node said about the open slot before it stopped, and
+        // the data its values name (peers will ask for it).
+        let mut saved_data = HashSet::new();
+        if let Some((envs, data)) = store.scp_state(lcl + 1)? {
+            let d = scp.driver_mut();
+            for item in data {
+                saved_data.insert(item.hash());
+                match item {
+                    SlotData::TxSet(set) => {
+                        d.tx_sets.insert(set.hash(), set);
+                    }
+                    SlotData::ProofSet(envs) => {
+                        d.proof_sets.insert(proof_set_hash(&envs), envs);
+                    }
+                }
+            }
             if let Err(e) = scp.restore_own(&envs) {
                 tracing::warn!(slot = lcl + 1, reason = ?e, "stored SCP state not restored");
             }
@@ -440,6 +459,8 @@ impl<S: LedgerStore> Herder<S> {
             catchup_inflight_until: 0,
             catchup_peer: None,
             nomination_started: None,
+            saved_data,
+            unsaved_slot: None,
             last_close_ms: None,
             heard: BTreeMap::new(),
             stats: HerderStats::default(),
@@ -525,7 +546,7 @@ impl<S: LedgerStore> Herder<S> {
             // rounds with it. A fresh value every few ledger times filled
             // the votes of a long split (found by the simulator). Our own
             // latest envelopes go out again, in case a peer missed them.
-            for e in self.scp.own_envelopes(slot) {
+            for e in self.sendable_own(slot) {
                 out.push(Action::Broadcast { msg: PeerMessage::Envelope(e), except: None });
             }
             return;
@@ -580,10 +601,39 @@ impl<S: LedgerStore> Herder<S> {
         self.nomination_started = Some((slot, now_ms));
         self.scp.nominate(slot, Value(nominated), prev_value, now_ms);
         // Our own latest envelopes again, in case a peer missed them.
-        for e in self.scp.own_envelopes(slot) {
+        for e in self.sendable_own(slot) {
             out.push(Action::Broadcast { msg: PeerMessage::Envelope(e), except: None });
         }
         self.drain(now_ms, out);
+    }
+
+    /// The tx sets and proof sets `envs`' values name that are not saved yet.
+    fn unsaved_data(&self, envs: &[Envelope]) -> Vec<SlotData> {
+        let d = self.scp.driver();
+        let mut out = Vec::new();
+        let mut named = HashSet::new();
+        for e in envs {
+            for value in statement_values(&e.statement.pledges) {
+                let Ok(v) = decode::<ScpValue>(value.as_bytes()) else { continue };
+                if named.insert(v.tx_set_hash) && !self.saved_data.contains(&v.tx_set_hash) {
+                    out.extend(d.tx_sets.get(&v.tx_set_hash).map(|s| SlotData::TxSet(s.clone())));
+                }
+                let proof = v.prev_proof_hash;
+                if proof != Hash256::ZERO && named.insert(proof) && !self.saved_data.contains(&proof) {
+                    out.extend(d.proof_sets.get(&proof).map(|p| SlotData::ProofSet(p.clone())));
+                }
+            }
+        }
+        out
+    }
+
+    /// Our own latest statements of `slot`, to send again: none while the
+    /// latest could not be saved (persist before send holds for re-sends too).
+    fn sendable_own(&self, slot: u64) -> Vec<Envelope> {
+        if self.unsaved_slot == Some(slot) {
+            return Vec::new();
+        }
+        self.scp.own_envelopes(slot)
     }
 
     fn drain(&mut self, now_ms: u64, out: &mut Vec<Action>) {
@@ -606,9 +656,18 @@ impl<S: LedgerStore> Herder<S> {
             let mut unsaved = BTreeSet::new();
             for slot in slots {
                 if slot > self.lcl().seq {
-                    if let Err(e) = self.store.save_scp_state(slot, &self.scp.own_envelopes(slot)) {
-                        tracing::error!(slot, error = %e, "cannot persist SCP state; not sending its statements");
-                        unsaved.insert(slot);
+                    let envs = self.scp.own_envelopes(slot);
+                    let data = self.unsaved_data(&envs);
+                    match self.store.save_scp_state(slot, &envs, &data) {
+                        Ok(()) => {
+                            self.saved_data.extend(data.iter().map(SlotData::hash));
+                            self.unsaved_slot = None;
+                        }
+                        Err(e) => {
+                            tracing::error!(slot, error = %e, "cannot persist SCP state; not sending its statements");
+                            unsaved.insert(slot);
+                            self.unsaved_slot = Some(slot);
+                        }
                     }
                 }
             }
@@ -739,6 +798,9 @@ impl<S: LedgerStore> Herder<S> {
             *self.parked_by.entry(e.statement.node_id).or_insert(0) += 1;
         }
         self.seen.clear();
+        // What was saved with the closed slot's statements went with it.
+        self.saved_data.clear();
+        self.unsaved_slot = None;
         self.stats.ledgers_closed += 1;
         if let Some((s, started)) = self.nomination_started.take() {
             if s == slot {
@@ -772,7 +834,7 @@ impl<S: LedgerStore> Herder<S> {
                 ledger_seq: lcl.seq,
             },
         )];
-        for e in self.scp.own_envelopes(lcl.seq + 1) {
+        for e in self.sendable_own(lcl.seq + 1) {
             out.push(Action::Send(peer, PeerMessage::Envelope(e)));
         }
         out
@@ -1867,6 +1929,26 @@ mod tests {
         assert_eq!(restarted.state().state_root(), before.1);
         assert!(said.iter().any(|e| matches!(e.statement.pledges, Pledges::Nominate { .. })));
         assert_eq!(restarted.scp.own_envelopes(before.0.seq + 1), said, "nomination and ballot statements restored");
+        // Peers will ask it for what its restored values name: it still has
+        // every tx set and proof set (else they park its statements for good).
+        let mut restarted = restarted;
+        let peer = mesh.ids[0];
+        for e in &said {
+            for value in statement_values(&e.statement.pledges) {
+                let v: ScpValue = decode(value.as_bytes()).expect("a value");
+                let mut asks = vec![PeerMessage::GetTxSet { hash: v.tx_set_hash }];
+                if v.prev_proof_hash != Hash256::ZERO {
+                    asks.push(PeerMessage::GetProofSet { hash: v.prev_proof_hash });
+                }
+                for ask in asks {
+                    let answer = restarted.on_peer_message(peer, ask.clone(), mesh.now);
+                    let served = answer
+                        .iter()
+                        .any(|a| matches!(a, Action::Send(_, PeerMessage::TxSet(_) | PeerMessage::ProofSet { .. })));
+                    assert!(served, "{ask:?} answered with {answer:?}");
+                }
+            }
+        }
         mesh.herders[3] = restarted;
         let target = before.0.seq + 5;
         mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= target), |_, _| false);
@@ -1894,6 +1976,35 @@ mod tests {
         }
         mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= before + 3), |_, _| false);
         mesh.agree();
+    }
+
+    /// Persist before send holds for re-sends too: a validator whose SCP
+    /// state cannot be saved says nothing, neither when it nominates nor
+    /// when it sends its latest statements again (periodically, or to a
+    /// peer that connects).
+    #[test]
+    fn statements_that_could_not_be_saved_are_never_sent() {
+        let mut mesh = Mesh::new("unsaved", 4);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 3), |_, _| false);
+        mesh.herders[0].store.fail_scp_saves = true;
+        let mut sent = Vec::new();
+        let mut now = mesh.now;
+        for _ in 0..400 {
+            now += 10;
+            sent.extend(mesh.herders[0].tick(now));
+        }
+        sent.extend(mesh.herders[0].peer_connected(mesh.ids[1]));
+        let envelopes: Vec<&Action> = sent
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Broadcast { msg: PeerMessage::Envelope(_), .. } | Action::Send(_, PeerMessage::Envelope(_))
+                )
+            })
+            .collect();
+        assert!(envelopes.is_empty(), "sent unsaved statements: {envelopes:?}");
+        assert!(mesh.own_votes(0) > 0, "it did nominate (in memory)");
     }
 
     /// The in-memory store fails as redb does: the ledger is not closed and

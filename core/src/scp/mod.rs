@@ -255,10 +255,21 @@ impl<D: Driver> Scp<D> {
             if env.statement.node_id != self.local.id || !self.driver.verify(env) {
                 return Err(DropReason::BadSignature);
             }
-            let slot =
-                self.slots.entry(env.statement.slot_index).or_insert_with(|| Slot::new(env.statement.slot_index));
-            match env.statement.pledges {
-                Pledges::Nominate { .. } => slot.restore_own_nomination(env)?,
+            let index = env.statement.slot_index;
+            let slot = self.slots.entry(index).or_insert_with(|| Slot::new(index));
+            match &env.statement.pledges {
+                Pledges::Nominate { votes, .. } => {
+                    slot.restore_own_nomination(env)?;
+                    // One value per proposer holds across a restart: those
+                    // whose value it votes for have given theirs.
+                    let mut nodes = self.local.qset.nodes();
+                    nodes.push(self.local.id);
+                    for v in votes.iter() {
+                        if let Some(n) = nodes.iter().find(|n| self.driver.proposed_by(index, v, n)) {
+                            slot.nom.taken_from.insert(*n);
+                        }
+                    }
+                }
                 _ => slot.restore_own_ballot(env)?,
             }
         }

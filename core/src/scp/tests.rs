@@ -546,6 +546,32 @@ fn restored_node_continues_from_its_own_last_statement() {
     assert!(Harness::new(4, 5).scp.restore_own(&[other]).is_err());
 }
 
+/// A restarted node keeps to one value per proposer: its restored vote
+/// for its own value x stands, and nominating anew (a new value y, as the
+/// herder does after a restart) adds nothing.
+#[test]
+fn a_restored_nomination_keeps_one_value_per_proposer() {
+    let (x, y) = (value(1), value(2));
+    let mut t = Harness::new(4, 5);
+    t.scp.driver_mut().priority.insert(id(0), 1000);
+    for v in [&x, &y] {
+        t.scp.driver_mut().proposer.insert(v.clone(), id(0));
+    }
+    assert!(t.scp.nominate(SLOT, x.clone(), value(0), 0));
+    let said = t.emitted().pop().expect("a nomination");
+
+    let mut fresh = Harness::new(4, 5);
+    fresh.scp.driver_mut().priority.insert(id(0), 1000);
+    for v in [&x, &y] {
+        fresh.scp.driver_mut().proposer.insert(v.clone(), id(0));
+    }
+    fresh.scp.restore_own(std::slice::from_ref(&said)).unwrap();
+    fresh.scp.nominate(SLOT, y.clone(), value(0), 0);
+    let own = fresh.scp.own_envelopes(SLOT);
+    let Pledges::Nominate { votes, .. } = &own[0].statement.pledges else { panic!("a nomination") };
+    assert_eq!(votes.as_slice(), std::slice::from_ref(&x));
+}
+
 /// Found by the `scp_envelopes` fuzz target: a peer naming a counter-0 ballot
 /// as its p' let the local node (which had no ballot yet) accept, then
 /// confirm, (0, x) as prepared and move b to counter 0.

@@ -3,7 +3,7 @@
 //! exactly what a restart from disk would, and it survives its herder: a
 //! crashed validator restarts from the store it left behind.
 
-use super::{encoded, ClosedLedger, LedgerStore, StoreError};
+use super::{encoded, ClosedLedger, LedgerStore, SavedScp, SlotData, StoreError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use watt_core::codec::{decode, encode, from_bytes_unbounded};
 use watt_core::crypto::Hash256;
@@ -24,8 +24,11 @@ pub struct MemStore {
     entries: BTreeMap<Hash256, Vec<u8>>,
     payouts: VecDeque<Vec<u8>>,
     scp_state: BTreeMap<u64, Vec<u8>>,
+    scp_data: BTreeMap<(u64, Hash256), Vec<u8>>,
     /// Makes every commit fail, as a full or broken disk would.
     pub fail_commits: bool,
+    /// Saves of SCP state fail too (a full disk), for the herder's tests.
+    pub fail_scp_saves: bool,
 }
 
 fn corrupt(what: String) -> impl FnOnce(watt_core::codec::CodecError) -> StoreError {
@@ -85,6 +88,7 @@ impl LedgerStore for MemStore {
         self.payouts.drain(..credited);
         self.lcl = Some(seq);
         self.scp_state.retain(|slot, _| *slot > seq);
+        self.scp_data.retain(|(slot, _), _| *slot > seq);
         Ok(())
     }
 
@@ -122,16 +126,29 @@ impl LedgerStore for MemStore {
         Ok(self.tx_index.get(hash).copied())
     }
 
-    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope]) -> Result<(), StoreError> {
-        self.scp_state.insert(slot, encoded("scp state", envs)?);
+    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope], data: &[SlotData]) -> Result<(), StoreError> {
+        if self.fail_scp_saves {
+            return Err(StoreError::Injected);
+        }
+        let envs = encoded("scp state", envs)?;
+        let data: Vec<(Hash256, Vec<u8>)> =
+            data.iter().map(|d| Ok((d.hash(), encoded("scp slot data", d)?))).collect::<Result<_, StoreError>>()?;
+        self.scp_state.insert(slot, envs);
+        for (hash, bytes) in data {
+            self.scp_data.insert((slot, hash), bytes);
+        }
         Ok(())
     }
 
-    fn scp_state(&self, slot: u64) -> Result<Option<Vec<Envelope>>, StoreError> {
-        self.scp_state
-            .get(&slot)
-            .map(|b| from_bytes_unbounded(b).map_err(corrupt(format!("scp state {slot}"))))
-            .transpose()
+    fn scp_state(&self, slot: u64) -> Result<Option<SavedScp>, StoreError> {
+        let Some(b) = self.scp_state.get(&slot) else { return Ok(None) };
+        let envs = from_bytes_unbounded(b).map_err(corrupt(format!("scp state {slot}")))?;
+        let data = self
+            .scp_data
+            .range((slot, Hash256::ZERO)..=(slot, Hash256([0xff; 32])))
+            .map(|(_, b)| from_bytes_unbounded(b).map_err(corrupt(format!("scp slot data {slot}"))))
+            .collect::<Result<_, _>>()?;
+        Ok(Some((envs, data)))
     }
 
     fn entries(&self) -> Result<Vec<(StateKey, StateEntry)>, StoreError> {

@@ -34,6 +34,28 @@ pub enum StoreError {
     Injected,
 }
 
+/// What an open slot's own statements name, saved with them: the tx sets
+/// and proof sets of the values this node votes for. After a restart it
+/// still serves them, or peers would park its restored statements forever.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SlotData {
+    TxSet(TxSet),
+    ProofSet(Vec<Envelope>),
+}
+
+impl SlotData {
+    /// The name values use for it.
+    pub fn hash(&self) -> Hash256 {
+        match self {
+            SlotData::TxSet(s) => s.hash(),
+            SlotData::ProofSet(envs) => proof_set_hash(envs),
+        }
+    }
+}
+
+/// A slot's saved own statements and the data their values name.
+pub type SavedScp = (Vec<Envelope>, Vec<SlotData>);
+
 /// A closed ledger as it is written.
 pub struct ClosedLedger<'a> {
     pub header: &'a LedgerHeader,
@@ -76,10 +98,13 @@ pub trait LedgerStore {
     fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError>;
     /// The ledger that applied a transaction, if any.
     fn tx_ledger(&self, hash: &Hash256) -> Result<Option<u64>, StoreError>;
-    /// Persists the node's own latest envelopes for an open slot, before
-    /// they are sent, so a restart never contradicts them.
-    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope]) -> Result<(), StoreError>;
-    fn scp_state(&self, slot: u64) -> Result<Option<Vec<Envelope>>, StoreError>;
+    /// Persists the node's own latest envelopes for an open slot, and the
+    /// data their values name not saved before (`data` adds to what the
+    /// slot holds), before they are sent, so a restart never contradicts
+    /// them and can still serve them.
+    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope], data: &[SlotData]) -> Result<(), StoreError>;
+    /// The saved envelopes of `slot` and all the data saved with them.
+    fn scp_state(&self, slot: u64) -> Result<Option<SavedScp>, StoreError>;
     /// Every state entry at the last committed ledger.
     fn entries(&self) -> Result<Vec<(StateKey, StateEntry)>, StoreError>;
     /// The payout queue at the last committed ledger, oldest first.

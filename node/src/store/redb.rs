@@ -2,7 +2,7 @@
 //! transaction, so after a `kill -9` the database holds exactly the ledgers
 //! whose commit returned.
 
-use super::{encoded, ClosedLedger, LedgerStore, StoreError};
+use super::{encoded, ClosedLedger, LedgerStore, SavedScp, SlotData, StoreError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +27,8 @@ const RESULTS: TableDefinition<u64, &[u8]> = TableDefinition::new("results");
 /// The node's own latest SCP envelopes for a slot still open, written before
 /// they are sent, so a restart never contradicts them.
 const SCP_STATE: TableDefinition<u64, &[u8]> = TableDefinition::new("scp_state");
+/// (slot, hash) → the tx set or proof set a saved statement's value names.
+const SCP_DATA: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("scp_data");
 /// Transaction hash → the ledger that applied it.
 const TX_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("tx_index");
 
@@ -57,6 +59,7 @@ impl Store {
             w.open_table(RESULTS).map_err(|e| db_err(e.into()))?;
             w.open_table(TX_INDEX).map_err(|e| db_err(e.into()))?;
             w.open_table(SCP_STATE).map_err(|e| db_err(e.into()))?;
+            w.open_table(SCP_DATA).map_err(|e| db_err(e.into()))?;
         }
         w.commit().map_err(|e| db_err(e.into()))?;
         Ok(Store {
@@ -187,6 +190,8 @@ impl LedgerStore for Store {
             meta.insert("lcl", seq).map_err(|e| self.err(e))?;
             let mut scp = w.open_table(SCP_STATE).map_err(|e| self.err(e))?;
             scp.retain(|slot, _| slot > seq).map_err(|e| self.err(e))?;
+            let mut data = w.open_table(SCP_DATA).map_err(|e| self.err(e))?;
+            data.retain(|(slot, _), _| slot > seq).map_err(|e| self.err(e))?;
         }
         w.commit().map_err(|e| self.err(e))
     }
@@ -202,15 +207,34 @@ impl LedgerStore for Store {
     }
 
     /// Persists the node's own latest envelopes for `slot` (before sending them).
-    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope]) -> Result<(), StoreError> {
+    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope], data: &[SlotData]) -> Result<(), StoreError> {
         let bytes = encoded("scp state", envs)?;
+        let data: Vec<(Hash256, Vec<u8>)> =
+            data.iter().map(|d| Ok((d.hash(), encoded("scp slot data", d)?))).collect::<Result<_, StoreError>>()?;
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         w.open_table(SCP_STATE).map_err(|e| self.err(e))?.insert(slot, bytes.as_slice()).map_err(|e| self.err(e))?;
+        {
+            let mut t = w.open_table(SCP_DATA).map_err(|e| self.err(e))?;
+            for (hash, bytes) in &data {
+                t.insert((slot, hash.0.as_slice()), bytes.as_slice()).map_err(|e| self.err(e))?;
+            }
+        }
         w.commit().map_err(|e| self.err(e))
     }
 
-    fn scp_state(&self, slot: u64) -> Result<Option<Vec<Envelope>>, StoreError> {
-        self.get_list(SCP_STATE, slot, &format!("scp state {slot}"))
+    fn scp_state(&self, slot: u64) -> Result<Option<SavedScp>, StoreError> {
+        let Some(envs) = self.get_list(SCP_STATE, slot, &format!("scp state {slot}"))? else { return Ok(None) };
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(SCP_DATA).map_err(|e| self.err(e))?;
+        let (lo, hi) = ([0u8; 32], [0xffu8; 32]);
+        let mut data = Vec::new();
+        for item in t.range((slot, lo.as_slice())..=(slot, hi.as_slice())).map_err(|e| self.err(e))? {
+            let (_, v) = item.map_err(|e| self.err(e))?;
+            let d = watt_core::codec::from_bytes_unbounded(v.value())
+                .map_err(|e| StoreError::Corrupt { what: format!("scp slot data {slot}"), source: e })?;
+            data.push(d);
+        }
+        Ok(Some((envs, data)))
     }
 
     fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError> {
