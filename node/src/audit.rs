@@ -358,6 +358,16 @@ impl Auditor {
         let past = |a: &AccountId| {
             self.accounts.get(a).is_some_and(|x| x.founding || (x.miner && d >= x.created_day + p.probation_days))
         };
+        // Attesters past probation that name each account their referrer
+        // (counted once for the day, not once per attester: linear in it).
+        let mut referred: HashMap<AccountId, u128> = HashMap::new();
+        for r in &set {
+            if let Some(x) = self.accounts.get(r).and_then(|x| x.referrer) {
+                if past(r) {
+                    *referred.entry(x).or_insert(0) += 1;
+                }
+            }
+        }
         let mut weights: Vec<(AccountId, u128)> = Vec::new();
         for a in &set {
             let me = self.accounts.get(a).cloned().unwrap_or_default();
@@ -372,11 +382,7 @@ impl Auditor {
                     }
                 }
             }
-            for r in &set {
-                if self.accounts.get(r).is_some_and(|x| x.referrer == Some(*a)) && past(r) {
-                    w += 250_000;
-                }
-            }
+            w += 250_000 * referred.get(a).copied().unwrap_or(0);
             w = w.min(3_000_000);
             if !past(a) && vouch < 3 {
                 w = w * u128::from(p.probation_factor_ppm) / 1_000_000;

@@ -343,6 +343,8 @@ pub struct Herder<S = Store> {
     nomination_started: Option<(u64, u64)>,
     /// Tx sets and proof sets saved with the open slot's statements.
     saved_data: HashSet<Hash256>,
+    /// Pooled transactions by signature (bounded as `verified_txs`).
+    pooled: HashMap<watt_core::crypto::Signature, Hash256>,
     /// The open slot's latest statements could not be saved: they are not
     /// sent, nor sent again, until a later save succeeds.
     unsaved_slot: Option<u64>,
@@ -460,6 +462,7 @@ impl<S: LedgerStore> Herder<S> {
             catchup_peer: None,
             nomination_started: None,
             saved_data,
+            pooled: HashMap::new(),
             unsaved_slot: None,
             last_close_ms: None,
             heard: BTreeMap::new(),
@@ -781,6 +784,7 @@ impl<S: LedgerStore> Herder<S> {
         // What the pool still holds, signature for signature: evicted and
         // replaced transactions go.
         d.verified_txs.retain(|(h, sig)| pool.holds_signed(h, sig));
+        self.pooled.retain(|sig, h| pool.holds_signed(h, sig));
         let state = &self.scp.driver().state;
         // Flood again what has waited two ledgers: a first flood dropped on
         // a full queue must not leave a transaction in this pool alone,
@@ -883,6 +887,13 @@ impl<S: LedgerStore> Herder<S> {
             }
             PeerMessage::Envelope(env) => self.on_envelope(from, env, now_ms, &mut out),
             PeerMessage::Transaction(tx) => {
+                // Flooding brings each transaction from every peer: one
+                // already pooled is known by its signature, before hashing
+                // (large proofs cost the most to hash). A copied signature
+                // on another body is a forgery, dropped all the same.
+                if self.pooled.get(&tx.signature).is_some_and(|h| self.pool.holds_signed(h, &tx.signature)) {
+                    return out;
+                }
                 let hash = tx.hash();
                 if !self.pool.contains(&hash) && self.submit(tx.clone()).is_ok() {
                     out.push(Action::Broadcast { msg: PeerMessage::Transaction(tx), except: Some(from) });
@@ -1195,6 +1206,9 @@ impl<S: LedgerStore> Herder<S> {
                     s.add_tx((hash, signature));
                 }
                 let cap = 2 * self.pool.capacity();
+                if self.pooled.len() < cap {
+                    self.pooled.insert(signature, hash);
+                }
                 let d = self.scp.driver_mut();
                 if d.verified_txs.len() < cap {
                     d.verified_txs.insert((hash, signature));

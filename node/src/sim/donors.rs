@@ -42,6 +42,8 @@ pub struct Donor {
     tree: Vec<Vec<Hash256>>,
     /// Replica nodes this donor no longer holds (the cheater's dropped half).
     dropped_from: u64,
+    /// This period's walked chain, for its commit and then its reveal.
+    chain: Option<(u64, PostChain)>,
     /// Each period's first `PostCommit` try: when (ms).
     pub tried: BTreeMap<u64, u64>,
     /// Periods whose reveal this cheater sent with every sample on data it
@@ -59,6 +61,7 @@ impl Donor {
             replica: Vec::new(),
             tree: Vec::new(),
             dropped_from: u64::MAX,
+            chain: None,
             tried: BTreeMap::new(),
             lucky: BTreeMap::new(),
         }
@@ -138,20 +141,32 @@ impl Donor {
         if sectors.is_empty() || self.replica.is_empty() {
             return None;
         }
-        let beacon = proof::post_beacon(&opening_rand);
-        let replica = &self.replica;
-        let chain = PostChain::walk::<()>(&beacon, &self.id.0 .0, &sectors, u64::from(p.post_chain_steps), |_, n| {
-            Ok(replica.get(n as usize).copied().unwrap_or(Hash256::ZERO))
-        })
-        .ok()?
-        .ok()?;
         let commitment = state.prover(&self.id)?.post.as_ref().filter(|c| c.period == period);
+        if let Some(c) = commitment {
+            // Committed: wait for the samples ledger, reveal once.
+            if c.revealed || lcl.seq <= c.commit_seq + p.post_reveal_delay {
+                return None;
+            }
+        }
+        // The chain is walked once a period (a walk is the costly part).
+        if self.chain.as_ref().is_none_or(|(p, _)| *p != period) {
+            let beacon = proof::post_beacon(&opening_rand);
+            let replica = &self.replica;
+            let steps = u64::from(p.post_chain_steps);
+            let chain = PostChain::walk::<()>(&beacon, &self.id.0 .0, &sectors, steps, |_, n| {
+                Ok(replica.get(n as usize).copied().unwrap_or(Hash256::ZERO))
+            })
+            .ok()?
+            .ok()?;
+            self.chain = Some((period, chain));
+        }
+        let chain = &self.chain.as_ref()?.1;
         let Some(c) = commitment else {
             self.tried.entry(period).or_insert(now);
             return Some(Operation::PostCommit { period, chain_root: chain.root() });
         };
         let samples_seq = c.commit_seq + p.post_reveal_delay;
-        if c.revealed || lcl.seq <= samples_seq || c.chain_root != chain.root() {
+        if c.chain_root != chain.root() {
             return None;
         }
         let samples_seed = proof::samples_seed(&store.header(samples_seq).ok().flatten()?.rand);
@@ -166,6 +181,22 @@ impl Donor {
         let proof = BoundedBytes::try_from_vec(encode(&reveal)).ok()?;
         Some(Operation::PostReveal { period, proof })
     }
+}
+
+/// Seals every donor's sector against the genesis ledger's ticket before
+/// the run, on two threads (sealing is pure: the run stays deterministic).
+pub fn preseal(donors: &mut [Donor], genesis_rand: &Hash256, layers: u32) {
+    let half = donors.len().div_ceil(2);
+    let seal_all = |ds: &mut [Donor]| {
+        for d in ds {
+            d.sealing = seal(&d.id, 1, genesis_rand, layers);
+        }
+    };
+    let (a, b) = donors.split_at_mut(half);
+    std::thread::scope(|s| {
+        s.spawn(|| seal_all(b));
+        seal_all(a);
+    });
 }
 
 /// Seals one sector of `owner` against the ticket of ledger `ticket_seq`.

@@ -23,7 +23,7 @@ use watt_core::amount::Amount;
 use watt_core::codec::BoundedVec;
 use watt_core::crypto::splitmix::SplitMix64;
 use watt_core::crypto::{Keypair, SecretSeed};
-use watt_core::ledger::{Genesis, Operation, Params, TransactionBody};
+use watt_core::ledger::{Genesis, LedgerState, Operation, Params, TransactionBody};
 use watt_core::scp::{Envelope, Pledges};
 use watt_core::wire::{PeerMessage, Request};
 
@@ -415,7 +415,9 @@ impl Simulation {
             });
         }
         let donors = cfg.phones * DONORS_PERCENT / 100;
-        let phones = phones::Phones::new(phone_keys, &genesis, donors, cfg.adversaries.half_data);
+        let mut phones = phones::Phones::new(phone_keys, &genesis, donors, cfg.adversaries.half_data);
+        let genesis_rand = LedgerState::from_genesis(&genesis).header.rand;
+        donors::preseal(&mut phones.donors, &genesis_rand, genesis.params.sector_layers);
         adversary.setup(&genesis, &validators);
         let threshold = genesis.validators[0].quorum_set.threshold as usize;
         let mut sim = Simulation {
