@@ -9,7 +9,7 @@
 //! (three faulty periods, end of lifetime) and pledge penalties, which only
 //! matter once pledges are on (phase 1 has `pledge_per_gib = 0`).
 
-use crate::store::{LedgerStore, Store};
+use crate::store::{LedgerRead, Store};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ pub fn audit_day(dir: &Path, day: u64) -> Result<Json, String> {
 
 /// [`audit_day`] over any store: replays from genesis to the day's
 /// distribution and compares it with the day's record.
-pub fn audit_store(store: &impl LedgerStore, genesis: &Genesis, day: u64) -> Result<Json, String> {
+pub fn audit_store(store: &impl LedgerRead, genesis: &Genesis, day: u64) -> Result<Json, String> {
     let state = store.load_state(genesis).map_err(|e| e.to_string())?.ok_or("empty store")?;
     let rec = state.day_record(day).cloned().ok_or_else(|| format!("day {day} has no record"))?;
     if !rec.distributed {
@@ -189,7 +189,7 @@ impl Auditor {
     }
 
     /// Feeds every stored ledger up to `to`.
-    pub fn advance(&mut self, store: &impl LedgerStore, to: u64) -> Result<(), String> {
+    pub fn advance(&mut self, store: &impl LedgerRead, to: u64) -> Result<(), String> {
         while self.next_seq <= to {
             self.feed(store)?;
         }
@@ -198,7 +198,7 @@ impl Auditor {
 
     /// Feeds ledger `next_seq`: the distributions due at its start, then its
     /// participation and transactions.
-    pub fn feed(&mut self, store: &impl LedgerStore) -> Result<(), String> {
+    pub fn feed(&mut self, store: &impl LedgerRead) -> Result<(), String> {
         let seq = self.next_seq;
         // Parameters are a few dozen numbers: copied, not the genesis
         // (tens of thousands of founding accounts) every ledger.

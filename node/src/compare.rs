@@ -8,7 +8,7 @@
 //! independent recomputation of the distribution.
 
 use crate::herder::{committed_value, header_inputs};
-use crate::store::{proof_set_hash, LedgerStore, Store};
+use crate::store::{proof_set_hash, LedgerRead, Store};
 use serde_json::{json, Value as Json};
 use std::path::Path;
 use watt_core::codec::decode;
@@ -24,7 +24,7 @@ pub struct Difference {
 
 /// Replays every stored ledger; `Ok(state)` at the last one, or the first
 /// difference.
-pub fn replay(store: &impl LedgerStore, genesis: &Genesis) -> Result<LedgerState, Difference> {
+pub fn replay(store: &impl LedgerRead, genesis: &Genesis) -> Result<LedgerState, Difference> {
     let network = genesis.network_id();
     let mut state = LedgerState::from_genesis(genesis);
     let differ = |ledger: u64, what: String| Difference { ledger, what };
@@ -84,7 +84,7 @@ pub fn replay(store: &impl LedgerStore, genesis: &Genesis) -> Result<LedgerState
 
 /// Compares day `day` of a store with the replay: every header up to the
 /// last stored ledger, and the day's record.
-pub fn compare_store(store: &impl LedgerStore, genesis: &Genesis, day: u64) -> Result<Json, String> {
+pub fn compare_store(store: &impl LedgerRead, genesis: &Genesis, day: u64) -> Result<Json, String> {
     let stored = store.load_state(genesis).map_err(|e| e.to_string())?.ok_or("empty store")?;
     let rec = stored.day_record(day).cloned().ok_or_else(|| format!("day {day} has no record"))?;
     let replayed = replay(store, genesis);

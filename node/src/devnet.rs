@@ -6,8 +6,9 @@
 
 use crate::config::{new_network_at, NodeConfig};
 use crate::node::{self, NodeHandle};
-use crate::store::{LedgerStore, Store};
+use crate::store::{LedgerRead, Store};
 use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -129,6 +130,10 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
     let started = Instant::now();
     let deadline = Duration::from_secs(opts.days * opts.day_seconds * 3 + 60);
     let mut last_day_printed = u64::MAX;
+    // The daily comparison, at each day boundary, of validator 0's stored
+    // inputs with the simulator's ledger, beside the running node.
+    let mut compared_through = 0u64;
+    let mut comparisons: Vec<(u64, tokio::task::JoinHandle<Result<bool, crate::compare::Difference>>)> = Vec::new();
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -150,6 +155,16 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
                 started.elapsed().as_secs_f64()
             );
             last_day_printed = day;
+        }
+        while opts.compare_daily && compared_through < day.min(opts.days) {
+            let (d, reader, genesis) = (compared_through, handles[0].reader.clone(), genesis.clone());
+            comparisons.push((
+                d,
+                tokio::task::spawn_blocking(move || {
+                    crate::compare::replay(&reader, &genesis).map(|state| state.day_record(d).is_some())
+                }),
+            ));
+            compared_through += 1;
         }
         // Done when the last day's distribution (after its grace ledgers) is in.
         if day >= opts.days && seq > 0 {
@@ -180,7 +195,12 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
             }
         }
     }
-    let mut summary = summarize(&opts, &configs, &genesis, started.elapsed())?;
+    let mut at_boundary = BTreeMap::new();
+    for (d, c) in comparisons {
+        let r = c.await.map_err(|e| format!("the comparison of day {d} did not finish: {e}"))?;
+        at_boundary.insert(d, r);
+    }
+    let mut summary = summarize(&opts, &configs, &genesis, started.elapsed(), &at_boundary)?;
     summary["storage_phones"] = json!(storage_dirs.len());
     summary["storage_earned"] = json!(storage_earned);
     Ok(summary)
@@ -269,6 +289,7 @@ fn summarize(
     configs: &[NodeConfig],
     genesis: &Genesis,
     elapsed: Duration,
+    at_boundary: &BTreeMap<u64, Result<bool, crate::compare::Difference>>,
 ) -> Result<Json, String> {
     let stores: Vec<Store> =
         configs.iter().map(|c| Store::open(&c.data_dir).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
@@ -306,10 +327,12 @@ fn summarize(
     }
     // The daily comparison: one replay of validator 0's stored inputs.
     let replayed = opts.compare_daily.then(|| crate::compare::replay(&stores[0], genesis));
-    let first_difference = match &replayed {
-        Some(Err(d)) => json!({ "ledger": d.ledger, "what": d.what }),
-        _ => Json::Null,
-    };
+    let first_difference = at_boundary
+        .values()
+        .filter_map(|r| r.as_ref().err())
+        .chain(replayed.iter().filter_map(|r| r.as_ref().err()))
+        .next()
+        .map_or(Json::Null, |d| json!({ "ledger": d.ledger, "what": d.what }));
     let mut days = Vec::new();
     let completed = state.header.day.min(opts.days);
     for d in 0..completed {
@@ -326,9 +349,19 @@ fn summarize(
             "minted": rec.emitted.units(), "fees": rec.fees_paid.units(), "distributed": rec.distributed,
             "storage_provers": rec.storage_provers, "proven_bytes": rec.proven_bytes,
         });
-        if let Some(r) = &replayed {
-            let ok = r.as_ref().is_ok_and(|replay| replay.day_record(d) == state.day_record(d));
-            day["compare_ok"] = json!(ok);
+        // Compared at the day's end while the network ran; a day that ended
+        // as the network stopped, once it stopped.
+        match (at_boundary.get(&d), &replayed) {
+            (Some(r), _) => {
+                day["compare_ok"] = json!(r.as_ref().is_ok_and(|has_record| *has_record));
+                day["compared"] = json!("at the day boundary");
+            }
+            (None, Some(r)) => {
+                let ok = r.as_ref().is_ok_and(|replay| replay.day_record(d) == state.day_record(d));
+                day["compare_ok"] = json!(ok);
+                day["compared"] = json!("after the network stopped");
+            }
+            (None, None) => {}
         }
         days.push(day);
     }

@@ -345,9 +345,9 @@ pub struct Herder<S = Store> {
     saved_data: HashSet<Hash256>,
     /// Pooled transactions by signature (bounded as `verified_txs`).
     pooled: HashMap<watt_core::crypto::Signature, Hash256>,
-    /// The open slot's latest statements could not be saved: they are not
-    /// sent, nor sent again, until a later save succeeds.
-    unsaved_slot: Option<u64>,
+    /// Our own statements as last saved (slot, envelopes): what is sent
+    /// again is what is on disk, never what a failed save left unsaved.
+    saved_own: (u64, Vec<Envelope>),
     last_close_ms: Option<u64>,
     /// Latest statement seen from each validator: (slot, externalized value if any).
     pub heard: BTreeMap<NodeId, (u64, u64)>,
@@ -420,6 +420,7 @@ impl<S: LedgerStore> Herder<S> {
         // What this node said about the open slot before it stopped, and
         // the data its values name (peers will ask for it).
         let mut saved_data = HashSet::new();
+        let mut saved_own = (0, Vec::new());
         if let Some((envs, data)) = store.scp_state(lcl + 1)? {
             let d = scp.driver_mut();
             for item in data {
@@ -433,8 +434,9 @@ impl<S: LedgerStore> Herder<S> {
                     }
                 }
             }
-            if let Err(e) = scp.restore_own(&envs) {
-                tracing::warn!(slot = lcl + 1, reason = ?e, "stored SCP state not restored");
+            match scp.restore_own(&envs) {
+                Ok(()) => saved_own = (lcl + 1, envs),
+                Err(e) => tracing::warn!(slot = lcl + 1, reason = ?e, "stored SCP state not restored"),
             }
         }
         let params = &genesis.params;
@@ -463,7 +465,7 @@ impl<S: LedgerStore> Herder<S> {
             nomination_started: None,
             saved_data,
             pooled: HashMap::new(),
-            unsaved_slot: None,
+            saved_own,
             last_close_ms: None,
             heard: BTreeMap::new(),
             stats: HerderStats::default(),
@@ -630,13 +632,13 @@ impl<S: LedgerStore> Herder<S> {
         out
     }
 
-    /// Our own latest statements of `slot`, to send again: none while the
-    /// latest could not be saved (persist before send holds for re-sends too).
+    /// Our own latest statements of `slot`, to send again: those saved
+    /// (persist before send holds for re-sends too).
     fn sendable_own(&self, slot: u64) -> Vec<Envelope> {
-        if self.unsaved_slot == Some(slot) {
+        if self.saved_own.0 != slot {
             return Vec::new();
         }
-        self.scp.own_envelopes(slot)
+        self.saved_own.1.clone()
     }
 
     fn drain(&mut self, now_ms: u64, out: &mut Vec<Action>) {
@@ -664,12 +666,11 @@ impl<S: LedgerStore> Herder<S> {
                     match self.store.save_scp_state(slot, &envs, &data) {
                         Ok(()) => {
                             self.saved_data.extend(data.iter().map(SlotData::hash));
-                            self.unsaved_slot = None;
+                            self.saved_own = (slot, envs);
                         }
                         Err(e) => {
                             tracing::error!(slot, error = %e, "cannot persist SCP state; not sending its statements");
                             unsaved.insert(slot);
-                            self.unsaved_slot = Some(slot);
                         }
                     }
                 }
@@ -804,7 +805,7 @@ impl<S: LedgerStore> Herder<S> {
         self.seen.clear();
         // What was saved with the closed slot's statements went with it.
         self.saved_data.clear();
-        self.unsaved_slot = None;
+        self.saved_own = (0, Vec::new());
         self.stats.ledgers_closed += 1;
         if let Some((s, started)) = self.nomination_started.take() {
             if s == slot {
@@ -1388,7 +1389,7 @@ pub fn headers_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemStore;
+    use crate::store::{LedgerRead, MemStore};
 
     fn nominate(key: &Keypair, network: &NetworkId, slot: u64) -> Envelope {
         let statement = Statement {
@@ -2001,24 +2002,44 @@ mod tests {
         let mut mesh = Mesh::new("unsaved", 4);
         mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 3), |_, _| false);
         mesh.herders[0].store.fail_scp_saves = true;
+        // Node 0 takes part (it fetches tx sets and answers), but its SCP
+        // statements about a slot still open when it acted are collected,
+        // not delivered (a closed slot's statements contradict nothing: its
+        // ledger is committed).
+        let is_open_statement = |open: u64, a: &Action| match a {
+            Action::Broadcast { msg: PeerMessage::Envelope(e), .. } | Action::Send(_, PeerMessage::Envelope(e)) => {
+                e.statement.slot_index >= open
+            }
+            _ => false,
+        };
         let mut sent = Vec::new();
-        let mut now = mesh.now;
+        let mut voted = 0;
         for _ in 0..400 {
-            now += 10;
-            sent.extend(mesh.herders[0].tick(now));
+            mesh.now += 10;
+            let mut queue = Vec::new();
+            let mut step = |mesh: &mut Mesh, i: usize, actions: Vec<Action>, open: u64, queue: &mut Vec<_>| {
+                let (statements, rest): (Vec<Action>, Vec<Action>) =
+                    actions.into_iter().partition(|a| i == 0 && is_open_statement(open, a));
+                sent.extend(statements);
+                queue.extend(mesh.route(i, rest));
+            };
+            for i in 0..4 {
+                let open = mesh.herders[i].lcl().seq + 1;
+                let actions = mesh.herders[i].tick(mesh.now);
+                step(&mut mesh, i, actions, open, &mut queue);
+            }
+            while let Some((to, from, msg)) = queue.pop() {
+                let open = mesh.herders[to].lcl().seq + 1;
+                let actions = mesh.herders[to].on_peer_message(mesh.ids[from], msg, mesh.now);
+                step(&mut mesh, to, actions, open, &mut queue);
+            }
+            voted = voted.max(mesh.own_votes(0));
         }
-        sent.extend(mesh.herders[0].peer_connected(mesh.ids[1]));
-        let envelopes: Vec<&Action> = sent
-            .iter()
-            .filter(|a| {
-                matches!(
-                    a,
-                    Action::Broadcast { msg: PeerMessage::Envelope(_), .. } | Action::Send(_, PeerMessage::Envelope(_))
-                )
-            })
-            .collect();
-        assert!(envelopes.is_empty(), "sent unsaved statements: {envelopes:?}");
-        assert!(mesh.own_votes(0) > 0, "it did nominate (in memory)");
+        let open = mesh.herders[0].lcl().seq + 1;
+        sent.extend(mesh.herders[0].peer_connected(mesh.ids[1]).into_iter().filter(|a| is_open_statement(open, a)));
+        assert!(sent.is_empty(), "sent unsaved statements: {sent:?}");
+        let lcls: Vec<u64> = mesh.herders.iter().map(|h| h.lcl().seq).collect();
+        assert!(voted > 0, "it did vote (in memory): {lcls:?}");
     }
 
     /// The in-memory store fails as redb does: the ledger is not closed and

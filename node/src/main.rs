@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use watt_core::ledger::Genesis;
 use watt_node::config::NodeConfig as NodeConfigWithAdmin;
 use watt_node::logging;
-use watt_node::store::LedgerStore;
+use watt_node::store::LedgerRead;
 
 #[derive(Parser)]
 #[command(name = "watt-node", version, about = "WATT validator node and local devnet")]

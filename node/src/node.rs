@@ -4,7 +4,7 @@
 
 use crate::config::NodeConfig;
 use crate::herder::{Action, Herder};
-use crate::store::Store;
+use crate::store::{LedgerRead, Store};
 use crate::tls::{self, AllowedPeers};
 use serde_json::json;
 use std::collections::HashMap;
@@ -121,6 +121,8 @@ pub struct NodeHandle {
     /// Ends with the reason when the validator stopped itself (`Action::Fatal`).
     pub task: tokio::task::JoinHandle<Result<(), String>>,
     events: mpsc::Sender<Event>,
+    /// Reads what the node has committed, beside it (the daily comparison).
+    pub reader: crate::store::StoreReader,
 }
 
 impl NodeHandle {
@@ -280,6 +282,7 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
     let node_id = NodeId(key.public());
     let store = Store::open(&cfg.data_dir)?;
     let herder = Herder::new(genesis, key.clone(), store, cfg.ledger_ms, now_ms())?;
+    let reader = herder.store_reader();
     let allowed = AllowedPeers::new(cfg.peers.iter().map(|p| p.node_id));
     let server = tls::server_config(&key, allowed.clone())?;
     let endpoint =
@@ -393,7 +396,7 @@ pub async fn start_with(cfg: NodeConfig, genesis: Genesis, key: Keypair) -> Resu
         }
     }
     let task = tokio::spawn(run_herder(herder, events_rx, phone_rx, refusals_rx, push_tx, shutdown_rx, endpoint));
-    Ok(NodeHandle { node_id, listen, shutdown: Some(shutdown_tx), task, events: events_tx })
+    Ok(NodeHandle { node_id, listen, shutdown: Some(shutdown_tx), task, events: events_tx, reader })
 }
 
 /// Runs herder work that may wait for the disk (a ledger commit, the SCP

@@ -150,7 +150,7 @@ fn the_comparison_names_the_ledger_whose_stored_tx_set_was_changed() {
     let clean = watt_node::compare::compare_store(&store, &genesis, 0).expect("compares");
     assert_eq!(clean["compare_ok"], true, "{clean}");
     // Ledger 40's tx set swapped for ledger 41's (its own, valid elsewhere).
-    use watt_node::store::LedgerStore;
+    use watt_node::store::LedgerRead;
     let other = store.tx_set(41).expect("reads").expect("stored");
     store.overwrite_tx_set(40, &other);
     let damaged = watt_node::compare::compare_store(&store, &genesis, 0).expect("compares");

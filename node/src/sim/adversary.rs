@@ -5,7 +5,7 @@
 
 use super::{Adversaries, Injected, Validator};
 use crate::herder::{Action, Herder};
-use crate::store::{LedgerStore, MemStore};
+use crate::store::{LedgerRead, MemStore};
 use watt_core::address::AccountId;
 use watt_core::amount::Amount;
 use watt_core::codec::{decode, encode};

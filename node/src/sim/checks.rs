@@ -4,7 +4,7 @@
 use super::phones::Phones;
 use super::DayReport;
 use crate::herder::Herder;
-use crate::store::{LedgerStore, MemStore};
+use crate::store::{LedgerRead, MemStore};
 use std::collections::BTreeMap;
 use watt_core::address::AccountId;
 use watt_core::crypto::Hash256;

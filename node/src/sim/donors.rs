@@ -15,7 +15,7 @@ use watt_core::storage::graph::{replica_id, SectorShape, StackedGraph};
 use watt_core::storage::proof::{self, PostChain, ProvenSector};
 use watt_core::storage::seal::{commitments, replica_leaves, MemorySealStore, SealCommitments, Sealer};
 
-use crate::store::{LedgerStore, MemStore};
+use crate::store::{LedgerRead, MemStore};
 
 /// Every donor seals one sector of the test size under this number.
 pub const SECTOR_NUMBER: u64 = 1;

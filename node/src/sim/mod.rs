@@ -15,7 +15,7 @@ pub use checks::Violation;
 
 use crate::config::network_from_keys;
 use crate::herder::{Action, Herder};
-use crate::store::{LedgerStore, MemStore};
+use crate::store::{LedgerRead, MemStore};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use watt_core::address::{AccountId, NodeId};

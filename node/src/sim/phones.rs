@@ -6,7 +6,7 @@
 
 use super::donors::Donor;
 use crate::herder::{Action, Herder};
-use crate::store::{LedgerStore, MemStore};
+use crate::store::{LedgerRead, MemStore};
 use std::collections::BTreeMap;
 use watt_core::address::AccountId;
 use watt_core::amount::Amount;

@@ -3,7 +3,7 @@
 //! exactly what a restart from disk would, and it survives its herder: a
 //! crashed validator restarts from the store it left behind.
 
-use super::{encoded, ClosedLedger, LedgerStore, SavedScp, SlotData, StoreError};
+use super::{encoded, ClosedLedger, LedgerRead, LedgerStore, SavedScp, SlotData, StoreError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use watt_core::codec::{decode, encode, from_bytes_unbounded};
 use watt_core::crypto::Hash256;
@@ -47,11 +47,66 @@ impl MemStore {
     }
 }
 
-impl LedgerStore for MemStore {
+impl LedgerRead for MemStore {
     fn last_seq(&self) -> Result<Option<u64>, StoreError> {
         Ok(self.lcl)
     }
 
+    fn header(&self, seq: u64) -> Result<Option<LedgerHeader>, StoreError> {
+        self.headers.get(&seq).map(|b| decode(b).map_err(corrupt(format!("header {seq}")))).transpose()
+    }
+
+    fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
+        self.headers
+            .range(from..from.saturating_add(u64::from(count)))
+            .map(|(seq, b)| decode(b).map_err(corrupt(format!("header {seq}"))))
+            .collect()
+    }
+
+    fn tx_set(&self, seq: u64) -> Result<Option<TxSet>, StoreError> {
+        self.tx_sets.get(&seq).map(|b| decode(b).map_err(corrupt(format!("tx set {seq}")))).transpose()
+    }
+
+    fn proof(&self, slot: u64) -> Result<Option<ExternalizeProof>, StoreError> {
+        self.proofs.get(&slot).map(|b| decode(b).map_err(corrupt(format!("externalize proof {slot}")))).transpose()
+    }
+
+    fn proof_set(&self, hash: &Hash256) -> Result<Option<Vec<Envelope>>, StoreError> {
+        self.proof_sets
+            .get(hash)
+            .map(|b| from_bytes_unbounded(b).map_err(corrupt(format!("proof set {hash}"))))
+            .transpose()
+    }
+
+    fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError> {
+        self.results.get(&seq).map(|b| from_bytes_unbounded(b).map_err(corrupt(format!("results {seq}")))).transpose()
+    }
+
+    fn tx_ledger(&self, hash: &Hash256) -> Result<Option<u64>, StoreError> {
+        Ok(self.tx_index.get(hash).copied())
+    }
+
+    fn scp_state(&self, slot: u64) -> Result<Option<SavedScp>, StoreError> {
+        let Some(b) = self.scp_state.get(&slot) else { return Ok(None) };
+        let envs = from_bytes_unbounded(b).map_err(corrupt(format!("scp state {slot}")))?;
+        let data = self
+            .scp_data
+            .range((slot, Hash256::ZERO)..=(slot, Hash256([0xff; 32])))
+            .map(|(_, b)| from_bytes_unbounded(b).map_err(corrupt(format!("scp slot data {slot}"))))
+            .collect::<Result<_, _>>()?;
+        Ok(Some((envs, data)))
+    }
+
+    fn entries(&self) -> Result<Vec<(StateKey, StateEntry)>, StoreError> {
+        self.entries.values().map(|b| from_bytes_unbounded(b).map_err(corrupt("state entry".into()))).collect()
+    }
+
+    fn payouts(&self) -> Result<Vec<Payout>, StoreError> {
+        self.payouts.iter().map(|b| decode(b).map_err(corrupt("payout".into()))).collect()
+    }
+}
+
+impl LedgerStore for MemStore {
     fn commit(&mut self, c: &ClosedLedger<'_>) -> Result<(), StoreError> {
         if self.fail_commits {
             return Err(StoreError::Injected);
@@ -92,40 +147,6 @@ impl LedgerStore for MemStore {
         Ok(())
     }
 
-    fn header(&self, seq: u64) -> Result<Option<LedgerHeader>, StoreError> {
-        self.headers.get(&seq).map(|b| decode(b).map_err(corrupt(format!("header {seq}")))).transpose()
-    }
-
-    fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
-        self.headers
-            .range(from..from.saturating_add(u64::from(count)))
-            .map(|(seq, b)| decode(b).map_err(corrupt(format!("header {seq}"))))
-            .collect()
-    }
-
-    fn tx_set(&self, seq: u64) -> Result<Option<TxSet>, StoreError> {
-        self.tx_sets.get(&seq).map(|b| decode(b).map_err(corrupt(format!("tx set {seq}")))).transpose()
-    }
-
-    fn proof(&self, slot: u64) -> Result<Option<ExternalizeProof>, StoreError> {
-        self.proofs.get(&slot).map(|b| decode(b).map_err(corrupt(format!("externalize proof {slot}")))).transpose()
-    }
-
-    fn proof_set(&self, hash: &Hash256) -> Result<Option<Vec<Envelope>>, StoreError> {
-        self.proof_sets
-            .get(hash)
-            .map(|b| from_bytes_unbounded(b).map_err(corrupt(format!("proof set {hash}"))))
-            .transpose()
-    }
-
-    fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError> {
-        self.results.get(&seq).map(|b| from_bytes_unbounded(b).map_err(corrupt(format!("results {seq}")))).transpose()
-    }
-
-    fn tx_ledger(&self, hash: &Hash256) -> Result<Option<u64>, StoreError> {
-        Ok(self.tx_index.get(hash).copied())
-    }
-
     fn save_scp_state(&mut self, slot: u64, envs: &[Envelope], data: &[SlotData]) -> Result<(), StoreError> {
         if self.fail_scp_saves {
             return Err(StoreError::Injected);
@@ -138,24 +159,5 @@ impl LedgerStore for MemStore {
             self.scp_data.insert((slot, hash), bytes);
         }
         Ok(())
-    }
-
-    fn scp_state(&self, slot: u64) -> Result<Option<SavedScp>, StoreError> {
-        let Some(b) = self.scp_state.get(&slot) else { return Ok(None) };
-        let envs = from_bytes_unbounded(b).map_err(corrupt(format!("scp state {slot}")))?;
-        let data = self
-            .scp_data
-            .range((slot, Hash256::ZERO)..=(slot, Hash256([0xff; 32])))
-            .map(|(_, b)| from_bytes_unbounded(b).map_err(corrupt(format!("scp slot data {slot}"))))
-            .collect::<Result<_, _>>()?;
-        Ok(Some((envs, data)))
-    }
-
-    fn entries(&self) -> Result<Vec<(StateKey, StateEntry)>, StoreError> {
-        self.entries.values().map(|b| from_bytes_unbounded(b).map_err(corrupt("state entry".into()))).collect()
-    }
-
-    fn payouts(&self) -> Result<Vec<Payout>, StoreError> {
-        self.payouts.iter().map(|b| decode(b).map_err(corrupt("payout".into()))).collect()
     }
 }

@@ -77,15 +77,11 @@ fn encoded<T: serde::Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Ve
     watt_core::codec::to_bytes(v).map_err(|source| StoreError::Encode { what, source })
 }
 
-/// The herder's durable state. After a crash a store holds exactly the
-/// ledgers whose `commit` returned, and the SCP statements whose
-/// `save_scp_state` returned.
-pub trait LedgerStore {
+/// Reading a validator's durable state: its own store, or a reader beside
+/// a running node (redb gives each read a consistent snapshot).
+pub trait LedgerRead {
     /// The last committed ledger, `None` for a store never written.
     fn last_seq(&self) -> Result<Option<u64>, StoreError>;
-    /// Commits one closed ledger atomically; the slot's saved SCP state and
-    /// every earlier one are dropped with it.
-    fn commit(&mut self, c: &ClosedLedger<'_>) -> Result<(), StoreError>;
     fn header(&self, seq: u64) -> Result<Option<LedgerHeader>, StoreError>;
     /// Up to `count` consecutive headers from `from` (fewer past the last).
     fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError>;
@@ -98,17 +94,43 @@ pub trait LedgerStore {
     fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError>;
     /// The ledger that applied a transaction, if any.
     fn tx_ledger(&self, hash: &Hash256) -> Result<Option<u64>, StoreError>;
-    /// Persists the node's own latest envelopes for an open slot, and the
-    /// data their values name not saved before (`data` adds to what the
-    /// slot holds), before they are sent, so a restart never contradicts
-    /// them and can still serve them.
-    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope], data: &[SlotData]) -> Result<(), StoreError>;
     /// The saved envelopes of `slot` and all the data saved with them.
     fn scp_state(&self, slot: u64) -> Result<Option<SavedScp>, StoreError>;
     /// Every state entry at the last committed ledger.
     fn entries(&self) -> Result<Vec<(StateKey, StateEntry)>, StoreError>;
     /// The payout queue at the last committed ledger, oldest first.
     fn payouts(&self) -> Result<Vec<Payout>, StoreError>;
+
+    /// Rebuilds the ledger state at the last committed ledger, checking it
+    /// against that ledger's state root.
+    fn load_state(&self, genesis: &Genesis) -> Result<Option<LedgerState>, StoreError> {
+        let Some(lcl) = self.last_seq()? else { return Ok(None) };
+        let header =
+            self.header(lcl)?.ok_or_else(|| StoreError::Inconsistent(format!("ledger {lcl} has no header")))?;
+        let entries = self.entries()?;
+        let payouts = self.payouts()?;
+        // Exactly the `window` newest headers, as a running node keeps them.
+        let window = genesis.params.recent_window();
+        let first = lcl.saturating_sub(window.saturating_sub(1)).max(1);
+        let count = u32::try_from(lcl - first + 1)
+            .map_err(|_| StoreError::Inconsistent(format!("recent window of {window} headers")))?;
+        let recent = self.headers(first, count)?.iter().map(|h| (h.seq, h.hash(), h.rand)).collect();
+        LedgerState::restore(genesis, header, entries, payouts, recent).map(Some).map_err(StoreError::Inconsistent)
+    }
+}
+
+/// The herder's durable state. After a crash a store holds exactly the
+/// ledgers whose `commit` returned, and the SCP statements whose
+/// `save_scp_state` returned.
+pub trait LedgerStore: LedgerRead {
+    /// Commits one closed ledger atomically; the slot's saved SCP state and
+    /// every earlier one are dropped with it.
+    fn commit(&mut self, c: &ClosedLedger<'_>) -> Result<(), StoreError>;
+    /// Persists the node's own latest envelopes for an open slot, and the
+    /// data their values name not saved before (`data` adds to what the
+    /// slot holds), before they are sent, so a restart never contradicts
+    /// them and can still serve them.
+    fn save_scp_state(&mut self, slot: u64, envs: &[Envelope], data: &[SlotData]) -> Result<(), StoreError>;
 
     /// Writes the genesis ledger's full state.
     fn init_genesis(&mut self, state: &LedgerState) -> Result<(), StoreError> {
@@ -127,22 +149,5 @@ pub trait LedgerStore {
             new_payouts: &[],
             results: &[],
         })
-    }
-
-    /// Rebuilds the ledger state at the last committed ledger, checking it
-    /// against that ledger's state root.
-    fn load_state(&self, genesis: &Genesis) -> Result<Option<LedgerState>, StoreError> {
-        let Some(lcl) = self.last_seq()? else { return Ok(None) };
-        let header =
-            self.header(lcl)?.ok_or_else(|| StoreError::Inconsistent(format!("ledger {lcl} has no header")))?;
-        let entries = self.entries()?;
-        let payouts = self.payouts()?;
-        // Exactly the `window` newest headers, as a running node keeps them.
-        let window = genesis.params.recent_window();
-        let first = lcl.saturating_sub(window.saturating_sub(1)).max(1);
-        let count = u32::try_from(lcl - first + 1)
-            .map_err(|_| StoreError::Inconsistent(format!("recent window of {window} headers")))?;
-        let recent = self.headers(first, count)?.iter().map(|h| (h.seq, h.hash(), h.rand)).collect();
-        LedgerState::restore(genesis, header, entries, payouts, recent).map(Some).map_err(StoreError::Inconsistent)
     }
 }

@@ -2,7 +2,7 @@
 //! transaction, so after a `kill -9` the database holds exactly the ledgers
 //! whose commit returned.
 
-use super::{encoded, ClosedLedger, LedgerStore, SavedScp, SlotData, StoreError};
+use super::{encoded, ClosedLedger, LedgerRead, LedgerStore, SavedScp, SlotData, StoreError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +35,8 @@ const TX_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("tx_index");
 pub struct Store {
     db: Arc<Database>,
     path: PathBuf,
+    /// Every read goes through the same code as other threads' readers.
+    reader: StoreReader,
     /// Tests make the next commits fail, as a full disk would.
     #[cfg(test)]
     pub(crate) fail_commits: bool,
@@ -62,8 +64,10 @@ impl Store {
             w.open_table(SCP_DATA).map_err(|e| db_err(e.into()))?;
         }
         w.commit().map_err(|e| db_err(e.into()))?;
+        let db = Arc::new(db);
         Ok(Store {
-            db: Arc::new(db),
+            reader: StoreReader { db: db.clone(), path: path.clone() },
+            db,
             path,
             #[cfg(test)]
             fail_commits: false,
@@ -74,53 +78,50 @@ impl Store {
         StoreError::Db { path: self.path.clone(), source: e.into() }
     }
 
-    fn get_decoded<T: watt_core::Wire>(
-        &self,
-        table: TableDefinition<u64, &[u8]>,
-        k: u64,
-        what: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(table).map_err(|e| self.err(e))?;
-        match t.get(k).map_err(|e| self.err(e))? {
-            Some(v) => {
-                decode(v.value()).map(Some).map_err(|e| StoreError::Corrupt { what: format!("{what} {k}"), source: e })
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// A stored list (length-bounded only by the bytes present).
-    fn get_list<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
-        &self,
-        table: TableDefinition<K, &[u8]>,
-        key: impl std::borrow::Borrow<K::SelfType<'k>>,
-        what: &str,
-    ) -> Result<Option<Vec<T>>, StoreError> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(table).map_err(|e| self.err(e))?;
-        match t.get(key).map_err(|e| self.err(e))? {
-            Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { what: what.to_string(), source: e }),
-            None => Ok(None),
-        }
-    }
-
     /// A handle for reading committed ledgers from other threads (phones'
     /// requests are served from it, off the consensus task).
     pub fn reader(&self) -> StoreReader {
-        StoreReader { db: self.db.clone(), path: self.path.clone() }
+        self.reader.clone()
+    }
+}
+
+impl LedgerRead for Store {
+    fn last_seq(&self) -> Result<Option<u64>, StoreError> {
+        self.reader.last_seq()
+    }
+    fn header(&self, seq: u64) -> Result<Option<LedgerHeader>, StoreError> {
+        self.reader.header(seq)
+    }
+    fn tx_set(&self, seq: u64) -> Result<Option<TxSet>, StoreError> {
+        self.reader.tx_set(seq)
+    }
+    fn proof(&self, slot: u64) -> Result<Option<ExternalizeProof>, StoreError> {
+        self.reader.proof(slot)
+    }
+    fn scp_state(&self, slot: u64) -> Result<Option<SavedScp>, StoreError> {
+        self.reader.scp_state(slot)
+    }
+    fn results(&self, seq: u64) -> Result<Option<Vec<TxResult>>, StoreError> {
+        self.reader.results(seq)
+    }
+    fn tx_ledger(&self, hash: &Hash256) -> Result<Option<u64>, StoreError> {
+        self.reader.tx_ledger(hash)
+    }
+    fn proof_set(&self, hash: &Hash256) -> Result<Option<Vec<Envelope>>, StoreError> {
+        self.reader.proof_set(hash)
+    }
+    fn entries(&self) -> Result<Vec<(StateKey, StateEntry)>, StoreError> {
+        self.reader.entries()
+    }
+    fn payouts(&self) -> Result<Vec<Payout>, StoreError> {
+        self.reader.payouts()
+    }
+    fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
+        self.reader.headers(from, count)
     }
 }
 
 impl LedgerStore for Store {
-    fn last_seq(&self) -> Result<Option<u64>, StoreError> {
-        let r = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = r.open_table(META).map_err(|e| self.err(e))?;
-        Ok(t.get("lcl").map_err(|e| self.err(e))?.map(|v| v.value()))
-    }
-
     /// Commits one closed ledger atomically.
     fn commit(&mut self, c: &ClosedLedger<'_>) -> Result<(), StoreError> {
         #[cfg(test)]
@@ -196,16 +197,6 @@ impl LedgerStore for Store {
         w.commit().map_err(|e| self.err(e))
     }
 
-    fn header(&self, seq: u64) -> Result<Option<LedgerHeader>, StoreError> {
-        self.get_decoded(HEADERS, seq, "header")
-    }
-    fn tx_set(&self, seq: u64) -> Result<Option<TxSet>, StoreError> {
-        self.get_decoded(TX_SETS, seq, "tx set")
-    }
-    fn proof(&self, slot: u64) -> Result<Option<ExternalizeProof>, StoreError> {
-        self.get_decoded(PROOFS, slot, "externalize proof")
-    }
-
     /// Persists the node's own latest envelopes for `slot` (before sending them).
     fn save_scp_state(&mut self, slot: u64, envs: &[Envelope], data: &[SlotData]) -> Result<(), StoreError> {
         let bytes = encoded("scp state", envs)?;
@@ -220,6 +211,69 @@ impl LedgerStore for Store {
             }
         }
         w.commit().map_err(|e| self.err(e))
+    }
+}
+
+/// Reads what is committed; redb gives every reader a consistent snapshot
+/// while the herder writes.
+#[derive(Clone)]
+pub struct StoreReader {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl StoreReader {
+    fn get_decoded<T: watt_core::Wire>(
+        &self,
+        table: TableDefinition<u64, &[u8]>,
+        k: u64,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(table).map_err(|e| self.err(e))?;
+        match t.get(k).map_err(|e| self.err(e))? {
+            Some(v) => {
+                decode(v.value()).map(Some).map_err(|e| StoreError::Corrupt { what: format!("{what} {k}"), source: e })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A stored list (length-bounded only by the bytes present).
+    fn get_list<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<K, &[u8]>,
+        key: impl std::borrow::Borrow<K::SelfType<'k>>,
+        what: &str,
+    ) -> Result<Option<Vec<T>>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(table).map_err(|e| self.err(e))?;
+        match t.get(key).map_err(|e| self.err(e))? {
+            Some(v) => watt_core::codec::from_bytes_unbounded(v.value())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { what: what.to_string(), source: e }),
+            None => Ok(None),
+        }
+    }
+}
+
+impl LedgerRead for StoreReader {
+    fn last_seq(&self) -> Result<Option<u64>, StoreError> {
+        let r = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = r.open_table(META).map_err(|e| self.err(e))?;
+        Ok(t.get("lcl").map_err(|e| self.err(e))?.map(|v| v.value()))
+    }
+
+    fn header(&self, seq: u64) -> Result<Option<LedgerHeader>, StoreError> {
+        self.get_decoded(HEADERS, seq, "header")
+    }
+
+    fn tx_set(&self, seq: u64) -> Result<Option<TxSet>, StoreError> {
+        self.get_decoded(TX_SETS, seq, "tx set")
+    }
+
+    fn proof(&self, slot: u64) -> Result<Option<ExternalizeProof>, StoreError> {
+        self.get_decoded(PROOFS, slot, "externalize proof")
     }
 
     fn scp_state(&self, slot: u64) -> Result<Option<SavedScp>, StoreError> {
@@ -276,27 +330,9 @@ impl LedgerStore for Store {
         Ok(payouts)
     }
 
-    fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
-        self.reader().headers(from, count)
-    }
-}
-
-/// Reads what is committed; redb gives every reader a consistent snapshot
-/// while the herder writes.
-#[derive(Clone)]
-pub struct StoreReader {
-    db: Arc<Database>,
-    path: PathBuf,
-}
-
-impl StoreReader {
-    fn err(&self, e: impl Into<redb::Error>) -> StoreError {
-        StoreError::Db { path: self.path.clone(), source: e.into() }
-    }
-
     /// Up to `count` consecutive headers from `from` (fewer past the last
     /// committed ledger).
-    pub fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
+    fn headers(&self, from: u64, count: u32) -> Result<Vec<LedgerHeader>, StoreError> {
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(HEADERS).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
@@ -308,5 +344,11 @@ impl StoreReader {
             );
         }
         Ok(out)
+    }
+}
+
+impl StoreReader {
+    fn err(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Db { path: self.path.clone(), source: e.into() }
     }
 }
