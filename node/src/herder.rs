@@ -605,10 +605,8 @@ impl<S: LedgerStore> Herder<S> {
         };
         self.nomination_started = Some((slot, now_ms));
         self.scp.nominate(slot, Value(nominated), prev_value, now_ms);
-        // Our own latest envelopes again, in case a peer missed them.
-        for e in self.sendable_own(slot) {
-            out.push(Action::Broadcast { msg: PeerMessage::Envelope(e), except: None });
-        }
+        // What this nomination said is saved and sent by `drain`; later
+        // calls send our latest statements again (above).
         self.drain(now_ms, out);
     }
 
@@ -632,13 +630,44 @@ impl<S: LedgerStore> Herder<S> {
         out
     }
 
+    /// Saves our own latest statements of the open `slot` and the data
+    /// they name; false (logged) if the store refused.
+    fn save_own(&mut self, slot: u64) -> bool {
+        let envs = self.scp.own_envelopes(slot);
+        let data = self.unsaved_data(&envs);
+        match self.store.save_scp_state(slot, &envs, &data) {
+            Ok(()) => {
+                self.saved_data.extend(data.iter().map(SlotData::hash));
+                self.saved_own = (slot, envs);
+                true
+            }
+            Err(e) => {
+                tracing::error!(slot, error = %e, "cannot persist SCP state; not sending its statements");
+                false
+            }
+        }
+    }
+
     /// Our own latest statements of `slot`, to send again: those saved
-    /// (persist before send holds for re-sends too).
-    fn sendable_own(&self, slot: u64) -> Vec<Envelope> {
-        if self.saved_own.0 != slot {
+    /// (persist before send holds for re-sends too). Statements a failed
+    /// save held back are saved now, so a store that recovered lets them
+    /// out (else a validator whose vote was held back could stay silent
+    /// for the rest of the slot).
+    fn sendable_own(&mut self, slot: u64) -> Vec<Envelope> {
+        if slot <= self.lcl().seq {
             return Vec::new();
         }
-        self.saved_own.1.clone()
+        let latest = self.scp.own_envelopes(slot);
+        let saved = self.saved_own.0 == slot && self.saved_own.1 == latest;
+        if !latest.is_empty() && !saved && !self.save_own(slot) {
+            // Nothing newer could be saved: what is on disk, if anything.
+            return if self.saved_own.0 == slot { self.saved_own.1.clone() } else { Vec::new() };
+        }
+        if self.saved_own.0 == slot {
+            self.saved_own.1.clone()
+        } else {
+            Vec::new()
+        }
     }
 
     fn drain(&mut self, now_ms: u64, out: &mut Vec<Action>) {
@@ -660,19 +689,8 @@ impl<S: LedgerStore> Herder<S> {
                 .collect();
             let mut unsaved = BTreeSet::new();
             for slot in slots {
-                if slot > self.lcl().seq {
-                    let envs = self.scp.own_envelopes(slot);
-                    let data = self.unsaved_data(&envs);
-                    match self.store.save_scp_state(slot, &envs, &data) {
-                        Ok(()) => {
-                            self.saved_data.extend(data.iter().map(SlotData::hash));
-                            self.saved_own = (slot, envs);
-                        }
-                        Err(e) => {
-                            tracing::error!(slot, error = %e, "cannot persist SCP state; not sending its statements");
-                            unsaved.insert(slot);
-                        }
-                    }
+                if slot > self.lcl().seq && !self.save_own(slot) {
+                    unsaved.insert(slot);
                 }
             }
             for e in effects {
@@ -829,17 +847,17 @@ impl<S: LedgerStore> Herder<S> {
 
     pub fn peer_connected(&mut self, peer: NodeId) -> Vec<Action> {
         self.peers.insert(peer);
-        let lcl = self.lcl();
+        let seq = self.lcl().seq;
         let mut out = vec![Action::Send(
             peer,
             PeerMessage::Hello {
                 network_id: self.genesis.network_id(),
                 genesis_hash: self.genesis_hash,
                 node_id: self.node_id,
-                ledger_seq: lcl.seq,
+                ledger_seq: seq,
             },
         )];
-        for e in self.sendable_own(lcl.seq + 1) {
+        for e in self.sendable_own(seq + 1) {
             out.push(Action::Send(peer, PeerMessage::Envelope(e)));
         }
         out
@@ -2014,7 +2032,12 @@ mod tests {
         };
         let mut sent = Vec::new();
         let mut voted = 0;
-        for _ in 0..400 {
+        for k in 0..1_000 {
+            // Stop (after a while) where node 0 holds statements of its open slot.
+            let open = mesh.herders[0].lcl().seq + 1;
+            if k >= 300 && !mesh.herders[0].scp.own_envelopes(open).is_empty() {
+                break;
+            }
             mesh.now += 10;
             let mut queue = Vec::new();
             let mut step = |mesh: &mut Mesh, i: usize, actions: Vec<Action>, open: u64, queue: &mut Vec<_>| {
@@ -2040,6 +2063,26 @@ mod tests {
         assert!(sent.is_empty(), "sent unsaved statements: {sent:?}");
         let lcls: Vec<u64> = mesh.herders.iter().map(|h| h.lcl().seq).collect();
         assert!(voted > 0, "it did vote (in memory): {lcls:?}");
+
+        // The disk recovers: the statements held back are saved, then sent,
+        // at the next periodic re-send or to a peer that connects (found
+        // attacking the fix: a validator whose vote was held back stayed
+        // silent for the rest of the slot).
+        mesh.herders[0].store.fail_scp_saves = false;
+        let slot = mesh.herders[0].lcl().seq + 1;
+        let latest = mesh.herders[0].scp.own_envelopes(slot);
+        assert!(!latest.is_empty(), "node 0 holds statements of slot {slot}");
+        let greeting = mesh.herders[0].peer_connected(mesh.ids[2]);
+        let resent: Vec<Envelope> = greeting
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Send(_, PeerMessage::Envelope(e)) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resent, latest, "the latest statements go out once saved");
+        let (on_disk, _) = mesh.herders[0].store().scp_state(slot).expect("reads").expect("saved");
+        assert_eq!(on_disk, latest);
     }
 
     /// The in-memory store fails as redb does: the ledger is not closed and
