@@ -60,6 +60,8 @@ enum CloseError {
 pub struct SharedChecks {
     envelopes: std::sync::Arc<std::sync::Mutex<HashSet<Hash256>>>,
     txs: std::sync::Arc<std::sync::Mutex<HashSet<(Hash256, watt_core::crypto::Signature)>>>,
+    /// Storage proofs found valid: each checked once per run.
+    proofs: std::sync::Arc<watt_core::ledger::storage::ProofVerdicts>,
 }
 
 /// Entries kept in a shared check set before it starts over.
@@ -398,6 +400,9 @@ impl<S: LedgerStore> Herder<S> {
                 proof_sets.insert(proof_set_hash(&envs), envs);
             }
         }
+        // A reveal checked on arrival is not checked again when it applies.
+        let mut state = state;
+        state.share_proof_verdicts(std::sync::Arc::default());
         let driver = HerderDriver {
             state,
             network: genesis.network_id(),
@@ -478,7 +483,9 @@ impl<S: LedgerStore> Herder<S> {
     }
     /// Shares signature checks with the other herders of this process.
     pub fn share_checks(&mut self, shared: SharedChecks) {
-        self.scp.driver_mut().signatures.shared = Some(shared);
+        let d = self.scp.driver_mut();
+        d.state.share_proof_verdicts(shared.proofs.clone());
+        d.signatures.shared = Some(shared);
     }
     pub fn node_id(&self) -> NodeId {
         self.node_id

@@ -252,6 +252,8 @@ pub struct LedgerState {
     /// inviter, tap day): admitted at its end if they fit (SPEC §5).
     pub(crate) landed: Vec<(AccountId, AccountId, u64)>,
     pub(crate) totals: Totals,
+    /// Storage proofs already found valid (not state: a cache of checks).
+    pub(crate) proof_verdicts: Option<std::sync::Arc<super::storage::ProofVerdicts>>,
 }
 
 /// The previous ledger's tree and the old values of the entries the last
@@ -263,6 +265,12 @@ pub(crate) struct Snapshot {
 }
 
 impl LedgerState {
+    /// Remembers valid storage proofs in `verdicts` (shared, or this
+    /// validator's own), so each is checked once.
+    pub fn share_proof_verdicts(&mut self, verdicts: std::sync::Arc<super::storage::ProofVerdicts>) {
+        self.proof_verdicts = Some(verdicts);
+    }
+
     /// The genesis ledger (seq 1) from a genesis file.
     pub fn from_genesis(g: &Genesis) -> LedgerState {
         let params = g.params.clone();
@@ -306,6 +314,7 @@ impl LedgerState {
             new_payouts: Vec::new(),
             landed: Vec::new(),
             totals: Totals::default(),
+            proof_verdicts: None,
         };
         let mut reserve = g.params.reserve;
         for a in g.founding_accounts.iter() {

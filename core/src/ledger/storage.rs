@@ -122,6 +122,47 @@ pub struct ProverEntry {
     pub credits: BoundedVec<(u64, u64), 2>,
 }
 
+/// Storage proofs found valid, by a hash of everything their check reads:
+/// a reveal checked on arrival (the pool) is not checked again when its
+/// ledger applies, and validators sharing one (the simulator's) check each
+/// proof once. Only valid verdicts are kept, and a check is a pure function
+/// of the inputs hashed, so a hit answers exactly what the check would.
+#[derive(Default)]
+pub struct ProofVerdicts {
+    valid: std::sync::Mutex<std::collections::HashSet<Hash256>>,
+}
+
+impl ProofVerdicts {
+    /// Verdicts kept at most; past it the set starts again (a cost, not a risk).
+    const MAX: usize = 100_000;
+
+    fn check(&self, key: Hash256, verify: impl FnOnce() -> bool) -> bool {
+        let known = self.valid.lock().unwrap_or_else(|e| e.into_inner()).contains(&key);
+        if known {
+            return true;
+        }
+        let ok = verify();
+        if ok {
+            let mut v = self.valid.lock().unwrap_or_else(|e| e.into_inner());
+            if v.len() >= Self::MAX {
+                v.clear();
+            }
+            v.insert(key);
+        }
+        ok
+    }
+}
+
+/// The key of a proof check: a domain, every input as bytes, the proof.
+fn verdict_key(domain: &str, inputs: &[&[u8]], proof: &[u8]) -> Hash256 {
+    let mut h = blake3::Hasher::new_derive_key(domain);
+    for i in inputs {
+        h.update(&(i.len() as u64).to_le_bytes()).update(i);
+    }
+    h.update(proof);
+    Hash256(*h.finalize().as_bytes())
+}
+
 /// PoSt deadline `k` of `period` (SPEC §6): when its window opens and
 /// closes, in Unix ms. The ledger and the phone both use it.
 pub fn post_window_ms(p: &super::params::Params, genesis_time: u64, period: u64, k: u32) -> (u64, u64) {
@@ -338,9 +379,33 @@ impl LedgerState {
             comm_r_last: s.comm_r_last,
             comm_r: s.comm_r,
         };
-        let proof: proof::SealProof = decode(proof_bytes).map_err(|_| OpFailure::BadProof)?;
-        proof::verify_seal(&sealed, &proof::seal_seed(&rand), self.params.seal_challenges as usize, &proof)
-            .map_err(|_| OpFailure::BadProof)?;
+        let seed = proof::seal_seed(&rand);
+        let challenges = self.params.seal_challenges as usize;
+        let verify = || {
+            decode::<proof::SealProof>(proof_bytes)
+                .is_ok_and(|p| proof::verify_seal(&sealed, &seed, challenges, &p).is_ok())
+        };
+        let valid = match &self.proof_verdicts {
+            Some(v) => {
+                let shape = [sealed.shape.sector_bytes.to_le_bytes(), u64::from(sealed.shape.layers).to_le_bytes()];
+                let inputs: [&[u8]; 9] = [
+                    &shape[0],
+                    &shape[1],
+                    &sealed.replica_id.0,
+                    &sealed.comm_d.0,
+                    &sealed.comm_c.0,
+                    &sealed.comm_r_last.0,
+                    &sealed.comm_r.0,
+                    &seed.0,
+                    &(challenges as u64).to_le_bytes(),
+                ];
+                v.check(verdict_key("watt/v1 verdict seal", &inputs, proof_bytes), verify)
+            }
+            None => verify(),
+        };
+        if !valid {
+            return Err(OpFailure::BadProof);
+        }
         let bytes = s.size.bytes();
         self.touch_sector((*source, number), undo);
         self.touch_prover(*source, undo);
@@ -434,23 +499,53 @@ impl LedgerState {
             return Err(OpFailure::WindowClosed);
         }
         let rand = self.recent_rand(samples_seq).ok_or(OpFailure::WindowClosed)?;
-        let reveal: proof::PostReveal = decode(proof_bytes).map_err(|_| OpFailure::BadProof)?;
         let sectors: Vec<ProvenSector> = c
             .sectors
             .iter()
             .map(|s| ProvenSector { sector_number: s.number, sector_bytes: s.bytes, comm_r_last: s.comm_r_last })
             .collect();
-        proof::verify_post(
-            &proof::post_beacon(&c.opening_rand),
-            &source.0 .0,
-            &sectors,
-            u64::from(self.params.post_chain_steps),
-            &c.chain_root,
-            &proof::samples_seed(&rand),
-            self.params.post_samples as usize,
-            &reveal,
-        )
-        .map_err(|_| OpFailure::BadProof)?;
+        let (beacon, samples_seed) = (proof::post_beacon(&c.opening_rand), proof::samples_seed(&rand));
+        let (steps, samples) = (u64::from(self.params.post_chain_steps), self.params.post_samples as usize);
+        let verify = || {
+            decode::<proof::PostReveal>(proof_bytes).is_ok_and(|reveal| {
+                proof::verify_post(
+                    &beacon,
+                    &source.0 .0,
+                    &sectors,
+                    steps,
+                    &c.chain_root,
+                    &samples_seed,
+                    samples,
+                    &reveal,
+                )
+                .is_ok()
+            })
+        };
+        let valid = match &self.proof_verdicts {
+            Some(v) => {
+                let listed: Vec<u8> = sectors
+                    .iter()
+                    .flat_map(|s| {
+                        [&s.sector_number.to_le_bytes()[..], &s.sector_bytes.to_le_bytes()[..], &s.comm_r_last.0[..]]
+                            .concat()
+                    })
+                    .collect();
+                let inputs: [&[u8]; 7] = [
+                    &beacon.0,
+                    &source.0 .0,
+                    &listed,
+                    &steps.to_le_bytes(),
+                    &c.chain_root.0,
+                    &samples_seed.0,
+                    &(samples as u64).to_le_bytes(),
+                ];
+                v.check(verdict_key("watt/v1 verdict post", &inputs, proof_bytes), verify)
+            }
+            None => verify(),
+        };
+        if !valid {
+            return Err(OpFailure::BadProof);
+        }
         Ok(sectors)
     }
 
@@ -682,5 +777,37 @@ impl LedgerState {
         self.mark(StateKey::Account(*prover));
         self.mark(StateKey::Supply);
         self.mark(StateKey::FeePool);
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+
+    /// A verdict answers only for the very inputs it was found on, and
+    /// only a valid one is kept: an invalid proof is checked every time.
+    #[test]
+    fn only_valid_verdicts_are_kept_and_only_for_the_same_inputs() {
+        let v = ProofVerdicts::default();
+        let key = verdict_key("watt/v1 verdict post", &[b"beacon", b"prover"], b"proof");
+        assert!(!v.check(key, || false));
+        let mut checked = false;
+        assert!(v.check(key, || {
+            checked = true;
+            true
+        }));
+        assert!(checked, "an invalid verdict was not kept");
+        assert!(v.check(key, || panic!("a kept verdict answers without checking")));
+        // Another input, another proof, another domain, or inputs split
+        // differently: another key, checked afresh.
+        for other in [
+            verdict_key("watt/v1 verdict post", &[b"beacon", b"prover2"], b"proof"),
+            verdict_key("watt/v1 verdict post", &[b"beacon", b"prover"], b"proof2"),
+            verdict_key("watt/v1 verdict seal", &[b"beacon", b"prover"], b"proof"),
+            verdict_key("watt/v1 verdict post", &[b"beaconp", b"rover"], b"proof"),
+        ] {
+            assert_ne!(other, key);
+            assert!(!v.check(other, || false));
+        }
     }
 }
