@@ -302,6 +302,18 @@ impl Adversary {
                         };
                         txs.extend(tx);
                     }
+                    // The proof lane: a seal proof and a reveal over the
+                    // lane's threshold, for a sector and a commitment that
+                    // do not exist (honest donors' proofs must still land).
+                    let junk = vec![0x5a; herder.genesis().params.proof_lane_min_bytes as usize + 1024];
+                    if let Ok(proof) = BoundedBytes::try_from_vec(junk.clone()) {
+                        let op = Operation::SectorProveCommit { sector_number: 7, proof };
+                        txs.extend(self.sign(&key, seq, 1_000, op));
+                    }
+                    if let Ok(proof) = BoundedBytes::try_from_vec(junk) {
+                        let op = Operation::PostReveal { period: lcl.day, proof };
+                        txs.extend(self.sign(&key, seq, 1_000, op));
+                    }
                     for tx in txs {
                         actions.extend(Self::submit(herder, tx).1);
                     }

@@ -51,9 +51,9 @@ pub struct Adversaries {
     pub silent: bool,
     /// Byzantine validators that send forged, stale and malformed messages.
     pub garbage: bool,
-    /// Accounts that flood the payment and tap lanes with transactions
-    /// that cannot apply (wrong sequence, no funds, duplicates, bad
-    /// signatures, taps for other days).
+    /// Accounts that flood the payment, tap and proof lanes with
+    /// transactions that cannot apply (wrong sequence, no funds, duplicates,
+    /// bad signatures, taps for other days, proofs of nothing).
     pub flood: bool,
     /// Senders of transactions over the size limit.
     pub oversized: bool,
