@@ -1581,20 +1581,7 @@ mod tests {
                 if stop(self) {
                     return held;
                 }
-                self.now += 10;
-                let mut queue = Vec::new();
-                for i in 0..self.herders.len() {
-                    let actions = self.herders[i].tick(self.now);
-                    queue.extend(self.route(i, actions));
-                }
-                while let Some((to, from, msg)) = queue.pop() {
-                    if hold(to, &msg) {
-                        held.push((to, from, msg));
-                        continue;
-                    }
-                    let actions = self.herders[to].on_peer_message(self.ids[from], msg, self.now);
-                    queue.extend(self.route(to, actions));
-                }
+                held.extend(self.step(|to, _, msg| !hold(to, msg)));
             }
             panic!("the mesh never reached its goal");
         }
@@ -1603,19 +1590,29 @@ mod tests {
         /// between nodes on different sides of `side`.
         fn split_for(&mut self, ms: u64, side: impl Fn(usize) -> bool) {
             for _ in 0..ms / 10 {
-                self.now += 10;
-                let mut queue = Vec::new();
-                for i in 0..self.herders.len() {
-                    let actions = self.herders[i].tick(self.now);
-                    queue.extend(self.route(i, actions));
-                }
-                while let Some((to, from, msg)) = queue.pop() {
-                    if side(to) == side(from) {
-                        let actions = self.herders[to].on_peer_message(self.ids[from], msg, self.now);
-                        queue.extend(self.route(to, actions));
-                    }
-                }
+                self.step(|to, from, _| side(to) == side(from));
             }
+        }
+
+        /// One 10 ms step: every herder ticks and messages flow at once,
+        /// except those `deliver` refuses (returned).
+        fn step(&mut self, deliver: impl Fn(usize, usize, &PeerMessage) -> bool) -> Vec<(usize, usize, PeerMessage)> {
+            self.now += 10;
+            let mut refused = Vec::new();
+            let mut queue = Vec::new();
+            for i in 0..self.herders.len() {
+                let actions = self.herders[i].tick(self.now);
+                queue.extend(self.route(i, actions));
+            }
+            while let Some((to, from, msg)) = queue.pop() {
+                if !deliver(to, from, &msg) {
+                    refused.push((to, from, msg));
+                    continue;
+                }
+                let actions = self.herders[to].on_peer_message(self.ids[from], msg, self.now);
+                queue.extend(self.route(to, actions));
+            }
+            refused
         }
 
         /// Node `i`'s own votes in its latest nomination for the slot it works on.
