@@ -385,24 +385,19 @@ impl LedgerState {
             decode::<proof::SealProof>(proof_bytes)
                 .is_ok_and(|p| proof::verify_seal(&sealed, &seed, challenges, &p).is_ok())
         };
-        let valid = match &self.proof_verdicts {
-            Some(v) => {
-                let shape = [sealed.shape.sector_bytes.to_le_bytes(), u64::from(sealed.shape.layers).to_le_bytes()];
-                let inputs: [&[u8]; 9] = [
-                    &shape[0],
-                    &shape[1],
-                    &sealed.replica_id.0,
-                    &sealed.comm_d.0,
-                    &sealed.comm_c.0,
-                    &sealed.comm_r_last.0,
-                    &sealed.comm_r.0,
-                    &seed.0,
-                    &(challenges as u64).to_le_bytes(),
-                ];
-                v.check(verdict_key("watt/v1 verdict seal", &inputs, proof_bytes), verify)
-            }
-            None => verify(),
-        };
+        let shape = [sealed.shape.sector_bytes.to_le_bytes(), u64::from(sealed.shape.layers).to_le_bytes()];
+        let inputs: [&[u8]; 9] = [
+            &shape[0],
+            &shape[1],
+            &sealed.replica_id.0,
+            &sealed.comm_d.0,
+            &sealed.comm_c.0,
+            &sealed.comm_r_last.0,
+            &sealed.comm_r.0,
+            &seed.0,
+            &(challenges as u64).to_le_bytes(),
+        ];
+        let valid = self.proof_valid("watt/v1 verdict seal", &inputs, proof_bytes, verify);
         if !valid {
             return Err(OpFailure::BadProof);
         }
@@ -476,6 +471,15 @@ impl LedgerState {
             .collect()
     }
 
+    /// `verify()`, unless a proof with exactly these inputs was found
+    /// valid before (see [`ProofVerdicts`]).
+    fn proof_valid(&self, domain: &str, inputs: &[&[u8]], proof: &[u8], verify: impl FnOnce() -> bool) -> bool {
+        match &self.proof_verdicts {
+            Some(v) => v.check(verdict_key(domain, inputs, proof), verify),
+            None => verify(),
+        }
+    }
+
     /// Checks `source`'s PoSt reveal for `period` as ledger `seq` would
     /// apply it; returns the sectors it proves. The pool runs it on arrival,
     /// so a junk reveal never takes the proof lane's first places.
@@ -521,28 +525,22 @@ impl LedgerState {
                 .is_ok()
             })
         };
-        let valid = match &self.proof_verdicts {
-            Some(v) => {
-                let listed: Vec<u8> = sectors
-                    .iter()
-                    .flat_map(|s| {
-                        [&s.sector_number.to_le_bytes()[..], &s.sector_bytes.to_le_bytes()[..], &s.comm_r_last.0[..]]
-                            .concat()
-                    })
-                    .collect();
-                let inputs: [&[u8]; 7] = [
-                    &beacon.0,
-                    &source.0 .0,
-                    &listed,
-                    &steps.to_le_bytes(),
-                    &c.chain_root.0,
-                    &samples_seed.0,
-                    &(samples as u64).to_le_bytes(),
-                ];
-                v.check(verdict_key("watt/v1 verdict post", &inputs, proof_bytes), verify)
-            }
-            None => verify(),
-        };
+        let listed: Vec<u8> = sectors
+            .iter()
+            .flat_map(|s| {
+                [&s.sector_number.to_le_bytes()[..], &s.sector_bytes.to_le_bytes()[..], &s.comm_r_last.0[..]].concat()
+            })
+            .collect();
+        let inputs: [&[u8]; 7] = [
+            &beacon.0,
+            &source.0 .0,
+            &listed,
+            &steps.to_le_bytes(),
+            &c.chain_root.0,
+            &samples_seed.0,
+            &(samples as u64).to_le_bytes(),
+        ];
+        let valid = self.proof_valid("watt/v1 verdict post", &inputs, proof_bytes, verify);
         if !valid {
             return Err(OpFailure::BadProof);
         }
