@@ -1859,6 +1859,37 @@ mod tests {
         assert!(mesh.agree() >= seq);
     }
 
+    /// A flooded transaction already pooled is known by its signature and
+    /// not flooded again; a body carrying a copied signature is a forgery:
+    /// neither pooled nor flooded, and the real one stays pooled.
+    #[test]
+    fn a_pooled_signature_on_another_body_is_neither_pooled_nor_flooded() {
+        let mut mesh = Mesh::new("pooled", 2);
+        mesh.run(|m| m.herders.iter().all(|h| h.lcl().seq >= 2), |_, _| false);
+        let pay = |amount: u64| watt_core::ledger::TransactionBody {
+            source: watt_core::address::AccountId(mesh.founder.public()),
+            seq_num: 1,
+            fee: watt_core::amount::Amount(100),
+            max_ledger: None,
+            ops: BoundedVec::try_from_vec(vec![watt_core::ledger::Operation::Pay {
+                to: mesh.net.genesis.reserve_account,
+                amount: watt_core::amount::Amount(amount),
+            }])
+            .expect("one op"),
+        };
+        let network = mesh.net.genesis.network_id();
+        let tx = pay(1).sign(&mesh.founder, &network);
+        let hash = mesh.herders[0].submit(tx.clone()).expect("accepted");
+        let peer = mesh.ids[1];
+        let again = mesh.herders[0].on_peer_message(peer, PeerMessage::Transaction(tx.clone()), mesh.now);
+        assert!(again.is_empty(), "a pooled transaction is not flooded again: {again:?}");
+        let forged = watt_core::ledger::Transaction { body: pay(2), signature: tx.signature };
+        let answer = mesh.herders[0].on_peer_message(peer, PeerMessage::Transaction(forged.clone()), mesh.now);
+        assert!(answer.is_empty(), "{answer:?}");
+        assert!(!mesh.herders[0].pool.contains(&forged.hash()));
+        assert!(mesh.herders[0].pool.holds_signed(&hash, &tx.signature));
+    }
+
     /// The leader's tx set is not sent with its nomination: a herder that
     /// does not hold it asks for it, parks the statement and goes on when
     /// it arrives.
