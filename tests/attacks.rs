@@ -52,13 +52,13 @@ impl Phone {
         for _ in 0..2 {
             if self.conns[i].as_ref().is_none_or(|c| c.close_reason().is_some()) {
                 let (addr, node) = self.nodes[i];
-                let cfg = watt_core::net::tls::phone_client_config(&node).expect("tls");
+                let cfg = watt_client::net::tls::phone_client_config(&node).expect("tls");
                 let endpoint = self.endpoint.clone();
                 self.conns[i] =
                     self.rt.block_on(async move { endpoint.connect_with(cfg, addr, "watt-node").ok()?.await.ok() });
             }
             let conn = self.conns[i].clone()?;
-            let answer = self.rt.block_on(watt_core::net::request_within(&conn, req, Duration::from_secs(5)));
+            let answer = self.rt.block_on(watt_client::net::request_within(&conn, req, Duration::from_secs(5)));
             match answer {
                 Ok(r) => return Some(r),
                 Err(_) => self.conns[i] = None,
@@ -381,7 +381,7 @@ fn trickled_frames_cost_their_sender_not_the_validator() {
     let mut held_open = Vec::new();
     for _ in 0..2 {
         let endpoint = rt.block_on(async { quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap() });
-        let cfg = watt_core::net::tls::phone_client_config(&node).expect("tls");
+        let cfg = watt_client::net::tls::phone_client_config(&node).expect("tls");
         let conn = rt.block_on(async { endpoint.connect_with(cfg, addr, "watt-node").unwrap().await.unwrap() });
         for _ in 0..50 {
             let (conn, sent, finished) = (conn.clone(), sent.clone(), finished.clone());
@@ -440,7 +440,7 @@ fn trickled_frames_cost_their_sender_not_the_validator() {
     let mut uni_tasks = Vec::new();
     for _ in 0..8 {
         let endpoint = rt.block_on(async { quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap() });
-        let cfg = watt_core::net::tls::phone_client_config(&node).expect("tls");
+        let cfg = watt_client::net::tls::phone_client_config(&node).expect("tls");
         let conn = rt.block_on(async { endpoint.connect_with(cfg, addr, "watt-node").unwrap().await.unwrap() });
         for _ in 0..4 {
             let (conn, writes_ended) = (conn.clone(), writes_ended.clone());

@@ -133,7 +133,7 @@ impl Adversary {
             let Ok(mut recv) = conn.accept_uni().await else {
                 return;
             };
-            while let Ok(Some(body)) = watt_core::net::read_frame(&mut recv, MAX_FRAME).await {
+            while let Ok(Some(body)) = watt_client::net::read_frame(&mut recv, MAX_FRAME).await {
                 if let Ok(msg) = decode::<PeerMessage>(&body) {
                     if tx.send((i, msg)).is_err() {
                         return;

@@ -8,15 +8,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use watt_client::{
+    AttestState, ClientConfig, ClientError, ClientEvent, EventListener, FileKeyStore, HistoryKind, TxStatus, WattClient,
+};
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::{Amount, UNITS_PER_WATT};
 use watt_core::codec::{decode, encode, BoundedBytes};
 use watt_core::crypto::{Keypair, NetworkId};
 use watt_core::ledger::ScpValue;
 use watt_core::light::LightError;
-use watt_core::mobile::{
-    AttestState, ClientConfig, ClientError, ClientEvent, EventListener, FileKeyStore, HistoryKind, TxStatus, WattClient,
-};
 use watt_core::scp::proof::ProofError;
 use watt_core::scp::{Pledges, Value};
 use watt_core::wire::{encode_frame, ExternalizeProof, Request, Response, MAX_FRAME};
@@ -301,10 +301,10 @@ async fn start_lying_node(net: &Network, upstream: usize) -> LyingNode {
     let endpoint = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
     let address = endpoint.local_addr().unwrap();
     let client_ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let cfg = watt_core::net::tls::phone_client_config(&upstream_id).unwrap();
+    let cfg = watt_client::net::tls::phone_client_config(&upstream_id).unwrap();
     let up = client_ep.connect_with(cfg, net.listen(upstream), "watt-node").unwrap().await.expect("upstream connects");
     let first_latest = loop {
-        match watt_core::net::request(&up, &Request::GetLatest).await {
+        match watt_client::net::request(&up, &Request::GetLatest).await {
             Ok(r @ Response::Latest { .. }) => break r,
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
@@ -325,9 +325,9 @@ async fn start_lying_node(net: &Network, upstream: usize) -> LyingNode {
                 while let Ok((mut send, mut recv)) = conn.accept_bi().await {
                     let (up, forger, lie) = (up.clone(), forger.clone(), lie.clone());
                     tokio::spawn(async move {
-                        let Ok(Some(body)) = watt_core::net::read_frame(&mut recv, MAX_FRAME).await else { return };
+                        let Ok(Some(body)) = watt_client::net::read_frame(&mut recv, MAX_FRAME).await else { return };
                         let Ok(req) = decode::<Request>(&body) else { return };
-                        let Ok(answer) = watt_core::net::request(&up, &req).await else { return };
+                        let Ok(answer) = watt_client::net::request(&up, &req).await else { return };
                         let mode = *lie.lock().unwrap();
                         let _ = send.write_all(&encode_frame(&forger.tamper(mode, answer))).await;
                         let _ = send.finish();

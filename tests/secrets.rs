@@ -145,11 +145,11 @@ fn a_phone_cannot_pose_as_a_validator() {
     let accepted_as_peer = rt.block_on(async {
         let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         // The phone's TLS (no client certificate) with the peer ALPN.
-        let mut tls = watt_core::net::tls::pinned_client_builder(&node0).unwrap().with_no_client_auth();
+        let mut tls = watt_client::net::tls::pinned_client_builder(&node0).unwrap().with_no_client_auth();
         tls.alpn_protocols = vec![watt_core::wire::ALPN_PEER.to_vec()];
         let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
         let mut cfg = quinn::ClientConfig::new(std::sync::Arc::new(quic));
-        cfg.transport_config(watt_core::net::tls::transport(false));
+        cfg.transport_config(watt_client::net::tls::transport(false));
         let Ok(conn) = ep.connect_with(cfg, addr, "watt-node").unwrap().await else { return false };
         // If it were taken for a peer, the node would open its stream and send.
         tokio::time::timeout(Duration::from_secs(3), conn.accept_uni()).await.is_ok_and(|r| r.is_ok())

@@ -2,7 +2,7 @@
 //! Keychain) and the device facts the power policy reads.
 
 use std::sync::Arc;
-use watt_core::mobile::KeyStoreError;
+use watt_client::KeyStoreError;
 use watt_core::storage::power;
 
 /// A failure the app reports from one of its callbacks.
@@ -29,7 +29,7 @@ pub trait SecretKeyStore: Send + Sync {
 /// Adapts the app's key store to the core's.
 pub(crate) struct ForeignKeyStore(pub Arc<dyn SecretKeyStore>);
 
-impl watt_core::mobile::SecretKeyStore for ForeignKeyStore {
+impl watt_client::SecretKeyStore for ForeignKeyStore {
     fn wrapping_key(&self) -> Result<Vec<u8>, KeyStoreError> {
         self.0.wrapping_key().map_err(|e| KeyStoreError::Unavailable(e.to_string()))
     }

@@ -1,7 +1,7 @@
 //! The records, enums and errors the SDKs see, mirrored from the mobile core
-//! (`watt_core::mobile`) with FFI-friendly field types.
+//! (`watt_client`) with FFI-friendly field types.
 
-use watt_core::mobile as core;
+use watt_client as core;
 
 /// Everything that can go wrong, one variant per thing an app does
 /// differently; each message says what a person can do about it.
@@ -347,7 +347,7 @@ impl From<core::ClientEvent> for WalletEvent {
     }
 }
 
-/// Where a sector stands (`watt_core::mobile::SectorPhase`).
+/// Where a sector stands (`watt_client::SectorPhase`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum SectorPhase {
     Sealing,

@@ -5,11 +5,11 @@ use crate::types::*;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use watt_client::{self as core, ClientConfig, ClientError, WattClient};
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::Amount;
 use watt_core::crypto::Hash256;
 use watt_core::ledger::Genesis;
-use watt_core::mobile::{self as core, ClientConfig, ClientError, WattClient};
 
 /// The library's own tokio runtime: every async call runs here, so the app
 /// needs no Rust executor and a slow network never blocks its threads.

@@ -28,6 +28,11 @@ pub trait Wire: Serialize + DeserializeOwned {
     const MAX_ENCODED_LEN: usize;
 }
 
+/// A bare integer (a stored counter, a day): eight little-endian bytes.
+impl Wire for u64 {
+    const MAX_ENCODED_LEN: usize = 8;
+}
+
 /// Why bytes could not be decoded (or, for programming errors, encoded).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {

@@ -393,7 +393,7 @@ fn synthetic_proof(
 /// real 7-validator network on loopback, cold and warm.
 pub async fn client_bench(rounds: u32) -> Result<Json, String> {
     use std::sync::Arc;
-    use watt_core::mobile::{ClientConfig, FileKeyStore, WattClient};
+    use watt_client::{ClientConfig, FileKeyStore, WattClient};
     let mut verify = Vec::new();
     for n in [4usize, 7, 21] {
         let (anchor, header, proof) = synthetic_proof(n)?;
@@ -723,7 +723,7 @@ pub async fn phone_flood(n: usize, ledger_ms: u64, warmup: u64, ledgers: u64, co
             (stop.clone(), answered.clone(), refused.clone(), headers_served.clone());
         flooders.push(tokio::spawn(async move {
             let Ok(endpoint) = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()) else { return };
-            let Ok(cfg) = watt_core::net::tls::phone_client_config(&node_id) else { return };
+            let Ok(cfg) = watt_client::net::tls::phone_client_config(&node_id) else { return };
             let Ok(connecting) = endpoint.connect_with(cfg, addr, "watt-node") else { return };
             let Ok(conn) = connecting.await else { return };
             let mut pace = tokio::time::interval(std::time::Duration::from_millis(
@@ -738,7 +738,7 @@ pub async fn phone_flood(n: usize, ledger_ms: u64, warmup: u64, ledgers: u64, co
                 tokio::spawn(async move {
                     let _permit = permit;
                     let req = Request::GetHeaders { from: 1, count: watt_core::wire::MAX_HEADERS_PER_REQUEST };
-                    match watt_core::net::request_within(&conn, &req, std::time::Duration::from_secs(5)).await {
+                    match watt_client::net::request_within(&conn, &req, std::time::Duration::from_secs(5)).await {
                         Ok(Response::Headers { headers }) => {
                             answered.fetch_add(1, Ordering::Relaxed);
                             headers_served.fetch_add(headers.len() as u64, Ordering::Relaxed);

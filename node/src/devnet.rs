@@ -14,12 +14,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use watt_client::{AttestState, ClientConfig, FileKeyStore, WattClient};
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::{Amount, UNITS_PER_WATT};
 use watt_core::crypto::Keypair;
 use watt_core::ledger::{Genesis, LedgerHeader, Params};
 use watt_core::mnemonic::Mnemonic;
-use watt_core::mobile::{AttestState, ClientConfig, FileKeyStore, WattClient};
 use watt_core::storage::graph::SectorShape;
 use watt_core::storage::power::DeviceFacts;
 
@@ -106,7 +106,7 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
     let shape = SectorShape { sector_bytes: opts.sector_mib << 20, layers: opts.layers };
     if opts.storage_phones > 0 && opts.sectors > 0 {
         shape.validate()?;
-        if watt_core::mobile::storage::sector_size_of(shape.sector_bytes).is_none() {
+        if watt_client::storage::sector_size_of(shape.sector_bytes).is_none() {
             return Err(format!("--sector-mib {} is not a protocol sector size (1, 16, 64 or 256)", opts.sector_mib));
         }
     }
@@ -189,7 +189,7 @@ pub async fn run(opts: DevnetOptions) -> Result<Json, String> {
     // What the donating phones counted as earned from storage, from their own records.
     let mut storage_earned = 0u64;
     for d in &storage_dirs {
-        if let Ok(store) = watt_core::mobile::store::ClientStore::open(d) {
+        if let Ok(store) = watt_client::store::ClientStore::open(d) {
             if let Ok(Some(p)) = store.storage_plan() {
                 storage_earned = storage_earned.saturating_add(p.earned.units());
             }

@@ -149,7 +149,7 @@ async fn raw_request(conn: &quinn::Connection, body: &[u8]) -> Option<Response> 
     frame.extend_from_slice(body);
     send.write_all(&frame).await.ok()?;
     send.finish().ok()?;
-    let answer = watt_core::net::read_frame(&mut recv, watt_core::wire::MAX_FRAME).await.ok()??;
+    let answer = watt_client::net::read_frame(&mut recv, watt_core::wire::MAX_FRAME).await.ok()??;
     watt_core::codec::decode::<Response>(&answer).ok()
 }
 

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use watt_client::net::{read_frame, read_frame_charged};
 use watt_core::address::NodeId;
 use watt_core::codec::decode;
 use watt_core::crypto::Keypair;
 use watt_core::ledger::Genesis;
-use watt_core::net::{read_frame, read_frame_charged};
 use watt_core::wire::{
     encode_frame, HeaderPush, PeerMessage, Request, Response, ALPN_PEER, ALPN_PHONE, MAX_FRAME, MAX_SMALL_FRAME,
 };
@@ -966,5 +966,5 @@ pub async fn phone_request(
 
 /// One phone request on `conn` (used by the devnet and tests).
 pub async fn request_on(conn: &quinn::Connection, req: &Request) -> Result<Response, String> {
-    watt_core::net::request(conn, req).await.map_err(|e| e.to_string())
+    watt_client::net::request(conn, req).await.map_err(|e| e.to_string())
 }

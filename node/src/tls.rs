@@ -9,10 +9,10 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
+pub use watt_client::net::tls::{certificate_key, phone_client_config, provider, transport, TlsError};
+use watt_client::net::tls::{pinned_client_builder, verify_signature};
 use watt_core::address::NodeId;
 use watt_core::crypto::Keypair;
-pub use watt_core::net::tls::{certificate_key, phone_client_config, provider, transport, TlsError};
-use watt_core::net::tls::{pinned_client_builder, verify_signature};
 use watt_core::wire::{ALPN_PEER, ALPN_PHONE};
 
 /// The node key as PKCS#8 v2 (the form ring and rcgen read).

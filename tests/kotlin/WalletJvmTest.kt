@@ -214,7 +214,7 @@ fun main() {
 
         test("the core's logs reach the app's LogSink") {
             phone.refresh()
-            check(logLines.any { it.startsWith("DEBUG watt_core::mobile") && it.contains("refreshed") }) { "log lines: ${logLines.take(5)}" }
+            check(logLines.any { it.startsWith("DEBUG watt_client") && it.contains("refreshed") }) { "log lines: ${logLines.take(5)}" }
         }
 
         test("a status with verified ledger, nodes and no fork") {

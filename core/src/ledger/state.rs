@@ -666,7 +666,7 @@ impl LedgerState {
 
     /// Benchmark set-up: adds `accounts` (with `balance` each, carved from
     /// the reserve so the invariant holds), optionally all attesting `day`.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testkit"))]
     pub fn bench_seed(&mut self, accounts: &[AccountId], balance: Amount, attest_day: Option<u64>) {
         let total = balance.units().saturating_mul(accounts.len() as u64);
         let reserve = self

@@ -13,6 +13,7 @@ pub mod intersection;
 pub mod nomination;
 pub mod proof;
 pub mod quorum;
+#[cfg(any(test, feature = "testkit"))]
 pub mod sim;
 pub mod slot;
 pub mod statement;

@@ -6,13 +6,13 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use watt_core::address::{AccountId, NodeId};
-use watt_core::amount::Amount;
-use watt_core::ledger::{Genesis, Invite};
-use watt_core::mobile::{
+use watt_client::{
     AttestState, ClientConfig, ClientError, ClientStatus, FileKeyStore, HistoryKind, NodeOrigin, TxKind, TxStatus,
     WattClient,
 };
+use watt_core::address::{AccountId, NodeId};
+use watt_core::amount::Amount;
+use watt_core::ledger::{Genesis, Invite};
 
 /// Exit codes, one per kind of problem a script may want to tell apart.
 pub mod exit {
@@ -307,10 +307,8 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
                     };
                     out += &format!("day:      {day}, today's tap {tap}");
                     if let Some(next) = s.next_day_starts_ms {
-                        out += &format!(
-                            ", next day in {} s",
-                            next.saturating_sub(watt_core::mobile::client::now_ms()) / 1000
-                        );
+                        out +=
+                            &format!(", next day in {} s", next.saturating_sub(watt_client::client::now_ms()) / 1000);
                     }
                     out += "\n";
                 }
@@ -411,7 +409,7 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
     Ok(())
 }
 
-fn storage_json(s: &watt_core::mobile::StorageStatus) -> Value {
+fn storage_json(s: &watt_client::StorageStatus) -> Value {
     json!({
         "ok": true,
         "donated_bytes": s.donated_bytes,
@@ -427,8 +425,8 @@ fn storage_json(s: &watt_core::mobile::StorageStatus) -> Value {
     })
 }
 
-fn storage_text(s: &watt_core::mobile::StorageStatus) -> String {
-    use watt_core::mobile::SectorPhase as P;
+fn storage_text(s: &watt_client::StorageStatus) -> String {
+    use watt_client::SectorPhase as P;
     let mut out = format!(
         "donated {} MiB, {} MiB in sectors, earned {} WATT\n",
         s.donated_bytes >> 20,

@@ -3,9 +3,9 @@
 
 pub mod tls;
 
-use crate::codec::decode;
-use crate::wire::{check_frame_len, encode_frame, Request, Response, MAX_FRAME};
 use std::time::Duration;
+use watt_core::codec::decode;
+use watt_core::wire::{check_frame_len, encode_frame, Request, Response, MAX_FRAME};
 
 /// Why a request to a node got no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,13 +7,15 @@
 //! every call, so a killed process simply picks up where the ledger is.
 
 use super::*;
-use crate::ledger::storage::{deadline_index, post_window_ms, CommittedSector, ProverEntry, SectorEntry, SectorState};
-use crate::mobile::storage::{self as donation, SectorPhase, StorageDuties};
-use crate::storage::graph::{SectorShape, StackedGraph};
-use crate::storage::power::{self, DeviceFacts};
-use crate::storage::proof::{post_beacon, prove_seal, samples_seed, seal_seed, ProvenSector};
-use crate::storage::prover::{self, ProvingSector};
-use crate::storage::seal::FileSealStore;
+use crate::storage::{self as donation, SectorPhase, StorageDuties};
+use watt_core::ledger::storage::{
+    deadline_index, post_window_ms, CommittedSector, ProverEntry, SectorEntry, SectorState,
+};
+use watt_core::storage::graph::{SectorShape, StackedGraph};
+use watt_core::storage::power::{self, DeviceFacts};
+use watt_core::storage::proof::{post_beacon, prove_seal, samples_seed, seal_seed, ProvenSector};
+use watt_core::storage::prover::{self, ProvingSector};
+use watt_core::storage::seal::FileSealStore;
 
 /// Sectors whose ticket is this close to the window's end are re-sealed
 /// rather than pre-committed (the pre-commit must land inside the window).
@@ -413,7 +415,7 @@ impl WattClient {
         sectors: &[ProvingSector<'_>],
         opening_rand: &Hash256,
         owner: &[u8; 32],
-    ) -> Result<crate::storage::proof::PostChain, ClientError> {
+    ) -> Result<watt_core::storage::proof::PostChain, ClientError> {
         prover::walk(&post_beacon(opening_rand), owner, sectors, u64::from(self.inner.genesis.params.post_chain_steps))
             .map_err(storage_err)
     }

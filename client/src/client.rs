@@ -5,27 +5,27 @@
 //! Signed transactions are stored before they are sent and re-submitted until
 //! they settle, so a killed process never loses or doubles one.
 
-use super::directory::{self, DirectoryNode, Picker};
-use super::error::ClientError;
-use super::store::{ClientStore, Settlement};
-use super::types::*;
-use super::vault::{self, SecretKeyStore};
-use crate::address::{AccountId, NodeId};
-use crate::amount::Amount;
-use crate::codec::{encode, BoundedBytes, BoundedVec};
-use crate::crypto::{Hash256, Keypair, NetworkId};
-use crate::ledger::{
-    Attest, Genesis, Invite, LedgerHeader, Operation, StateEntry, StateKey, Transaction, TransactionBody, TxOutcome,
-};
-use crate::light::{self, ForkEvidence, LightClient, LightError, LightEvent, TrustAnchor, VerifiedHeader};
-use crate::mnemonic::Mnemonic;
+use crate::directory::{self, DirectoryNode, Picker};
+use crate::error::ClientError;
 use crate::net::{request_within, tls, NetError};
-use crate::wire::{Request, Response, TxRejection};
+use crate::store::{ClientStore, Settlement};
+use crate::types::*;
+use crate::vault::{self, SecretKeyStore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use watt_core::address::{AccountId, NodeId};
+use watt_core::amount::Amount;
+use watt_core::codec::{encode, BoundedBytes, BoundedVec};
+use watt_core::crypto::{Hash256, Keypair, NetworkId};
+use watt_core::ledger::{
+    Attest, Genesis, Invite, LedgerHeader, Operation, StateEntry, StateKey, Transaction, TransactionBody, TxOutcome,
+};
+use watt_core::light::{self, ForkEvidence, LightClient, LightError, LightEvent, TrustAnchor, VerifiedHeader};
+use watt_core::mnemonic::Mnemonic;
+use watt_core::wire::{Request, Response, TxRejection};
 use zeroize::Zeroizing;
 
 mod duties;
@@ -35,15 +35,18 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// For the kill tests: with `WATT_PAUSE_AT=<point>` the process announces the
-/// point on stderr and sleeps there, so a test can SIGKILL it at that exact
-/// step. Does nothing otherwise.
+/// For the kill tests (feature `kill-points`, never in the phone library):
+/// with `WATT_PAUSE_AT=<point>` the process announces the point on stderr
+/// and sleeps there, so a test can SIGKILL it at that exact step.
+#[cfg(feature = "kill-points")]
 fn pause_point(point: &str) {
     if std::env::var("WATT_PAUSE_AT").is_ok_and(|p| p == point) {
         eprintln!("watt: paused at {point}");
         std::thread::sleep(Duration::from_secs(600));
     }
 }
+#[cfg(not(feature = "kill-points"))]
+fn pause_point(_point: &str) {}
 
 /// What one `refresh` saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,7 +262,7 @@ impl WattClient {
 
     fn keypair(&self) -> Result<Keypair, ClientError> {
         Keypair::from_seed(self.mnemonic()?.account_seed())
-            .map_err(|e| ClientError::KeyStore(super::vault::KeyStoreError::Unavailable(e.to_string())))
+            .map_err(|e| ClientError::KeyStore(crate::vault::KeyStoreError::Unavailable(e.to_string())))
     }
 
     pub fn address(&self) -> Result<Option<AccountId>, ClientError> {
@@ -329,14 +332,14 @@ impl WattClient {
         out
     }
 
-    fn qset_of(&self, node: &NodeId) -> crate::scp::QuorumSet {
+    fn qset_of(&self, node: &NodeId) -> watt_core::scp::QuorumSet {
         self.inner
             .genesis
             .validators
             .iter()
             .find(|v| v.node_id == *node)
             .map(|v| v.quorum_set.clone())
-            .unwrap_or_else(|| crate::scp::QuorumSet::flat(0, vec![]))
+            .unwrap_or_else(|| watt_core::scp::QuorumSet::flat(0, vec![]))
     }
 
     /// Most directory pages a phone reads (each at most 512 KiB).
@@ -353,7 +356,7 @@ impl WattClient {
         };
         let conns: Vec<(NodeId, quinn::Connection)> = st.conns.iter().map(|(k, v)| (*k, v.clone())).collect();
         let timeout = Duration::from_millis(self.inner.config.request_timeout_ms);
-        let mut proven: Vec<(NodeId, crate::ledger::state::NodeEntry)> = Vec::new();
+        let mut proven: Vec<(NodeId, watt_core::ledger::state::NodeEntry)> = Vec::new();
         let mut answered_by = None;
         'nodes: for (node, conn) in &conns {
             // Page by page (validator-set members come first), at most
@@ -444,7 +447,10 @@ impl WattClient {
     }
 
     /// Any account's entry, proven against the verified tip (for the trust graph).
-    async fn proven_account_of(&self, account: &AccountId) -> Result<Option<crate::ledger::AccountEntry>, ClientError> {
+    async fn proven_account_of(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<watt_core::ledger::AccountEntry>, ClientError> {
         let st = self.inner.state.lock().await;
         let tip = st.light.latest().cloned().ok_or_else(|| ClientError::Unverified("no verified ledger".into()))?;
         let conns: Vec<quinn::Connection> = st.conns.values().cloned().collect();
@@ -488,7 +494,7 @@ impl WattClient {
         let mut tried: BTreeSet<NodeId> = BTreeSet::new();
         let mut failures: Vec<String> = Vec::new();
         let mut verified_nodes = 0usize;
-        let mut best_account: Option<(u64, Option<crate::ledger::AccountEntry>)> = None;
+        let mut best_account: Option<(u64, Option<watt_core::ledger::AccountEntry>)> = None;
         let mut light_events = Vec::new();
         let mut had_lie: Option<LightError> = None;
         // Ask the active set; replace nodes that fail until one verifies or
@@ -814,7 +820,7 @@ impl WattClient {
         if let Some(h) = st.recent.get(&seq) {
             return Some(h.clone());
         }
-        if seq >= tip.header.seq || tip.header.seq - seq > u64::from(crate::wire::MAX_HEADERS_PER_REQUEST) {
+        if seq >= tip.header.seq || tip.header.seq - seq > u64::from(watt_core::wire::MAX_HEADERS_PER_REQUEST) {
             return None;
         }
         let count = (tip.header.seq - seq) as u32;
@@ -857,7 +863,7 @@ impl WattClient {
         let mut settled = 0;
         for mut p in pending {
             let hash = p.tx.hash();
-            let mut outcome: Option<(u64, crate::ledger::TxResult)> = None;
+            let mut outcome: Option<(u64, watt_core::ledger::TxResult)> = None;
             // A node saying it does not know the transaction proves nothing:
             // ask every other node for a proof before believing it.
             let mut unknown_to = 0usize;
@@ -871,7 +877,7 @@ impl WattClient {
                             continue;
                         }
                         let Some(header) = self.header_at(st, header_seq, tip, conn).await else { continue };
-                        if crate::merkle::root_from_path(&result.leaf(), &path) != header.results_hash {
+                        if watt_core::merkle::root_from_path(&result.leaf(), &path) != header.results_hash {
                             let ev = st.light.on_invalid(*node, &LightError::BadInclusion);
                             events.extend(light_to_client(ev));
                             continue;
@@ -902,7 +908,7 @@ impl WattClient {
                 };
                 let already = matches!(
                     result.outcome,
-                    TxOutcome::OpFailed { reason: crate::ledger::OpFailure::AlreadyAttested, .. }
+                    TxOutcome::OpFailed { reason: watt_core::ledger::OpFailure::AlreadyAttested, .. }
                 );
                 let s = Settlement {
                     hash,
@@ -1406,25 +1412,25 @@ impl WattClient {
     pub fn donate(
         &self,
         bytes: u64,
-        shape: crate::storage::graph::SectorShape,
-    ) -> Result<super::StorageStatus, ClientError> {
-        super::storage::donate(&self.inner.store, self.data_dir(), bytes, shape)
+        shape: watt_core::storage::graph::SectorShape,
+    ) -> Result<crate::StorageStatus, ClientError> {
+        crate::storage::donate(&self.inner.store, self.data_dir(), bytes, shape)
     }
 
-    pub fn storage_status(&self) -> Result<super::StorageStatus, ClientError> {
-        super::storage::status(&self.inner.store, self.data_dir())
+    pub fn storage_status(&self) -> Result<crate::StorageStatus, ClientError> {
+        crate::storage::status(&self.inner.store, self.data_dir())
     }
 
     /// Does the most urgent storage work the device's state allows, within
     /// `budget_ms` (runs on the calling thread: call it from a worker).
     pub fn run_background(
         &self,
-        facts: &crate::storage::power::DeviceFacts,
+        facts: &watt_core::storage::power::DeviceFacts,
         budget_ms: u64,
-    ) -> Result<super::BackgroundProgress, ClientError> {
+    ) -> Result<crate::BackgroundProgress, ClientError> {
         let owner = self.account_id()?;
         let tip = self.inner.store.tip()?.map(|t| (t.header.seq, t.header.rand));
-        super::storage::run_background(
+        crate::storage::run_background(
             &self.inner.store,
             self.data_dir(),
             &owner.0 .0,
@@ -1560,10 +1566,12 @@ fn prove_state(
     header: &LedgerHeader,
     key: &StateKey,
     entry: &StateEntry,
-    proof: &crate::ledger::StateProof,
+    proof: &watt_core::ledger::StateProof,
 ) -> Result<(), LightError> {
-    match crate::ledger::smt::verify(&header.state_root, &key.hash(), proof) {
-        Ok(crate::ledger::smt::Proven::Present(vh)) if vh == crate::ledger::smt::value_hash(&encode(entry)) => Ok(()),
+    match watt_core::ledger::smt::verify(&header.state_root, &key.hash(), proof) {
+        Ok(watt_core::ledger::smt::Proven::Present(vh)) if vh == watt_core::ledger::smt::value_hash(&encode(entry)) => {
+            Ok(())
+        }
         _ => Err(LightError::BadStateProof),
     }
 }

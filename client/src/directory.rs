@@ -5,9 +5,9 @@
 //! announced sybil nodes that only point at each other gain no rank. Pure:
 //! the shell fetches and proves the directory and circles, this ranks them.
 
-use crate::address::{AccountId, NodeId};
-use crate::scp::QuorumSet;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use watt_core::address::{AccountId, NodeId};
+use watt_core::scp::QuorumSet;
 
 /// A proven directory entry, as the ranking needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,11 +85,11 @@ pub fn pagerank(nodes: &[DirectoryNode], pinned: &[NodeId]) -> BTreeMap<NodeId, 
 
 /// A small deterministic generator for the random picks (splitmix64): the
 /// shell seeds it from the OS; tests seed it with a constant.
-pub struct Picker(crate::crypto::splitmix::SplitMix64);
+pub struct Picker(watt_core::crypto::splitmix::SplitMix64);
 
 impl Picker {
     pub fn new(seed: u64) -> Picker {
-        Picker(crate::crypto::splitmix::SplitMix64::new(seed))
+        Picker(watt_core::crypto::splitmix::SplitMix64::new(seed))
     }
     fn below(&mut self, n: usize) -> usize {
         (self.0.next_u64() % n.max(1) as u64) as usize
@@ -131,7 +131,7 @@ pub fn default_node_set(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::PublicKey;
+    use watt_core::crypto::PublicKey;
 
     fn node(i: u8) -> NodeId {
         NodeId(PublicKey([i; 32]))

@@ -1,13 +1,13 @@
 //! What the mobile core stores and reports: plain owned records, shaped for
 //! the FFI (the SDKs mirror them as Kotlin data classes and Swift structs).
 
-use crate::address::{AccountId, NodeId};
-use crate::amount::Amount;
-use crate::codec::{BoundedBytes, Wire};
-use crate::crypto::Hash256;
-use crate::ledger::{AccountEntry, LedgerHeader, Transaction};
-use crate::wire::ExternalizeProof;
 use serde::{Deserialize, Serialize};
+use watt_core::address::{AccountId, NodeId};
+use watt_core::amount::Amount;
+use watt_core::codec::{BoundedBytes, Wire};
+use watt_core::crypto::Hash256;
+use watt_core::ledger::{AccountEntry, LedgerHeader, Transaction};
+use watt_core::wire::ExternalizeProof;
 
 /// The wallet as stored: its account and the sealed BIP-39 entropy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct TrustedTip {
 }
 
 impl Wire for TrustedTip {
-    const MAX_ENCODED_LEN: usize = crate::wire::MAX_FRAME;
+    const MAX_ENCODED_LEN: usize = watt_core::wire::MAX_FRAME;
 }
 
 /// The wallet's account as last proven, and against which header.
@@ -65,7 +65,7 @@ pub struct PendingTx {
 }
 
 impl Wire for PendingTx {
-    const MAX_ENCODED_LEN: usize = crate::wire::MAX_FRAME;
+    const MAX_ENCODED_LEN: usize = watt_core::wire::MAX_FRAME;
 }
 
 /// How a transaction ended.
@@ -167,7 +167,7 @@ pub struct StoredFork {
 }
 
 impl Wire for StoredFork {
-    const MAX_ENCODED_LEN: usize = 2 * crate::wire::MAX_FRAME;
+    const MAX_ENCODED_LEN: usize = 2 * watt_core::wire::MAX_FRAME;
 }
 
 /// Today's tap, as far as this wallet knows.

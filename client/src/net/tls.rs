@@ -3,15 +3,15 @@
 //! that key (`N...` id), as libp2p-tls does. No CA, no "accept any". Making
 //! certificates is the node's business (`watt-node`); phones only verify.
 
-use crate::address::NodeId;
-use crate::crypto::PublicKey;
-use crate::wire::{ALPN_PHONE, MAX_FRAME};
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
 use std::time::Duration;
+use watt_core::address::NodeId;
+use watt_core::crypto::PublicKey;
+use watt_core::wire::{ALPN_PHONE, MAX_FRAME};
 
 /// OID 1.3.101.112 (Ed25519).
 const ED25519_OID: &str = "1.3.101.112";

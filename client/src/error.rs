@@ -1,10 +1,10 @@
 //! The mobile core's errors: each says what happened and what the person
 //! can do about it; the FFI maps them one-to-one onto SDK exceptions.
 
-use super::store::StoreError;
-use super::vault::KeyStoreError;
-use crate::amount::Amount;
-use crate::light::LightError;
+use crate::store::StoreError;
+use crate::vault::KeyStoreError;
+use watt_core::amount::Amount;
+use watt_core::light::LightError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {

@@ -7,18 +7,18 @@
 //! by `WattClient::storage_duties`, which reads the proven sector and prover
 //! entries and records here what it learnt ([`SectorPhase`], earnings).
 
-use super::error::ClientError;
-use super::store::ClientStore;
-use crate::amount::Amount;
-use crate::codec::{BoundedVec, Wire};
-use crate::crypto::Hash256;
-use crate::storage::graph::{replica_id, SectorShape, StackedGraph};
-use crate::storage::power::{self, DeviceFacts, PowerDecision};
-use crate::storage::proof::ticket;
-use crate::storage::seal::{commitments, FileSealStore, SealStore, Sealer};
+use crate::error::ClientError;
+use crate::store::ClientStore;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use watt_core::amount::Amount;
+use watt_core::codec::{BoundedVec, Wire};
+use watt_core::crypto::Hash256;
+use watt_core::storage::graph::{replica_id, SectorShape, StackedGraph};
+use watt_core::storage::power::{self, DeviceFacts, PowerDecision};
+use watt_core::storage::proof::ticket;
+use watt_core::storage::seal::{commitments, FileSealStore, SealStore, Sealer};
 
 /// Nodes labelled between checkpoints: about 20–100 ms of work on a phone.
 const SLICE_NODES: u64 = 16 * 1024;
@@ -342,18 +342,18 @@ pub struct StorageDuties {
 }
 
 /// The protocol's sector size for `bytes`, if it is one.
-pub fn sector_size_of(bytes: u64) -> Option<crate::ledger::SectorSize> {
+pub fn sector_size_of(bytes: u64) -> Option<watt_core::ledger::SectorSize> {
     sector_size(bytes)
 }
 
-pub(crate) fn sector_size(bytes: u64) -> Option<crate::ledger::SectorSize> {
-    use crate::ledger::SectorSize as S;
+pub(crate) fn sector_size(bytes: u64) -> Option<watt_core::ledger::SectorSize> {
+    use watt_core::ledger::SectorSize as S;
     [S::Mib1, S::Mib16, S::Mib64, S::Mib256].into_iter().find(|s| s.bytes() == bytes)
 }
 
 /// This prover's share of a distributed day's storage class (SPEC §5):
 /// `min(pool × bytes / total, cap × bytes / GiB) + fees × bytes / total`.
-pub(crate) fn storage_share(rec: &crate::ledger::state::DayRecord, bytes: u64, cap_per_gib: Amount) -> Amount {
+pub(crate) fn storage_share(rec: &watt_core::ledger::state::DayRecord, bytes: u64, cap_per_gib: Amount) -> Amount {
     let total = u128::from(rec.total_weights[2]);
     if total == 0 {
         return Amount::ZERO;

@@ -3,12 +3,12 @@
 //! history and nodes. Every change that matters is one write transaction, so
 //! a `kill -9` leaves either the state before it or the state after it.
 
-use super::types::{HistoryEntry, NodeRecord, PendingTx, ProvenAccount, StoredFork, TrustedTip, WalletRecord};
-use crate::address::NodeId;
-use crate::codec::{decode, encode, Wire};
-use crate::crypto::Hash256;
+use crate::types::{HistoryEntry, NodeRecord, PendingTx, ProvenAccount, StoredFork, TrustedTip, WalletRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
+use watt_core::address::NodeId;
+use watt_core::codec::{decode, encode, Wire};
+use watt_core::crypto::Hash256;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
@@ -143,11 +143,11 @@ impl ClientStore {
         self.put_meta(K_TIP, tip)
     }
 
-    pub fn storage_plan(&self) -> Result<Option<super::storage::StoragePlan>, StoreError> {
+    pub fn storage_plan(&self) -> Result<Option<crate::storage::StoragePlan>, StoreError> {
         self.meta(K_STORAGE)
     }
 
-    pub fn set_storage_plan(&self, p: &super::storage::StoragePlan) -> Result<(), StoreError> {
+    pub fn set_storage_plan(&self, p: &crate::storage::StoragePlan) -> Result<(), StoreError> {
         self.put_meta(K_STORAGE, p)
     }
 
@@ -324,8 +324,4 @@ impl ClientStore {
         w.commit().map_err(|e| self.err(e))?;
         Ok(removed)
     }
-}
-
-impl Wire for u64 {
-    const MAX_ENCODED_LEN: usize = 8;
 }
