@@ -5,7 +5,7 @@ use crate::types::*;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use watt_client::{self as core, ClientConfig, ClientError, WattClient};
+use watt_client::{self as core, ClientConfig, WattClient};
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::Amount;
 use watt_core::crypto::Hash256;
@@ -294,32 +294,16 @@ impl Wallet {
         on_core(async move {
             let facts: watt_core::storage::power::DeviceFacts =
                 platform.current().map_err(|e| WattError::Internal { reason: format!("platform facts: {e}") })?.into();
-            let (mut submitted, mut deferred, mut ledger_skipped) = (Vec::new(), Vec::new(), None);
-            match c.storage_duties(&facts).await {
-                Ok(d) => {
-                    submitted = d.submitted;
-                    deferred = d.deferred;
-                }
-                Err(
-                    e @ (ClientError::NoNodeReachable(_)
-                    | ClientError::Unverified(_)
-                    | ClientError::NoAccount
-                    | ClientError::NoWallet),
-                ) => ledger_skipped = Some(e.to_string()),
-                Err(e) => return Err(e.into()),
-            }
-            let c2 = c.clone();
-            let p = tokio::task::spawn_blocking(move || c2.run_background(&facts, budget_ms))
-                .await
-                .map_err(|e| WattError::Internal { reason: e.to_string() })??;
+            let r = c.run_background(&facts, budget_ms).await?;
+            let p = r.sealing;
             Ok(BackgroundReport {
                 decision: p.decision.into(),
                 labels_done: p.labels_done,
                 sectors_sealed: p.sectors_sealed,
                 idle: p.idle,
-                submitted,
-                deferred,
-                ledger_skipped,
+                submitted: r.duties.submitted,
+                deferred: r.duties.deferred,
+                ledger_skipped: r.ledger_skipped,
             })
         })
         .await

@@ -12,8 +12,9 @@ pub mod storage;
 pub mod store;
 pub mod types;
 pub mod vault;
+pub mod wallet;
 
-pub use client::{RefreshSummary, WattClient};
+pub use client::{BackgroundReport, RefreshSummary, WattClient};
 pub use error::ClientError;
 pub use storage::{BackgroundProgress, SectorPhase, SectorStatus, StorageDuties, StorageStatus};
 pub use types::*;

@@ -4,7 +4,7 @@
 //! through [`FileSealStore`], so a killed seal resumes from its checkpoint.
 //!
 //! The ledger side (pre-commit, prove-commit, one PoSt a period) is driven
-//! by `WattClient::storage_duties`, which reads the proven sector and prover
+//! by `WattClient::storage_duties` (planned in `wallet::duties`), which reads the proven sector and prover
 //! entries and records here what it learnt ([`SectorPhase`], earnings).
 
 use crate::error::ClientError;
@@ -244,7 +244,7 @@ pub(crate) fn open_sector(data_dir: &Path, number: u64) -> Result<FileSealStore,
 /// ledger operations) then sealing, never beyond the donation or the
 /// device's free-space floor. `ticket_from` is the newest verified header
 /// (seq, rand), needed only to plan a new sector.
-pub fn run_background(
+pub fn seal_slices(
     store: &ClientStore,
     data_dir: &Path,
     owner: &[u8; 32],

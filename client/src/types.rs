@@ -227,8 +227,9 @@ pub struct ClientStatus {
     pub can_sign: bool,
 }
 
-/// What the core tells the app as it happens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the core tells the app as it happens. Kept in the wallet store
+/// until the app says it handled it (`next_event` / `event_handled`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientEvent {
     NewVerifiedLedger {
         seq: u64,
@@ -257,6 +258,41 @@ pub enum ClientEvent {
         node: NodeId,
         reason: String,
     },
+}
+
+impl Wire for ClientEvent {
+    const MAX_ENCODED_LEN: usize = 8192;
+}
+
+/// Longest reason kept in a stored event: what a node sent may be long, and
+/// a stored event must always decode again.
+const MAX_REASON_CHARS: usize = 1024;
+
+impl ClientEvent {
+    /// The event with its free-text reasons cut to [`MAX_REASON_CHARS`].
+    pub fn bounded(self) -> ClientEvent {
+        let cut = |s: String| {
+            if s.chars().count() > MAX_REASON_CHARS {
+                s.chars().take(MAX_REASON_CHARS).collect()
+            } else {
+                s
+            }
+        };
+        match self {
+            ClientEvent::NodeDemoted { node, reason } => ClientEvent::NodeDemoted { node, reason: cut(reason) },
+            ClientEvent::TransactionSettled { hash, status: TxStatus::Failed { seq, reason } } => {
+                ClientEvent::TransactionSettled { hash, status: TxStatus::Failed { seq, reason: cut(reason) } }
+            }
+            other => other,
+        }
+    }
+}
+
+/// A stored event and its id, for `event_handled`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: u64,
+    pub event: ClientEvent,
 }
 
 /// The app's listener for [`ClientEvent`]s. Called from the core's own

@@ -246,22 +246,20 @@ async fn phone_loop(
     client.disconnect().await;
 }
 
-/// A phone on its charger: seal what the donation still needs (a short
-/// slice), then do what the ledger expects of its sectors.
+/// A phone on its charger: its background run (ledger duties, a short
+/// slice of sealing, then the duties sealing made due).
 async fn donate_storage(client: &WattClient) {
     let Ok(plan) = client.storage_status() else { return };
     if plan.donated_bytes == 0 {
         return;
     }
-    let facts = DeviceFacts::plugged_in_desktop();
-    let c = client.clone();
-    match tokio::task::spawn_blocking(move || c.run_background(&facts, 200)).await {
-        Ok(Err(e)) => tracing::debug!(error = %e, "devnet phone: sealing"),
-        Err(e) => tracing::debug!(error = %e, "devnet phone: sealing task"),
-        Ok(Ok(_)) => {}
-    }
-    if let Err(e) = client.storage_duties(&facts).await {
-        tracing::debug!(error = %e, "devnet phone: storage duties");
+    match client.run_background(&DeviceFacts::plugged_in_desktop(), 200).await {
+        Ok(r) => {
+            if let Some(why) = r.ledger_skipped {
+                tracing::debug!(why, "devnet phone: storage duties skipped");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "devnet phone: background run"),
     }
 }
 

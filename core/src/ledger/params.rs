@@ -243,3 +243,14 @@ impl Params {
         Ok(())
     }
 }
+
+/// The day of a close time (Unix ms): `(close_time - genesis_time) / day_seconds`.
+/// The one place days are counted; the ledger and the light client call it.
+pub fn day_of(genesis_time: u64, day_seconds: u64, close_time_ms: u64) -> u64 {
+    (close_time_ms / 1000).saturating_sub(genesis_time) / day_seconds.max(1)
+}
+
+/// When `day` starts (Unix ms), by the genesis clock.
+pub fn day_start_ms(genesis_time: u64, day_seconds: u64, day: u64) -> u64 {
+    genesis_time.saturating_add(day.saturating_mul(day_seconds)).saturating_mul(1000)
+}

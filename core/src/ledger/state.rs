@@ -490,7 +490,7 @@ impl LedgerState {
 
     /// The day of a close time (Unix ms): `(close_time - genesis_time) / day_seconds`.
     pub fn day_of(&self, close_time_ms: u64) -> u64 {
-        (close_time_ms / 1000).saturating_sub(self.genesis_time) / self.params.day_seconds.max(1)
+        crate::ledger::params::day_of(self.genesis_time, self.params.day_seconds, close_time_ms)
     }
 
     /// The entry stored under a key, as the tree commits to it.

@@ -166,9 +166,10 @@ pub fn verify_entry(
     }
 }
 
-/// A transaction's result proven under a verified header's `results_hash`.
-pub fn verify_tx(header: &VerifiedHeader, result: &TxResult, path: &MerklePath) -> Result<(), LightError> {
-    if crate::merkle::root_from_path(&result.leaf(), path) != header.header.results_hash {
+/// A transaction's result proven under a verified header's `results_hash`
+/// (the tip, or a header chained down to it by [`verify_chain`]).
+pub fn verify_tx(header: &LedgerHeader, result: &TxResult, path: &MerklePath) -> Result<(), LightError> {
+    if crate::merkle::root_from_path(&result.leaf(), path) != header.results_hash {
         return Err(LightError::BadInclusion);
     }
     Ok(())
@@ -225,7 +226,12 @@ impl LightClient {
 
     /// The day of a close time (ms), as the ledger computes it.
     pub fn day_of(&self, close_time_ms: u64) -> u64 {
-        (close_time_ms / 1000).saturating_sub(self.anchor.genesis_time) / self.anchor.day_seconds.max(1)
+        crate::ledger::params::day_of(self.anchor.genesis_time, self.anchor.day_seconds, close_time_ms)
+    }
+
+    /// When `day` starts (Unix ms), by the genesis clock.
+    pub fn day_start_ms(&self, day: u64) -> u64 {
+        crate::ledger::params::day_start_ms(self.anchor.genesis_time, self.anchor.day_seconds, day)
     }
 
     /// True when the newest verified close time is older than `max_age_ms`.
@@ -351,5 +357,7 @@ fn verify_latest_value(anchor: &TrustAnchor, proof: &ExternalizeProof) -> Option
     .ok()
 }
 
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 #[cfg(test)]
 mod tests;

@@ -223,10 +223,10 @@ fn account_and_transaction_proofs_are_checked_against_the_verified_header() {
     // The transaction's result under results_hash.
     let leaves: Vec<Hash256> = results.iter().map(|r| r.leaf()).collect();
     let path = crate::merkle::path(&crate::merkle::levels(&leaves), 0);
-    verify_tx(&verified, &results[0], &path).unwrap();
+    verify_tx(&verified.header, &results[0], &path).unwrap();
     let mut forged = results[0].clone();
     forged.fee_charged = Amount(0);
-    assert_eq!(verify_tx(&verified, &forged, &path), Err(LightError::BadInclusion));
+    assert_eq!(verify_tx(&verified.header, &forged, &path), Err(LightError::BadInclusion));
 }
 
 #[test]

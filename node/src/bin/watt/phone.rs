@@ -468,43 +468,39 @@ async fn storage(cli: &Cli, client: &WattClient, command: &crate::StorageCommand
             print(cli, storage_json(&s), || storage_text(&s));
         }
         S::Run { budget_ms, until_done } => {
-            // A ticket needs a verified ledger; sealing itself works offline.
-            if client.storage_status().map_err(failure)?.sectors.iter().all(|s| s.sealed) {
-                let _ = client.refresh().await;
-            }
+            // The client's one background run (ledger duties, sealing, then
+            // what sealing made due), repeated with --until-done until idle.
             let facts = desktop_facts();
             let mut total = 0u64;
+            let mut done = watt_client::StorageDuties::default();
+            let mut skipped: Option<String>;
             loop {
-                let c = client.clone();
                 let budget = if *until_done { 1_000 } else { *budget_ms };
-                let p = tokio::task::spawn_blocking(move || c.run_background(&facts, budget))
-                    .await
-                    .map_err(|e| Failure { code: exit::OTHER, message: e.to_string() })?
-                    .map_err(failure)?;
-                total += p.labels_done;
+                let r = client.run_background(&facts, budget).await.map_err(failure)?;
+                total += r.sealing.labels_done;
+                done.submitted.extend(r.duties.submitted);
+                done.resealing.extend(r.duties.resealing);
+                done.deferred = r.duties.deferred;
+                skipped = r.ledger_skipped;
                 if !cli.json {
                     let s = client.storage_status().map_err(failure)?;
                     if let Some(x) = s.sectors.iter().find(|x| !x.sealed) {
                         eprintln!("watt: sealing sector {}: {}/{} labels", x.number, x.labels_done, x.labels_total);
                     }
                 }
-                if !p.decision.may_seal {
+                if !r.sealing.decision.may_seal {
                     return Err(Failure {
                         code: exit::OTHER,
-                        message: format!("storage work not allowed now: {}", p.decision.reason),
+                        message: format!("storage work not allowed now: {}", r.sealing.decision.reason),
                     });
                 }
-                if p.idle || !*until_done {
+                if r.sealing.idle || !*until_done {
                     break;
                 }
             }
-            // Then what the ledger expects (pre-commit, seal proof, PoSt), when a node answers.
-            let ledger = match client.storage_duties(&facts).await {
-                Ok(d) => json!({ "submitted": d.submitted, "resealing": d.resealing, "deferred": d.deferred }),
-                Err(e @ (ClientError::NoNodeReachable(_) | ClientError::Unverified(_) | ClientError::NoAccount)) => {
-                    json!({ "skipped": e.to_string() })
-                }
-                Err(e) => return Err(failure(e)),
+            let ledger = match skipped {
+                Some(why) if done.submitted.is_empty() => json!({ "skipped": why }),
+                _ => json!({ "submitted": done.submitted, "resealing": done.resealing, "deferred": done.deferred }),
             };
             let s = client.storage_status().map_err(failure)?;
             let mut v = storage_json(&s);
