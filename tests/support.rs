@@ -1,5 +1,8 @@
 //! Helpers for end-to-end tests: the workspace's real binaries, temp dirs.
 
+#[path = "liar.rs"]
+pub mod liar;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -215,9 +218,7 @@ impl Network {
     }
 
     pub fn node_key(&self, i: usize) -> watt_core::crypto::Keypair {
-        let text = std::fs::read_to_string(self.dir.path().join(format!("node-{i}.key"))).expect("key");
-        let seed = watt_core::address::decode_secret(text.trim()).expect("secret");
-        watt_core::crypto::Keypair::from_seed(seed).expect("key")
+        node_key_in(self.dir.path(), i)
     }
 
     pub fn log(&self, i: usize) -> String {
@@ -231,6 +232,13 @@ impl Drop for Network {
             self.kill(i);
         }
     }
+}
+
+/// Validator `i`'s key as `watt-node init` wrote it under `dir`.
+pub fn node_key_in(dir: &Path, i: usize) -> watt_core::crypto::Keypair {
+    let text = std::fs::read_to_string(dir.join(format!("node-{i}.key"))).expect("key");
+    let seed = watt_core::address::decode_secret(text.trim()).expect("secret");
+    watt_core::crypto::Keypair::from_seed(seed).expect("key")
 }
 
 /// A new account key made by `watt keys new`: (address, 24 words).

@@ -15,7 +15,7 @@ mod wallet;
 pub use logging::{set_log_sink, LogLevel, LogSink};
 pub use platform::{DeviceFacts, Network, PlatformError, PlatformFacts, PowerDecision, SecretKeyStore, Thermal};
 pub use types::*;
-pub use wallet::{open_wallet, EventListener, Wallet, WalletConfig};
+pub use wallet::{open_wallet, Wallet, WalletConfig};
 
 use std::str::FromStr;
 use watt_core::address::{decode_strkey, KeyKind as CoreKind};

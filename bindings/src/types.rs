@@ -326,6 +326,20 @@ pub enum WalletEvent {
     NodeDemoted { node_id: String, reason: String },
 }
 
+/// An event from the wallet's durable queue, with the id to hand back to
+/// `event_handled` once the app has dealt with it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct QueuedEvent {
+    pub id: u64,
+    pub event: WalletEvent,
+}
+
+impl From<core::StoredEvent> for QueuedEvent {
+    fn from(e: core::StoredEvent) -> Self {
+        QueuedEvent { id: e.id, event: e.event.into() }
+    }
+}
+
 impl From<core::ClientEvent> for WalletEvent {
     fn from(e: core::ClientEvent) -> Self {
         use core::ClientEvent as E;

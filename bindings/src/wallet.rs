@@ -48,20 +48,6 @@ fn tx_hash(text: &str) -> Result<Hash256, WattError> {
     Hash256::from_hex(text.trim()).map_err(|e| WattError::InvalidArgument { detail: format!("transaction hash: {e}") })
 }
 
-/// The app's listener for [`WalletEvent`]s (called on the core's threads).
-#[uniffi::export(with_foreign)]
-pub trait EventListener: Send + Sync {
-    fn on_event(&self, event: WalletEvent);
-}
-
-struct ForeignListener(Arc<dyn EventListener>);
-
-impl core::EventListener for ForeignListener {
-    fn on_event(&self, event: core::ClientEvent) {
-        self.0.on_event(event.into());
-    }
-}
-
 /// Tunables (SPEC §7 defaults from [`default_wallet_config`]).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct WalletConfig {
@@ -232,8 +218,23 @@ impl Wallet {
         on_core(async move { Ok(c.remove_node(&id).await?) }).await
     }
 
-    pub fn set_listener(&self, listener: Option<Arc<dyn EventListener>>) {
-        self.client.set_listener(listener.map(|l| Arc::new(ForeignListener(l)) as Arc<dyn core::EventListener>));
+    /// The oldest event the app has not yet marked handled; the same one
+    /// until [`Wallet::event_handled`] is called with its id, across restarts
+    /// (events are kept in the wallet store, never dropped).
+    pub fn next_event(&self) -> Result<Option<QueuedEvent>, WattError> {
+        Ok(self.client.next_event()?.map(QueuedEvent::from))
+    }
+
+    /// [`Wallet::next_event`], waiting up to `timeout_ms` for one to arrive.
+    pub async fn wait_event(&self, timeout_ms: u64) -> Result<Option<QueuedEvent>, WattError> {
+        let c = self.client.clone();
+        on_core(async move { Ok(c.wait_event(timeout_ms).await?.map(QueuedEvent::from)) }).await
+    }
+
+    /// The app has handled event `id` (stored what it needed, shown it):
+    /// it is removed. False if no such event was waiting.
+    pub fn event_handled(&self, id: u64) -> Result<bool, WattError> {
+        Ok(self.client.event_handled(id)?)
     }
 
     /// Refreshes every `interval_ms` in the background (while the app is open).

@@ -262,44 +262,8 @@ pub fn seal_slices(
         return Ok(progress);
     }
     loop {
-        // The sector being sealed, or a new one if the donation has room.
-        let idx = match p.sectors.iter().position(|s| s.commitments.is_none()) {
-            Some(i) => i,
-            None => {
-                let used: u64 = p.sectors.iter().map(|s| s.sector_bytes).sum();
-                if p.sector_bytes == 0 || used + p.sector_bytes > p.donated_bytes {
-                    progress.idle = true;
-                    return Ok(progress);
-                }
-                if power::free_space_floor(facts.total_bytes) + p.sector_bytes > facts.free_bytes {
-                    progress.decision.may_seal = false;
-                    progress.decision.reason = "free space would fall below the floor".into();
-                    return Ok(progress);
-                }
-                let Some((ticket_seq, rand)) = ticket_from else {
-                    return Err(ClientError::NoNodeReachable(
-                        "a new sector needs a verified ledger for its ticket: refresh first".into(),
-                    ));
-                };
-                let number = p.sectors.iter().map(|s| s.number + 1).max().unwrap_or(1).max(p.next_number).max(1);
-                p.next_number = number + 1;
-                let mut sectors = p.sectors.into_vec();
-                sectors.push(SectorRecord {
-                    number,
-                    sector_bytes: p.sector_bytes,
-                    layers: p.layers,
-                    ticket_seq,
-                    replica_id: replica_id(owner, number, &ticket(&rand)),
-                    commitments: None,
-                    phase: SectorPhase::Sealing,
-                    activated_seq: None,
-                    inner_layers_dropped: false,
-                });
-                p.sectors = BoundedVec::try_from_vec(sectors)
-                    .map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
-                store.set_storage_plan(&p)?;
-                p.sectors.len() - 1
-            }
+        let Some(idx) = next_sector(store, &mut p, owner, ticket_from, facts, &mut progress)? else {
+            return Ok(progress);
         };
         let rec = p.sectors[idx].clone();
         let shape = SectorShape { sector_bytes: rec.sector_bytes, layers: rec.layers };
@@ -327,6 +291,54 @@ pub fn seal_slices(
             return Ok(progress);
         }
     }
+}
+
+/// The sector being sealed, or a new one if the donation has room (None:
+/// stop, with `progress` saying why).
+fn next_sector(
+    store: &ClientStore,
+    p: &mut StoragePlan,
+    owner: &[u8; 32],
+    ticket_from: Option<(u64, Hash256)>,
+    facts: &DeviceFacts,
+    progress: &mut BackgroundProgress,
+) -> Result<Option<usize>, ClientError> {
+    if let Some(i) = p.sectors.iter().position(|s| s.commitments.is_none()) {
+        return Ok(Some(i));
+    }
+    let used: u64 = p.sectors.iter().map(|s| s.sector_bytes).sum();
+    if p.sector_bytes == 0 || used + p.sector_bytes > p.donated_bytes {
+        progress.idle = true;
+        return Ok(None);
+    }
+    if power::free_space_floor(facts.total_bytes) + p.sector_bytes > facts.free_bytes {
+        progress.decision.may_seal = false;
+        progress.decision.reason = "free space would fall below the floor".into();
+        return Ok(None);
+    }
+    let Some((ticket_seq, rand)) = ticket_from else {
+        return Err(ClientError::NoNodeReachable(
+            "a new sector needs a verified ledger for its ticket: refresh first".into(),
+        ));
+    };
+    let number = p.sectors.iter().map(|s| s.number + 1).max().unwrap_or(1).max(p.next_number).max(1);
+    p.next_number = number + 1;
+    let mut sectors = std::mem::take(&mut p.sectors).into_vec();
+    sectors.push(SectorRecord {
+        number,
+        sector_bytes: p.sector_bytes,
+        layers: p.layers,
+        ticket_seq,
+        replica_id: replica_id(owner, number, &ticket(&rand)),
+        commitments: None,
+        phase: SectorPhase::Sealing,
+        activated_seq: None,
+        inner_layers_dropped: false,
+    });
+    p.sectors =
+        BoundedVec::try_from_vec(sectors).map_err(|_| ClientError::InvalidArgument("too many sectors".into()))?;
+    store.set_storage_plan(p)?;
+    Ok(Some(p.sectors.len() - 1))
 }
 
 /// What one `storage_duties` call did on the ledger.

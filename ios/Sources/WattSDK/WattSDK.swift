@@ -1,5 +1,6 @@
 // The Swift face of the WATT core: async/await over the generated bindings,
-// an AsyncStream of events, and the iOS key store and device facts.
+// an AsyncStream over the wallet's durable event queue, and the iOS key
+// store and device facts.
 import Foundation
 import Security
 @_exported import WattFFI
@@ -12,10 +13,25 @@ public let unitsPerWatt: UInt64 = 10_000_000
 /// A wallet on this device: the verifying light client, the sealed keys and the daily tap.
 public final class WattWallet: @unchecked Sendable {
     private let wallet: Wallet
-    private let relay = EventRelay()
 
-    /// Everything the core reports as it happens.
-    public var events: AsyncStream<WalletEvent> { relay.stream() }
+    /// Everything the core reports, from its durable queue, oldest first. An
+    /// event is marked handled when the consumer asks for the next one, so an
+    /// app killed while handling an event sees it again on its next launch.
+    /// Consume it from one place (one task) at a time.
+    public var events: AsyncStream<WalletEvent> {
+        let wallet = self.wallet
+        var handled: UInt64? = nil
+        return AsyncStream(unfolding: {
+            if let id = handled { _ = try? wallet.eventHandled(id: id); handled = nil }
+            while !Task.isCancelled {
+                if let q = try? await wallet.waitEvent(timeoutMs: 30_000) {
+                    handled = q.id
+                    return q.event
+                }
+            }
+            return nil
+        })
+    }
 
     public static func open(dataDir: URL, genesisJSON: String, keyStore: SecretKeyStore = KeychainKeyStore(),
                             platform: PlatformFacts? = nil) async throws -> WattWallet {
@@ -26,10 +42,7 @@ public final class WattWallet: @unchecked Sendable {
 
     private init(_ wallet: Wallet) {
         self.wallet = wallet
-        wallet.setListener(listener: relay)
     }
-
-    deinit { wallet.setListener(listener: nil) }
 
     public func create() throws -> String { try wallet.createWallet() }
     public func restore(words: String, replace: Bool = false) throws -> String { try wallet.restoreWallet(words: words, replace: replace) }
@@ -58,28 +71,6 @@ public final class WattWallet: @unchecked Sendable {
     public func runBackground(budgetMs: UInt64) async throws -> BackgroundReport { try await wallet.runBackground(budgetMs: budgetMs) }
     public func powerDecision(nextSectorBytes: UInt64, deadlineInMs: UInt64?) throws -> PowerDecision {
         try wallet.powerDecision(nextSectorBytes: nextSectorBytes, deadlineInMs: deadlineInMs)
-    }
-}
-
-/// Fans the core's events out to AsyncStream subscribers.
-final class EventRelay: EventListener, @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuations: [UUID: AsyncStream<WalletEvent>.Continuation] = [:]
-
-    func stream() -> AsyncStream<WalletEvent> {
-        AsyncStream { c in
-            let id = UUID()
-            lock.lock(); continuations[id] = c; lock.unlock()
-            c.onTermination = { [weak self] _ in
-                guard let self else { return }
-                self.lock.lock(); self.continuations[id] = nil; self.lock.unlock()
-            }
-        }
-    }
-
-    func onEvent(event: WalletEvent) {
-        lock.lock(); let cs = Array(continuations.values); lock.unlock()
-        for c in cs { c.yield(event) }
     }
 }
 

@@ -3,10 +3,10 @@
 // in src/androidMain.
 package org.watt.sdk
 
-import kotlinx.coroutines.channels.BufferOverflow
-import kotlinx.coroutines.flow.MutableSharedFlow
-import kotlinx.coroutines.flow.SharedFlow
-import kotlinx.coroutines.flow.asSharedFlow
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.isActive
 
 /** 1 WATT in base units. */
 const val UNITS_PER_WATT: Long = 10_000_000L
@@ -17,18 +17,25 @@ const val UNITS_PER_WATT: Long = 10_000_000L
  * own threads; callers may use any dispatcher.
  */
 class WattWallet private constructor(private val wallet: Wallet) : AutoCloseable {
-    private val eventFlow = MutableSharedFlow<WalletEvent>(extraBufferCapacity = 256, onBufferOverflow = BufferOverflow.DROP_OLDEST)
-
-    /** Everything the core reports as it happens (new ledgers, payments, rewards, forks). */
-    val events: SharedFlow<WalletEvent> = eventFlow.asSharedFlow()
-
-    init {
-        wallet.setListener(object : EventListener {
-            override fun onEvent(event: WalletEvent) {
-                eventFlow.tryEmit(event)
-            }
-        })
+    /**
+     * Everything the core reports (new ledgers, payments, rewards, forks), from
+     * the wallet's durable queue, oldest first. Each event is marked handled
+     * only after the collector returns from it, so an app killed while handling
+     * one sees it again on its next launch; none is ever dropped. Collect it
+     * from one place at a time.
+     */
+    val events: Flow<WalletEvent> = flow {
+        while (currentCoroutineContext().isActive) {
+            val queued = wallet.waitEvent(30_000uL) ?: continue
+            emit(queued.event)
+            wallet.eventHandled(queued.id)
+        }
     }
+
+    /** The oldest unhandled event, if any, without waiting (see [eventHandled]). */
+    fun nextEvent(): QueuedEvent? = wallet.nextEvent()
+    /** Marks event [id] handled: it will not be handed out again. */
+    fun eventHandled(id: ULong): Boolean = wallet.eventHandled(id)
 
     companion object {
         /** Opens (or creates) the wallet stored in [dataDir] for the network of [genesisJson]. */
@@ -77,7 +84,6 @@ class WattWallet private constructor(private val wallet: Wallet) : AutoCloseable
         wallet.powerDecision(nextSectorBytes.toULong(), deadlineInMs?.toULong())
 
     override fun close() {
-        wallet.setListener(null)
         wallet.stopSync()
         wallet.close()
     }
