@@ -205,6 +205,39 @@ async fn start_lying_node(net: &Network, upstream: usize) -> LyingNode {
     LyingNode::start(&net.genesis(), keys, upstream, net.listen(upstream)).await
 }
 
+/// Issue 18: a following phone gets each header pushed with its proof and
+/// does not poll; a node that does not push is left for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_following_phone_gets_headers_by_push_and_does_not_poll() {
+    let (founder_address, founder_words) = new_account();
+    let net = Network::start_with("push", 4, 500, 600, &["--founder", &founder_address]);
+    // The user's own node answers honestly but never pushes (it forwards the
+    // `Subscribe` and not the stream): the phone asks it first, then moves on.
+    let silent = start_lying_node(&net, 0).await;
+    *silent.lie.lock().unwrap() = Lie::TxUnknown;
+    let dir = TempDir::new("push-phone");
+    let (client, _events) = open_phone(dir.path(), &net).await;
+    client.restore_wallet(&founder_words, false).unwrap();
+    client.add_node(&silent.address.to_string(), silent.node_id).unwrap();
+    until_verified(&client).await;
+    // A poll interval far longer than the test: only pushes can keep it current.
+    client.start_sync(600_000);
+    let end = Instant::now() + Duration::from_secs(30);
+    while client.net_stats().pushed_headers == 0 {
+        assert!(Instant::now() < end, "no header was pushed: {:?}", client.net_stats());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (before, seq) = (client.net_stats(), client.status().await.unwrap().verified_seq.unwrap());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = client.net_stats();
+    let now = client.status().await.unwrap().verified_seq.unwrap();
+    assert!(after.pushed_headers >= before.pushed_headers + 5, "{before:?} -> {after:?}");
+    assert_eq!(after.polls, before.polls, "polled while following");
+    assert!(now >= seq + 5, "verified {seq} -> {now} in 5 s of 500 ms ledgers");
+    // Pushed headers were verified like any answer: the stored tip moved with them.
+    client.stop_sync();
+}
+
 /// Issue 16 #8: the wallet stopped asking at the first `TxUnknown` (nodes in
 /// id order), and after three refreshes called an applied payment
 /// superseded with nothing charged: the user paid again. It now asks the
@@ -317,6 +350,11 @@ async fn lying_nodes_are_rejected_with_typed_errors_and_a_fork_raises_evidence()
     assert!(!status.can_sign);
     let refused = client.pay(payee, Amount(UNITS_PER_WATT), Amount(1_000)).await.expect_err("no signing on a fork");
     assert!(matches!(refused, ClientError::ForkDetected { .. }), "{refused:?}");
+    // Every node the phone knows hears of it; the live validators check it and show it.
+    let shown = |n: &Network, i: usize| {
+        n.status(i).is_some_and(|s| s["fork_reports"].as_array().is_some_and(|a| a.contains(&serde_json::json!(slot))))
+    };
+    assert!(net.wait_for(20, |n| shown(n, 0) && shown(n, 1)), "the validators did not receive the fork evidence");
     // The evidence is kept across a restart.
     drop(client);
     let (reopened, _) = open_phone(dir.path(), &net).await;
@@ -344,10 +382,17 @@ fn error_of(r: &watt_e2e::Run) -> String {
 
 /// Starts `watt pay`, waits until it pauses at `point`, and SIGKILLs it.
 fn pay_and_kill(dir: &Path, genesis: &Path, to: &str, amount: &str, point: &str) {
+    run_and_kill(dir, genesis, &["pay", to, amount], point);
+}
+
+/// Runs `watt ARGS` with a kill point, SIGKILLs it there, returns its stdout.
+fn run_and_kill(dir: &Path, genesis: &Path, args: &[&str], point: &str) -> String {
+    let mut all = vec!["--data-dir", dir.to_str().unwrap(), "--genesis", genesis.to_str().unwrap(), "--json"];
+    all.extend_from_slice(args);
     let mut child = std::process::Command::new(watt_e2e::bin("watt"))
-        .args(["--data-dir", dir.to_str().unwrap(), "--genesis", genesis.to_str().unwrap(), "pay", to, amount])
+        .args(&all)
         .env("WATT_PAUSE_AT", point)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("watt starts");
@@ -359,12 +404,12 @@ fn pay_and_kill(dir: &Path, genesis: &Path, to: &str, amount: &str, point: &str)
         seen += "\n";
         if line.contains("paused at") {
             child.kill().expect("SIGKILL");
-            child.wait().unwrap();
-            return;
+            let out = child.wait_with_output().unwrap();
+            return String::from_utf8_lossy(&out.stdout).into_owned();
         }
     }
     let status = child.wait().unwrap();
-    panic!("watt pay ended ({status}) without pausing at {point}: {seen}");
+    panic!("watt {args:?} ended ({status}) without pausing at {point}: {seen}");
 }
 
 #[test]
@@ -414,6 +459,17 @@ fn cli_killed_mid_payment_confirms_it_exactly_once_and_the_tap_reports_clear_err
     assert_eq!(watt(payee_dir.path(), &genesis, &["restore"], Some(&payee_words)).code, 0);
     let pb = watt(payee_dir.path(), &genesis, &["balance"], None);
     assert_eq!(json(&pb.stdout)["balance_units"].as_u64().unwrap(), iterations as u64 * half, "{}", pb.stdout);
+
+    // Durable events: `watt events` killed after showing an event and before
+    // marking it handled shows the same event again; handled, it is gone.
+    let shown = json(&run_and_kill(wallet.path(), &genesis, &["events"], "before-event-handled"));
+    let id = shown["id"].as_u64().expect("the payments queued events");
+    let again = watt(wallet.path(), &genesis, &["events"], None);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(json(&again.stdout)["id"].as_u64(), Some(id), "{} then {}", shown, again.stdout);
+    assert_eq!(json(&again.stdout)["event"], shown["event"]);
+    let next = watt(wallet.path(), &genesis, &["events"], None);
+    assert_ne!(json(&next.stdout)["id"].as_u64(), Some(id), "handled, yet shown again");
 
     // The daily tap: once, then "already attested today" with no second transaction.
     let tap = watt(wallet.path(), &genesis, &["attest"], None);

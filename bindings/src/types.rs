@@ -312,6 +312,10 @@ pub struct NetStats {
     pub round_trips: u64,
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// `GetLatest` requests sent (polling).
+    pub polls: u64,
+    /// Headers a node pushed while the wallet followed it.
+    pub pushed_headers: u64,
 }
 
 /// What the core tells the app as it happens.

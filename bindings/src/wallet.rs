@@ -5,7 +5,7 @@ use crate::types::*;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use watt_client::{self as core, ClientConfig, WattClient};
+use watt_client::{ClientConfig, WattClient};
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::Amount;
 use watt_core::crypto::Hash256;
@@ -256,6 +256,8 @@ impl Wallet {
             round_trips: s.round_trips,
             bytes_received: s.bytes_received,
             bytes_sent: s.bytes_sent,
+            polls: s.polls,
+            pushed_headers: s.pushed_headers,
         }
     }
 

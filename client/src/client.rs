@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 
 mod background;
 mod duties;
+mod follow;
 mod send;
 mod sync;
 
@@ -53,6 +54,8 @@ struct Inner {
     queued: tokio::sync::Notify,
     stats: Mutex<NetStats>,
     sync_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Fork evidence was sent to the nodes (once per process).
+    fork_reported: std::sync::atomic::AtomicBool,
 }
 
 struct State {
@@ -113,6 +116,7 @@ impl WattClient {
                 queued: tokio::sync::Notify::new(),
                 stats: Mutex::new(NetStats::default()),
                 sync_task: Mutex::new(None),
+                fork_reported: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

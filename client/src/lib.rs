@@ -19,3 +19,18 @@ pub use error::ClientError;
 pub use storage::{BackgroundProgress, SectorPhase, SectorStatus, StorageDuties, StorageStatus};
 pub use types::*;
 pub use vault::{FileKeyStore, KeyStoreError, SecretKeyStore};
+
+/// For the kill tests (feature `kill-points`, never in the phone library):
+/// with `WATT_PAUSE_AT=<point>` the process announces the point on stderr
+/// and sleeps there, so a test can SIGKILL it at that exact step.
+#[cfg(feature = "kill-points")]
+pub fn pause_point(point: &str) {
+    if std::env::var("WATT_PAUSE_AT").is_ok_and(|p| p == point) {
+        eprintln!("watt: paused at {point}");
+        std::thread::sleep(std::time::Duration::from_secs(600));
+    }
+}
+
+/// Does nothing: kill points exist only in test builds (feature `kill-points`).
+#[cfg(not(feature = "kill-points"))]
+pub fn pause_point(_point: &str) {}

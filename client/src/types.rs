@@ -338,4 +338,8 @@ pub struct NetStats {
     pub round_trips: u64,
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// `GetLatest` requests sent (polling).
+    pub polls: u64,
+    /// Headers a node pushed while subscribed.
+    pub pushed_headers: u64,
 }

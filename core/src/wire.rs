@@ -220,6 +220,13 @@ pub enum Request {
     GetEntry {
         key: StateKey,
     },
+    /// Fork evidence a phone found: two valid externalize proofs of `slot`
+    /// for different values. Validators keep it and show it to operators.
+    ReportFork {
+        slot: u64,
+        a: ExternalizeProof,
+        b: ExternalizeProof,
+    },
 }
 
 impl Wire for Request {
@@ -285,6 +292,10 @@ pub enum Response {
         header_seq: u64,
         entry: Option<BoundedBytes<MAX_ENTRY_BYTES>>,
         proof: StateProof,
+    },
+    /// The fork evidence for `slot` checked out and is kept.
+    ForkReported {
+        slot: u64,
     },
 }
 

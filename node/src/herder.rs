@@ -356,7 +356,18 @@ pub struct Herder<S = Store> {
     pub stats: HerderStats,
     /// Actions produced outside `tick`/`on_peer_message` (phone requests).
     outbox: Vec<Action>,
+    /// Fork evidence phones reported and this node checked, by slot (the
+    /// first `MAX_FORK_REPORTS` slots): for operators, in status and metrics.
+    pub fork_reports: BTreeMap<u64, (ExternalizeProof, ExternalizeProof)>,
+    /// (ledger, checks made in it): fork reports cost signature checks on
+    /// the consensus task, so each ledger allows `FORK_CHECKS_PER_LEDGER`.
+    fork_checks: (u64, u32),
 }
+
+/// Fork evidence kept: the earliest slots matter (a fork is one event).
+pub const MAX_FORK_REPORTS: usize = 16;
+/// Fork reports checked per ledger; more wait for the next ledger.
+const FORK_CHECKS_PER_LEDGER: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HerderError {
@@ -475,6 +486,8 @@ impl<S: LedgerStore> Herder<S> {
             heard: BTreeMap::new(),
             stats: HerderStats::default(),
             outbox: Vec::new(),
+            fork_reports: BTreeMap::new(),
+            fork_checks: (0, 0),
         })
     }
 
@@ -1337,7 +1350,35 @@ impl<S: LedgerStore> Herder<S> {
             },
             Request::GetQsetChanges { .. } => Response::QsetChanges { changes: BoundedVec::new() },
             Request::Subscribe => Response::Subscribed,
+            Request::ReportFork { slot, a, b } => self.fork_report(slot, a, b),
         }
+    }
+
+    /// A phone's fork evidence: checked by the light client's rules against
+    /// the genesis quorum sets, kept when it holds.
+    fn fork_report(&mut self, slot: u64, a: ExternalizeProof, b: ExternalizeProof) -> Response {
+        if self.fork_reports.contains_key(&slot) {
+            return Response::ForkReported { slot };
+        }
+        let seq = self.lcl().seq;
+        if self.fork_checks.0 != seq {
+            self.fork_checks = (seq, 0);
+        }
+        if self.fork_checks.1 >= FORK_CHECKS_PER_LEDGER {
+            self.reject("fork_report_budget");
+            return Response::error("too many fork reports now; try again after the next ledger");
+        }
+        self.fork_checks.1 += 1;
+        let anchor = watt_core::light::TrustAnchor::from_genesis(&self.genesis);
+        if let Err(e) = watt_core::light::check_fork_evidence(&anchor, slot, &a, &b) {
+            self.reject("fork_report_invalid");
+            return Response::error(&e.to_string());
+        }
+        tracing::error!(slot, "a phone reported fork evidence that checks out: two values externalized for one slot");
+        if self.fork_reports.len() < MAX_FORK_REPORTS {
+            self.fork_reports.insert(slot, (a, b));
+        }
+        Response::ForkReported { slot }
     }
 }
 
@@ -1427,6 +1468,57 @@ mod tests {
             },
         };
         statement.sign(key, network)
+    }
+
+    /// Issue 18: fork evidence a phone sends is checked by the light client's
+    /// rules and kept; what is not a fork is refused, and each ledger allows
+    /// only a few checks (they cost signature checks on the consensus task).
+    #[test]
+    fn fork_evidence_from_a_phone_is_checked_kept_and_budgeted() {
+        let mut mesh = Mesh::new("forks", 4);
+        let keys: Vec<Keypair> =
+            (0..4).map(|i| Keypair::from_seed(mesh.net.keys[i].seed().clone()).expect("key")).collect();
+        let network = mesh.net.genesis.network_id();
+        let qset_hash = mesh.net.genesis.validators[0].quorum_set.hash();
+        let proof = |slot: u64, tweak: u8, signers: &[usize]| {
+            let value = watt_core::scp::Value(BoundedBytes::try_from_vec(vec![tweak; 8]).expect("small"));
+            let envelopes: Vec<Envelope> = signers
+                .iter()
+                .map(|i| {
+                    Statement {
+                        node_id: NodeId(keys[*i].public()),
+                        slot_index: slot,
+                        pledges: Pledges::Confirm {
+                            ballot: watt_core::scp::Ballot { counter: 1, value: value.clone() },
+                            n_prepared: 1,
+                            n_commit: 1,
+                            n_h: 1,
+                            quorum_set_hash: qset_hash,
+                        },
+                    }
+                    .sign(&keys[*i], &network)
+                })
+                .collect();
+            ExternalizeProof::from_envelopes(slot, &envelopes).expect("a proof")
+        };
+        let h = &mut mesh.herders[0];
+        let report =
+            |slot, a: &ExternalizeProof, b: &ExternalizeProof| Request::ReportFork { slot, a: a.clone(), b: b.clone() };
+        let (a, b) = (proof(7, 1, &[0, 1, 2]), proof(7, 2, &[1, 2, 3]));
+        let refused = |r: Response, why: &str| match r {
+            Response::Error { message } => assert!(String::from_utf8_lossy(&message).contains(why), "{message:?}"),
+            other => panic!("accepted: {other:?}"),
+        };
+        refused(h.phone_request(report(7, &a, &a)), "not fork evidence");
+        refused(h.phone_request(report(7, &a, &proof(7, 2, &[1]))), "not fork evidence");
+        assert!(h.fork_reports.is_empty());
+        assert_eq!(h.phone_request(report(7, &a, &b)), Response::ForkReported { slot: 7 });
+        assert_eq!(h.fork_reports.keys().copied().collect::<Vec<_>>(), vec![7]);
+        // A known slot costs no check; the fourth check of this ledger is the last.
+        assert_eq!(h.phone_request(report(7, &b, &a)), Response::ForkReported { slot: 7 });
+        refused(h.phone_request(report(8, &a, &b)), "not fork evidence");
+        refused(h.phone_request(report(8, &proof(8, 1, &[0, 1, 2]), &proof(8, 2, &[0, 1, 3]))), "too many");
+        assert_eq!(h.fork_reports.len(), 1);
     }
 
     #[test]

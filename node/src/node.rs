@@ -691,7 +691,13 @@ async fn run_phone(conn: quinn::Connection, shell: PhoneShell) {
             }
             // Only transactions (which may carry proofs) may be large.
             let req = match decode::<Request>(&body) {
-                Ok(r) if body.len() <= MAX_SMALL_FRAME || matches!(r, Request::SubmitTx(_)) => r,
+                // Fork evidence carries two proofs: as large as a quorum's signatures.
+                Ok(r)
+                    if body.len() <= MAX_SMALL_FRAME
+                        || matches!(r, Request::SubmitTx(_) | Request::ReportFork { .. }) =>
+                {
+                    r
+                }
                 _ => {
                     drop((body, held));
                     answer(&shell, ip, &mut send, bad_request()).await;
@@ -844,6 +850,7 @@ pub fn status_json(h: &Herder, now: u64) -> serde_json::Value {
         "peers": h.peers().iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "quorum": { "validators": health, "intersection": intersection, "failures_survivable": survivable },
         "pending_txs": h.pool.len(),
+        "fork_reports": h.fork_reports.keys().collect::<Vec<_>>(),
         "rejected": h.stats.rejected,
         "ledgers_closed": h.stats.ledgers_closed,
         "consensus_ms_median": percentile(&h.stats.consensus_ms, 0.5),
@@ -888,6 +895,12 @@ pub fn metrics_text(h: &Herder, peers: usize, dropped: u64) -> String {
     );
     gauge(&mut reg, "watt_peers", "Connected peers", peers as i64);
     gauge(&mut reg, "watt_pending_txs", "Transactions in the pending pool", h.pool.len() as i64);
+    gauge(
+        &mut reg,
+        "watt_fork_reports",
+        "Slots with fork evidence reported by phones and checked by this node",
+        h.fork_reports.len() as i64,
+    );
     gauge(&mut reg, "watt_outbound_dropped", "Messages dropped on full peer queues", dropped as i64);
     let rejected: Family<Vec<(String, String)>, Counter> = Family::default();
     for (reason, n) in &h.stats.rejected {

@@ -1,5 +1,6 @@
 // The Kotlin SDK on a plain JVM against the real cdylib and a network of
 // real `watt-node` validators started here. Prints "N passed, M failed".
+import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
@@ -104,10 +105,10 @@ fun main() {
         var reward = 0L
         val founderEvents = CopyOnWriteArrayList<WalletEvent>()
         val phoneEvents = CopyOnWriteArrayList<WalletEvent>()
-        val collectors = listOf(
-            launch { founderWallet.events.collect { founderEvents += it } },
-            launch { phone.events.collect { phoneEvents += it } },
-        )
+        // Each collector drains its wallet's durable queue; each event is
+        // marked handled once the lambda returned.
+        val founderCollector = launch { founderWallet.events.collect { founderEvents += it } }
+        var phoneCollector = launch { phone.events.collect { phoneEvents += it } }
         delay(50) // let the collectors subscribe
 
         test("a bad address is a typed exception") {
@@ -204,12 +205,14 @@ fun main() {
         }
 
         test("the seed stays sealed: another device key cannot open it, the right one can") {
+            phoneCollector.cancelAndJoin()
             phone.close()
             val stranger = WattWallet.open("$work/phone", genesis, MemoryKeyStore())
             val e = runCatching { stranger.exportWords() }.exceptionOrNull()
             check(e is WattException.KeyStore) { "got $e" }
             stranger.close()
             phone = WattWallet.open("$work/phone", genesis, phoneKeys)
+            phoneCollector = launch { phone.events.collect { phoneEvents += it } }
             check(phone.address == phoneAddress)
             check(phone.exportWords().split(" ").size == 24)
         }
@@ -225,7 +228,34 @@ fun main() {
             check(s.nodes.count { it.connected || it.goodAnswers > 0uL } >= 1) { "${s.nodes}" }
             check(s.nextDayStartsMs != null)
         }
-        collectors.forEach { it.cancel() }
+        test("fork evidence reaches the app through the durable queue, and the wallet stops signing") {
+            // Halt consensus (2 of 4 validators down), so the lying node's
+            // conflicting chain, re-signed by the validators' own keys, names
+            // the same slot as the honest one.
+            for (i in 2..3) { nodes[i].destroyForcibly(); nodes[i].waitFor(5, TimeUnit.SECONDS) }
+            var last = -1L
+            var still = 0
+            val haltBy = System.currentTimeMillis() + 30_000
+            while (still < 3) {
+                check(System.currentTimeMillis() < haltBy) { "consensus did not halt" }
+                delay(700)
+                val seq = runCatching { phone.refresh().verifiedLedger.toLong() }.getOrDefault(last)
+                if (seq == last) still++ else { still = 0; last = seq }
+            }
+            val liarProc = ProcessBuilder("$binDir/watt-liar", "$work/net", "0", "$base", "conflicting-chain")
+                .redirectError(File("$work/liar.log")).start()
+            nodes += liarProc
+            val liar = liarProc.inputStream.bufferedReader().readLine() ?: error("the lying node did not start")
+            phone.addNode(jsonField(liar, "address"), jsonField(liar, "node_id"))
+            val fork = awaitEvent(phoneEvents, 30_000, { phone.refresh() }) { it is WalletEvent.ForkDetected }
+            val slot = (fork as WalletEvent.ForkDetected).slot
+            val s = phone.status()
+            check(s.forkSlot == slot && !s.canSign) { "status after the fork: $s" }
+            val refused = runCatching { phone.pay(founder, UNITS_PER_WATT) }.exceptionOrNull()
+            check(refused is WattException.ForkDetected) { "a payment after fork evidence: $refused" }
+        }
+        founderCollector.cancelAndJoin()
+        phoneCollector.cancelAndJoin()
         phone.close()
         founderWallet.close()
     }

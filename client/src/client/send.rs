@@ -10,18 +10,7 @@ use watt_core::crypto::Hash256;
 use watt_core::ledger::{Invite, Operation, Transaction, TransactionBody};
 use watt_core::wire::{Request, Response, TxRejection};
 
-/// For the kill tests (feature `kill-points`, never in the phone library):
-/// with `WATT_PAUSE_AT=<point>` the process announces the point on stderr
-/// and sleeps there, so a test can SIGKILL it at that exact step.
-#[cfg(feature = "kill-points")]
-fn pause_point(point: &str) {
-    if std::env::var("WATT_PAUSE_AT").is_ok_and(|p| p == point) {
-        eprintln!("watt: paused at {point}");
-        std::thread::sleep(Duration::from_secs(600));
-    }
-}
-#[cfg(not(feature = "kill-points"))]
-fn pause_point(_point: &str) {}
+use crate::pause_point;
 
 impl WattClient {
     /// Refreshes, then the account as just proven (refusing after a fork).

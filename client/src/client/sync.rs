@@ -67,13 +67,27 @@ impl WattClient {
                 st.wallet.on_node_answer(&mut round, asked.answer);
             }
         }
+        self.conclude(st, round, &records, before.as_ref()).await
+    }
+
+    /// The end of every sync round (polled or pushed): commit what the
+    /// answers proved, settle pending transactions, attribute credits.
+    pub(super) async fn conclude(
+        &self,
+        st: &mut State,
+        round: crate::wallet::Refresh,
+        records: &[NodeRecord],
+        before: Option<&ProvenAccount>,
+    ) -> Result<RefreshSummary, ClientError> {
+        let store = &self.inner.store;
         let tip_seq = store.tip()?.map(|t| t.header.seq);
-        let stored = Stored { records: &records, tip_seq, account: before.as_ref(), has_fork: store.fork()?.is_some() };
+        let stored = Stored { records, tip_seq, account: before, has_fork: store.fork()?.is_some() };
         let (fx, result) = st.wallet.finish_refresh(round, stored);
         self.commit(fx)?;
+        self.report_fork(st);
         let Refreshed { tip, verified_nodes, failures } = result?;
         let settled = self.settle_pending(st).await?;
-        self.credit(&tip.header, before.as_ref())?;
+        self.credit(&tip.header, before)?;
         tracing::debug!(
             seq = tip.header.seq,
             nodes_verified = verified_nodes,
@@ -95,6 +109,7 @@ impl WattClient {
     fn count(&self, a: &Asked) {
         let mut s = self.inner.stats.lock().unwrap_or_else(|e| e.into_inner());
         s.connects += u64::from(a.connected_now);
+        s.polls += 1;
         s.requests += 1 + u64::from(a.answer.account.is_some());
         s.round_trips += a.round_trips;
         s.bytes_received += a.bytes_rx;
@@ -232,7 +247,39 @@ impl WattClient {
             Stored { records: &records, tip_seq: None, account: None, has_fork: self.inner.store.fork()?.is_some() };
         let (fx, r) = st.wallet.check_node(asked.answer, me, stored);
         self.commit(fx)?;
+        self.report_fork(&st);
         r
+    }
+
+    /// Sends the wallet's fork evidence to every node it knows, once per
+    /// process, in the background (a node that is down misses it; the
+    /// evidence stays in the store and goes out again after a restart).
+    fn report_fork(&self, st: &State) {
+        let Some(f) = st.wallet.light().fork.clone() else { return };
+        if self.inner.fork_reported.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let Ok(records) = self.inner.store.nodes() else { return };
+        let conns = st.conns.clone();
+        let endpoint = self.inner.endpoint.clone();
+        let (req_timeout, conn_timeout) = (self.timeout(), Duration::from_millis(self.inner.config.connect_timeout_ms));
+        let req = Request::ReportFork { slot: f.slot, a: f.a, b: f.b };
+        tokio::spawn(async move {
+            for rec in records {
+                let conn = match conns.get(&rec.node_id).filter(|c| c.close_reason().is_none()) {
+                    Some(c) => c.clone(),
+                    None => match connect(&endpoint, &rec, conn_timeout).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::info!(node = %rec.node_id, error = %e, "fork evidence not delivered");
+                            continue;
+                        }
+                    },
+                };
+                let answer = request_within(&conn, &req, req_timeout).await;
+                tracing::info!(node = %rec.node_id, ?answer, "fork evidence sent");
+            }
+        });
     }
 
     /// Fetches the validator directory with its proofs, keeps the proven
@@ -327,32 +374,6 @@ impl WattClient {
         }
         Err(ClientError::Unverified("no node proved the account against the verified ledger".into()))
     }
-
-    /// Refreshes every `interval_ms` in the background until `stop_sync`.
-    /// The task holds the client weakly: dropping the last handle stops it.
-    pub fn start_sync(&self, interval_ms: u64) {
-        let weak = Arc::downgrade(&self.inner);
-        let handle = tokio::spawn(async move {
-            loop {
-                let Some(inner) = weak.upgrade() else { return };
-                let _ = WattClient { inner }.refresh().await;
-                tokio::time::sleep(Duration::from_millis(interval_ms.max(100))).await;
-            }
-        });
-        if let Ok(mut b) = self.inner.sync_task.lock() {
-            if let Some(old) = b.replace(handle) {
-                old.abort();
-            }
-        }
-    }
-
-    pub fn stop_sync(&self) {
-        if let Ok(mut b) = self.inner.sync_task.lock() {
-            if let Some(h) = b.take() {
-                h.abort();
-            }
-        }
-    }
 }
 
 /// One node: connect if needed, then `GetLatest` and `GetAccount` on two streams.
@@ -401,7 +422,7 @@ pub(super) fn parse_addr(address: &str) -> Result<SocketAddr, String> {
     address.parse::<SocketAddr>().map_err(|_| format!("not an IP:port address: {address:?}"))
 }
 
-async fn connect(
+pub(super) async fn connect(
     endpoint: &quinn::Endpoint,
     rec: &NodeRecord,
     timeout: Duration,

@@ -10,6 +10,7 @@
 
 mod credits;
 pub mod duties;
+pub mod push;
 mod settle;
 mod tx;
 
@@ -567,6 +568,15 @@ impl Wallet {
         }
     }
 
+    /// The node followed stopped pushing: counted as a timeout (three in a
+    /// row demote it, as for any silent node), and its standing written.
+    pub fn on_push_silence(&mut self, node: NodeId, records: &[NodeRecord]) -> Effects {
+        let mut fx = Effects::default();
+        fx.light(self.light.on_timeout(node));
+        fx.writes.extend(self.standing_writes(records));
+        fx
+    }
+
     /// A node whose answer failed a check the shell ran (a directory page).
     pub fn on_invalid(&mut self, node: NodeId, e: &LightError, fx: &mut Effects) {
         fx.light(self.light.on_invalid(node, e));
@@ -603,6 +613,7 @@ pub fn response_name(r: &Response) -> &'static str {
         Response::Nodes { .. } => "Nodes",
         Response::QsetChanges { .. } => "QsetChanges",
         Response::Subscribed => "Subscribed",
+        Response::ForkReported { .. } => "ForkReported",
         Response::Error { .. } => "Error",
     }
 }

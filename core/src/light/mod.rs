@@ -67,6 +67,8 @@ pub enum LightError {
     BadInclusion,
     #[error("header {got} is older than the verified {have}")]
     Stale { got: u64, have: u64 },
+    #[error("not fork evidence: two valid proofs of one slot for different values are needed")]
+    NotAFork,
 }
 
 /// A header accepted through an externalize proof of the next slot.
@@ -171,6 +173,26 @@ pub fn verify_entry(
 pub fn verify_tx(header: &LedgerHeader, result: &TxResult, path: &MerklePath) -> Result<(), LightError> {
     if crate::merkle::root_from_path(&result.leaf(), path) != header.results_hash {
         return Err(LightError::BadInclusion);
+    }
+    Ok(())
+}
+
+/// Checks fork evidence someone reports: both proofs are of `slot`, both
+/// verify under the anchor, and they name different values. The same rules
+/// the phone applied when it found them.
+pub fn check_fork_evidence(
+    anchor: &TrustAnchor,
+    slot: u64,
+    a: &ExternalizeProof,
+    b: &ExternalizeProof,
+) -> Result<(), LightError> {
+    if a.slot != slot || b.slot != slot {
+        return Err(LightError::NotAFork);
+    }
+    let va = verify_latest_value(anchor, a).ok_or(LightError::NotAFork)?;
+    let vb = verify_latest_value(anchor, b).ok_or(LightError::NotAFork)?;
+    if va == vb {
+        return Err(LightError::NotAFork);
     }
     Ok(())
 }

@@ -262,3 +262,18 @@ fn compact_proofs_rebuild_the_signed_envelopes_exactly() {
         Err(crate::wire::ProofShapeError::NotCommit(node(0)))
     );
 }
+
+#[test]
+fn reported_fork_evidence_is_checked_by_the_same_rules() {
+    let mut w = world();
+    w.close(vec![]);
+    let h = w.headers[1].clone();
+    let anchor = TrustAnchor::from_genesis(&w.genesis);
+    let slot = h.seq + 1;
+    let (a, b) = (w.proof(&h, &[0, 1, 2], 0), w.proof(&h, &[1, 2, 3], 1));
+    assert_eq!(check_fork_evidence(&anchor, slot, &a, &b), Ok(()));
+    assert_eq!(check_fork_evidence(&anchor, slot, &a, &a), Err(LightError::NotAFork), "one value twice");
+    assert_eq!(check_fork_evidence(&anchor, slot + 1, &a, &b), Err(LightError::NotAFork), "another slot");
+    let weak = w.proof(&h, &[0, 1], 1);
+    assert_eq!(check_fork_evidence(&anchor, slot, &a, &weak), Err(LightError::NotAFork), "no quorum behind b");
+}

@@ -538,185 +538,6 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
- * The app's listener for [`WalletEvent`]s (called on the core's threads).
- */
-public protocol EventListener: AnyObject, Sendable {
-    
-    func onEvent(event: WalletEvent) 
-    
-}
-/**
- * The app's listener for [`WalletEvent`]s (called on the core's threads).
- */
-open class EventListenerImpl: EventListener, @unchecked Sendable {
-    fileprivate let pointer: UnsafeMutableRawPointer!
-
-    /// Used to instantiate a [FFIObject] without an actual pointer, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoPointer {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromRawPointer pointer: UnsafeMutableRawPointer) {
-        self.pointer = pointer
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noPointer: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing [Pointer] the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noPointer: NoPointer) {
-        self.pointer = nil
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiClonePointer() -> UnsafeMutableRawPointer {
-        return try! rustCall { uniffi_watt_ffi_fn_clone_eventlistener(self.pointer, $0) }
-    }
-    // No primary constructor declared for this class.
-
-    deinit {
-        guard let pointer = pointer else {
-            return
-        }
-
-        try! rustCall { uniffi_watt_ffi_fn_free_eventlistener(pointer, $0) }
-    }
-
-    
-
-    
-open func onEvent(event: WalletEvent)  {try! rustCall() {
-    uniffi_watt_ffi_fn_method_eventlistener_on_event(self.uniffiClonePointer(),
-        FfiConverterTypeWalletEvent_lower(event),$0
-    )
-}
-}
-    
-
-}
-
-
-// Put the implementation in a struct so we don't pollute the top-level namespace
-fileprivate struct UniffiCallbackInterfaceEventListener {
-
-    // Create the VTable using a series of closures.
-    // Swift automatically converts these into C callback functions.
-    //
-    // This creates 1-element array, since this seems to be the only way to construct a const
-    // pointer that we can pass to the Rust code.
-    static let vtable: [UniffiVTableCallbackInterfaceEventListener] = [UniffiVTableCallbackInterfaceEventListener(
-        onEvent: { (
-            uniffiHandle: UInt64,
-            event: RustBuffer,
-            uniffiOutReturn: UnsafeMutableRawPointer,
-            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
-        ) in
-            let makeCall = {
-                () throws -> () in
-                guard let uniffiObj = try? FfiConverterTypeEventListener.handleMap.get(handle: uniffiHandle) else {
-                    throw UniffiInternalError.unexpectedStaleHandle
-                }
-                return uniffiObj.onEvent(
-                     event: try FfiConverterTypeWalletEvent_lift(event)
-                )
-            }
-
-            
-            let writeReturn = { () }
-            uniffiTraitInterfaceCall(
-                callStatus: uniffiCallStatus,
-                makeCall: makeCall,
-                writeReturn: writeReturn
-            )
-        },
-        uniffiFree: { (uniffiHandle: UInt64) -> () in
-            let result = try? FfiConverterTypeEventListener.handleMap.remove(handle: uniffiHandle)
-            if result == nil {
-                print("Uniffi callback interface EventListener: handle missing in uniffiFree")
-            }
-        }
-    )]
-}
-
-private func uniffiCallbackInitEventListener() {
-    uniffi_watt_ffi_fn_init_callback_vtable_eventlistener(UniffiCallbackInterfaceEventListener.vtable)
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeEventListener: FfiConverter {
-    fileprivate static let handleMap = UniffiHandleMap<EventListener>()
-
-    typealias FfiType = UnsafeMutableRawPointer
-    typealias SwiftType = EventListener
-
-    public static func lift(_ pointer: UnsafeMutableRawPointer) throws -> EventListener {
-        return EventListenerImpl(unsafeFromRawPointer: pointer)
-    }
-
-    public static func lower(_ value: EventListener) -> UnsafeMutableRawPointer {
-        guard let ptr = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: handleMap.insert(obj: value))) else {
-            fatalError("Cast to UnsafeMutableRawPointer failed")
-        }
-        return ptr
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EventListener {
-        let v: UInt64 = try readInt(&buf)
-        // The Rust code won't compile if a pointer won't fit in a UInt64.
-        // We have to go via `UInt` because that's the thing that's the size of a pointer.
-        let ptr = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: v))
-        if (ptr == nil) {
-            throw UniffiInternalError.unexpectedNullPointer
-        }
-        return try lift(ptr!)
-    }
-
-    public static func write(_ value: EventListener, into buf: inout [UInt8]) {
-        // This fiddling is because `Int` is the thing that's the same size as a pointer.
-        // The Rust code won't compile if a pointer won't fit in a `UInt64`.
-        writeInt(&buf, UInt64(bitPattern: Int64(Int(bitPattern: lower(value)))))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeEventListener_lift(_ pointer: UnsafeMutableRawPointer) throws -> EventListener {
-    return try FfiConverterTypeEventListener.lift(pointer)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeEventListener_lower(_ value: EventListener) -> UnsafeMutableRawPointer {
-    return FfiConverterTypeEventListener.lower(value)
-}
-
-
-
-
-
-
-/**
  * The app's logger. Called on the core's threads; it should hand the line
  * over and return.
  */
@@ -1311,6 +1132,12 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func donate(bytes: UInt64, sectorBytes: UInt64, layers: UInt32) throws  -> StorageState
     
     /**
+     * The app has handled event `id` (stored what it needed, shown it):
+     * it is removed. False if no such event was waiting.
+     */
+    func eventHandled(id: UInt64) throws  -> Bool
+    
+    /**
      * The 24 recovery words, for a backup screen.
      */
     func exportWords() throws  -> String
@@ -1321,6 +1148,13 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func history(limit: UInt32) throws  -> [HistoryItem]
     
     func netStats()  -> NetStats
+    
+    /**
+     * The oldest event the app has not yet marked handled; the same one
+     * until [`Wallet::event_handled`] is called with its id, across restarts
+     * (events are kept in the wallet store, never dropped).
+     */
+    func nextEvent() throws  -> QueuedEvent?
     
     /**
      * Signs, stores and submits a payment; returns its hash. It is
@@ -1356,8 +1190,6 @@ public protocol WalletProtocol: AnyObject, Sendable {
      */
     func runBackground(budgetMs: UInt64) async throws  -> BackgroundReport
     
-    func setListener(listener: EventListener?) 
-    
     func setReferrer(referrer: String) async throws  -> String
     
     func setSecurityCircle(members: [String]) async throws  -> String
@@ -1372,6 +1204,11 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func stopSync() 
     
     func storageStatus() throws  -> StorageState
+    
+    /**
+     * [`Wallet::next_event`], waiting up to `timeout_ms` for one to arrive.
+     */
+    func waitEvent(timeoutMs: UInt64) async throws  -> QueuedEvent?
     
     /**
      * Waits until the transaction is confirmed, failed or expired.
@@ -1557,6 +1394,18 @@ open func donate(bytes: UInt64, sectorBytes: UInt64, layers: UInt32)throws  -> S
 }
     
     /**
+     * The app has handled event `id` (stored what it needed, shown it):
+     * it is removed. False if no such event was waiting.
+     */
+open func eventHandled(id: UInt64)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeWattError_lift) {
+    uniffi_watt_ffi_fn_method_wallet_event_handled(self.uniffiClonePointer(),
+        FfiConverterUInt64.lower(id),$0
+    )
+})
+}
+    
+    /**
      * The 24 recovery words, for a backup screen.
      */
 open func exportWords()throws  -> String  {
@@ -1580,6 +1429,18 @@ open func history(limit: UInt32)throws  -> [HistoryItem]  {
 open func netStats() -> NetStats  {
     return try!  FfiConverterTypeNetStats_lift(try! rustCall() {
     uniffi_watt_ffi_fn_method_wallet_net_stats(self.uniffiClonePointer(),$0
+    )
+})
+}
+    
+    /**
+     * The oldest event the app has not yet marked handled; the same one
+     * until [`Wallet::event_handled`] is called with its id, across restarts
+     * (events are kept in the wallet store, never dropped).
+     */
+open func nextEvent()throws  -> QueuedEvent?  {
+    return try  FfiConverterOptionTypeQueuedEvent.lift(try rustCallWithError(FfiConverterTypeWattError_lift) {
+    uniffi_watt_ffi_fn_method_wallet_next_event(self.uniffiClonePointer(),$0
     )
 })
 }
@@ -1692,13 +1553,6 @@ open func runBackground(budgetMs: UInt64)async throws  -> BackgroundReport  {
         )
 }
     
-open func setListener(listener: EventListener?)  {try! rustCall() {
-    uniffi_watt_ffi_fn_method_wallet_set_listener(self.uniffiClonePointer(),
-        FfiConverterOptionTypeEventListener.lower(listener),$0
-    )
-}
-}
-    
 open func setReferrer(referrer: String)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
@@ -1771,6 +1625,26 @@ open func storageStatus()throws  -> StorageState  {
     uniffi_watt_ffi_fn_method_wallet_storage_status(self.uniffiClonePointer(),$0
     )
 })
+}
+    
+    /**
+     * [`Wallet::next_event`], waiting up to `timeout_ms` for one to arrive.
+     */
+open func waitEvent(timeoutMs: UInt64)async throws  -> QueuedEvent?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_watt_ffi_fn_method_wallet_wait_event(
+                    self.uniffiClonePointer(),
+                    FfiConverterUInt64.lower(timeoutMs)
+                )
+            },
+            pollFunc: ffi_watt_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_watt_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_watt_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeQueuedEvent.lift,
+            errorHandler: FfiConverterTypeWattError_lift
+        )
 }
     
     /**
@@ -2215,15 +2089,31 @@ public struct NetStats {
     public var roundTrips: UInt64
     public var bytesReceived: UInt64
     public var bytesSent: UInt64
+    /**
+     * `GetLatest` requests sent (polling).
+     */
+    public var polls: UInt64
+    /**
+     * Headers a node pushed while the wallet followed it.
+     */
+    public var pushedHeaders: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(connects: UInt64, requests: UInt64, roundTrips: UInt64, bytesReceived: UInt64, bytesSent: UInt64) {
+    public init(connects: UInt64, requests: UInt64, roundTrips: UInt64, bytesReceived: UInt64, bytesSent: UInt64, 
+        /**
+         * `GetLatest` requests sent (polling).
+         */polls: UInt64, 
+        /**
+         * Headers a node pushed while the wallet followed it.
+         */pushedHeaders: UInt64) {
         self.connects = connects
         self.requests = requests
         self.roundTrips = roundTrips
         self.bytesReceived = bytesReceived
         self.bytesSent = bytesSent
+        self.polls = polls
+        self.pushedHeaders = pushedHeaders
     }
 }
 
@@ -2249,6 +2139,12 @@ extension NetStats: Equatable, Hashable {
         if lhs.bytesSent != rhs.bytesSent {
             return false
         }
+        if lhs.polls != rhs.polls {
+            return false
+        }
+        if lhs.pushedHeaders != rhs.pushedHeaders {
+            return false
+        }
         return true
     }
 
@@ -2258,6 +2154,8 @@ extension NetStats: Equatable, Hashable {
         hasher.combine(roundTrips)
         hasher.combine(bytesReceived)
         hasher.combine(bytesSent)
+        hasher.combine(polls)
+        hasher.combine(pushedHeaders)
     }
 }
 
@@ -2274,7 +2172,9 @@ public struct FfiConverterTypeNetStats: FfiConverterRustBuffer {
                 requests: FfiConverterUInt64.read(from: &buf), 
                 roundTrips: FfiConverterUInt64.read(from: &buf), 
                 bytesReceived: FfiConverterUInt64.read(from: &buf), 
-                bytesSent: FfiConverterUInt64.read(from: &buf)
+                bytesSent: FfiConverterUInt64.read(from: &buf), 
+                polls: FfiConverterUInt64.read(from: &buf), 
+                pushedHeaders: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -2284,6 +2184,8 @@ public struct FfiConverterTypeNetStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.roundTrips, into: &buf)
         FfiConverterUInt64.write(value.bytesReceived, into: &buf)
         FfiConverterUInt64.write(value.bytesSent, into: &buf)
+        FfiConverterUInt64.write(value.polls, into: &buf)
+        FfiConverterUInt64.write(value.pushedHeaders, into: &buf)
     }
 }
 
@@ -2682,6 +2584,80 @@ public func FfiConverterTypeProvenBalance_lift(_ buf: RustBuffer) throws -> Prov
 #endif
 public func FfiConverterTypeProvenBalance_lower(_ value: ProvenBalance) -> RustBuffer {
     return FfiConverterTypeProvenBalance.lower(value)
+}
+
+
+/**
+ * An event from the wallet's durable queue, with the id to hand back to
+ * `event_handled` once the app has dealt with it.
+ */
+public struct QueuedEvent {
+    public var id: UInt64
+    public var event: WalletEvent
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: UInt64, event: WalletEvent) {
+        self.id = id
+        self.event = event
+    }
+}
+
+#if compiler(>=6)
+extension QueuedEvent: Sendable {}
+#endif
+
+
+extension QueuedEvent: Equatable, Hashable {
+    public static func ==(lhs: QueuedEvent, rhs: QueuedEvent) -> Bool {
+        if lhs.id != rhs.id {
+            return false
+        }
+        if lhs.event != rhs.event {
+            return false
+        }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(event)
+    }
+}
+
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQueuedEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QueuedEvent {
+        return
+            try QueuedEvent(
+                id: FfiConverterUInt64.read(from: &buf), 
+                event: FfiConverterTypeWalletEvent.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: QueuedEvent, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.id, into: &buf)
+        FfiConverterTypeWalletEvent.write(value.event, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQueuedEvent_lift(_ buf: RustBuffer) throws -> QueuedEvent {
+    return try FfiConverterTypeQueuedEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQueuedEvent_lower(_ value: QueuedEvent) -> RustBuffer {
+    return FfiConverterTypeQueuedEvent.lower(value)
 }
 
 
@@ -3904,7 +3880,7 @@ extension PlatformError: Foundation.LocalizedError {
 // Note that we don't yet support `indirect` for enums.
 // See https://github.com/mozilla/uniffi-rs/issues/396 for further discussion.
 /**
- * Where a sector stands (`watt_core::mobile::SectorPhase`).
+ * Where a sector stands (`watt_client::SectorPhase`).
  */
 
 public enum SectorPhase {
@@ -4633,30 +4609,6 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeEventListener: FfiConverterRustBuffer {
-    typealias SwiftType = EventListener?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeEventListener.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeEventListener.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionTypeLogSink: FfiConverterRustBuffer {
     typealias SwiftType = LogSink?
 
@@ -4697,6 +4649,30 @@ fileprivate struct FfiConverterOptionTypePlatformFacts: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypePlatformFacts.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeQueuedEvent: FfiConverterRustBuffer {
+    typealias SwiftType = QueuedEvent?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeQueuedEvent.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeQueuedEvent.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -5023,9 +4999,6 @@ private let initializationResult: InitializationResult = {
     if (uniffi_watt_ffi_checksum_func_set_log_sink() != 33113) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_watt_ffi_checksum_method_eventlistener_on_event() != 12951) {
-        return InitializationResult.apiChecksumMismatch
-    }
     if (uniffi_watt_ffi_checksum_method_logsink_log() != 9403) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5059,6 +5032,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_watt_ffi_checksum_method_wallet_donate() != 19588) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_watt_ffi_checksum_method_wallet_event_handled() != 44233) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_watt_ffi_checksum_method_wallet_export_words() != 20391) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5066,6 +5042,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_watt_ffi_checksum_method_wallet_net_stats() != 32566) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_watt_ffi_checksum_method_wallet_next_event() != 45546) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_watt_ffi_checksum_method_wallet_pay() != 51396) {
@@ -5086,9 +5065,6 @@ private let initializationResult: InitializationResult = {
     if (uniffi_watt_ffi_checksum_method_wallet_run_background() != 30963) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_watt_ffi_checksum_method_wallet_set_listener() != 20616) {
-        return InitializationResult.apiChecksumMismatch
-    }
     if (uniffi_watt_ffi_checksum_method_wallet_set_referrer() != 39488) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5107,11 +5083,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_watt_ffi_checksum_method_wallet_storage_status() != 43495) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_watt_ffi_checksum_method_wallet_wait_event() != 60317) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_watt_ffi_checksum_method_wallet_wait_settled() != 9372) {
         return InitializationResult.apiChecksumMismatch
     }
 
-    uniffiCallbackInitEventListener()
     uniffiCallbackInitLogSink()
     uniffiCallbackInitPlatformFacts()
     uniffiCallbackInitSecretKeyStore()

@@ -104,6 +104,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: StorageCommand,
     },
+    /// The oldest event the wallet has not handled (a payment received, a
+    /// reward, a fork), then marks it handled; waits up to WAIT_MS for one.
+    Events {
+        #[arg(long, default_value_t = 0)]
+        wait_ms: u64,
+        /// Show it without marking it handled.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Measure "open app -> verified balance" and header-proof verification.
     Bench {
         #[arg(long, default_value_t = 5)]

@@ -251,13 +251,6 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureStr
     );
 
 #endif
-#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_EVENT_LISTENER_METHOD0
-#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_EVENT_LISTENER_METHOD0
-typedef void (*UniffiCallbackInterfaceEventListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
-        RustCallStatus *_Nonnull uniffiCallStatus
-    );
-
-#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_SINK_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_SINK_METHOD0
 typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer, void* _Nonnull, 
@@ -277,14 +270,6 @@ typedef void (*UniffiCallbackInterfacePlatformFactsMethod0)(uint64_t, RustBuffer
 typedef void (*UniffiCallbackInterfaceSecretKeyStoreMethod0)(uint64_t, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
-
-#endif
-#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_EVENT_LISTENER
-#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_EVENT_LISTENER
-typedef struct UniffiVTableCallbackInterfaceEventListener {
-    UniffiCallbackInterfaceEventListenerMethod0 _Nonnull onEvent;
-    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
-} UniffiVTableCallbackInterfaceEventListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_SINK
@@ -310,26 +295,6 @@ typedef struct UniffiVTableCallbackInterfaceSecretKeyStore {
     UniffiCallbackInterfaceFree _Nonnull uniffiFree;
 } UniffiVTableCallbackInterfaceSecretKeyStore;
 
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_CLONE_EVENTLISTENER
-#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_CLONE_EVENTLISTENER
-void*_Nonnull uniffi_watt_ffi_fn_clone_eventlistener(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_FREE_EVENTLISTENER
-#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_FREE_EVENTLISTENER
-void uniffi_watt_ffi_fn_free_eventlistener(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_INIT_CALLBACK_VTABLE_EVENTLISTENER
-#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_INIT_CALLBACK_VTABLE_EVENTLISTENER
-void uniffi_watt_ffi_fn_init_callback_vtable_eventlistener(const UniffiVTableCallbackInterfaceEventListener* _Nonnull vtable
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_EVENTLISTENER_ON_EVENT
-#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_EVENTLISTENER_ON_EVENT
-void uniffi_watt_ffi_fn_method_eventlistener_on_event(void*_Nonnull ptr, RustBuffer event, RustCallStatus *_Nonnull out_status
-);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_CLONE_LOGSINK
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_CLONE_LOGSINK
@@ -441,6 +406,11 @@ uint64_t uniffi_watt_ffi_fn_method_wallet_disconnect(void*_Nonnull ptr
 RustBuffer uniffi_watt_ffi_fn_method_wallet_donate(void*_Nonnull ptr, uint64_t bytes, uint64_t sector_bytes, uint32_t layers, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_EVENT_HANDLED
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_EVENT_HANDLED
+int8_t uniffi_watt_ffi_fn_method_wallet_event_handled(void*_Nonnull ptr, uint64_t id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_EXPORT_WORDS
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_EXPORT_WORDS
 RustBuffer uniffi_watt_ffi_fn_method_wallet_export_words(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
@@ -454,6 +424,11 @@ RustBuffer uniffi_watt_ffi_fn_method_wallet_history(void*_Nonnull ptr, uint32_t 
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_NET_STATS
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_NET_STATS
 RustBuffer uniffi_watt_ffi_fn_method_wallet_net_stats(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_NEXT_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_NEXT_EVENT
+RustBuffer uniffi_watt_ffi_fn_method_wallet_next_event(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_PAY
@@ -486,11 +461,6 @@ RustBuffer uniffi_watt_ffi_fn_method_wallet_restore_wallet(void*_Nonnull ptr, Ru
 uint64_t uniffi_watt_ffi_fn_method_wallet_run_background(void*_Nonnull ptr, uint64_t budget_ms
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_SET_LISTENER
-#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_SET_LISTENER
-void uniffi_watt_ffi_fn_method_wallet_set_listener(void*_Nonnull ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_SET_REFERRER
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_SET_REFERRER
 uint64_t uniffi_watt_ffi_fn_method_wallet_set_referrer(void*_Nonnull ptr, RustBuffer referrer
@@ -519,6 +489,11 @@ void uniffi_watt_ffi_fn_method_wallet_stop_sync(void*_Nonnull ptr, RustCallStatu
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_STORAGE_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_STORAGE_STATUS
 RustBuffer uniffi_watt_ffi_fn_method_wallet_storage_status(void*_Nonnull ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_WAIT_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_WAIT_EVENT
+uint64_t uniffi_watt_ffi_fn_method_wallet_wait_event(void*_Nonnull ptr, uint64_t timeout_ms
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_FN_METHOD_WALLET_WAIT_SETTLED
@@ -896,12 +871,6 @@ uint16_t uniffi_watt_ffi_checksum_func_set_log_sink(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_EVENTLISTENER_ON_EVENT
-#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_EVENTLISTENER_ON_EVENT
-uint16_t uniffi_watt_ffi_checksum_method_eventlistener_on_event(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_LOGSINK_LOG
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_LOGSINK_LOG
 uint16_t uniffi_watt_ffi_checksum_method_logsink_log(void
@@ -968,6 +937,12 @@ uint16_t uniffi_watt_ffi_checksum_method_wallet_donate(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_EVENT_HANDLED
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_EVENT_HANDLED
+uint16_t uniffi_watt_ffi_checksum_method_wallet_event_handled(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_EXPORT_WORDS
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_EXPORT_WORDS
 uint16_t uniffi_watt_ffi_checksum_method_wallet_export_words(void
@@ -983,6 +958,12 @@ uint16_t uniffi_watt_ffi_checksum_method_wallet_history(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_NET_STATS
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_NET_STATS
 uint16_t uniffi_watt_ffi_checksum_method_wallet_net_stats(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_NEXT_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_NEXT_EVENT
+uint16_t uniffi_watt_ffi_checksum_method_wallet_next_event(void
     
 );
 #endif
@@ -1022,12 +1003,6 @@ uint16_t uniffi_watt_ffi_checksum_method_wallet_run_background(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_SET_LISTENER
-#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_SET_LISTENER
-uint16_t uniffi_watt_ffi_checksum_method_wallet_set_listener(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_SET_REFERRER
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_SET_REFERRER
 uint16_t uniffi_watt_ffi_checksum_method_wallet_set_referrer(void
@@ -1061,6 +1036,12 @@ uint16_t uniffi_watt_ffi_checksum_method_wallet_stop_sync(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_STORAGE_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_STORAGE_STATUS
 uint16_t uniffi_watt_ffi_checksum_method_wallet_storage_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_WAIT_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_WATT_FFI_CHECKSUM_METHOD_WALLET_WAIT_EVENT
+uint16_t uniffi_watt_ffi_checksum_method_wallet_wait_event(void
     
 );
 #endif

@@ -7,8 +7,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use watt_client::{
-    AttestState, ClientConfig, ClientError, ClientStatus, FileKeyStore, HistoryKind, NodeOrigin, TxKind, TxStatus,
-    WattClient,
+    AttestState, ClientConfig, ClientError, ClientEvent, ClientStatus, FileKeyStore, HistoryKind, NodeOrigin, TxKind,
+    TxStatus, WattClient,
 };
 use watt_core::address::{AccountId, NodeId};
 use watt_core::amount::Amount;
@@ -111,6 +111,28 @@ fn print(cli: &Cli, v: Value, text: impl FnOnce() -> String) {
         println!("{v}");
     } else {
         println!("{}", text());
+    }
+}
+
+fn event_json(e: &ClientEvent) -> Value {
+    match e {
+        ClientEvent::NewVerifiedLedger { seq, close_time_ms } => {
+            json!({ "kind": "new_verified_ledger", "ledger": seq, "close_time_ms": close_time_ms })
+        }
+        ClientEvent::PaymentReceived { amount, balance } => {
+            json!({ "kind": "payment_received", "amount_units": amount.units(), "balance_units": balance.units() })
+        }
+        ClientEvent::TransactionSettled { hash, status } => {
+            json!({ "kind": "transaction_settled", "hash": hash.to_hex(), "status": tx_status_json(status) })
+        }
+        ClientEvent::AttestationConfirmed { day } => json!({ "kind": "attestation_confirmed", "day": day }),
+        ClientEvent::RewardPaid { day, amount } => {
+            json!({ "kind": "reward_paid", "day": day, "amount_units": amount.units() })
+        }
+        ClientEvent::ForkDetected { slot } => json!({ "kind": "fork_detected", "slot": slot }),
+        ClientEvent::NodeDemoted { node, reason } => {
+            json!({ "kind": "node_demoted", "node": node.to_string(), "reason": reason })
+        }
     }
 }
 
@@ -368,6 +390,22 @@ async fn run_async(cli: &Cli) -> Result<(), Failure> {
                 });
             }
         },
+        Command::Events { wait_ms, keep } => {
+            let next = client.wait_event(*wait_ms).await.map_err(failure)?;
+            let v = match &next {
+                Some(e) => json!({ "ok": true, "id": e.id, "event": event_json(&e.event) }),
+                None => json!({ "ok": true, "id": null, "event": null }),
+            };
+            print(cli, v.clone(), || match &next {
+                Some(e) => format!("event {}: {}", e.id, event_json(&e.event)),
+                None => "no event waiting".into(),
+            });
+            if let (Some(e), false) = (next, *keep) {
+                // Shown, not yet handled: a kill here shows it again next time.
+                watt_client::pause_point("before-event-handled");
+                client.event_handled(e.id).map_err(failure)?;
+            }
+        }
         Command::History { limit } => {
             let h = client.history(*limit).map_err(failure)?;
             let lines: Vec<Value> = h

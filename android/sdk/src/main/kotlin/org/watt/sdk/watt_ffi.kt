@@ -661,9 +661,6 @@ internal open class UniffiForeignFutureStructVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureStructVoid.UniffiByValue,)
 }
-internal interface UniffiCallbackInterfaceEventListenerMethod0 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`event`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
-}
 internal interface UniffiCallbackInterfaceLogSinkMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -672,22 +669,6 @@ internal interface UniffiCallbackInterfacePlatformFactsMethod0 : com.sun.jna.Cal
 }
 internal interface UniffiCallbackInterfaceSecretKeyStoreMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
-}
-@Structure.FieldOrder("onEvent", "uniffiFree")
-internal open class UniffiVTableCallbackInterfaceEventListener(
-    @JvmField internal var `onEvent`: UniffiCallbackInterfaceEventListenerMethod0? = null,
-    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
-) : Structure() {
-    class UniffiByValue(
-        `onEvent`: UniffiCallbackInterfaceEventListenerMethod0? = null,
-        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
-    ): UniffiVTableCallbackInterfaceEventListener(`onEvent`,`uniffiFree`,), Structure.ByValue
-
-   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceEventListener) {
-        `onEvent` = other.`onEvent`
-        `uniffiFree` = other.`uniffiFree`
-    }
-
 }
 @Structure.FieldOrder("log", "uniffiFree")
 internal open class UniffiVTableCallbackInterfaceLogSink(
@@ -882,7 +863,6 @@ internal open class UniffiVTableCallbackInterfaceSecretKeyStore(
 
 
 
-
 // For large crates we prevent `MethodTooLargeException` (see #2340)
 // N.B. the name of the extension is very misleading, since it is 
 // rather `InterfaceTooLargeException`, caused by too many methods 
@@ -914,8 +894,6 @@ fun uniffi_watt_ffi_checksum_func_power_policy(
 ): Short
 fun uniffi_watt_ffi_checksum_func_set_log_sink(
 ): Short
-fun uniffi_watt_ffi_checksum_method_eventlistener_on_event(
-): Short
 fun uniffi_watt_ffi_checksum_method_logsink_log(
 ): Short
 fun uniffi_watt_ffi_checksum_method_platformfacts_current(
@@ -938,11 +916,15 @@ fun uniffi_watt_ffi_checksum_method_wallet_disconnect(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_donate(
 ): Short
+fun uniffi_watt_ffi_checksum_method_wallet_event_handled(
+): Short
 fun uniffi_watt_ffi_checksum_method_wallet_export_words(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_history(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_net_stats(
+): Short
+fun uniffi_watt_ffi_checksum_method_wallet_next_event(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_pay(
 ): Short
@@ -956,8 +938,6 @@ fun uniffi_watt_ffi_checksum_method_wallet_restore_wallet(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_run_background(
 ): Short
-fun uniffi_watt_ffi_checksum_method_wallet_set_listener(
-): Short
 fun uniffi_watt_ffi_checksum_method_wallet_set_referrer(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_set_security_circle(
@@ -969,6 +949,8 @@ fun uniffi_watt_ffi_checksum_method_wallet_status(
 fun uniffi_watt_ffi_checksum_method_wallet_stop_sync(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_storage_status(
+): Short
+fun uniffi_watt_ffi_checksum_method_wallet_wait_event(
 ): Short
 fun uniffi_watt_ffi_checksum_method_wallet_wait_settled(
 ): Short
@@ -1010,7 +992,6 @@ internal interface UniffiLib : Library {
             val lib = loadIndirect<UniffiLib>(componentName)
             // No need to check the contract version and checksums, since 
             // we already did that with `IntegrityCheckingUniffiLib` above.
-            uniffiCallbackInterfaceEventListener.register(lib)
             uniffiCallbackInterfaceLogSink.register(lib)
             uniffiCallbackInterfacePlatformFacts.register(lib)
             uniffiCallbackInterfaceSecretKeyStore.register(lib)
@@ -1025,15 +1006,7 @@ internal interface UniffiLib : Library {
     }
 
     // FFI functions
-    fun uniffi_watt_ffi_fn_clone_eventlistener(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
-): Pointer
-fun uniffi_watt_ffi_fn_free_eventlistener(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
-): Unit
-fun uniffi_watt_ffi_fn_init_callback_vtable_eventlistener(`vtable`: UniffiVTableCallbackInterfaceEventListener,
-): Unit
-fun uniffi_watt_ffi_fn_method_eventlistener_on_event(`ptr`: Pointer,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-): Unit
-fun uniffi_watt_ffi_fn_clone_logsink(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+    fun uniffi_watt_ffi_fn_clone_logsink(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): Pointer
 fun uniffi_watt_ffi_fn_free_logsink(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): Unit
@@ -1077,11 +1050,15 @@ fun uniffi_watt_ffi_fn_method_wallet_disconnect(`ptr`: Pointer,
 ): Long
 fun uniffi_watt_ffi_fn_method_wallet_donate(`ptr`: Pointer,`bytes`: Long,`sectorBytes`: Long,`layers`: Int,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
+fun uniffi_watt_ffi_fn_method_wallet_event_handled(`ptr`: Pointer,`id`: Long,uniffi_out_err: UniffiRustCallStatus, 
+): Byte
 fun uniffi_watt_ffi_fn_method_wallet_export_words(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
 fun uniffi_watt_ffi_fn_method_wallet_history(`ptr`: Pointer,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
 fun uniffi_watt_ffi_fn_method_wallet_net_stats(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+): RustBuffer.ByValue
+fun uniffi_watt_ffi_fn_method_wallet_next_event(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
 fun uniffi_watt_ffi_fn_method_wallet_pay(`ptr`: Pointer,`to`: RustBuffer.ByValue,`amountUnits`: Long,`feeUnits`: Long,
 ): Long
@@ -1095,8 +1072,6 @@ fun uniffi_watt_ffi_fn_method_wallet_restore_wallet(`ptr`: Pointer,`words`: Rust
 ): RustBuffer.ByValue
 fun uniffi_watt_ffi_fn_method_wallet_run_background(`ptr`: Pointer,`budgetMs`: Long,
 ): Long
-fun uniffi_watt_ffi_fn_method_wallet_set_listener(`ptr`: Pointer,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-): Unit
 fun uniffi_watt_ffi_fn_method_wallet_set_referrer(`ptr`: Pointer,`referrer`: RustBuffer.ByValue,
 ): Long
 fun uniffi_watt_ffi_fn_method_wallet_set_security_circle(`ptr`: Pointer,`members`: RustBuffer.ByValue,
@@ -1109,6 +1084,8 @@ fun uniffi_watt_ffi_fn_method_wallet_stop_sync(`ptr`: Pointer,uniffi_out_err: Un
 ): Unit
 fun uniffi_watt_ffi_fn_method_wallet_storage_status(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
 ): RustBuffer.ByValue
+fun uniffi_watt_ffi_fn_method_wallet_wait_event(`ptr`: Pointer,`timeoutMs`: Long,
+): Long
 fun uniffi_watt_ffi_fn_method_wallet_wait_settled(`ptr`: Pointer,`txHashHex`: RustBuffer.ByValue,`timeoutMs`: Long,
 ): Long
 fun uniffi_watt_ffi_fn_func_check_address(`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1277,9 +1254,6 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if (lib.uniffi_watt_ffi_checksum_func_set_log_sink() != 33113.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_watt_ffi_checksum_method_eventlistener_on_event() != 12951.toShort()) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
     if (lib.uniffi_watt_ffi_checksum_method_logsink_log() != 9403.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1313,6 +1287,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if (lib.uniffi_watt_ffi_checksum_method_wallet_donate() != 19588.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_event_handled() != 44233.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_export_words() != 20391.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1320,6 +1297,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_net_stats() != 32566.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_next_event() != 45546.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_pay() != 51396.toShort()) {
@@ -1340,9 +1320,6 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if (lib.uniffi_watt_ffi_checksum_method_wallet_run_background() != 30963.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_watt_ffi_checksum_method_wallet_set_listener() != 20616.toShort()) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_set_referrer() != 39488.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1359,6 +1336,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_storage_status() != 43495.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_watt_ffi_checksum_method_wallet_wait_event() != 60317.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_watt_ffi_checksum_method_wallet_wait_settled() != 9372.toShort()) {
@@ -1743,282 +1723,6 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
     override fun write(value: ByteArray, buf: ByteBuffer) {
         buf.putInt(value.size)
         buf.put(value)
-    }
-}
-
-
-// This template implements a class for working with a Rust struct via a Pointer/Arc<T>
-// to the live Rust struct on the other side of the FFI.
-//
-// Each instance implements core operations for working with the Rust `Arc<T>` and the
-// Kotlin Pointer to work with the live Rust struct on the other side of the FFI.
-//
-// There's some subtlety here, because we have to be careful not to operate on a Rust
-// struct after it has been dropped, and because we must expose a public API for freeing
-// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
-//
-//   * Each instance holds an opaque pointer to the underlying Rust struct.
-//     Method calls need to read this pointer from the object's state and pass it in to
-//     the Rust FFI.
-//
-//   * When an instance is no longer needed, its pointer should be passed to a
-//     special destructor function provided by the Rust FFI, which will drop the
-//     underlying Rust struct.
-//
-//   * Given an instance, calling code is expected to call the special
-//     `destroy` method in order to free it after use, either by calling it explicitly
-//     or by using a higher-level helper like the `use` method. Failing to do so risks
-//     leaking the underlying Rust struct.
-//
-//   * We can't assume that calling code will do the right thing, and must be prepared
-//     to handle Kotlin method calls executing concurrently with or even after a call to
-//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
-//
-//   * We must never allow Rust code to operate on the underlying Rust struct after
-//     the destructor has been called, and must never call the destructor more than once.
-//     Doing so may trigger memory unsafety.
-//
-//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
-//     is implemented to call the destructor when the Kotlin object becomes unreachable.
-//     This is done in a background thread. This is not a panacea, and client code should be aware that
-//      1. the thread may starve if some there are objects that have poorly performing
-//     `drop` methods or do significant work in their `drop` methods.
-//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
-//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
-//
-// If we try to implement this with mutual exclusion on access to the pointer, there is the
-// possibility of a race between a method call and a concurrent call to `destroy`:
-//
-//    * Thread A starts a method call, reads the value of the pointer, but is interrupted
-//      before it can pass the pointer over the FFI to Rust.
-//    * Thread B calls `destroy` and frees the underlying Rust struct.
-//    * Thread A resumes, passing the already-read pointer value to Rust and triggering
-//      a use-after-free.
-//
-// One possible solution would be to use a `ReadWriteLock`, with each method call taking
-// a read lock (and thus allowed to run concurrently) and the special `destroy` method
-// taking a write lock (and thus blocking on live method calls). However, we aim not to
-// generate methods with any hidden blocking semantics, and a `destroy` method that might
-// block if called incorrectly seems to meet that bar.
-//
-// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
-// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
-// has been called. These are updated according to the following rules:
-//
-//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
-//      The initial value for the flag is false.
-//
-//    * At the start of each method call, we atomically check the counter.
-//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
-//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
-//
-//    * At the end of each method call, we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-//    * When `destroy` is called, we atomically flip the flag from false to true.
-//      If the flag was already true we silently fail.
-//      Otherwise we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
-// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
-//
-// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
-// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
-// of the underlying Rust code.
-//
-// This makes a cleaner a better alternative to _not_ calling `destroy()` as
-// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
-// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
-// thread may be starved, and the app will leak memory.
-//
-// In this case, `destroy`ing manually may be a better solution.
-//
-// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
-// with Rust peers are reclaimed:
-//
-// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
-// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
-// 3. The memory is reclaimed when the process terminates.
-//
-// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
-//
-
-
-/**
- * The app's listener for [`WalletEvent`]s (called on the core's threads).
- */
-public interface EventListener {
-    
-    fun `onEvent`(`event`: WalletEvent)
-    
-    companion object
-}
-
-/**
- * The app's listener for [`WalletEvent`]s (called on the core's threads).
- */
-open class EventListenerImpl: Disposable, AutoCloseable, EventListener
-{
-
-    constructor(pointer: Pointer) {
-        this.pointer = pointer
-        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(pointer))
-    }
-
-    /**
-     * This constructor can be used to instantiate a fake object. Only used for tests. Any
-     * attempt to actually use an object constructed this way will fail as there is no
-     * connected Rust object.
-     */
-    @Suppress("UNUSED_PARAMETER")
-    constructor(noPointer: NoPointer) {
-        this.pointer = null
-        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(pointer))
-    }
-
-    protected val pointer: Pointer?
-    protected val cleanable: UniffiCleaner.Cleanable
-
-    private val wasDestroyed = AtomicBoolean(false)
-    private val callCounter = AtomicLong(1)
-
-    override fun destroy() {
-        // Only allow a single call to this method.
-        // TODO: maybe we should log a warning if called more than once?
-        if (this.wasDestroyed.compareAndSet(false, true)) {
-            // This decrement always matches the initial count of 1 given at creation time.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable.clean()
-            }
-        }
-    }
-
-    @Synchronized
-    override fun close() {
-        this.destroy()
-    }
-
-    internal inline fun <R> callWithPointer(block: (ptr: Pointer) -> R): R {
-        // Check and increment the call counter, to keep the object alive.
-        // This needs a compare-and-set retry loop in case of concurrent updates.
-        do {
-            val c = this.callCounter.get()
-            if (c == 0L) {
-                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
-            }
-            if (c == Long.MAX_VALUE) {
-                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
-            }
-        } while (! this.callCounter.compareAndSet(c, c + 1L))
-        // Now we can safely do the method call without the pointer being freed concurrently.
-        try {
-            return block(this.uniffiClonePointer())
-        } finally {
-            // This decrement always matches the increment we performed above.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable.clean()
-            }
-        }
-    }
-
-    // Use a static inner class instead of a closure so as not to accidentally
-    // capture `this` as part of the cleanable's action.
-    private class UniffiCleanAction(private val pointer: Pointer?) : Runnable {
-        override fun run() {
-            pointer?.let { ptr ->
-                uniffiRustCall { status ->
-                    UniffiLib.INSTANCE.uniffi_watt_ffi_fn_free_eventlistener(ptr, status)
-                }
-            }
-        }
-    }
-
-    fun uniffiClonePointer(): Pointer {
-        return uniffiRustCall() { status ->
-            UniffiLib.INSTANCE.uniffi_watt_ffi_fn_clone_eventlistener(pointer!!, status)
-        }
-    }
-
-    override fun `onEvent`(`event`: WalletEvent)
-        = 
-    callWithPointer {
-    uniffiRustCall() { _status ->
-    UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_eventlistener_on_event(
-        it, FfiConverterTypeWalletEvent.lower(`event`),_status)
-}
-    }
-    
-    
-
-    
-
-    
-    
-    companion object
-    
-}
-
-
-// Put the implementation in an object so we don't pollute the top-level namespace
-internal object uniffiCallbackInterfaceEventListener {
-    internal object `onEvent`: UniffiCallbackInterfaceEventListenerMethod0 {
-        override fun callback(`uniffiHandle`: Long,`event`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
-            val uniffiObj = FfiConverterTypeEventListener.handleMap.get(uniffiHandle)
-            val makeCall = { ->
-                uniffiObj.`onEvent`(
-                    FfiConverterTypeWalletEvent.lift(`event`),
-                )
-            }
-            val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
-        }
-    }
-
-    internal object uniffiFree: UniffiCallbackInterfaceFree {
-        override fun callback(handle: Long) {
-            FfiConverterTypeEventListener.handleMap.remove(handle)
-        }
-    }
-
-    internal var vtable = UniffiVTableCallbackInterfaceEventListener.UniffiByValue(
-        `onEvent`,
-        uniffiFree,
-    )
-
-    // Registers the foreign callback with the Rust side.
-    // This method is generated for each callback interface.
-    internal fun register(lib: UniffiLib) {
-        lib.uniffi_watt_ffi_fn_init_callback_vtable_eventlistener(vtable)
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeEventListener: FfiConverter<EventListener, Pointer> {
-    internal val handleMap = UniffiHandleMap<EventListener>()
-
-    override fun lower(value: EventListener): Pointer {
-        return Pointer(handleMap.insert(value))
-    }
-
-    override fun lift(value: Pointer): EventListener {
-        return EventListenerImpl(value)
-    }
-
-    override fun read(buf: ByteBuffer): EventListener {
-        // The Rust code always writes pointers as 8 bytes, and will
-        // fail to compile if they don't fit.
-        return lift(Pointer(buf.getLong()))
-    }
-
-    override fun allocationSize(value: EventListener) = 8UL
-
-    override fun write(value: EventListener, buf: ByteBuffer) {
-        // The Rust code always expects pointers written as 8 bytes,
-        // and will fail to compile if they don't fit.
-        buf.putLong(Pointer.nativeValue(lower(value)))
     }
 }
 
@@ -3017,6 +2721,12 @@ public interface WalletInterface {
     fun `donate`(`bytes`: kotlin.ULong, `sectorBytes`: kotlin.ULong, `layers`: kotlin.UInt): StorageState
     
     /**
+     * The app has handled event `id` (stored what it needed, shown it):
+     * it is removed. False if no such event was waiting.
+     */
+    fun `eventHandled`(`id`: kotlin.ULong): kotlin.Boolean
+    
+    /**
      * The 24 recovery words, for a backup screen.
      */
     fun `exportWords`(): kotlin.String
@@ -3027,6 +2737,13 @@ public interface WalletInterface {
     fun `history`(`limit`: kotlin.UInt): List<HistoryItem>
     
     fun `netStats`(): NetStats
+    
+    /**
+     * The oldest event the app has not yet marked handled; the same one
+     * until [`Wallet::event_handled`] is called with its id, across restarts
+     * (events are kept in the wallet store, never dropped).
+     */
+    fun `nextEvent`(): QueuedEvent?
     
     /**
      * Signs, stores and submits a payment; returns its hash. It is
@@ -3062,8 +2779,6 @@ public interface WalletInterface {
      */
     suspend fun `runBackground`(`budgetMs`: kotlin.ULong): BackgroundReport
     
-    fun `setListener`(`listener`: EventListener?)
-    
     suspend fun `setReferrer`(`referrer`: kotlin.String): kotlin.String
     
     suspend fun `setSecurityCircle`(`members`: List<kotlin.String>): kotlin.String
@@ -3078,6 +2793,11 @@ public interface WalletInterface {
     fun `stopSync`()
     
     fun `storageStatus`(): StorageState
+    
+    /**
+     * [`Wallet::next_event`], waiting up to `timeout_ms` for one to arrive.
+     */
+    suspend fun `waitEvent`(`timeoutMs`: kotlin.ULong): QueuedEvent?
     
     /**
      * Waits until the transaction is confirmed, failed or expired.
@@ -3332,6 +3052,23 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
+     * The app has handled event `id` (stored what it needed, shown it):
+     * it is removed. False if no such event was waiting.
+     */
+    @Throws(WattException::class)override fun `eventHandled`(`id`: kotlin.ULong): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithPointer {
+    uniffiRustCallWithError(WattException) { _status ->
+    UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_event_handled(
+        it, FfiConverterULong.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The 24 recovery words, for a backup screen.
      */
     @Throws(WattException::class)override fun `exportWords`(): kotlin.String {
@@ -3367,6 +3104,24 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     callWithPointer {
     uniffiRustCall() { _status ->
     UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_net_stats(
+        it, _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The oldest event the app has not yet marked handled; the same one
+     * until [`Wallet::event_handled`] is called with its id, across restarts
+     * (events are kept in the wallet store, never dropped).
+     */
+    @Throws(WattException::class)override fun `nextEvent`(): QueuedEvent? {
+            return FfiConverterOptionalTypeQueuedEvent.lift(
+    callWithPointer {
+    uniffiRustCallWithError(WattException) { _status ->
+    UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_next_event(
         it, _status)
 }
     }
@@ -3507,17 +3262,6 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     )
     }
 
-    override fun `setListener`(`listener`: EventListener?)
-        = 
-    callWithPointer {
-    uniffiRustCall() { _status ->
-    UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_set_listener(
-        it, FfiConverterOptionalTypeEventListener.lower(`listener`),_status)
-}
-    }
-    
-    
-
     
     @Throws(WattException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
@@ -3619,6 +3363,30 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     )
     }
     
+
+    
+    /**
+     * [`Wallet::next_event`], waiting up to `timeout_ms` for one to arrive.
+     */
+    @Throws(WattException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `waitEvent`(`timeoutMs`: kotlin.ULong) : QueuedEvent? {
+        return uniffiRustCallAsync(
+        callWithPointer { thisPtr ->
+            UniffiLib.INSTANCE.uniffi_watt_ffi_fn_method_wallet_wait_event(
+                thisPtr,
+                FfiConverterULong.lower(`timeoutMs`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.INSTANCE.ffi_watt_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeQueuedEvent.lift(it) },
+        // Error FFI converter
+        WattException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -3861,7 +3629,15 @@ data class NetStats (
     var `requests`: kotlin.ULong, 
     var `roundTrips`: kotlin.ULong, 
     var `bytesReceived`: kotlin.ULong, 
-    var `bytesSent`: kotlin.ULong
+    var `bytesSent`: kotlin.ULong, 
+    /**
+     * `GetLatest` requests sent (polling).
+     */
+    var `polls`: kotlin.ULong, 
+    /**
+     * Headers a node pushed while the wallet followed it.
+     */
+    var `pushedHeaders`: kotlin.ULong
 ) {
     
     companion object
@@ -3878,6 +3654,8 @@ public object FfiConverterTypeNetStats: FfiConverterRustBuffer<NetStats> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -3886,7 +3664,9 @@ public object FfiConverterTypeNetStats: FfiConverterRustBuffer<NetStats> {
             FfiConverterULong.allocationSize(value.`requests`) +
             FfiConverterULong.allocationSize(value.`roundTrips`) +
             FfiConverterULong.allocationSize(value.`bytesReceived`) +
-            FfiConverterULong.allocationSize(value.`bytesSent`)
+            FfiConverterULong.allocationSize(value.`bytesSent`) +
+            FfiConverterULong.allocationSize(value.`polls`) +
+            FfiConverterULong.allocationSize(value.`pushedHeaders`)
     )
 
     override fun write(value: NetStats, buf: ByteBuffer) {
@@ -3895,6 +3675,8 @@ public object FfiConverterTypeNetStats: FfiConverterRustBuffer<NetStats> {
             FfiConverterULong.write(value.`roundTrips`, buf)
             FfiConverterULong.write(value.`bytesReceived`, buf)
             FfiConverterULong.write(value.`bytesSent`, buf)
+            FfiConverterULong.write(value.`polls`, buf)
+            FfiConverterULong.write(value.`pushedHeaders`, buf)
     }
 }
 
@@ -4077,6 +3859,42 @@ public object FfiConverterTypeProvenBalance: FfiConverterRustBuffer<ProvenBalanc
     override fun write(value: ProvenBalance, buf: ByteBuffer) {
             FfiConverterULong.write(value.`units`, buf)
             FfiConverterULong.write(value.`ledger`, buf)
+    }
+}
+
+
+
+/**
+ * An event from the wallet's durable queue, with the id to hand back to
+ * `event_handled` once the app has dealt with it.
+ */
+data class QueuedEvent (
+    var `id`: kotlin.ULong, 
+    var `event`: WalletEvent
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeQueuedEvent: FfiConverterRustBuffer<QueuedEvent> {
+    override fun read(buf: ByteBuffer): QueuedEvent {
+        return QueuedEvent(
+            FfiConverterULong.read(buf),
+            FfiConverterTypeWalletEvent.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: QueuedEvent) = (
+            FfiConverterULong.allocationSize(value.`id`) +
+            FfiConverterTypeWalletEvent.allocationSize(value.`event`)
+    )
+
+    override fun write(value: QueuedEvent, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`id`, buf)
+            FfiConverterTypeWalletEvent.write(value.`event`, buf)
     }
 }
 
@@ -4771,7 +4589,7 @@ public object FfiConverterTypePlatformError : FfiConverterRustBuffer<PlatformExc
 
 
 /**
- * Where a sector stands (`watt_core::mobile::SectorPhase`).
+ * Where a sector stands (`watt_client::SectorPhase`).
  */
 
 enum class SectorPhase {
@@ -5670,38 +5488,6 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeEventListener: FfiConverterRustBuffer<EventListener?> {
-    override fun read(buf: ByteBuffer): EventListener? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterTypeEventListener.read(buf)
-    }
-
-    override fun allocationSize(value: EventListener?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterTypeEventListener.allocationSize(value)
-        }
-    }
-
-    override fun write(value: EventListener?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterTypeEventListener.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterOptionalTypeLogSink: FfiConverterRustBuffer<LogSink?> {
     override fun read(buf: ByteBuffer): LogSink? {
         if (buf.get().toInt() == 0) {
@@ -5756,6 +5542,38 @@ public object FfiConverterOptionalTypePlatformFacts: FfiConverterRustBuffer<Plat
         } else {
             buf.put(1)
             FfiConverterTypePlatformFacts.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeQueuedEvent: FfiConverterRustBuffer<QueuedEvent?> {
+    override fun read(buf: ByteBuffer): QueuedEvent? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeQueuedEvent.read(buf)
+    }
+
+    override fun allocationSize(value: QueuedEvent?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeQueuedEvent.allocationSize(value)
+        }
+    }
+
+    override fun write(value: QueuedEvent?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeQueuedEvent.write(value, buf)
         }
     }
 }
