@@ -156,7 +156,7 @@ impl WattClient {
 fn describe(duty: &Duty) -> String {
     match duty {
         Duty::Send(_, what) => what.clone(),
-        Duty::ProveCommit { sector, .. } => format!("seal proof of sector {sector}"),
+        Duty::ProveCommit { sector, .. } => format!("prove-commit sector {sector}"),
         Duty::PostCommit { period, .. } => format!("PoSt commit for period {period}"),
         Duty::PostReveal { commit, .. } => format!("PoSt reveal for period {}", commit.period),
     }

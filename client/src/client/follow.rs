@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::net::{read_frame, request_within};
-use crate::wallet::push::{account_due, PushWatch};
+use crate::wallet::push::{account_due, Admit, PushWatch};
 use crate::wallet::NodeAnswer;
 use std::sync::Weak;
 use std::time::Duration;
@@ -18,10 +18,10 @@ use watt_core::wire::{encode_frame, HeaderPush, Request, Response, MAX_FRAME};
 pub enum FollowEnd {
     /// The client was dropped or `stop_sync` called.
     Stopped,
-    /// No node to follow, or it refused to push; polling instead.
-    NoPush(String),
+    /// No node left to try (None), or this one would not push.
+    NoPush(Option<NodeId>, String),
     /// The node stopped pushing, or pushed something that does not verify.
-    Lost(String),
+    Lost(NodeId, String),
 }
 
 impl WattClient {
@@ -48,17 +48,21 @@ impl WattClient {
 
     /// Subscribes to the first node the wallet would ask, returning the
     /// node, its connection and the stream its pushes come on.
-    async fn subscribe(&self, watch: &PushWatch) -> Result<(NodeId, quinn::Connection, quinn::RecvStream), FollowEnd> {
-        let no_push = |e: String| FollowEnd::NoPush(e);
-        let records = self.inner.store.nodes().map_err(|e| no_push(e.to_string()))?;
+    async fn subscribe(
+        &self,
+        watch: &PushWatch,
+        skip: &BTreeSet<NodeId>,
+    ) -> Result<(NodeId, quinn::Connection, quinn::RecvStream), FollowEnd> {
+        let records = self.inner.store.nodes().map_err(|e| FollowEnd::NoPush(None, e.to_string()))?;
         let (rec, existing) = {
             let mut st = self.inner.state.lock().await;
             let connected = st.connected();
-            let rec = st.wallet.nodes_to_ask(&records, &connected, &BTreeSet::new()).into_iter().next();
-            let rec = rec.ok_or_else(|| no_push("no node to follow".into()))?;
+            let rec = st.wallet.nodes_to_ask(&records, &connected, skip).into_iter().next();
+            let rec = rec.ok_or_else(|| FollowEnd::NoPush(None, "no node left to follow".into()))?;
             let existing = st.conns.get(&rec.node_id).filter(|c| c.close_reason().is_none()).cloned();
             (rec, existing)
         };
+        let no_push = |e: String| FollowEnd::NoPush(Some(rec.node_id), e);
         let conn = match existing {
             Some(c) => c,
             None => {
@@ -116,25 +120,36 @@ impl WattClient {
     }
 }
 
-/// Follow, fall back to a poll, wait, repeat; ends when the client is gone.
+/// Follows one node after another; when none pushes, polls every
+/// `interval` and tries them all again. Ends when the client is gone.
 async fn follow_loop(weak: Weak<Inner>, interval: Duration) {
+    let mut tried: BTreeSet<NodeId> = BTreeSet::new();
     loop {
-        if let FollowEnd::Stopped = follow_one(&weak, interval).await {
-            return;
-        }
+        let end = follow_one(&weak, interval, &tried).await;
+        tracing::debug!(?end, "stopped following a node");
         let Some(inner) = weak.upgrade() else { return };
+        // Whatever happened, the view stays current by one poll meanwhile.
         let _ = WattClient { inner }.refresh().await;
-        tokio::time::sleep(interval).await;
+        match end {
+            FollowEnd::Stopped => return,
+            FollowEnd::NoPush(Some(node), _) | FollowEnd::Lost(node, _) => {
+                tried.insert(node);
+            }
+            FollowEnd::NoPush(None, _) => {
+                tried.clear();
+                tokio::time::sleep(interval).await;
+            }
+        }
     }
 }
 
 /// Follows one node's pushes until it stops. Between pushes only the
 /// connection is held, never the client.
-async fn follow_one(weak: &Weak<Inner>, interval: Duration) -> FollowEnd {
+async fn follow_one(weak: &Weak<Inner>, interval: Duration, skip: &BTreeSet<NodeId>) -> FollowEnd {
     let Some(inner) = weak.upgrade() else { return FollowEnd::Stopped };
     let client = WattClient { inner };
     let mut watch = PushWatch::new(client.inner.genesis.params.ledger_close_ms, now_ms());
-    let (node, conn, mut uni) = match client.subscribe(&watch).await {
+    let (node, conn, mut uni) = match client.subscribe(&watch, skip).await {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -149,13 +164,18 @@ async fn follow_one(weak: &Weak<Inner>, interval: Duration) -> FollowEnd {
             Ok(Ok(Some(Ok(push)))) => push,
             other => {
                 client.push_silence(node).await;
-                return FollowEnd::Lost(format!("{node} stopped pushing: {other:?}"));
+                return FollowEnd::Lost(node, format!("stopped pushing: {other:?}"));
             }
         };
-        watch.on_push(now_ms());
         {
             let mut s = client.inner.stats.lock().unwrap_or_else(|e| e.into_inner());
             s.pushed_headers += 1;
+        }
+        let tip = client.inner.state.lock().await.wallet.tip().map(|t| t.header.seq);
+        match watch.on_push(now_ms(), push.header.seq, tip) {
+            Admit::Verify => {}
+            Admit::Skip => continue,
+            Admit::Drop => return FollowEnd::Lost(node, "pushes nothing new".into()),
         }
         let pending = client.inner.store.pending().map(|p| !p.is_empty()).unwrap_or(true);
         let due = account_due(last_account, now_ms(), interval.as_millis() as u64, pending);
@@ -163,7 +183,7 @@ async fn follow_one(weak: &Weak<Inner>, interval: Duration) -> FollowEnd {
             last_account = Some(now_ms());
         }
         if let Err(e) = client.on_pushed(node, &conn, push, due).await {
-            return FollowEnd::Lost(format!("{node}: {e}"));
+            return FollowEnd::Lost(node, e.to_string());
         }
     }
 }

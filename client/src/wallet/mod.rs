@@ -309,6 +309,8 @@ impl Wallet {
     /// One node's answers: verified, or the node's standing pays for them.
     pub fn on_node_answer(&mut self, r: &mut Refresh, a: NodeAnswer) {
         let node = a.node;
+        // Answers may come without a batch (a pushed header): still asked.
+        r.tried.insert(node);
         let Some(v) = self.judge_latest(node, a.latest, &mut r.fx, &mut r.failures, &mut r.lied) else { return };
         r.verified_nodes += 1;
         self.remember(v.header.clone());

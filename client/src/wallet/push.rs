@@ -8,20 +8,50 @@ const MISSED_LEDGERS: u64 = 3;
 /// Never less than this, whatever the ledger time (scheduling, a slow link).
 const MIN_GAP_MS: u64 = 2_000;
 
-/// When the next push is due from the node followed.
+/// Pushes in a row that bring no newer header before the node is dropped:
+/// verifying a push costs signature checks, and a node repeating old
+/// headers would spend the phone's battery on them.
+const STALE_PUSHES: u32 = 3;
+
+/// When the next push is due from the node followed, and whether its pushes
+/// still bring anything new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PushWatch {
     last_ms: u64,
     gap_ms: u64,
+    stale_in_a_row: u32,
+}
+
+/// What to do with a push, decided before any signature is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// A newer header than the tip: verify it.
+    Verify,
+    /// Nothing newer: ignore it.
+    Skip,
+    /// Too many pushes with nothing newer: stop following this node.
+    Drop,
 }
 
 impl PushWatch {
     pub fn new(ledger_close_ms: u64, now_ms: u64) -> PushWatch {
-        PushWatch { last_ms: now_ms, gap_ms: ledger_close_ms.saturating_mul(MISSED_LEDGERS).max(MIN_GAP_MS) }
+        PushWatch {
+            last_ms: now_ms,
+            gap_ms: ledger_close_ms.saturating_mul(MISSED_LEDGERS).max(MIN_GAP_MS),
+            stale_in_a_row: 0,
+        }
     }
 
-    pub fn on_push(&mut self, now_ms: u64) {
+    /// A push of header `seq` arrived at `now_ms`; the wallet's tip is `tip`.
+    /// Only a push that brings a newer header resets the wait.
+    pub fn on_push(&mut self, now_ms: u64, seq: u64, tip: Option<u64>) -> Admit {
+        if tip.is_some_and(|t| seq <= t) {
+            self.stale_in_a_row += 1;
+            return if self.stale_in_a_row >= STALE_PUSHES { Admit::Drop } else { Admit::Skip };
+        }
+        self.stale_in_a_row = 0;
         self.last_ms = now_ms;
+        Admit::Verify
     }
 
     /// How long to wait for the next push from `now_ms` before giving up.
@@ -50,10 +80,25 @@ mod tests {
         assert_eq!(w.wait_ms(10_000), 3_000);
         assert!(!w.overdue(12_999));
         assert!(w.overdue(13_000));
-        w.on_push(12_500);
+        assert_eq!(w.on_push(12_500, 8, Some(7)), Admit::Verify);
         assert!(!w.overdue(13_000), "a push resets the wait");
         // Sub-second ledgers still allow two seconds.
         assert_eq!(PushWatch::new(200, 0).wait_ms(0), 2_000);
+    }
+
+    #[test]
+    fn a_node_repeating_old_headers_is_ignored_then_dropped_and_never_resets_the_wait() {
+        let mut w = PushWatch::new(1_000, 0);
+        assert_eq!(w.on_push(100, 5, Some(5)), Admit::Skip);
+        assert_eq!(w.on_push(200, 4, Some(5)), Admit::Skip);
+        assert!(w.overdue(3_000), "old headers kept the node followed");
+        // A newer one in between starts the count again.
+        assert_eq!(w.on_push(300, 6, Some(5)), Admit::Verify);
+        assert_eq!(w.on_push(400, 6, Some(6)), Admit::Skip);
+        assert_eq!(w.on_push(500, 6, Some(6)), Admit::Skip);
+        assert_eq!(w.on_push(600, 6, Some(6)), Admit::Drop);
+        // The first header after a cold start is always checked.
+        assert_eq!(PushWatch::new(1_000, 0).on_push(0, 1, None), Admit::Verify);
     }
 
     #[test]

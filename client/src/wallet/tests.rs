@@ -368,6 +368,20 @@ fn standing_changes_are_written_for_the_nodes_that_answered() {
     assert!(changed.iter().all(|r| r.good_answers == 1));
 }
 
+/// A pushed header comes without a batch: the refresh must still count its
+/// node as asked (it once ended every push with "every node was demoted").
+#[test]
+fn a_pushed_header_alone_makes_a_refresh() {
+    let n = network();
+    let mut w = wallet(&n);
+    let recs = records(&n);
+    let mut r = w.begin_refresh(Some(me()));
+    w.on_node_answer(&mut r, NodeAnswer { node: node(2), latest: Ok(n.latest()), account: None });
+    let (fx, res) = w.finish_refresh(r, fresh(&recs));
+    assert_eq!(res.map(|r| r.tip.header.seq).ok(), Some(n.tip().seq));
+    assert!(fx.writes.iter().any(|w| matches!(w, Write::Tip(_))));
+}
+
 // ----- settling transactions -----
 
 /// A pending transaction signed by key 10.
