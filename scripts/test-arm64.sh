@@ -5,7 +5,11 @@
 #      their unit tests under qemu-aarch64;
 #   2. builds the bindings' static library for aarch64-linux-android (clang
 #      with --target=aarch64-linux-android24 for ring's C code; a staticlib
-#      needs no NDK linker) with the phones' release-smaller profile;
+#      needs no NDK linker) with the phones' release-smaller profile. With no
+#      NDK sysroot here, ring's C takes its few libc declarations (stdint,
+#      string, assert) from Debian's aarch64 glibc headers: the same types on
+#      Bionic for aarch64, and nothing of libc is linked into a staticlib. An
+#      app's real build uses the NDK (scripts/build-android.sh);
 #   3. checks the bindings for aarch64-apple-ios as far as this machine can
 #      (there is no Apple SDK here; the first thing that needs one stops it);
 #   4. prints the library sizes as one JSON line.
@@ -45,7 +49,7 @@ rm -f "$log"
 
 echo "== watt-ffi staticlib for aarch64-linux-android (release-smaller)"
 export CC_aarch64_linux_android=clang
-export CFLAGS_aarch64_linux_android="--target=aarch64-linux-android24"
+export CFLAGS_aarch64_linux_android="--target=aarch64-linux-android24 -isystem /usr/aarch64-linux-gnu/include"
 export AR_aarch64_linux_android="$ar"
 cargo rustc --locked -p watt-ffi --lib --crate-type staticlib --profile release-smaller \
   --target aarch64-linux-android

@@ -56,6 +56,16 @@ struct Inner {
     sync_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Fork evidence was sent to the nodes (once per process).
     fork_reported: std::sync::atomic::AtomicBool,
+    /// UDP bytes (sent, received) of connections already closed or replaced.
+    retired: Arc<Mutex<(u64, u64)>>,
+}
+
+/// Adds a connection's UDP byte counts to `retired` as it leaves.
+fn retire(retired: &Mutex<(u64, u64)>, conn: &quinn::Connection) {
+    let s = conn.stats();
+    let mut r = retired.lock().unwrap_or_else(|e| e.into_inner());
+    r.0 = r.0.saturating_add(s.udp_tx.bytes);
+    r.1 = r.1.saturating_add(s.udp_rx.bytes);
 }
 
 struct State {
@@ -64,6 +74,21 @@ struct State {
 }
 
 impl State {
+    /// Keeps `conn` for `node`; a connection it replaces is retired.
+    fn put_conn(&mut self, node: NodeId, conn: quinn::Connection, retired: &Mutex<(u64, u64)>) {
+        if let Some(old) = self.conns.insert(node, conn.clone()) {
+            if old.stable_id() != conn.stable_id() {
+                retire(retired, &old);
+            }
+        }
+    }
+
+    fn drop_conn(&mut self, node: &NodeId, retired: &Mutex<(u64, u64)>) -> Option<quinn::Connection> {
+        let c = self.conns.remove(node)?;
+        retire(retired, &c);
+        Some(c)
+    }
+
     fn connected(&self) -> BTreeSet<NodeId> {
         self.conns.iter().filter(|(_, c)| c.close_reason().is_none()).map(|(n, _)| *n).collect()
     }
@@ -117,6 +142,7 @@ impl WattClient {
                 stats: Mutex::new(NetStats::default()),
                 sync_task: Mutex::new(None),
                 fork_reported: std::sync::atomic::AtomicBool::new(false),
+                retired: Arc::new(Mutex::new((0, 0))),
             }),
         })
     }
@@ -272,7 +298,7 @@ impl WattClient {
         if !self.inner.store.remove_node(node_id)? {
             return Err(ClientError::UnknownNode(node_id.to_string()));
         }
-        if let Some(c) = self.inner.state.lock().await.conns.remove(node_id) {
+        if let Some(c) = self.inner.state.lock().await.drop_conn(node_id, &self.inner.retired) {
             c.close(0u32.into(), b"removed");
         }
         Ok(())
@@ -369,11 +395,25 @@ impl WattClient {
         *self.inner.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Every UDP byte this wallet sent and received (QUIC's own counts,
+    /// headers and handshakes included), over all its connections so far.
+    pub async fn traffic(&self) -> (u64, u64) {
+        let st = self.inner.state.lock().await;
+        let (mut up, mut down) = *self.inner.retired.lock().unwrap_or_else(|e| e.into_inner());
+        for c in st.conns.values() {
+            let s = c.stats();
+            up = up.saturating_add(s.udp_tx.bytes);
+            down = down.saturating_add(s.udp_rx.bytes);
+        }
+        (up, down)
+    }
+
     /// Closes every connection (the next request reconnects).
     pub async fn disconnect(&self) {
         let mut st = self.inner.state.lock().await;
         for (_, c) in std::mem::take(&mut st.conns) {
             c.close(0u32.into(), b"bye");
+            retire(&self.inner.retired, &c);
         }
     }
 

@@ -130,7 +130,8 @@ pub struct BackgroundProgress {
     pub idle: bool,
 }
 
-fn sector_dir(data_dir: &Path, number: u64) -> PathBuf {
+/// Where sector `number` of the wallet in `data_dir` keeps its files.
+pub fn sector_dir(data_dir: &Path, number: u64) -> PathBuf {
     data_dir.join("sectors").join(number.to_string())
 }
 

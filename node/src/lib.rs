@@ -12,6 +12,7 @@ pub mod keyfile;
 pub mod load;
 pub mod logging;
 pub mod node;
+pub mod phone_day;
 pub mod sim;
 pub mod store;
 pub mod tls;

@@ -58,11 +58,12 @@ struct ClientLog {
     lost: Vec<Hash256>,
 }
 
-struct Validator {
+/// A `watt-node run` process started by a bench; killed when dropped.
+pub(crate) struct Validator {
     child: std::process::Child,
-    listen: SocketAddr,
-    admin: SocketAddr,
-    node: NodeId,
+    pub(crate) listen: SocketAddr,
+    pub(crate) admin: SocketAddr,
+    pub(crate) node: NodeId,
 }
 
 impl Drop for Validator {
@@ -92,10 +93,22 @@ fn start_validators(
 ) -> Result<(Genesis, Vec<Validator>), String> {
     let mut params = Params::devnet(opts.ledger_ms, 86_400);
     params.max_txs_per_ledger = opts.max_txs_per_ledger;
-    let listen: Vec<SocketAddr> = (0..opts.validators)
+    start_validator_processes(dir, opts.validators, params, founders)
+}
+
+/// Writes a new network under `dir` and starts each validator as its own
+/// `watt-node run` process (this program), so what the bench measures in its
+/// own process is the client alone.
+pub(crate) fn start_validator_processes(
+    dir: &Path,
+    validators: usize,
+    params: Params,
+    founders: &[AccountId],
+) -> Result<(Genesis, Vec<Validator>), String> {
+    let listen: Vec<SocketAddr> = (0..validators)
         .map(|_| free_port().map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p)))
         .collect::<Result<_, _>>()?;
-    let admin: Vec<SocketAddr> = (0..opts.validators)
+    let admin: Vec<SocketAddr> = (0..validators)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     let net = new_network_at("WATT load", &listen, Some(&admin), params, now_ms() / 1000, founders)?;

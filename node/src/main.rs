@@ -243,6 +243,22 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One phone through a day against validator processes: a cold open with
+    /// the tap, a background PoSt on battery, a warm open that sees the
+    /// reward; bytes and CPU-seconds of each, and the PoSt's CPU at 16 GiB.
+    PhoneDay {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value_t = 1_000)]
+        ledger_ms: u64,
+        #[arg(long, default_value_t = 60)]
+        day_seconds: u64,
+        /// Seconds each app open follows pushed headers.
+        #[arg(long, default_value_t = 20)]
+        open_seconds: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -582,6 +598,20 @@ fn main() -> ExitCode {
                 watt_node::bench::print_table(&report);
             }
             ExitCode::SUCCESS
+        }
+        Command::Bench(BenchCommand::PhoneDay { validators, ledger_ms, day_seconds, open_seconds, json }) => {
+            let o = watt_node::phone_day::PhoneDay { validators, ledger_ms, day_seconds, open_seconds };
+            match runtime().block_on(watt_node::phone_day::phone_day(o)) {
+                Ok(report) if json => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    println!("{report:#}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
         }
         Command::Bench(BenchCommand::Client { rounds, json }) => {
             match runtime().block_on(watt_node::bench::client_bench(rounds)) {

@@ -7,6 +7,17 @@ use crate::storage::{BackgroundProgress, StorageDuties};
 use std::time::Duration;
 use watt_core::storage::power::DeviceFacts;
 
+/// Passes a run makes waiting for a PoSt reveal after its commit.
+const REVEAL_TRIES: u32 = 3;
+
+fn committed_post(d: &StorageDuties) -> bool {
+    d.submitted.iter().any(|s| s.starts_with("PoSt commit"))
+}
+
+fn revealed_post(d: &StorageDuties) -> bool {
+    d.submitted.iter().any(|s| s.starts_with("PoSt reveal"))
+}
+
 /// What one background run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackgroundReport {
@@ -20,7 +31,8 @@ pub struct BackgroundReport {
 
 impl WattClient {
     /// Storage work in a fixed order, within about `budget_ms` of sealing:
-    /// 1. the ledger's duties (a PoSt before its deadline outranks sealing);
+    /// 1. the ledger's duties (a PoSt before its deadline outranks sealing),
+    ///    and after a PoSt commit, its reveal once the sample ledger closed;
     /// 2. sealing, on a blocking thread, in checkpointed slices;
     /// 3. the duties again when sealing finished a sector, so its pre-commit
     ///    goes out in the same run.
@@ -29,6 +41,9 @@ impl WattClient {
     pub async fn run_background(&self, facts: &DeviceFacts, budget_ms: u64) -> Result<BackgroundReport, ClientError> {
         let mut duties = StorageDuties::default();
         let mut ledger_skipped = self.duties_pass(facts, &mut duties).await?;
+        if ledger_skipped.is_none() && committed_post(&duties) {
+            ledger_skipped = self.reveal_pass(facts, &mut duties).await?;
+        }
         if self.needs_ticket()? {
             // A new sector's ticket comes from a verified ledger; sealing itself works offline.
             if let Err(e) = self.refresh().await {
@@ -55,6 +70,22 @@ impl WattClient {
             ledger_skipped = self.duties_pass(facts, &mut duties).await?;
         }
         Ok(BackgroundReport { sealing, duties, ledger_skipped })
+    }
+
+    /// A PoSt commit went out: its reveal is due `post_reveal_delay` ledgers
+    /// after it lands (seconds on mainnet), so the same run waits for it
+    /// rather than waking the phone again. At most `REVEAL_TRIES` passes.
+    async fn reveal_pass(&self, facts: &DeviceFacts, into: &mut StorageDuties) -> Result<Option<String>, ClientError> {
+        let p = &self.inner.genesis.params;
+        let wait = Duration::from_millis(p.ledger_close_ms.saturating_mul(p.post_reveal_delay.saturating_add(1)));
+        for _ in 0..REVEAL_TRIES {
+            tokio::time::sleep(wait).await;
+            let skipped = self.duties_pass(facts, into).await?;
+            if skipped.is_some() || revealed_post(into) {
+                return Ok(skipped);
+            }
+        }
+        Ok(None)
     }
 
     /// One pass of the ledger duties; network trouble skips it (said why).

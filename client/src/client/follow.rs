@@ -68,7 +68,7 @@ impl WattClient {
             None => {
                 let timeout = Duration::from_millis(self.inner.config.connect_timeout_ms);
                 let c = sync::connect(&self.inner.endpoint, &rec, timeout).await.map_err(|e| no_push(e.to_string()))?;
-                self.inner.state.lock().await.conns.insert(rec.node_id, c.clone());
+                self.inner.state.lock().await.put_conn(rec.node_id, c.clone(), &self.inner.retired);
                 c
             }
         };

@@ -61,9 +61,11 @@ impl WattClient {
             for asked in self.ask_all(st, &batch, me).await {
                 self.count(&asked);
                 match asked.conn {
-                    Some(c) => st.conns.insert(asked.answer.node, c),
-                    None => st.conns.remove(&asked.answer.node),
-                };
+                    Some(c) => st.put_conn(asked.answer.node, c, &self.inner.retired),
+                    None => {
+                        st.drop_conn(&asked.answer.node, &self.inner.retired);
+                    }
+                }
                 st.wallet.on_node_answer(&mut round, asked.answer);
             }
         }
@@ -241,7 +243,7 @@ impl WattClient {
             .ok_or_else(|| ClientError::NoNodeReachable(node_id.to_string()))?;
         self.count(&asked);
         if let Some(c) = asked.conn {
-            st.conns.insert(*node_id, c);
+            st.put_conn(*node_id, c, &self.inner.retired);
         }
         let stored =
             Stored { records: &records, tip_seq: None, account: None, has_fork: self.inner.store.fork()?.is_some() };
@@ -264,12 +266,13 @@ impl WattClient {
         let endpoint = self.inner.endpoint.clone();
         let (req_timeout, conn_timeout) = (self.timeout(), Duration::from_millis(self.inner.config.connect_timeout_ms));
         let req = Request::ReportFork { slot: f.slot, a: f.a, b: f.b };
+        let retired = self.inner.retired.clone();
         tokio::spawn(async move {
             for rec in records {
-                let conn = match conns.get(&rec.node_id).filter(|c| c.close_reason().is_none()) {
-                    Some(c) => c.clone(),
+                let (conn, own) = match conns.get(&rec.node_id).filter(|c| c.close_reason().is_none()) {
+                    Some(c) => (c.clone(), false),
                     None => match connect(&endpoint, &rec, conn_timeout).await {
-                        Ok(c) => c,
+                        Ok(c) => (c, true),
                         Err(e) => {
                             tracing::info!(node = %rec.node_id, error = %e, "fork evidence not delivered");
                             continue;
@@ -278,6 +281,10 @@ impl WattClient {
                 };
                 let answer = request_within(&conn, &req, req_timeout).await;
                 tracing::info!(node = %rec.node_id, ?answer, "fork evidence sent");
+                if own {
+                    conn.close(0u32.into(), b"reported");
+                    super::retire(&retired, &conn);
+                }
             }
         });
     }
