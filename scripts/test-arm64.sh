@@ -65,8 +65,10 @@ ios_log=$(mktemp)
 if cargo check --locked -p watt-ffi --target aarch64-apple-ios >"$ios_log" 2>&1; then
   ios="checked"
 else
-  # The first failing crate and the line that says why.
-  ios=$(grep -m1 -E "failed to run custom build command for|error: " "$ios_log" | tr -d '`"' | cut -c1-200)
+  # The first failing crate, and what it lacked.
+  crate=$(grep -m1 -oE "failed to run custom build command for [^ ]+ [^ ]+" "$ios_log" | tr -d '`' || true)
+  why=$(grep -m1 -oE "error occurred in cc-rs: [^(]*" "$ios_log" | tr -d '`"' | cut -c1-160 || true)
+  ios="stopped: ${crate:-$(grep -m1 'error' "$ios_log" | tr -d '`"' | cut -c1-160)}; ${why}"
 fi
 rm -f "$ios_log"
 

@@ -22,8 +22,12 @@ use watt_core::address::{decode_strkey, KeyKind as CoreKind};
 use watt_core::Amount;
 
 /// Android loads the library with `System.loadLibrary`: start Logcat logging.
+/// The JVM finds this entry point by its exact name, so it must be unmangled
+/// (the one exported symbol we name ourselves; first compiled by
+/// `scripts/test-arm64.sh`).
 #[cfg(target_os = "android")]
-#[no_mangle]
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
 pub extern "system" fn JNI_OnLoad(_vm: jni::JavaVM, _reserved: *mut std::ffi::c_void) -> jni::sys::jint {
     logging::install();
     jni::sys::JNI_VERSION_1_6

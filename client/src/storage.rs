@@ -368,12 +368,7 @@ pub(crate) fn sector_size(bytes: u64) -> Option<watt_core::ledger::SectorSize> {
 /// `min(pool × bytes / total, cap × bytes / GiB) + fees × bytes / total`.
 pub(crate) fn storage_share(rec: &watt_core::ledger::state::DayRecord, bytes: u64, cap_per_gib: Amount) -> Amount {
     let total = u128::from(rec.total_weights[2]);
-    if total == 0 {
-        return Amount::ZERO;
-    }
-    let b = u128::from(bytes);
-    let emitted =
-        (u128::from(rec.pools[2].units()) * b / total).min(u128::from(cap_per_gib.units()) * b / (1u128 << 30));
-    let fees = u128::from(rec.fees[2].units()) * b / total;
-    Amount(u64::try_from(emitted + fees).unwrap_or(u64::MAX))
+    // Past u64 the ledger would not have paid it either: nothing is counted.
+    watt_core::ledger::distribution::member_share(rec.pools[2], rec.fees[2], bytes, total, Some(cap_per_gib))
+        .map_or(Amount::ZERO, |(e, f)| Amount(e.saturating_add(f)))
 }

@@ -223,14 +223,9 @@ impl LedgerState {
                 continue; // no members: the class's share stays unissued (or in the fee pool)
             }
             let mut shares = Vec::with_capacity(class.len());
+            let cap = (c == STORAGE).then_some(p.storage_pay_cap_per_gib_day);
             for (key, id, w) in class {
-                let mut e = u64::try_from(u128::from(pools[c].units()) * u128::from(*w) / total).ok()?;
-                if c == STORAGE {
-                    // SPEC §5: at most `storage_pay_cap` per GiB-day; the rest is not issued.
-                    let cap = u128::from(p.storage_pay_cap_per_gib_day.units()) * u128::from(*w) / (1u128 << 30);
-                    e = e.min(u64::try_from(cap).unwrap_or(u64::MAX));
-                }
-                let f = u64::try_from(u128::from(fees[c].units()) * u128::from(*w) / total).ok()?;
+                let (e, f) = member_share(pools[c], fees[c], *w, total, cap)?;
                 emitted = emitted.checked_add(e)?;
                 fees_paid = fees_paid.checked_add(f)?;
                 shares.push((*key, *id, e.checked_add(f)?));
@@ -305,4 +300,27 @@ impl LedgerState {
         }
         Some(())
     }
+}
+
+/// One member's share of a class: its weight's part of the class's pool and
+/// of the class's fees; for storage at most `cap_per_gib` per GiB-day of
+/// weight (SPEC §5; the rest is not issued). The ledger pays with it and the
+/// phone counts its storage earnings with it. None on overflow.
+pub fn member_share(
+    pool: Amount,
+    fees: Amount,
+    weight: u64,
+    total: u128,
+    cap_per_gib: Option<Amount>,
+) -> Option<(u64, u64)> {
+    if total == 0 {
+        return Some((0, 0));
+    }
+    let mut emitted = u64::try_from(u128::from(pool.units()) * u128::from(weight) / total).ok()?;
+    if let Some(cap) = cap_per_gib {
+        let cap = u128::from(cap.units()) * u128::from(weight) / (1u128 << 30);
+        emitted = emitted.min(u64::try_from(cap).unwrap_or(u64::MAX));
+    }
+    let fee = u64::try_from(u128::from(fees.units()) * u128::from(weight) / total).ok()?;
+    Some((emitted, fee))
 }
