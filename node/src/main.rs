@@ -249,13 +249,17 @@ enum BenchCommand {
     PhoneDay {
         #[arg(long, default_value_t = 4)]
         validators: usize,
-        #[arg(long, default_value_t = 1_000)]
+        /// Mainnet's 5 s by default: pushed headers while open scale with it.
+        #[arg(long, default_value_t = 5_000)]
         ledger_ms: u64,
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = 120)]
         day_seconds: u64,
         /// Seconds each app open follows pushed headers.
         #[arg(long, default_value_t = 20)]
         open_seconds: u64,
+        /// While open, the balance is proven again this often (ms).
+        #[arg(long, default_value_t = 15_000)]
+        account_every_ms: u64,
         #[arg(long)]
         json: bool,
     },
@@ -599,8 +603,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Bench(BenchCommand::PhoneDay { validators, ledger_ms, day_seconds, open_seconds, json }) => {
-            let o = watt_node::phone_day::PhoneDay { validators, ledger_ms, day_seconds, open_seconds };
+        Command::Bench(BenchCommand::PhoneDay {
+            validators,
+            ledger_ms,
+            day_seconds,
+            open_seconds,
+            account_every_ms,
+            json,
+        }) => {
+            let o =
+                watt_node::phone_day::PhoneDay { validators, ledger_ms, day_seconds, open_seconds, account_every_ms };
             match runtime().block_on(watt_node::phone_day::phone_day(o)) {
                 Ok(report) if json => {
                     println!("{report}");

@@ -91,7 +91,8 @@ pub fn verify_latest(
             anchor.quorum_sets.get(n).cloned()
         })?;
     let v: ScpValue = decode(value.as_bytes()).map_err(|_| LightError::BadValue)?;
-    if header.seq + 1 != proof.slot || v.prev_header_hash != header.hash() {
+    // A hostile header may carry any seq: u64::MAX + 1 must not panic.
+    if header.seq.checked_add(1) != Some(proof.slot) || v.prev_header_hash != header.hash() {
         return Err(LightError::HeaderMismatch { seq: header.seq, slot: proof.slot });
     }
     Ok(VerifiedHeader { header: header.clone(), next_value: value, signers: proof.signers().collect() })

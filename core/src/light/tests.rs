@@ -277,3 +277,72 @@ fn reported_fork_evidence_is_checked_by_the_same_rules() {
     let weak = w.proof(&h, &[0, 1], 1);
     assert_eq!(check_fork_evidence(&anchor, slot, &a, &weak), Err(LightError::NotAFork), "no quorum behind b");
 }
+
+/// Helper review of issue 18: a genuine proof paired with a header whose seq
+/// is u64::MAX made `seq + 1` overflow; with overflow checks on (release)
+/// and `panic = "abort"` (the phone build), any node could kill the app.
+#[test]
+fn a_header_at_u64_max_is_refused_without_overflow() {
+    let mut w = world();
+    w.close(vec![]);
+    let h = w.headers[1].clone();
+    let proof = w.proof(&h, &[0, 1, 2], 0);
+    let mut bent = h.clone();
+    bent.seq = u64::MAX;
+    let anchor = TrustAnchor::from_genesis(&w.genesis);
+    assert!(matches!(verify_latest(&anchor, &bent, &proof), Err(LightError::HeaderMismatch { .. })));
+}
+
+/// Helper review of issue 18: a proof padded with envelopes from signers
+/// nobody trusts verified every padded signature (a thousand per proof) before
+/// the quorum test: a cheap way to make phones and validators burn CPU. Now
+/// untrusted signers are ignored unchecked and the quorum is decided on ids.
+#[test]
+fn envelopes_from_untrusted_signers_are_ignored_unchecked() {
+    let mut w = world();
+    w.close(vec![]);
+    let h = w.headers[1].clone();
+    let honest = w.proof(&h, &[0, 1, 2], 0);
+    let mut envelopes = honest.envelopes();
+    let stranger = Keypair::from_seed(SecretSeed::from_bytes([99; 32])).unwrap();
+    let mut junk = envelopes[0].clone();
+    junk.statement.node_id = NodeId(stranger.public());
+    envelopes.push(junk); // a bad signature from a stranger
+    let padded = ExternalizeProof::from_envelopes(honest.slot, &envelopes).unwrap();
+    let anchor = TrustAnchor::from_genesis(&w.genesis);
+    let mut checked = 0;
+    let r = crate::scp::proof::verify_externalize_proof_with(
+        padded.slot,
+        &padded.envelopes(),
+        &anchor.local_qset,
+        |n| anchor.quorum_sets.get(n).cloned(),
+        |e| {
+            checked += 1;
+            e.verify(&anchor.network_id).is_ok()
+        },
+    );
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(checked, 3, "only the trusted signers' signatures are checked");
+    // Strangers alone are no quorum, and none of their signatures is checked.
+    let strangers: Vec<_> = (0..3u8)
+        .map(|i| {
+            let k = Keypair::from_seed(SecretSeed::from_bytes([120 + i; 32])).unwrap();
+            let mut e = honest.envelopes()[0].clone();
+            e.statement.node_id = NodeId(k.public());
+            e.statement.clone().sign(&k, &w.genesis.network_id())
+        })
+        .collect();
+    let mut checked = 0;
+    let r = crate::scp::proof::verify_externalize_proof_with(
+        honest.slot,
+        &strangers,
+        &anchor.local_qset,
+        |n| anchor.quorum_sets.get(n).cloned(),
+        |_| {
+            checked += 1;
+            true
+        },
+    );
+    assert_eq!(r, Err(ProofError::NoQuorum));
+    assert_eq!(checked, 0);
+}
