@@ -54,10 +54,19 @@ struct Inner {
     queued: tokio::sync::Notify,
     stats: Mutex<NetStats>,
     sync_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Fork evidence was sent to the nodes (once per process).
-    fork_reported: std::sync::atomic::AtomicBool,
+    /// When fork evidence was last sent out, and whether a node took it.
+    fork_report: Arc<Mutex<ForkReport>>,
     /// UDP bytes (sent, received) of connections already closed or replaced.
     retired: Arc<Mutex<(u64, u64)>>,
+}
+
+/// Delivery of the wallet's fork evidence to the nodes.
+#[derive(Debug, Default)]
+struct ForkReport {
+    last_sent_ms: Option<u64>,
+    in_flight: bool,
+    /// A node answered `ForkReported`: delivered (once per process).
+    delivered: bool,
 }
 
 /// Adds a connection's UDP byte counts to `retired` as it leaves.
@@ -141,7 +150,7 @@ impl WattClient {
                 queued: tokio::sync::Notify::new(),
                 stats: Mutex::new(NetStats::default()),
                 sync_task: Mutex::new(None),
-                fork_reported: std::sync::atomic::AtomicBool::new(false),
+                fork_report: Arc::new(Mutex::new(ForkReport::default())),
                 retired: Arc::new(Mutex::new((0, 0))),
             }),
         })

@@ -30,6 +30,10 @@ const K_ACCOUNT: &str = "account";
 const K_FORK: &str = "fork";
 const K_REWARDED: &str = "rewarded_through";
 const K_STORAGE: &str = "storage";
+/// The id the next queued event gets.
+const K_NEXT_EVENT: &str = "next_event_id";
+/// The id of the newest queued `NewVerifiedLedger` (a newer one replaces it).
+const K_LEDGER_EVENT: &str = "ledger_event_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -306,25 +310,35 @@ impl ClientStore {
     /// the queue bounded by what happened to the wallet, however long the
     /// app leaves it unread.
     fn queue_events_in(&self, w: &WriteTransaction, events: Vec<ClientEvent>) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut meta = w.open_table(META).map_err(|e| self.err(e))?;
+        let read = |t: &redb::Table<&str, &[u8]>, key: &str| -> Result<Option<u64>, StoreError> {
+            match t.get(key).map_err(|e| self.err(e))? {
+                Some(v) => Ok(Some(self.decode::<u64>(key, v.value())?)),
+                None => Ok(None),
+            }
+        };
+        // Ids only grow, across handled and removed events too: an app that
+        // remembers ids never mistakes a new event for one it handled.
+        let mut ledger_event = read(&meta, K_LEDGER_EVENT)?;
         let mut t = w.open_table(EVENTS).map_err(|e| self.err(e))?;
-        let first = t.last().map_err(|e| self.err(e))?.map_or(0, |(k, _)| k.value() + 1);
+        let after_last = t.last().map_err(|e| self.err(e))?.map_or(0, |(k, _)| k.value() + 1);
+        let mut next = read(&meta, K_NEXT_EVENT)?.unwrap_or(0).max(after_last);
         let mut out = Vec::new();
-        for (next, event) in (first..).zip(events) {
+        for event in events {
             if matches!(event, ClientEvent::NewVerifiedLedger { .. }) {
-                let mut older = Vec::new();
-                for item in t.iter().map_err(|e| self.err(e))? {
-                    let (k, v) = item.map_err(|e| self.err(e))?;
-                    if matches!(decode::<ClientEvent>(v.value()), Ok(ClientEvent::NewVerifiedLedger { .. })) {
-                        older.push(k.value());
-                    }
+                if let Some(old) = ledger_event.take() {
+                    t.remove(old).map_err(|e| self.err(e))?;
                 }
-                for k in older {
-                    t.remove(k).map_err(|e| self.err(e))?;
-                }
+                ledger_event = Some(next);
             }
             let event = event.bounded();
             t.insert(next, encode(&event).as_slice()).map_err(|e| self.err(e))?;
             out.push(StoredEvent { id: next, event });
+            next += 1;
+        }
+        meta.insert(K_NEXT_EVENT, encode(&next).as_slice()).map_err(|e| self.err(e))?;
+        if let Some(id) = ledger_event {
+            meta.insert(K_LEDGER_EVENT, encode(&id).as_slice()).map_err(|e| self.err(e))?;
         }
         Ok(out)
     }
@@ -483,6 +497,22 @@ mod tests {
             seen.push(e.event);
         }
         assert_eq!(seen, vec![ClientEvent::RewardPaid { day: 1, amount: Amount(3) }, ledger(99)]);
+    }
+
+    /// Helper review of issue 18: once every event was handled, the next
+    /// one got id 0 again; an app that remembers handled ids would drop it.
+    #[test]
+    fn event_ids_only_grow_even_after_the_queue_was_emptied() {
+        let dir = Scratch::new("events-ids");
+        let s = ClientStore::open(&dir.0).unwrap();
+        let first = s.commit(with_events(vec![ClientEvent::AttestationConfirmed { day: 1 }])).unwrap()[0].id;
+        assert!(s.event_handled(first).unwrap());
+        let second = s.commit(with_events(vec![ClientEvent::AttestationConfirmed { day: 2 }])).unwrap()[0].id;
+        assert!(second > first, "{first} then {second}");
+        drop(s);
+        let s = ClientStore::open(&dir.0).unwrap();
+        let third = s.commit(with_events(vec![ledger(3)])).unwrap()[0].id;
+        assert!(third > second);
     }
 
     #[test]

@@ -359,15 +359,18 @@ pub struct Herder<S = Store> {
     /// Fork evidence phones reported and this node checked, by slot (the
     /// first `MAX_FORK_REPORTS` slots): for operators, in status and metrics.
     pub fork_reports: BTreeMap<u64, (ExternalizeProof, ExternalizeProof)>,
-    /// (ledger, checks made in it): fork reports cost signature checks on
-    /// the consensus task, so each ledger allows `FORK_CHECKS_PER_LEDGER`.
+    /// (window start ms, checks made in it): fork reports cost signature
+    /// checks on the consensus task, so each ledger time allows
+    /// `FORK_CHECKS_PER_WINDOW` (by the clock: a halted network, when a fork
+    /// matters most, still checks them).
     fork_checks: (u64, u32),
 }
 
 /// Fork evidence kept: the earliest slots matter (a fork is one event).
 pub const MAX_FORK_REPORTS: usize = 16;
-/// Fork reports checked per ledger; more wait for the next ledger.
-const FORK_CHECKS_PER_LEDGER: u32 = 4;
+/// Fork reports checked per ledger time; more are told to come back. A check
+/// costs at most two quorums' signatures (untrusted signers are ignored).
+const FORK_CHECKS_PER_WINDOW: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HerderError {
@@ -1360,13 +1363,13 @@ impl<S: LedgerStore> Herder<S> {
         if self.fork_reports.contains_key(&slot) {
             return Response::ForkReported { slot };
         }
-        let seq = self.lcl().seq;
-        if self.fork_checks.0 != seq {
-            self.fork_checks = (seq, 0);
+        let now = self.scp.driver().now_ms;
+        if now.saturating_sub(self.fork_checks.0) >= self.ledger_ms.max(1) {
+            self.fork_checks = (now, 0);
         }
-        if self.fork_checks.1 >= FORK_CHECKS_PER_LEDGER {
+        if self.fork_checks.1 >= FORK_CHECKS_PER_WINDOW {
             self.reject("fork_report_budget");
-            return Response::error("too many fork reports now; try again after the next ledger");
+            return Response::error("too many fork reports now; try again in a few seconds");
         }
         self.fork_checks.1 += 1;
         let anchor = watt_core::light::TrustAnchor::from_genesis(&self.genesis);
@@ -1514,11 +1517,17 @@ mod tests {
         assert!(h.fork_reports.is_empty());
         assert_eq!(h.phone_request(report(7, &a, &b)), Response::ForkReported { slot: 7 });
         assert_eq!(h.fork_reports.keys().copied().collect::<Vec<_>>(), vec![7]);
-        // A known slot costs no check; the fourth check of this ledger is the last.
+        // A known slot costs no check; the eighth check of this window is the last.
         assert_eq!(h.phone_request(report(7, &b, &a)), Response::ForkReported { slot: 7 });
-        refused(h.phone_request(report(8, &a, &b)), "not fork evidence");
-        refused(h.phone_request(report(8, &proof(8, 1, &[0, 1, 2]), &proof(8, 2, &[0, 1, 3]))), "too many");
+        for _ in 0..5 {
+            refused(h.phone_request(report(8, &a, &b)), "not fork evidence");
+        }
+        let (c, d) = (proof(8, 1, &[0, 1, 2]), proof(8, 2, &[0, 1, 3]));
+        refused(h.phone_request(report(8, &c, &d)), "too many");
         assert_eq!(h.fork_reports.len(), 1);
+        // The window is the clock's, not the ledger's: a halted network still checks.
+        h.scp.driver_mut().now_ms += 10_000;
+        assert_eq!(h.phone_request(report(8, &c, &d)), Response::ForkReported { slot: 8 });
     }
 
     #[test]

@@ -38,6 +38,11 @@ impl WattClient {
         }
     }
 
+    /// Whether the background sync task runs.
+    pub(super) fn following(&self) -> bool {
+        self.inner.sync_task.lock().is_ok_and(|t| t.as_ref().is_some_and(|h| !h.is_finished()))
+    }
+
     pub fn stop_sync(&self) {
         if let Ok(mut b) = self.inner.sync_task.lock() {
             if let Some(h) = b.take() {
@@ -171,8 +176,12 @@ async fn follow_one(weak: &Weak<Inner>, interval: Duration, skip: &BTreeSet<Node
             let mut s = client.inner.stats.lock().unwrap_or_else(|e| e.into_inner());
             s.pushed_headers += 1;
         }
-        let tip = client.inner.state.lock().await.wallet.tip().map(|t| t.header.seq);
-        match watch.on_push(now_ms(), push.header.seq, tip) {
+        let (tip, known) = {
+            let st = client.inner.state.lock().await;
+            let known = st.wallet.light().proof_of(push.proof.slot).is_some_and(|p| p.value == push.proof.value);
+            (st.wallet.tip().map(|t| t.header.seq), known)
+        };
+        match watch.on_push(now_ms(), push.header.seq, tip, known) {
             Admit::Verify => {}
             Admit::Skip => continue,
             Admit::Drop => return FollowEnd::Lost(node, "pushes nothing new".into()),

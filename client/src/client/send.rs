@@ -111,14 +111,18 @@ impl WattClient {
         Ok(hash)
     }
 
-    /// Sends a signed transaction to every connection given; returns how
-    /// many took it and the rejections heard.
+    /// Sends a signed transaction to the connections given; returns how
+    /// many took it and the rejections heard. A small one goes to every
+    /// node (a lying or lagging node cannot sit on it); a large one (a seal
+    /// proof, a PoSt reveal) to one node after another until one takes it,
+    /// since validators flood it to each other anyway.
     pub(super) async fn submit(
         &self,
         conns: &[(NodeId, quinn::Connection)],
         tx: &Transaction,
     ) -> (usize, Vec<TxRejection>) {
         let timeout = Duration::from_millis(self.inner.config.request_timeout_ms);
+        let one_is_enough = wallet::sent_to_one_node(tx);
         let mut accepted = 0;
         let mut rejections = Vec::new();
         for (_, conn) in conns {
@@ -129,15 +133,22 @@ impl WattClient {
                 Ok(Response::TxRejected { reason, .. }) => rejections.push(reason),
                 _ => {}
             }
+            if one_is_enough && accepted > 0 {
+                break;
+            }
         }
         (accepted, rejections)
     }
 
-    /// Refreshes until `hash` is no longer pending, then returns how it ended.
+    /// Waits until `hash` is no longer pending, then returns how it ended:
+    /// while the wallet follows pushed headers (which settle it), by waiting
+    /// for its events; otherwise by refreshing.
     pub async fn wait_settled(&self, hash: Hash256, timeout_ms: u64) -> Result<TxStatus, ClientError> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
         let step = Duration::from_millis((self.inner.genesis.params.ledger_close_ms / 2).clamp(100, 2_000));
         loop {
+            // Registered before the checks, so a settlement in between still wakes us.
+            let queued = self.inner.queued.notified();
             if let Some(h) = self.inner.store.history(1024)?.into_iter().find(|h| h.tx_hash == Some(hash)) {
                 return Ok(h.status);
             }
@@ -147,8 +158,13 @@ impl WattClient {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ClientError::SettleTimeout);
             }
-            let _ = self.refresh().await;
-            tokio::time::sleep(step).await;
+            if self.following() {
+                let ledger = Duration::from_millis(self.inner.genesis.params.ledger_close_ms.max(100));
+                let _ = tokio::time::timeout(2 * ledger, queued).await;
+            } else {
+                let _ = self.refresh().await;
+                tokio::time::sleep(step).await;
+            }
         }
     }
 }

@@ -30,6 +30,9 @@ struct Asked {
     bytes_tx: u64,
 }
 
+/// Fork evidence no node took yet is sent again at most this often.
+const FORK_RESEND_MS: u64 = 60_000;
+
 /// Most directory pages a phone reads (each at most 512 KiB).
 const MAX_DIRECTORY_PAGES: usize = 8;
 
@@ -169,6 +172,7 @@ impl WattClient {
                     fx.writes.push(w);
                 }
                 SettleStep::Count(counted) => fx.writes.push(Write::Pending(counted)),
+                SettleStep::Wait => {}
                 SettleStep::Resubmit => {
                     self.submit(&conns, &p.tx).await;
                 }
@@ -253,21 +257,30 @@ impl WattClient {
         r
     }
 
-    /// Sends the wallet's fork evidence to every node it knows, once per
-    /// process, in the background (a node that is down misses it; the
-    /// evidence stays in the store and goes out again after a restart).
+    /// Sends the wallet's fork evidence to every node it knows, in the
+    /// background, until a node takes it: again at most once a minute while
+    /// none has (a node may be down, or busy with other reports). The
+    /// evidence stays in the store and goes out again after a restart.
     fn report_fork(&self, st: &State) {
         let Some(f) = st.wallet.light().fork.clone() else { return };
-        if self.inner.fork_reported.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
         let Ok(records) = self.inner.store.nodes() else { return };
+        {
+            let mut r = self.inner.fork_report.lock().unwrap_or_else(|e| e.into_inner());
+            let now = now_ms();
+            if r.delivered || r.in_flight || r.last_sent_ms.is_some_and(|t| now.saturating_sub(t) < FORK_RESEND_MS) {
+                return;
+            }
+            r.in_flight = true;
+            r.last_sent_ms = Some(now);
+        }
         let conns = st.conns.clone();
         let endpoint = self.inner.endpoint.clone();
         let (req_timeout, conn_timeout) = (self.timeout(), Duration::from_millis(self.inner.config.connect_timeout_ms));
         let req = Request::ReportFork { slot: f.slot, a: f.a, b: f.b };
         let retired = self.inner.retired.clone();
+        let report = self.inner.fork_report.clone();
         tokio::spawn(async move {
+            let mut delivered = false;
             for rec in records {
                 let (conn, own) = match conns.get(&rec.node_id).filter(|c| c.close_reason().is_none()) {
                     Some(c) => (c.clone(), false),
@@ -280,12 +293,16 @@ impl WattClient {
                     },
                 };
                 let answer = request_within(&conn, &req, req_timeout).await;
+                delivered |= matches!(answer, Ok(Response::ForkReported { .. }));
                 tracing::info!(node = %rec.node_id, ?answer, "fork evidence sent");
                 if own {
                     conn.close(0u32.into(), b"reported");
                     super::retire(&retired, &conn);
                 }
             }
+            let mut r = report.lock().unwrap_or_else(|e| e.into_inner());
+            r.in_flight = false;
+            r.delivered |= delivered;
         });
     }
 

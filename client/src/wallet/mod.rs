@@ -20,7 +20,7 @@ mod tests;
 pub use credits::{attribute_credits, Book};
 pub(crate) use settle::history_of;
 pub use settle::{SettleStep, TxCheck};
-pub use tx::{check_payment, is_final_rejection, next_seq, refused_submission};
+pub use tx::{check_payment, is_final_rejection, next_seq, refused_submission, sent_to_one_node};
 
 use crate::directory::{self, DirectoryNode, Picker};
 use crate::error::ClientError;

@@ -42,10 +42,16 @@ impl PushWatch {
         }
     }
 
-    /// A push of header `seq` arrived at `now_ms`; the wallet's tip is `tip`.
-    /// Only a push that brings a newer header resets the wait.
-    pub fn on_push(&mut self, now_ms: u64, seq: u64, tip: Option<u64>) -> Admit {
+    /// A push of header `seq` arrived at `now_ms`; the wallet's tip is `tip`;
+    /// `known` is whether the wallet holds a proof of the same value for the
+    /// push's slot. Only a push that brings a newer header resets the wait,
+    /// and an older one is verified only when it names another value than
+    /// the one known (it may be fork evidence).
+    pub fn on_push(&mut self, now_ms: u64, seq: u64, tip: Option<u64>, known: bool) -> Admit {
         if tip.is_some_and(|t| seq <= t) {
+            if !known {
+                return Admit::Verify;
+            }
             self.stale_in_a_row += 1;
             return if self.stale_in_a_row >= STALE_PUSHES { Admit::Drop } else { Admit::Skip };
         }
@@ -80,7 +86,7 @@ mod tests {
         assert_eq!(w.wait_ms(10_000), 3_000);
         assert!(!w.overdue(12_999));
         assert!(w.overdue(13_000));
-        assert_eq!(w.on_push(12_500, 8, Some(7)), Admit::Verify);
+        assert_eq!(w.on_push(12_500, 8, Some(7), false), Admit::Verify);
         assert!(!w.overdue(13_000), "a push resets the wait");
         // Sub-second ledgers still allow two seconds.
         assert_eq!(PushWatch::new(200, 0).wait_ms(0), 2_000);
@@ -89,16 +95,25 @@ mod tests {
     #[test]
     fn a_node_repeating_old_headers_is_ignored_then_dropped_and_never_resets_the_wait() {
         let mut w = PushWatch::new(1_000, 0);
-        assert_eq!(w.on_push(100, 5, Some(5)), Admit::Skip);
-        assert_eq!(w.on_push(200, 4, Some(5)), Admit::Skip);
+        assert_eq!(w.on_push(100, 5, Some(5), true), Admit::Skip);
+        assert_eq!(w.on_push(200, 4, Some(5), true), Admit::Skip);
         assert!(w.overdue(3_000), "old headers kept the node followed");
         // A newer one in between starts the count again.
-        assert_eq!(w.on_push(300, 6, Some(5)), Admit::Verify);
-        assert_eq!(w.on_push(400, 6, Some(6)), Admit::Skip);
-        assert_eq!(w.on_push(500, 6, Some(6)), Admit::Skip);
-        assert_eq!(w.on_push(600, 6, Some(6)), Admit::Drop);
+        assert_eq!(w.on_push(300, 6, Some(5), false), Admit::Verify);
+        assert_eq!(w.on_push(400, 6, Some(6), true), Admit::Skip);
+        assert_eq!(w.on_push(500, 6, Some(6), true), Admit::Skip);
+        assert_eq!(w.on_push(600, 6, Some(6), true), Admit::Drop);
         // The first header after a cold start is always checked.
-        assert_eq!(PushWatch::new(1_000, 0).on_push(0, 1, None), Admit::Verify);
+        assert_eq!(PushWatch::new(1_000, 0).on_push(0, 1, None, false), Admit::Verify);
+    }
+
+    /// Helper review of issue 18: a push for a slot the wallet knew was
+    /// skipped before its value was looked at, so following one node hid a
+    /// conflicting proof. Another value for a known slot is verified.
+    #[test]
+    fn an_old_slot_with_another_value_is_verified_as_possible_fork_evidence() {
+        let mut w = PushWatch::new(1_000, 0);
+        assert_eq!(w.on_push(100, 5, Some(5), false), Admit::Verify);
     }
 
     #[test]

@@ -20,11 +20,13 @@ pub struct TxCheck {
     outcome: Option<(u64, TxResult)>,
     asked: usize,
     unknown_to: usize,
+    /// Nodes that hold it in their pool, waiting for a ledger.
+    pooled: usize,
 }
 
 impl TxCheck {
     pub fn new(hash: Hash256) -> TxCheck {
-        TxCheck { hash, outcome: None, asked: 0, unknown_to: 0 }
+        TxCheck { hash, outcome: None, asked: 0, unknown_to: 0, pooled: 0 }
     }
 
     /// True once a result is proven: no other node needs asking.
@@ -45,7 +47,10 @@ pub enum SettleStep {
     Settled(Write),
     /// Unknown everywhere though its sequence number was used: count it.
     Count(PendingTx),
-    /// Still open: send it again.
+    /// Still open and held in a node's pool: wait for a ledger (sending it
+    /// again would cost its bytes again, a PoSt reveal's 240 KB each time).
+    Wait,
+    /// Still open and no node holds it: send it again.
     Resubmit,
 }
 
@@ -87,6 +92,9 @@ impl Wallet {
                 }
             }
             Ok(Response::TxUnknown { hash }) if hash == check.hash => check.unknown_to += 1,
+            // In the node's pool: a claim, cheap to believe (at worst the
+            // transaction waits one refresh more before it is sent again).
+            Ok(Response::TxAccepted { hash }) if hash == check.hash => check.pooled += 1,
             _ => {}
         }
     }
@@ -119,13 +127,16 @@ impl Wallet {
             };
             return SettleStep::Settled(Write::Settle { settlement, events });
         }
-        if !check.unknown() {
-            return SettleStep::Resubmit;
-        }
         let used = account.and_then(|a| a.entry.as_ref()).map_or(0, |e| e.seq_num);
         let proven_at = account.map_or(0, |a| a.header_seq);
         let seq_num = p.tx.body.seq_num;
+        // Proven by the account alone, whatever any node says: past its
+        // last ledger with its sequence number unused, it can never apply
+        // (every included transaction uses its sequence number).
         let expired = p.tx.body.max_ledger.is_some_and(|m| proven_at > m) && used < seq_num;
+        if !expired && !check.unknown() {
+            return if check.pooled > 0 { SettleStep::Wait } else { SettleStep::Resubmit };
+        }
         if expired || (used >= seq_num && p.unknown_after_use >= UNKNOWN_AFTER_USE) {
             let status = if expired { TxStatus::Expired } else { TxStatus::Superseded };
             let events = vec![ClientEvent::TransactionSettled { hash: check.hash, status: status.clone() }];

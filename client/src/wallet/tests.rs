@@ -437,22 +437,62 @@ fn a_result_proven_under_the_tip_settles_and_raises_it() {
 
 #[test]
 fn a_node_saying_txunknown_while_another_is_silent_proves_nothing() {
-    let n = network();
+    let mut n = network();
+    // The account's sequence moved past this transaction and it was counted
+    // unknown three times: "unknown everywhere" now would supersede it. One
+    // denying node and one silent one must not.
+    let other = referrer_tx(&n, 1);
+    included(&mut n, &other.tx);
     let (mut w, account) = synced(&n);
-    // Signed against a lifetime that has passed and a sequence never used:
-    // "unknown everywhere" would expire it. One liar must not.
-    let p = pending(
-        &n,
-        1,
-        TxKind::SetReferrer { referrer: account_of(12) },
-        Operation::SetReferrer { account: account_of(12) },
-        Some(0),
-    );
+    let mut p =
+        pending(&n, 1, TxKind::SetSecurityCircle, Operation::SetSecurityCircle { members: BoundedVec::new() }, None);
+    p.unknown_after_use = 3;
     let mut check = TxCheck::new(p.tx.hash());
     let mut fx = Effects::default();
     w.on_tx_answer(&mut check, node(0), Ok(Response::TxUnknown { hash: p.tx.hash() }), None, &mut fx);
     w.on_tx_answer(&mut check, node(1), Err(NetError::Timeout(5000)), None, &mut fx);
     assert_eq!(w.settle(&p, &check, Some(&account), 0), SettleStep::Resubmit);
+}
+
+#[test]
+fn a_transaction_a_node_holds_in_its_pool_is_waited_for_not_sent_again() {
+    let n = network();
+    let (mut w, account) = synced(&n);
+    let p = referrer_tx(&n, 1);
+    let mut check = TxCheck::new(p.tx.hash());
+    let mut fx = Effects::default();
+    w.on_tx_answer(&mut check, node(0), Ok(Response::TxUnknown { hash: p.tx.hash() }), None, &mut fx);
+    w.on_tx_answer(&mut check, node(1), Ok(Response::TxAccepted { hash: p.tx.hash() }), None, &mut fx);
+    assert_eq!(w.settle(&p, &check, Some(&account), 0), SettleStep::Wait);
+}
+
+/// Helper review of issue 18: one node claiming forever that it holds a
+/// transaction kept it pending forever. Its expiry is proven by the account
+/// alone: past its last ledger with its sequence number unused.
+#[test]
+fn a_node_claiming_to_hold_a_transaction_cannot_stop_it_expiring() {
+    let mut n = network();
+    n.close(vec![], 1000);
+    let (mut w, account) = synced(&n);
+    let p = pending(&n, 1, TxKind::Attest { day: 0 }, Operation::SetReferrer { account: account_of(12) }, Some(1));
+    let mut check = TxCheck::new(p.tx.hash());
+    let mut fx = Effects::default();
+    w.on_tx_answer(&mut check, node(0), Ok(Response::TxAccepted { hash: p.tx.hash() }), None, &mut fx);
+    let SettleStep::Settled(Write::Settle { settlement, .. }) = w.settle(&p, &check, Some(&account), 0) else {
+        panic!("a lie kept it pending")
+    };
+    assert_eq!(settlement.history.status, TxStatus::Expired);
+    assert_eq!(settlement.release_day, Some(0));
+}
+
+#[test]
+fn large_transactions_go_to_one_node_and_small_ones_to_all() {
+    let n = network();
+    let small = referrer_tx(&n, 1);
+    assert!(!sent_to_one_node(&small.tx));
+    let proof = watt_core::codec::BoundedBytes::try_from_vec(vec![7u8; 64 * 1024]).unwrap();
+    let big = pending(&n, 2, TxKind::Storage, Operation::PostReveal { period: 1, proof }, None);
+    assert!(sent_to_one_node(&big.tx));
 }
 
 #[test]

@@ -26,6 +26,16 @@ pub fn check_payment(me: &AccountId, to: &AccountId, amount: Amount) -> Result<(
     Ok(())
 }
 
+/// Transactions larger than this go to one node at a time (see
+/// `WattClient::submit`): a tap or a payment is a few hundred bytes, a PoSt
+/// reveal hundreds of kilobytes.
+const SMALL_TX_BYTES: usize = 4 * 1024;
+
+/// Whether `tx` is sent to one node rather than to every node.
+pub fn sent_to_one_node(tx: &watt_core::ledger::Transaction) -> bool {
+    watt_core::codec::encode(tx).len() > SMALL_TX_BYTES
+}
+
 /// Rejections that no retry can fix.
 pub fn is_final_rejection(r: &TxRejection) -> bool {
     matches!(

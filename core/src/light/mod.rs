@@ -187,7 +187,8 @@ pub fn check_fork_evidence(
     a: &ExternalizeProof,
     b: &ExternalizeProof,
 ) -> Result<(), LightError> {
-    if a.slot != slot || b.slot != slot {
+    // The free checks first: same slot, different values; then signatures.
+    if a.slot != slot || b.slot != slot || a.value == b.value {
         return Err(LightError::NotAFork);
     }
     let va = verify_latest_value(anchor, a).ok_or(LightError::NotAFork)?;
