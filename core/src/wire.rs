@@ -220,6 +220,12 @@ pub enum Request {
     GetEntry {
         key: StateKey,
     },
+    /// Header `seq` with the externalize proof of slot `seq + 1`, answered
+    /// as `Latest`: a phone proves an old header in one answer instead of
+    /// walking the chain down to it.
+    GetProvenHeader {
+        seq: u64,
+    },
     /// Fork evidence a phone found: two valid externalize proofs of `slot`
     /// for different values. Validators keep it and show it to operators.
     ReportFork {

@@ -1354,6 +1354,13 @@ impl<S: LedgerStore> Herder<S> {
             Request::GetQsetChanges { .. } => Response::QsetChanges { changes: BoundedVec::new() },
             Request::Subscribe => Response::Subscribed,
             Request::ReportFork { slot, a, b } => self.fork_report(slot, a, b),
+            Request::GetProvenHeader { seq } => {
+                let lcl = self.lcl().seq;
+                match (seq < lcl).then(|| (self.store.header(seq), self.store.proof(seq + 1))) {
+                    Some((Ok(Some(header)), Ok(Some(proof)))) => Response::Latest { header, proof },
+                    _ => err("no such closed ledger with a proof"),
+                }
+            }
         }
     }
 

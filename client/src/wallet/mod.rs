@@ -31,10 +31,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use watt_core::address::{AccountId, NodeId};
 use watt_core::ledger::{AccountEntry, LedgerHeader, StateEntry, StateKey};
 use watt_core::light::{self, ForkEvidence, LightClient, LightError, LightEvent, TrustAnchor, VerifiedHeader};
-use watt_core::wire::{Request, Response, MAX_HEADERS_PER_REQUEST};
+use watt_core::wire::{Request, Response};
 
 /// Verified headers kept for linking answers about older ledgers.
 const RECENT_HEADERS: usize = 256;
+/// Headers this close below the tip are linked by a chain of them (about
+/// 250 bytes each); older ones come with their own proof.
+const CHAIN_LINK_MAX: u64 = 4;
 
 /// A record the shell writes; [`Effects`] are committed in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,20 +523,34 @@ impl Wallet {
         }
     }
 
-    /// The request that fetches the headers from `seq` up to the tip, when
-    /// `seq` is below the tip, not held, and within one request's reach.
+    /// The request that proves header `seq` (below the tip, not held): the
+    /// headers up to the tip when they are few (linked by `prev_hash`), else
+    /// the header with its own externalize proof, about a kilobyte however
+    /// old it is.
     pub fn headers_request(&self, seq: u64) -> Option<Request> {
         let tip = self.light.latest()?.header.seq;
-        if self.header_at(seq).is_some() || seq >= tip || tip - seq > u64::from(MAX_HEADERS_PER_REQUEST) {
+        if self.header_at(seq).is_some() || seq >= tip {
             return None;
         }
-        Some(Request::GetHeaders { from: seq, count: (tip - seq) as u32 })
+        if tip - seq <= CHAIN_LINK_MAX {
+            return Some(Request::GetHeaders { from: seq, count: (tip - seq) as u32 });
+        }
+        Some(Request::GetProvenHeader { seq })
     }
 
-    /// Headers answered to [`Wallet::headers_request`]: kept when they link
-    /// down from the tip by `prev_hash`; returns the one at `seq`.
+    /// The answer to [`Wallet::headers_request`]: headers kept when they
+    /// link down from the tip by `prev_hash`, or one header kept when its
+    /// proof verifies; returns the one at `seq`.
     pub fn on_headers(&mut self, seq: u64, answer: Response) -> Option<LedgerHeader> {
         let tip = self.light.latest()?.header.clone();
+        if let Response::Latest { header, proof } = &answer {
+            let v = light::verify_latest(&self.light.anchor, header, proof).ok()?;
+            if v.header.seq != seq {
+                return None;
+            }
+            self.remember(v.header.clone());
+            return Some(v.header);
+        }
         let Response::Headers { headers } = answer else { return None };
         let count = tip.seq.checked_sub(seq)? as usize;
         if headers.len() != count || headers.first().map(|h| h.seq) != Some(seq) {

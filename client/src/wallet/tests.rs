@@ -596,6 +596,34 @@ fn a_result_under_an_older_header_settles_once_the_header_is_chained_down() {
     assert!(matches!(w.settle(&p, &check, Some(&account), 0), SettleStep::Settled(_)));
 }
 
+/// Helper review of issue 18: a payment included more than 1,024 ledgers
+/// before the tip (the app closed for two hours) could never be linked, so
+/// it stayed pending and was resubmitted for ever. An old header now comes
+/// with its own externalize proof.
+#[test]
+fn a_result_far_below_the_tip_settles_through_its_headers_own_proof() {
+    let mut n = network();
+    let p = referrer_tx(&n, 1);
+    included(&mut n, &p.tx);
+    for _ in 0..1100 {
+        n.close(vec![], 1000);
+    }
+    let (mut w, account) = synced(&n);
+    let answer = n.tx(&p.tx.hash());
+    let mut check = TxCheck::new(p.tx.hash());
+    let seq = Wallet::tx_answer_seq(&check, &answer).unwrap();
+    assert_eq!(w.headers_request(seq), Some(Request::GetProvenHeader { seq }));
+    // A header proven by too few signers, or another header, is not taken.
+    let Response::Latest { header, proof } = n.proven_header(seq) else { panic!() };
+    let weak = Response::Latest { header: header.clone(), proof: n.proof(&header, &[0, 1], 0) };
+    assert_eq!(w.on_headers(seq, weak), None);
+    assert_eq!(w.on_headers(seq + 1, Response::Latest { header: header.clone(), proof: proof.clone() }), None);
+    let header = w.on_headers(seq, Response::Latest { header, proof });
+    assert_eq!(header.as_ref().map(|h| h.seq), Some(seq));
+    w.on_tx_answer(&mut check, node(0), Ok(answer), header.as_ref(), &mut Effects::default());
+    assert!(matches!(w.settle(&p, &check, Some(&account), 0), SettleStep::Settled(_)));
+}
+
 #[test]
 fn headers_that_do_not_link_to_the_tip_are_refused() {
     let mut n = network();

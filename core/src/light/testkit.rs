@@ -173,6 +173,13 @@ impl ScriptedNetwork {
         Response::TxUnknown { hash: *hash }
     }
 
+    /// `GetProvenHeader { seq }`: header `seq` with a quorum's proof of the next slot.
+    pub fn proven_header(&self, seq: u64) -> Response {
+        let header = self.headers[(seq - 1) as usize].clone();
+        let proof = self.proof(&header, &[0, 1, 2], 0);
+        Response::Latest { header, proof }
+    }
+
     /// `GetHeaders { from, count }`.
     pub fn headers(&self, from: u64, count: u32) -> Response {
         let hs: Vec<LedgerHeader> =
