@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them all. CI runs exactly this.
 #   scripts/test.sh          the default suite
-#   scripts/test.sh --long   also the long crash/kill iterations and 200
-#                            simulator seeds (24 by default)
+#   scripts/test.sh --long   also the long crash/kill iterations, 200
+#                            simulator seeds (24 by default) and the
+#                            aarch64 suite (scripts/test-arm64.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,3 +49,8 @@ cargo test --locked --workspace
 
 echo "== Kotlin SDK on the JVM (generated bindings, real cdylib, real validators)"
 scripts/test-kotlin.sh
+
+if [ "$long" = 1 ]; then
+  echo "== the phone's CPU: aarch64 unit tests under qemu, the Android staticlib, the iOS check"
+  scripts/test-arm64.sh
+fi

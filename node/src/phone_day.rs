@@ -202,16 +202,19 @@ pub async fn phone_day(o: PhoneDay) -> Result<Json, String> {
         post.extra = json!({ "submitted": report.duties.submitted, "deferred": report.duties.deferred, "skipped": report.ledger_skipped });
         c.disconnect().await;
         // 3. The day ends and is paid; later the app is opened again, warm.
-        // Waited for on a separate wallet over the same files' network, so
-        // the phone's own counts stay those of its two opens.
+        // Waited for on a second wallet of the same account (another data
+        // directory), so the phone's own counts stay those of its two opens:
+        // until the day's reward has been paid into the account.
         let watcher = open(&dir.join("watcher"), &genesis).await?;
-        until("the day's end", o.day_seconds * 3, || async {
+        watcher.restore_wallet(&words.phrase(), false).map_err(|e| e.to_string())?;
+        until("a verified balance", 60, || async { watcher.balance().await.is_ok() }).await?;
+        let before = watcher.balance().await.map_err(|e| e.to_string())?.0;
+        until("the day's reward", o.day_seconds * 3, || async {
             tokio::time::sleep(Duration::from_millis(o.ledger_ms)).await;
-            watcher.refresh().await.is_ok() && day_of(&watcher).await > day
+            watcher.balance().await.is_ok_and(|(b, _)| b > before)
         })
         .await?;
         drop(watcher);
-        tokio::time::sleep(Duration::from_millis(o.ledger_ms * 4)).await;
         let (mut warm, detail) = measure("warm open", &c, app_open(&c, o.account_every_ms, o.open_seconds, false)).await?;
         warm.extra = detail;
         let reward = drain_reward(&c, day)?;
