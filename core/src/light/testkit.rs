@@ -24,6 +24,43 @@ pub fn node(i: u8) -> NodeId {
     NodeId(key(i).public())
 }
 
+/// The externalize proof of slot `header.seq + 1` naming `header`, signed by
+/// scripted validators `signers` (keys `key(i)`) under `genesis`'s first
+/// quorum set; `tweak` changes the value (a second one is a fork).
+pub fn externalize_proof(genesis: &Genesis, header: &LedgerHeader, signers: &[u8], tweak: u8) -> ExternalizeProof {
+    let v = ScpValue {
+        prev_header_hash: header.hash(),
+        tx_set_hash: Hash256([tweak; 32]),
+        close_time: header.close_time + 1000,
+        proposer: node(0),
+        rand: Hash256::ZERO,
+        rand_proof: BoundedBytes::new(),
+        prev_proof_hash: Hash256::ZERO,
+        upgrades: BoundedVec::new(),
+    };
+    let value = Value(BoundedBytes::try_from_vec(encode(&v)).expect("a small value"));
+    let slot = header.seq + 1;
+    let qh = genesis.validators[0].quorum_set.hash();
+    let envelopes: Vec<_> = signers
+        .iter()
+        .map(|i| {
+            Statement {
+                node_id: node(*i),
+                slot_index: slot,
+                pledges: Pledges::Confirm {
+                    ballot: Ballot { counter: 1, value: value.clone() },
+                    n_prepared: 1,
+                    n_commit: 1,
+                    n_h: 1,
+                    quorum_set_hash: qh,
+                },
+            }
+            .sign(&key(*i), &genesis.network_id())
+        })
+        .collect();
+    ExternalizeProof::from_envelopes(slot, &envelopes).expect("a well-formed proof")
+}
+
 /// Four validators (each requires 3 of them), a reserve and founding accounts.
 pub struct ScriptedNetwork {
     pub genesis: Genesis,
@@ -99,37 +136,7 @@ impl ScriptedNetwork {
     /// The externalize proof of slot `header.seq + 1` naming `header`,
     /// signed by `signers`; `tweak` changes the value (a second one is a fork).
     pub fn proof(&self, header: &LedgerHeader, signers: &[u8], tweak: u8) -> ExternalizeProof {
-        let v = ScpValue {
-            prev_header_hash: header.hash(),
-            tx_set_hash: Hash256([tweak; 32]),
-            close_time: header.close_time + 1000,
-            proposer: node(0),
-            rand: Hash256::ZERO,
-            rand_proof: BoundedBytes::new(),
-            prev_proof_hash: Hash256::ZERO,
-            upgrades: BoundedVec::new(),
-        };
-        let value = Value(BoundedBytes::try_from_vec(encode(&v)).expect("a small value"));
-        let slot = header.seq + 1;
-        let qh = self.genesis.validators[0].quorum_set.hash();
-        let envelopes: Vec<_> = signers
-            .iter()
-            .map(|i| {
-                Statement {
-                    node_id: node(*i),
-                    slot_index: slot,
-                    pledges: Pledges::Confirm {
-                        ballot: Ballot { counter: 1, value: value.clone() },
-                        n_prepared: 1,
-                        n_commit: 1,
-                        n_h: 1,
-                        quorum_set_hash: qh,
-                    },
-                }
-                .sign(&key(*i), &self.genesis.network_id())
-            })
-            .collect();
-        ExternalizeProof::from_envelopes(slot, &envelopes).expect("a well-formed proof")
+        externalize_proof(&self.genesis, header, signers, tweak)
     }
 
     /// `GetLatest`: the newest header with a quorum's proof.

@@ -3,12 +3,12 @@
 
 use super::*;
 use crate::amount::Amount;
-use crate::codec::{BoundedBytes, BoundedVec};
+use crate::codec::BoundedVec;
 use crate::crypto::{Keypair, SecretSeed};
 use crate::ledger::{
     GenesisAccount, GenesisValidator, HeaderInputs, LedgerState, Operation, Params, TransactionBody, TxSet,
 };
-use crate::scp::{Ballot, Pledges, Statement};
+use crate::scp::Pledges;
 
 fn key(i: u8) -> Keypair {
     Keypair::from_seed(SecretSeed::from_bytes([i + 40; 32])).unwrap()
@@ -72,37 +72,7 @@ impl World {
 
     /// The externalize proof of slot `header.seq + 1`, signed by `signers`, for a value naming `header`.
     fn proof(&self, header: &LedgerHeader, signers: &[u8], tweak: u8) -> ExternalizeProof {
-        let v = ScpValue {
-            prev_header_hash: header.hash(),
-            tx_set_hash: Hash256([tweak; 32]),
-            close_time: header.close_time + 1000,
-            proposer: NodeId(key(0).public()),
-            rand: Hash256::ZERO,
-            rand_proof: BoundedBytes::new(),
-            prev_proof_hash: Hash256::ZERO,
-            upgrades: BoundedVec::new(),
-        };
-        let value = Value(BoundedBytes::try_from_vec(encode(&v)).unwrap());
-        let slot = header.seq + 1;
-        let qh = self.genesis.validators[0].quorum_set.hash();
-        let envelopes: Vec<_> = signers
-            .iter()
-            .map(|i| {
-                Statement {
-                    node_id: NodeId(key(*i).public()),
-                    slot_index: slot,
-                    pledges: Pledges::Confirm {
-                        ballot: Ballot { counter: 1, value: value.clone() },
-                        n_prepared: 1,
-                        n_commit: 1,
-                        n_h: 1,
-                        quorum_set_hash: qh,
-                    },
-                }
-                .sign(&key(*i), &self.genesis.network_id())
-            })
-            .collect();
-        ExternalizeProof::from_envelopes(slot, &envelopes).unwrap()
+        super::testkit::externalize_proof(&self.genesis, header, signers, tweak)
     }
 }
 
