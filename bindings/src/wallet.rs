@@ -31,7 +31,26 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, WattError> {
 async fn on_core<T: Send + 'static>(
     work: impl Future<Output = Result<T, WattError>> + Send + 'static,
 ) -> Result<T, WattError> {
-    runtime()?.spawn(work).await.map_err(|e| WattError::Internal { reason: e.to_string() })?
+    AbortOnDrop(runtime()?.spawn(work)).await.map_err(|e| WattError::Internal { reason: e.to_string() })?
+}
+
+/// The core's task for one call, aborted when the app cancels the call (the
+/// foreign future is dropped): a cancelled `wait_event` must not keep the
+/// wallet, and its open database, alive until its timeout.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
 }
 
 fn account(text: &str) -> Result<AccountId, WattError> {
