@@ -246,8 +246,10 @@ impl Wallet {
 
     /// [`Wallet::next_event`], waiting up to `timeout_ms` for one to arrive.
     pub async fn wait_event(&self, timeout_ms: u64) -> Result<Option<QueuedEvent>, WattError> {
-        let c = self.client.clone();
-        on_core(async move { Ok(c.wait_event(timeout_ms).await?.map(QueuedEvent::from)) }).await
+        // Through a waiter that holds the wallet weakly: closing the wallet
+        // never waits for this call.
+        let waiter = self.client.event_waiter();
+        on_core(async move { Ok(waiter.wait(timeout_ms).await?.map(QueuedEvent::from)) }).await
     }
 
     /// The app has handled event `id` (stored what it needed, shown it):

@@ -51,13 +51,42 @@ struct Inner {
     state: tokio::sync::Mutex<State>,
     listener: RwLock<Option<Arc<dyn EventListener>>>,
     /// Woken when events are queued (`wait_event`).
-    queued: tokio::sync::Notify,
+    queued: Arc<tokio::sync::Notify>,
     stats: Mutex<NetStats>,
     sync_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// When fork evidence was last sent out, and whether a node took it.
     fork_report: Arc<Mutex<ForkReport>>,
     /// UDP bytes (sent, received) of connections already closed or replaced.
     retired: Arc<Mutex<(u64, u64)>>,
+}
+
+/// Waits for the wallet's next event, holding the wallet only while it looks.
+pub struct EventWaiter {
+    inner: std::sync::Weak<Inner>,
+    queued: Arc<tokio::sync::Notify>,
+}
+
+impl EventWaiter {
+    fn next(&self) -> Result<Option<StoredEvent>, ClientError> {
+        let inner = self.inner.upgrade().ok_or_else(|| ClientError::Storage("the wallet was closed".into()))?;
+        WattClient { inner }.next_event()
+    }
+
+    /// The oldest unhandled event, waiting up to `timeout_ms` for one; an
+    /// error once the wallet was closed.
+    pub async fn wait(&self, timeout_ms: u64) -> Result<Option<StoredEvent>, ClientError> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+        loop {
+            // Registered before the check, so an event queued in between still wakes us.
+            let woken = self.queued.notified();
+            if let Some(e) = self.next()? {
+                return Ok(Some(e));
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                return self.next();
+            }
+        }
+    }
 }
 
 /// Delivery of the wallet's fork evidence to the nodes.
@@ -147,7 +176,7 @@ impl WattClient {
                 endpoint,
                 state: tokio::sync::Mutex::new(State { wallet, conns: BTreeMap::new() }),
                 listener: RwLock::new(None),
-                queued: tokio::sync::Notify::new(),
+                queued: Arc::new(tokio::sync::Notify::new()),
                 stats: Mutex::new(NetStats::default()),
                 sync_task: Mutex::new(None),
                 fork_report: Arc::new(Mutex::new(ForkReport::default())),
@@ -200,17 +229,14 @@ impl WattClient {
 
     /// [`WattClient::next_event`], waiting up to `timeout_ms` for one.
     pub async fn wait_event(&self, timeout_ms: u64) -> Result<Option<StoredEvent>, ClientError> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
-        loop {
-            // Registered before the check, so an event queued in between still wakes us.
-            let woken = self.inner.queued.notified();
-            if let Some(e) = self.next_event()? {
-                return Ok(Some(e));
-            }
-            if tokio::time::timeout_at(deadline, woken).await.is_err() {
-                return self.next_event();
-            }
-        }
+        self.event_waiter().wait(timeout_ms).await
+    }
+
+    /// A handle that waits for events without keeping the wallet open: the
+    /// SDKs' event streams wait through it, so closing the wallet (its
+    /// database included) never waits for a pending wait to time out.
+    pub fn event_waiter(&self) -> EventWaiter {
+        EventWaiter { inner: Arc::downgrade(&self.inner), queued: self.inner.queued.clone() }
     }
 
     // ----- wallet -----

@@ -14,7 +14,7 @@ pub mod types;
 pub mod vault;
 pub mod wallet;
 
-pub use client::{BackgroundReport, RefreshSummary, WattClient};
+pub use client::{BackgroundReport, EventWaiter, RefreshSummary, WattClient};
 pub use error::ClientError;
 pub use storage::{BackgroundProgress, SectorPhase, SectorStatus, StorageDuties, StorageStatus};
 pub use types::*;
