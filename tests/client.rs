@@ -238,6 +238,36 @@ async fn a_following_phone_gets_headers_by_push_and_does_not_poll() {
     client.stop_sync();
 }
 
+/// After its cross-check a phone talks to one node; that node alone must
+/// not be able to drop the phone's transactions unseen: a small transaction
+/// goes to a second node too (here the phone compares no nodes at all, so
+/// its one node is the user's own, which drops everything it is sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_dropping_a_transaction_cannot_keep_it_from_the_ledger() {
+    let (founder_address, founder_words) = new_account();
+    let net = Network::start_with("dropper", 4, 500, 600, &["--founder", &founder_address]);
+    let dropper = start_lying_node(&net, 0).await;
+    *dropper.lie.lock().unwrap() = Lie::DropsTransactions;
+    let dir = TempDir::new("dropped-phone");
+    let config = ClientConfig {
+        nodes_wanted: 1,
+        request_timeout_ms: 3_000,
+        connect_timeout_ms: 3_000,
+        selection_seed: Some(7),
+        ..ClientConfig::default()
+    };
+    let key_store = Arc::new(FileKeyStore::new(dir.path().join("device.key")));
+    let client = WattClient::open(dir.path(), net.genesis(), config, key_store).await.expect("client opens");
+    client.restore_wallet(&founder_words, false).unwrap();
+    client.add_node(&dropper.address.to_string(), dropper.node_id).unwrap();
+    until_verified(&client).await;
+    let before = client.net_stats().connects;
+    let payee = AccountId(Keypair::generate().unwrap().public());
+    let paid = client.pay(payee, Amount(UNITS_PER_WATT), Amount(1_000)).await.expect("pay");
+    assert!(client.net_stats().connects > before, "a second node was connected for the submission");
+    settled(&client, paid).await;
+}
+
 /// Issue 16 #8: the wallet stopped asking at the first `TxUnknown` (nodes in
 /// id order), and after three refreshes called an applied payment
 /// superseded with nothing charged: the user paid again. It now asks the

@@ -23,6 +23,8 @@ pub enum Lie {
     ConflictingChain,
     /// Says it never heard of any transaction.
     TxUnknown,
+    /// Says it took each submitted transaction, and drops it.
+    DropsTransactions,
 }
 
 /// A server that speaks `watt/1` under its own node key, forwards each
@@ -142,8 +144,14 @@ impl LyingNode {
                                 return;
                             };
                             let Ok(req) = decode::<Request>(&body) else { return };
-                            let Ok(answer) = watt_client::net::request(&up, &req).await else { return };
                             let mode = *lie.lock().unwrap();
+                            if let (Lie::DropsTransactions, Request::SubmitTx(tx)) = (mode, &req) {
+                                let taken = Response::TxAccepted { hash: tx.hash() };
+                                let _ = send.write_all(&encode_frame(&taken)).await;
+                                let _ = send.finish();
+                                return;
+                            }
+                            let Ok(answer) = watt_client::net::request(&up, &req).await else { return };
                             let _ = send.write_all(&encode_frame(&forger.tamper(mode, answer))).await;
                             let _ = send.finish();
                         });

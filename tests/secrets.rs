@@ -149,7 +149,7 @@ fn a_phone_cannot_pose_as_a_validator() {
         tls.alpn_protocols = vec![watt_core::wire::ALPN_PEER.to_vec()];
         let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
         let mut cfg = quinn::ClientConfig::new(std::sync::Arc::new(quic));
-        cfg.transport_config(watt_client::net::tls::transport(false));
+        cfg.transport_config(watt_client::net::tls::transport(watt_client::net::tls::Link::Phone));
         let Ok(conn) = ep.connect_with(cfg, addr, "watt-node").unwrap().await else { return false };
         // If it were taken for a peer, the node would open its stream and send.
         tokio::time::timeout(Duration::from_secs(3), conn.accept_uni()).await.is_ok_and(|r| r.is_ok())

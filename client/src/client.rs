@@ -443,9 +443,11 @@ impl WattClient {
         (up, down)
     }
 
-    /// Closes every connection (the next request reconnects).
+    /// Closes every connection (the next request reconnects): the app was
+    /// closed, so its next open compares several nodes again.
     pub async fn disconnect(&self) {
         let mut st = self.inner.state.lock().await;
+        st.wallet.cross_check_later();
         for (_, c) in std::mem::take(&mut st.conns) {
             c.close(0u32.into(), b"bye");
             retire(&self.inner.retired, &c);

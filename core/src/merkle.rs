@@ -144,9 +144,15 @@ pub fn path(levels: &[Vec<Hash256>], index: u64) -> MerklePath {
 
 /// Recomputes the root from a leaf and its path.
 pub fn root_from_path(data: &Hash256, path: &MerklePath) -> Hash256 {
+    ancestor(data, path.index, &path.siblings)
+}
+
+/// The ancestor of leaf `index` (holding `data`) that `siblings`, taken
+/// bottom-up, lead to: the root when they are the whole path.
+pub fn ancestor(data: &Hash256, index: u64, siblings: &[Hash256]) -> Hash256 {
     let mut h = leaf_hash(data);
-    let mut i = path.index;
-    for s in path.siblings.iter() {
+    let mut i = index;
+    for s in siblings {
         h = if i & 1 == 0 { node_hash(&h, s) } else { node_hash(s, &h) };
         i >>= 1;
     }

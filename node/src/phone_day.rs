@@ -75,13 +75,16 @@ struct Step {
     up: u64,
     down: u64,
     wall: f64,
+    /// The wallet's own counters over the step: connections made, requests.
+    connects: u64,
+    requests: u64,
     extra: Json,
 }
 
 impl Step {
     fn json(&self) -> Json {
         json!({ "step": self.name, "cpu_s": self.cpu, "bytes_up": self.up, "bytes_down": self.down,
-                "wall_s": self.wall, "detail": self.extra })
+                "wall_s": self.wall, "connects": self.connects, "requests": self.requests, "detail": self.extra })
     }
 }
 
@@ -134,15 +137,17 @@ async fn measure<T>(
     c: &WattClient,
     work: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<(Step, T), String> {
-    let (cpu0, (up0, down0), t) = (cpu_seconds(), c.traffic().await, Instant::now());
+    let (cpu0, (up0, down0), t, n0) = (cpu_seconds(), c.traffic().await, Instant::now(), c.net_stats());
     let out = work.await?;
-    let (up1, down1) = c.traffic().await;
+    let ((up1, down1), n1) = (c.traffic().await, c.net_stats());
     let step = Step {
         name,
         cpu: cpu_seconds() - cpu0,
         up: up1 - up0,
         down: down1 - down0,
         wall: t.elapsed().as_secs_f64(),
+        connects: n1.connects - n0.connects,
+        requests: n1.requests - n0.requests,
         extra: Json::Null,
     };
     Ok((step, out))
@@ -287,6 +292,13 @@ fn post_cpu_at_goal(phone: &Path, p: &Params) -> Result<Json, String> {
     }))
 }
 
+/// Bytes a reveal's replica paths add in 64 MiB sectors over 1 MiB ones.
+fn longer_replica_paths() -> u64 {
+    let depth = |bytes: u64| u64::from((bytes / 32).trailing_zeros());
+    let extra = depth(MAINNET_SECTOR_BYTES) - depth(1 << 20);
+    u64::from(Params::mainnet().post_samples) * extra * 32
+}
+
 fn report_json(o: &PhoneDay, steps: [Step; 3], reward: Option<u64>, post_goal: Json) -> Json {
     let [cold, post, warm] = steps;
     let total = |s: &[&Step]| s.iter().map(|x| x.up + x.down).sum::<u64>();
@@ -305,5 +317,8 @@ fn report_json(o: &PhoneDay, steps: [Step; 3], reward: Option<u64>, post_goal: J
         "pushed_headers": pushed,
         "reward_seen_units": reward,
         "post_at_16_gib": post_goal,
+        // The measured sector is 1 MiB; in mainnet's 64 MiB sectors each
+        // sample's replica path is longer by these hashes.
+        "total_bytes_with_64_mib_sectors": total(&[&cold, &post, &warm]) + longer_replica_paths(),
     })
 }

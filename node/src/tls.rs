@@ -9,7 +9,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-pub use watt_client::net::tls::{certificate_key, phone_client_config, provider, transport, TlsError};
+pub use watt_client::net::tls::{certificate_key, phone_client_config, provider, transport, Link, TlsError};
 use watt_client::net::tls::{pinned_client_builder, verify_signature};
 use watt_core::address::NodeId;
 use watt_core::crypto::Keypair;
@@ -108,7 +108,7 @@ pub fn server_config(key: &Keypair, peers: AllowedPeers) -> Result<quinn::Server
     tls.alpn_protocols = vec![ALPN_PEER.to_vec(), ALPN_PHONE.to_vec()];
     let quic = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    cfg.transport_config(transport(true));
+    cfg.transport_config(transport(Link::Accepted));
     Ok(cfg)
 }
 
@@ -126,7 +126,7 @@ pub fn client_config(expected: &NodeId, as_peer: Option<&Keypair>) -> Result<qui
     tls.alpn_protocols = vec![if as_peer.is_some() { ALPN_PEER.to_vec() } else { ALPN_PHONE.to_vec() }];
     let quic = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
-    cfg.transport_config(transport(as_peer.is_some()));
+    cfg.transport_config(transport(if as_peer.is_some() { Link::Peer } else { Link::Phone }));
     Ok(cfg)
 }
 

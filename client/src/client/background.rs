@@ -46,7 +46,7 @@ impl WattClient {
         }
         if self.needs_ticket()? {
             // A new sector's ticket comes from a verified ledger; sealing itself works offline.
-            if let Err(e) = self.refresh().await {
+            if let Err(e) = self.refresh_with(crate::wallet::Breadth::One).await {
                 ledger_skipped.get_or_insert(e.to_string());
             }
         }

@@ -6,6 +6,7 @@
 use super::*;
 use crate::storage::{self as donation, StorageDuties, StoragePlan};
 use crate::wallet::duties::{self, Duty, DutyContext, LedgerView};
+use crate::wallet::Breadth;
 use watt_core::codec::encode;
 use watt_core::crypto::Hash256;
 use watt_core::ledger::storage::CommittedSector;
@@ -38,7 +39,7 @@ impl WattClient {
         }
         let (jobs, mut report) = {
             let mut st = self.inner.state.lock().await;
-            let account = self.fresh_account(&mut st).await?;
+            let account = self.fresh_account(&mut st, Breadth::One).await?;
             account.entry.as_ref().ok_or(ClientError::NoAccount)?;
             let tip = st.wallet.signing_tip()?.header;
             let pending = duties::pending_storage(&self.inner.store.pending()?);

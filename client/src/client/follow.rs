@@ -111,7 +111,7 @@ impl WattClient {
         let records = self.inner.store.nodes()?;
         let before = self.inner.store.account()?;
         let mut st = self.inner.state.lock().await;
-        let mut round = st.wallet.begin_refresh(me);
+        let mut round = st.wallet.begin_refresh(me, crate::wallet::Breadth::One, now_ms());
         let latest = Ok(Response::Latest { header: push.header, proof: push.proof });
         st.wallet.on_node_answer(&mut round, NodeAnswer { node, latest, account });
         self.conclude(&mut st, round, &records, before.as_ref()).await.map(|_| ())

@@ -4,8 +4,11 @@
 use super::*;
 use crate::net::request_within;
 use crate::store::Settlement;
-use crate::wallet;
+use crate::wallet::{self, Breadth};
 use std::time::Duration;
+
+/// Nodes a small transaction is sent to, at least.
+const SUBMIT_TO: usize = 2;
 use watt_core::crypto::Hash256;
 use watt_core::ledger::{Invite, Operation, Transaction, TransactionBody};
 use watt_core::wire::{Request, Response, TxRejection};
@@ -14,8 +17,8 @@ use crate::pause_point;
 
 impl WattClient {
     /// Refreshes, then the account as just proven (refusing after a fork).
-    pub(super) async fn fresh_account(&self, st: &mut State) -> Result<ProvenAccount, ClientError> {
-        self.refresh_locked(st).await?;
+    pub(super) async fn fresh_account(&self, st: &mut State, breadth: Breadth) -> Result<ProvenAccount, ClientError> {
+        self.refresh_locked(st, breadth).await?;
         st.wallet.signing_tip()?;
         self.inner.store.account()?.ok_or_else(|| ClientError::Unverified("no node proved this account's state".into()))
     }
@@ -26,7 +29,7 @@ impl WattClient {
         let me = self.account_id()?;
         wallet::check_payment(&me, &to, amount)?;
         let mut st = self.inner.state.lock().await;
-        let account = self.fresh_account(&mut st).await?;
+        let account = self.fresh_account(&mut st, Breadth::Usual).await?;
         let body = st.wallet.pay_body(me, to, amount, fee, &account, &self.inner.store.pending()?)?;
         self.sign_and_send(&mut st, body, TxKind::Pay { to, amount }, None).await
     }
@@ -37,7 +40,7 @@ impl WattClient {
     /// days and has invitations left can use it; the ledger checks that.
     pub async fn create_invite(&self, invitee: AccountId, valid_days: u32) -> Result<Invite, ClientError> {
         let mut st = self.inner.state.lock().await;
-        self.fresh_account(&mut st).await?;
+        self.fresh_account(&mut st, Breadth::Usual).await?;
         let expiry_day = st.wallet.invite_expiry(valid_days)?;
         let key = self.keypair()?;
         Ok(Invite::sign(&key, st.wallet.network_id(), &invitee, expiry_day))
@@ -48,7 +51,7 @@ impl WattClient {
     pub async fn attest(&self, invite: Option<Invite>) -> Result<Hash256, ClientError> {
         let me = self.account_id()?;
         let mut st = self.inner.state.lock().await;
-        let account = self.fresh_account(&mut st).await?;
+        let account = self.fresh_account(&mut st, Breadth::Usual).await?;
         let store = &self.inner.store;
         let today = st.wallet.tip().map_or(0, |t| t.header.day);
         let claimed = store.attested(today)?.is_some();
@@ -71,7 +74,7 @@ impl WattClient {
     async fn simple_op(&self, op: Operation, kind: TxKind) -> Result<Hash256, ClientError> {
         let me = self.account_id()?;
         let mut st = self.inner.state.lock().await;
-        let account = self.fresh_account(&mut st).await?;
+        let account = self.fresh_account(&mut st, Breadth::Usual).await?;
         let body = st.wallet.op_body(me, op, &account, &self.inner.store.pending()?)?;
         self.sign_and_send(&mut st, body, kind, None).await
     }
@@ -95,7 +98,8 @@ impl WattClient {
             return Err(ClientError::AlreadyAttested { day, next_day_in_s: st.wallet.next_day_in_s(day, now_ms()) });
         }
         pause_point("after-sign");
-        let (accepted, rejections) = self.submit(&st.good_conns(), &tx).await;
+        let to = self.submission_conns(st, &tx).await;
+        let (accepted, rejections) = self.submit(&to, &tx).await;
         if let Some(reason) = wallet::refused_submission(accepted, &rejections) {
             let status = TxStatus::Failed { seq: 0, reason: reason.clone() };
             let settlement = Settlement {
@@ -109,6 +113,32 @@ impl WattClient {
         }
         pause_point("after-submit");
         Ok(hash)
+    }
+
+    /// Where a transaction goes: the open connections, topped up to
+    /// `SUBMIT_TO` nodes for a small one. After a cross-check a wallet
+    /// talks to one node, and one node alone could drop the transaction
+    /// unseen while its headers keep verifying.
+    pub(super) async fn submission_conns(&self, st: &mut State, tx: &Transaction) -> Vec<(NodeId, quinn::Connection)> {
+        let mut conns = st.good_conns();
+        if wallet::sent_to_one_node(tx) || conns.len() >= SUBMIT_TO {
+            return conns;
+        }
+        let Ok(records) = self.inner.store.nodes() else { return conns };
+        let connected = st.connected();
+        let timeout = Duration::from_millis(self.inner.config.connect_timeout_ms);
+        for rec in st.wallet.nodes_to_ask(&records, &connected, &connected) {
+            if conns.len() >= SUBMIT_TO {
+                break;
+            }
+            // An unreachable node is skipped: the transaction is stored and re-sent.
+            if let Ok(c) = super::sync::connect(&self.inner.endpoint, &rec, timeout).await {
+                self.inner.stats.lock().unwrap_or_else(|e| e.into_inner()).connects += 1;
+                st.put_conn(rec.node_id, c.clone(), &self.inner.retired);
+                conns.push((rec.node_id, c));
+            }
+        }
+        conns
     }
 
     /// Sends a signed transaction to the connections given; returns how

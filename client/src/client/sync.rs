@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::net::{request_within, tls, NetError};
-use crate::wallet::{self, Book, NodeAnswer, Refreshed, SettleStep, Stored, TxCheck, Write};
+use crate::wallet::{self, Book, Breadth, NodeAnswer, Refreshed, SettleStep, Stored, TxCheck, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 use watt_core::ledger::{AccountEntry, LedgerHeader, StateEntry, StateKey};
@@ -45,16 +45,21 @@ impl WattClient {
     /// verifies everything, settles pending transactions and re-sends the
     /// others. Nodes that lie are demoted and replaced within the same call.
     pub async fn refresh(&self) -> Result<RefreshSummary, ClientError> {
-        let mut st = self.inner.state.lock().await;
-        self.refresh_locked(&mut st).await
+        self.refresh_with(Breadth::Usual).await
     }
 
-    pub(super) async fn refresh_locked(&self, st: &mut State) -> Result<RefreshSummary, ClientError> {
+    /// `refresh`, asking as many nodes at once as `breadth` says.
+    pub async fn refresh_with(&self, breadth: Breadth) -> Result<RefreshSummary, ClientError> {
+        let mut st = self.inner.state.lock().await;
+        self.refresh_locked(&mut st, breadth).await
+    }
+
+    pub(super) async fn refresh_locked(&self, st: &mut State, breadth: Breadth) -> Result<RefreshSummary, ClientError> {
         let me = self.address()?;
         let store = &self.inner.store;
         let records = store.nodes()?;
         let before = store.account()?;
-        let mut round = st.wallet.begin_refresh(me);
+        let mut round = st.wallet.begin_refresh(me, breadth, now_ms());
         loop {
             let connected = st.connected();
             let batch = st.wallet.next_batch(&mut round, &records, &connected);
@@ -174,7 +179,8 @@ impl WattClient {
                 SettleStep::Count(counted) => fx.writes.push(Write::Pending(counted)),
                 SettleStep::Wait => {}
                 SettleStep::Resubmit => {
-                    self.submit(&conns, &p.tx).await;
+                    let to = self.submission_conns(st, &p.tx).await;
+                    self.submit(&to, &p.tx).await;
                 }
             }
             self.commit(fx)?;

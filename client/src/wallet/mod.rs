@@ -94,10 +94,31 @@ pub struct NodeAnswer {
     pub account: Option<Result<Response, NetError>>,
 }
 
+/// How many nodes a refresh asks at once. Any one node's answer is checked
+/// against the quorum's signatures, so asking more buys only freshness and
+/// fork detection; each node also costs the phone a QUIC handshake (~5 KB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breadth {
+    /// `nodes_wanted` nodes, compared, when a cross-check is due (the first
+    /// refresh after the wallet opened or the app closed its connections,
+    /// then every `CROSS_CHECK_EVERY_MS`, and until two nodes have
+    /// verified); otherwise one.
+    Usual,
+    /// One node: background work on battery and pushed headers. A node
+    /// that fails or lies is still replaced within the refresh.
+    One,
+}
+
+/// While an app stays open, several nodes are compared again this often.
+pub const CROSS_CHECK_EVERY_MS: u64 = 10 * 60 * 1000;
+
 /// A refresh in progress: the nodes asked so far and what they proved.
 #[derive(Debug)]
 pub struct Refresh {
     me: Option<AccountId>,
+    /// Nodes asked per batch.
+    width: usize,
+    now_ms: u64,
     tried: BTreeSet<NodeId>,
     failures: Vec<String>,
     verified_nodes: usize,
@@ -137,11 +158,21 @@ pub struct Wallet {
     /// The genesis validators, always in the default node set's pool.
     pinned: Vec<NodeId>,
     config: ClientConfig,
+    /// When several nodes were last compared; `None` makes the next usual
+    /// refresh compare them (see [`Breadth`]).
+    cross_checked_ms: Option<u64>,
 }
 
 impl Wallet {
     pub fn new(anchor: TrustAnchor, pinned: Vec<NodeId>, config: ClientConfig, seed: u64) -> Wallet {
-        Wallet { light: LightClient::new(anchor), recent: BTreeMap::new(), picker: Picker::new(seed), pinned, config }
+        Wallet {
+            light: LightClient::new(anchor),
+            recent: BTreeMap::new(),
+            picker: Picker::new(seed),
+            pinned,
+            config,
+            cross_checked_ms: None,
+        }
     }
 
     /// Takes back what the store kept. The tip is verified again: a damaged
@@ -212,7 +243,24 @@ impl Wallet {
         connected: &BTreeSet<NodeId>,
         skip: &BTreeSet<NodeId>,
     ) -> Vec<NodeRecord> {
-        let want = self.config.nodes_wanted.max(1);
+        self.pick_nodes(records, connected, skip, self.config.nodes_wanted)
+    }
+
+    /// The cross-check is due again: the app closed its connections, so the
+    /// next usual refresh compares several nodes.
+    pub fn cross_check_later(&mut self) {
+        self.cross_checked_ms = None;
+    }
+
+    /// `nodes_to_ask`, at most `want` of them.
+    fn pick_nodes(
+        &mut self,
+        records: &[NodeRecord],
+        connected: &BTreeSet<NodeId>,
+        skip: &BTreeSet<NodeId>,
+        want: usize,
+    ) -> Vec<NodeRecord> {
+        let want = want.max(1);
         let standing = &self.light.standing;
         let demoted = |id: &NodeId| standing.get(id).is_some_and(|s| s.demoted);
         let all_demoted = records.iter().all(|r| demoted(&r.node_id) || skip.contains(&r.node_id));
@@ -281,9 +329,16 @@ impl Wallet {
 
     // ----- refresh -----
 
-    pub fn begin_refresh(&self, me: Option<AccountId>) -> Refresh {
+    pub fn begin_refresh(&self, me: Option<AccountId>, breadth: Breadth, now_ms: u64) -> Refresh {
+        let due = self.cross_checked_ms.is_none_or(|at| now_ms.saturating_sub(at) >= CROSS_CHECK_EVERY_MS);
+        let width = match breadth {
+            Breadth::Usual if due => self.config.nodes_wanted.max(1),
+            Breadth::Usual | Breadth::One => 1,
+        };
         Refresh {
             me,
+            width,
+            now_ms,
             tried: BTreeSet::new(),
             failures: Vec::new(),
             verified_nodes: 0,
@@ -293,18 +348,24 @@ impl Wallet {
         }
     }
 
-    /// The next nodes to ask: none once one node's answer verified or every
-    /// known node was tried (nodes that fail are replaced within the refresh).
+    /// The next nodes to ask: none once one node's answer verified, with
+    /// the wallet's account proven and a tip no older than `stale_after_ms`,
+    /// or every known node was tried (nodes that fail are replaced within the
+    /// refresh). After a cross-check one node is asked at a time, so that one
+    /// must not be able to keep the shown balance, or the ledger time that
+    /// storage duties are planned by, behind: a node whose headers verify but
+    /// which withholds the account's proof or serves an old tip is passed over.
     pub fn next_batch(
         &mut self,
         r: &mut Refresh,
         records: &[NodeRecord],
         connected: &BTreeSet<NodeId>,
     ) -> Vec<NodeRecord> {
-        if r.verified_nodes > 0 {
+        let fresh = !self.light.is_stale(r.now_ms, self.config.stale_after_ms);
+        if r.verified_nodes > 0 && (r.me.is_none() || r.best_account.is_some()) && fresh {
             return Vec::new();
         }
-        let batch = self.nodes_to_ask(records, connected, &r.tried);
+        let batch = self.pick_nodes(records, connected, &r.tried, r.width);
         r.tried.extend(batch.iter().map(|n| n.node_id));
         batch
     }
@@ -382,7 +443,10 @@ impl Wallet {
     /// Ends a refresh: the tip, the account and the nodes' standing to
     /// write, in that order, and the events they raise.
     pub fn finish_refresh(&mut self, r: Refresh, stored: Stored<'_>) -> (Effects, Result<Refreshed, ClientError>) {
-        let Refresh { tried, failures, verified_nodes, best_account, lied, mut fx, .. } = r;
+        let Refresh { tried, failures, verified_nodes, best_account, lied, mut fx, width, now_ms, .. } = r;
+        if width > 1 && verified_nodes >= 2 {
+            self.cross_checked_ms = Some(now_ms);
+        }
         fx.writes.extend(self.standing_writes(stored.records));
         if !stored.has_fork {
             if let Some(f) = &self.light.fork {

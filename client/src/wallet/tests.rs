@@ -56,9 +56,23 @@ fn refresh(
     w: &mut Wallet,
     recs: &[NodeRecord],
     stored: Stored<'_>,
+    answer: impl FnMut(NodeId) -> NodeAnswer,
+) -> (Effects, Result<Refreshed, ClientError>, Vec<NodeId>) {
+    refresh_as(w, Breadth::Usual, recs, stored, answer)
+}
+
+/// `refresh` as wide as `breadth` says.
+fn refresh_as(
+    w: &mut Wallet,
+    breadth: Breadth,
+    recs: &[NodeRecord],
+    stored: Stored<'_>,
     mut answer: impl FnMut(NodeId) -> NodeAnswer,
 ) -> (Effects, Result<Refreshed, ClientError>, Vec<NodeId>) {
-    let mut r = w.begin_refresh(Some(me()));
+    // The wallet's own last tip as the clock: these scripted ledgers are
+    // never stale (staleness has its own test).
+    let now = w.tip().map_or(0, |t| t.header.close_time);
+    let mut r = w.begin_refresh(Some(me()), breadth, now);
     let mut asked = Vec::new();
     loop {
         let batch = w.next_batch(&mut r, recs, &BTreeSet::new());
@@ -106,6 +120,114 @@ fn synced(n: &ScriptedNetwork) -> (Wallet, ProvenAccount) {
 }
 
 // ----- refresh -----
+
+/// Each node costs a phone a handshake: nodes are compared once per app
+/// open (until two verified), then one node answers; background work on
+/// battery asks one node from the start.
+#[test]
+fn an_open_compares_several_nodes_once_and_then_asks_one() {
+    let n = network();
+    let recs = records(&n);
+    let mut w = wallet(&n);
+    // On battery first: one node, and the comparison is still due.
+    let (_, res, asked) = refresh_as(&mut w, Breadth::One, &recs, fresh(&recs), |id| honest(&n, id));
+    assert_eq!((res.is_ok(), asked.len()), (true, 1));
+    let (_, res, asked) = refresh(&mut w, &recs, fresh(&recs), |id| honest(&n, id));
+    assert_eq!((res.is_ok(), asked.len()), (true, 2), "the app's first refresh compares nodes_wanted nodes");
+    let (_, res, asked) = refresh(&mut w, &recs, fresh(&recs), |id| honest(&n, id));
+    assert_eq!((res.is_ok(), asked.len()), (true, 1), "then one node is enough");
+    // The app closed its connections: the next open compares again.
+    w.cross_check_later();
+    let (_, _, asked) = refresh(&mut w, &recs, fresh(&recs), |id| honest(&n, id));
+    assert_eq!(asked.len(), 2);
+}
+
+/// After the cross-check one node is asked; if its headers verify but it
+/// withholds the account's proof, another node proves the balance.
+#[test]
+fn a_single_node_withholding_the_account_proof_is_passed_over_within_the_refresh() {
+    let n = network();
+    let recs = records(&n);
+    let (mut w, _) = synced(&n);
+    let mut calls = 0;
+    let (fx, res, asked) = refresh(&mut w, &recs, fresh(&recs), |id| {
+        calls += 1;
+        let account = if calls == 1 { Some(Err(NetError::Timeout(5000))) } else { Some(Ok(n.account(10))) };
+        NodeAnswer { node: id, latest: Ok(n.latest()), account }
+    });
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(asked.len(), 2, "a second node was asked for the account");
+    assert!(written_account(&fx).is_some(), "and proved it");
+}
+
+/// The one node asked after a cross-check cannot hold the phone's view in
+/// the past: a tip older than `stale_after_ms` sends the refresh on to
+/// another node, and the comparison comes back every `CROSS_CHECK_EVERY_MS`.
+#[test]
+fn a_single_node_serving_an_old_tip_is_passed_over_and_the_comparison_returns() {
+    let mut n = network();
+    let recs = records(&n);
+    let (mut w, _) = synced(&n);
+    // Compared at the tip's own time, so the clock below is ten minutes short of the next comparison.
+    let (_, _, asked) = refresh(&mut w, &recs, fresh(&recs), |id| honest(&n, id));
+    assert_eq!(asked.len(), 2);
+    let (old_latest, old_account) = (n.latest(), n.account(10));
+    n.close(vec![], 90_000); // one ledger 90 s later
+    let now = n.tip().close_time + 1_000;
+    let mut r = w.begin_refresh(Some(me()), Breadth::Usual, now);
+    let first = w.next_batch(&mut r, &recs, &BTreeSet::new());
+    assert_eq!(first.len(), 1, "cross-checked already: one node");
+    let held_back = NodeAnswer { node: first[0].node_id, latest: Ok(old_latest), account: Some(Ok(old_account)) };
+    w.on_node_answer(&mut r, held_back);
+    let second = w.next_batch(&mut r, &recs, &BTreeSet::new());
+    assert_eq!(second.len(), 1, "a 91 s old tip is not enough: another node is asked");
+    assert_ne!(second[0].node_id, first[0].node_id);
+    w.on_node_answer(&mut r, honest(&n, second[0].node_id));
+    assert!(w.next_batch(&mut r, &recs, &BTreeSet::new()).is_empty());
+    let (_, res) = w.finish_refresh(r, fresh(&recs));
+    assert_eq!(res.map(|t| t.tip.header.seq).ok(), Some(n.tip().seq));
+    // Ten minutes on, an open app compares several nodes again.
+    let later = now + CROSS_CHECK_EVERY_MS;
+    let mut r = w.begin_refresh(Some(me()), Breadth::Usual, later);
+    assert_eq!(w.next_batch(&mut r, &recs, &BTreeSet::new()).len(), 2);
+}
+
+/// A comparison that only one node answered is not one: it stays due.
+/// And the one node asked, when silent or lying, is replaced at once.
+#[test]
+fn a_cross_check_one_node_answered_stays_due_and_a_single_bad_node_is_replaced() {
+    let n = network();
+    let recs = records(&n);
+    let mut w = wallet(&n);
+    let mut calls = 0;
+    let (_, res, asked) = refresh(&mut w, &recs, fresh(&recs), |id| {
+        calls += 1;
+        if calls == 1 {
+            honest(&n, id)
+        } else {
+            silent(id)
+        }
+    });
+    assert!(res.is_ok() && asked.len() == 2, "{res:?} {asked:?}");
+    let (_, _, asked) = refresh(&mut w, &recs, fresh(&recs), |id| honest(&n, id));
+    assert_eq!(asked.len(), 2, "compared again: only one node had verified");
+    let (_, _, asked) = refresh(&mut w, &recs, fresh(&recs), |id| honest(&n, id));
+    assert_eq!(asked.len(), 1);
+    // Signed by too few validators for a quorum: a lie.
+    let weak = Response::Latest { header: n.tip().clone(), proof: n.proof(n.tip(), &[0, 1], 0) };
+    let mut lied_once = false;
+    let (fx, res, asked) = refresh(&mut w, &recs, fresh(&recs), |id| {
+        if lied_once {
+            honest(&n, id)
+        } else {
+            lied_once = true;
+            NodeAnswer { node: id, latest: Ok(weak.clone()), account: None }
+        }
+    });
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(asked.len(), 2, "the lying node was replaced within the refresh");
+    assert_eq!(demoted(&fx), vec![asked[0]]);
+}
 
 #[test]
 fn honest_answers_write_the_tip_and_the_account_and_raise_a_new_ledger() {
@@ -183,7 +305,8 @@ fn a_forged_account_proof_demotes_the_node_and_writes_no_account() {
     // The headers verified, so the refresh itself succeeds; the balance does not move.
     assert!(res.is_ok());
     assert!(written_account(&fx).is_none());
-    assert_eq!(demoted(&fx).len(), 2);
+    // Every node forged it: each was passed over in turn, and demoted.
+    assert_eq!(demoted(&fx).len(), 4);
 }
 
 #[test]
@@ -375,7 +498,7 @@ fn a_pushed_header_alone_makes_a_refresh() {
     let n = network();
     let mut w = wallet(&n);
     let recs = records(&n);
-    let mut r = w.begin_refresh(Some(me()));
+    let mut r = w.begin_refresh(Some(me()), Breadth::Usual, 0);
     w.on_node_answer(&mut r, NodeAnswer { node: node(2), latest: Ok(n.latest()), account: None });
     let (fx, res) = w.finish_refresh(r, fresh(&recs));
     assert_eq!(res.map(|r| r.tip.header.seq).ok(), Some(n.tip().seq));

@@ -352,7 +352,12 @@ impl PostChain {
             out.push(PostStepOpening {
                 c_prev: prev,
                 leaf_prev: (j > 1).then(|| self.leaves[j as usize - 2]),
-                prev_path: (j > 1).then(|| merkle::path(&tree, j - 2)),
+                // At most the tree's depth, itself at most 64 (`merkle::path`).
+                prev_below: BoundedVec::from_iter_capped(if j > 1 {
+                    merkle::path(&tree, j - 2).siblings.into_vec().into_iter().take(levels_apart(j)).collect()
+                } else {
+                    Vec::new()
+                }),
                 leaf: self.leaves[j as usize - 1],
                 step_path: merkle::path(&tree, j - 1),
                 replica_path: replica_path(sector, node)?,
@@ -363,19 +368,39 @@ impl PostChain {
     }
 }
 
+/// For step `j > 1`: how many levels of the chain tree lie below the one
+/// where leaf `j-2` (step `j-1`) and leaf `j-1` (step `j`) have sibling
+/// ancestors. `j-1 = m·2^t` with `m` odd makes `(j-2) >> t = m-1`, the left
+/// sibling of `(j-1) >> t = m`: `t` is the trailing zeros of `j-1`.
+/// Step 1 has no previous step: 0.
+pub fn levels_apart(j: u64) -> usize {
+    if j <= 1 {
+        return 0;
+    }
+    (j - 1).trailing_zeros() as usize
+}
+
 /// Sampled step `k`: `1 + H(samples_seed ‖ k) mod T`.
 pub fn sample_step(samples_seed: &Hash256, k: u64, steps: u64) -> u64 {
     1 + hash_u64(&h(&[&samples_seed.0, &k.to_le_bytes()]).0) % steps.max(1)
 }
 
-/// One opened chain step `j`: `c_{j-1}` (proven by the previous step's
-/// chain path unless `j = 1`), the leaf, `c_j` implied, and the leaf's path
-/// under its sector's `comm_r_last`.
+/// One opened chain step `j`: `c_{j-1}` (proven in the chain tree with the
+/// previous step unless `j = 1`), the leaf, `c_j` implied, and the leaf's
+/// path under its sector's `comm_r_last`.
+///
+/// Steps `j-1` and `j` are neighbouring leaves of the chain tree, so their
+/// paths are the same above the level where they meet: the previous step
+/// carries only its siblings below that level (`prev_below`, on average one
+/// hash), and the rest is `step_path`. That halves the chain part of a
+/// reveal, the bulk of what a phone uploads every day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostStepOpening {
     pub c_prev: Hash256,
     pub leaf_prev: Option<Hash256>,
-    pub prev_path: Option<MerklePath>,
+    /// Leaf `j-2`'s siblings below the level where its ancestor and leaf
+    /// `j-1`'s are siblings: exactly [`levels_apart`]`(j)` hashes, none for `j = 1`.
+    pub prev_below: BoundedVec<Hash256, 64>,
     pub leaf: Hash256,
     pub step_path: MerklePath,
     pub replica_path: MerklePath,
@@ -418,26 +443,29 @@ pub fn verify_post(
     for (k, o) in reveal.steps.iter().enumerate() {
         let j = sample_step(samples_seed, k as u64, steps);
         let bad = || ProofError::PostStep(j);
-        // c_{j-1}: the start, or the previous step of the committed chain.
-        if j == 1 {
-            if o.c_prev != chain_start(beacon, prover) {
-                return Err(bad());
-            }
-        } else {
-            let (Some(leaf_prev), Some(path)) = (&o.leaf_prev, &o.prev_path) else { return Err(bad()) };
-            if path.index != j - 2
-                || path.siblings.len() != chain_depth
-                || merkle::root_from_path(&step_leaf(&o.c_prev, leaf_prev), path) != *chain_root
-            {
-                return Err(bad());
-            }
-        }
         let c_j = chain_next(&o.c_prev, &o.leaf, j, beacon);
         if o.step_path.index != j - 1
             || o.step_path.siblings.len() != chain_depth
             || merkle::root_from_path(&step_leaf(&c_j, &o.leaf), &o.step_path) != *chain_root
         {
             return Err(bad());
+        }
+        // c_{j-1} is in the committed chain: leaf j-2's subtree, computed
+        // from its own siblings below the meeting level, is the sibling that
+        // step j's verified path carries at that level.
+        if j == 1 {
+            if o.c_prev != chain_start(beacon, prover) || o.leaf_prev.is_some() || !o.prev_below.is_empty() {
+                return Err(bad());
+            }
+        } else {
+            let Some(leaf_prev) = &o.leaf_prev else { return Err(bad()) };
+            let below = levels_apart(j);
+            let (Some(meeting), true) = (o.step_path.siblings.get(below), o.prev_below.len() == below) else {
+                return Err(bad());
+            };
+            if merkle::ancestor(&step_leaf(&o.c_prev, leaf_prev), j - 2, &o.prev_below) != *meeting {
+                return Err(bad());
+            }
         }
         let (sector, node) = locate(sectors, &o.c_prev).ok_or(ProofError::NoSectors)?;
         let s = &sectors[sector];

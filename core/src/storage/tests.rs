@@ -257,6 +257,77 @@ fn post_chain_over_several_sectors_verifies_and_a_half_deleted_replica_does_not(
     assert!(detection_probability(0.25, SAMPLES) > 0.999_999);
 }
 
+/// The previous step is opened beside its own: only the hashes below the
+/// level where the two paths meet are sent, and every byte of them counts.
+#[test]
+fn a_reveal_proves_each_previous_step_with_its_neighbours_path_and_refuses_any_change_to_it() {
+    let a = seal_sector(1, 1, 3);
+    let list = [&a];
+    let ss = sectors(&list, &[1]);
+    let prover = owner(1);
+    let beacon = post_beacon(&Hash256([5; 32]));
+    let samples = samples_seed(&Hash256([6; 32]));
+    let replica = replica_leaves(&a.store, &a.graph).unwrap();
+    let chain =
+        PostChain::walk::<()>(&beacon, &prover, &ss, STEPS, |_, node| Ok(replica[node as usize])).unwrap().unwrap();
+    let root = chain.root();
+    let reveal = chain.reveal(&samples, SAMPLES, &ss, replica_paths(&list)).unwrap();
+    let verify = |r: &PostReveal| verify_post(&beacon, &prover, &ss, STEPS, &root, &samples, SAMPLES, r);
+    verify(&reveal).unwrap();
+    // One chain path (12 hashes) and about one more hash per sample, not two
+    // whole paths: 1 MiB sectors (15-hash replica paths) stay under 1,100 B a sample.
+    let bytes = crate::codec::encode(&reveal).len();
+    assert!(bytes < SAMPLES * 1_100, "{bytes} bytes for {SAMPLES} samples");
+    let extra: usize = reveal.steps.iter().map(|o| o.prev_below.len()).sum();
+    assert!(extra < SAMPLES * 3, "{extra} hashes below the meeting levels");
+
+    let k = reveal.steps.iter().position(|o| !o.prev_below.is_empty()).expect("some j-1 is even");
+    let tampered = |f: &dyn Fn(&mut PostStepOpening)| {
+        let mut r = reveal.clone();
+        f(&mut r.steps.as_mut_slice()[k]);
+        r
+    };
+    let cases: [(&str, PostReveal); 6] = [
+        ("a flipped hash below", tampered(&|o| o.prev_below.as_mut_slice()[0].0[0] ^= 1)),
+        (
+            "a hash too many",
+            tampered(&|o| {
+                let mut v = o.prev_below.to_vec();
+                v.push(Hash256::ZERO);
+                o.prev_below = crate::codec::BoundedVec::from_iter_capped(v);
+            }),
+        ),
+        (
+            "a hash too few",
+            tampered(&|o| {
+                let v = o.prev_below.to_vec();
+                o.prev_below = crate::codec::BoundedVec::from_iter_capped(v[1..].to_vec());
+            }),
+        ),
+        ("another previous leaf", tampered(&|o| o.leaf_prev = Some(Hash256([3; 32])))),
+        ("no previous leaf", tampered(&|o| o.leaf_prev = None)),
+        (
+            "another meeting sibling",
+            tampered(&|o| {
+                let t = levels_apart(sample_step(&samples, k as u64, STEPS));
+                o.step_path.siblings.as_mut_slice()[t].0[0] ^= 1;
+            }),
+        ),
+    ];
+    for (what, r) in &cases {
+        assert!(verify(r).is_err(), "{what} was accepted");
+    }
+    // Step 1 has no previous step: carrying one is refused, not ignored.
+    let one = PostChain::walk::<()>(&beacon, &prover, &ss, 1, |_, node| Ok(replica[node as usize])).unwrap().unwrap();
+    let mut first = one.reveal(&samples, 2, &ss, replica_paths(&list)).unwrap();
+    let verify_one = |r: &PostReveal| verify_post(&beacon, &prover, &ss, 1, &one.root(), &samples, 2, r);
+    verify_one(&first).unwrap();
+    first.steps.as_mut_slice()[0].leaf_prev = Some(Hash256::ZERO);
+    assert!(verify_one(&first).is_err(), "a previous leaf for step 1 was accepted");
+    // j-1 = m·2^t, m odd: t levels apart.
+    assert_eq!([1, 2, 3, 5, 9, 4097].map(levels_apart), [0, 0, 1, 2, 3, 12]);
+}
+
 /// A prover that deleted its replica and recomputes labels on demand,
 /// remembering what it computed this period, counting every label.
 struct Regenerator<'a> {
