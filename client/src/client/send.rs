@@ -6,14 +6,14 @@ use crate::net::request_within;
 use crate::store::Settlement;
 use crate::wallet::{self, Breadth};
 use std::time::Duration;
-
-/// Nodes a small transaction is sent to, at least.
-const SUBMIT_TO: usize = 2;
 use watt_core::crypto::Hash256;
 use watt_core::ledger::{Invite, Operation, Transaction, TransactionBody};
 use watt_core::wire::{Request, Response, TxRejection};
 
 use crate::pause_point;
+
+/// Nodes a small transaction is sent to, at least.
+const SUBMIT_TO: usize = 2;
 
 impl WattClient {
     /// Refreshes, then the account as just proven (refusing after a fork).
